@@ -1,0 +1,55 @@
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { durationSchema, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+import { receiverSchema } from './notify/index.js';
+
+const listenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:7070"');
+
+export const controllerConfigSchema = z.strictObject({
+  listen: listenSchema.default('127.0.0.1:7070'),
+  dataDir: z.string().min(1).default('./data'),
+  rulesDir: z.string().min(1).default('./rules'),
+  agentTokens: z.array(secretSchema).min(1, 'at least one agent token is needed so agents can connect'),
+  apiTokens: z.array(z.strictObject({
+    name: z.string().min(1),
+    token: secretSchema,
+    role: z.enum(['viewer', 'operator', 'admin']),
+  })).default([]),
+  receivers: z.record(z.string().min(1), receiverSchema).default({}),
+  /** A host that sends nothing for this long is down (raises host-down). */
+  hostDownAfter: durationSchema.default(30_000),
+  /** Base URL people reach this controller at; used in notification links. */
+  externalUrl: z.url().optional(),
+});
+
+export interface ControllerConfig {
+  listen: { host: string; port: number };
+  dataDir: string;
+  rulesDir: string;
+  agentTokens: string[];
+  apiTokens: { name: string; token: string; role: 'viewer' | 'operator' | 'admin' }[];
+  receivers: Record<string, { type: string }>;
+  hostDownAfterMs: number;
+  externalUrl?: string;
+}
+
+export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
+  const c = validate(value, where, controllerConfigSchema);
+  const i = c.listen.lastIndexOf(':');
+  return {
+    listen: { host: c.listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.listen.slice(i + 1)) },
+    dataDir: c.dataDir,
+    rulesDir: c.rulesDir,
+    agentTokens: c.agentTokens.map((t, n) => resolveSecret(t, `${where} /agentTokens/${n}`)),
+    apiTokens: c.apiTokens.map((t, n) => ({ ...t, token: resolveSecret(t.token, `${where} /apiTokens/${n}/token`) })),
+    receivers: c.receivers,
+    hostDownAfterMs: c.hostDownAfter,
+    externalUrl: c.externalUrl,
+  };
+}
+
+/** Loads controller.json; relative dataDir and rulesDir are taken from the file's folder. */
+export function loadControllerConfig(file: string): ControllerConfig {
+  const config = parseControllerConfig(loadJsonFile(file, z.unknown()), file);
+  return { ...config, dataDir: resolve(dirname(file), config.dataDir), rulesDir: resolve(dirname(file), config.rulesDir) };
+}

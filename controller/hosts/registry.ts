@@ -1,0 +1,94 @@
+import type { Hello } from '../../protocol/index.js';
+import type { Metrics } from '../metrics.js';
+import type { HostRecord, Store } from '../store/store.js';
+
+/** Last-seen is kept in memory on every sample and written to the store at most this often. */
+const PERSIST_LAST_SEEN_MS = 30_000;
+
+/**
+ * Known hosts: who they are (labels, os, services), whether connected, when last heard from.
+ * A host is down when silent for `downAfterMs`; after a controller restart every known host
+ * gets that long again from the start, so a restart never reads as "all hosts down".
+ */
+export class HostRegistry {
+  private readonly hosts = new Map<string, HostRecord>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly persistedAt = new Map<string, number>();
+
+  constructor(private readonly deps: { store: Store; metrics: Metrics; clock: () => number; downAfterMs: number; startedAt: number }) {}
+
+  async restore(): Promise<void> {
+    for (const h of await this.deps.store.listHosts()) {
+      h.connected = false;
+      this.hosts.set(h.id, h);
+      this.lastSeen.set(h.id, Math.max(Date.parse(h.lastSeen), this.deps.startedAt));
+      this.deps.metrics.hostUp.set({ host: h.id }, h.up ? 1 : 0);
+      this.deps.metrics.hostLastSeen.set({ host: h.id }, Date.parse(h.lastSeen) / 1000);
+    }
+  }
+
+  get(id: string): HostRecord | undefined {
+    return this.hosts.get(id);
+  }
+
+  list(): HostRecord[] {
+    return [...this.hosts.values()].map((h) => ({ ...h, lastSeen: new Date(this.lastSeen.get(h.id) ?? Date.parse(h.lastSeen)).toISOString() }));
+  }
+
+  async connected(hello: Hello): Promise<HostRecord> {
+    const now = this.deps.clock();
+    const iso = new Date(now).toISOString();
+    const prev = this.hosts.get(hello.agentId);
+    const host: HostRecord = {
+      id: hello.agentId, hostname: hello.hostname, labels: { ...hello.labels }, os: { ...hello.os }, agentVersion: hello.agentVersion,
+      services: [...hello.services], actions: [...hello.actions], connected: true, up: prev?.up ?? true,
+      firstSeen: prev?.firstSeen ?? iso, lastSeen: iso, intervalMs: hello.intervalMs,
+    };
+    this.hosts.set(host.id, host);
+    this.lastSeen.set(host.id, now);
+    this.persistedAt.set(host.id, now);
+    await this.deps.store.putHost(host);
+    return host;
+  }
+
+  async disconnected(id: string): Promise<void> {
+    const h = this.hosts.get(id);
+    if (!h) return;
+    h.connected = false;
+    h.lastSeen = new Date(this.lastSeen.get(id) ?? this.deps.clock()).toISOString();
+    await this.deps.store.putHost(h);
+  }
+
+  /** Records a sign of life; returns true when the host was down and is now back. */
+  async seen(id: string, at = this.deps.clock()): Promise<boolean> {
+    const h = this.hosts.get(id);
+    if (!h) return false;
+    this.lastSeen.set(id, at);
+    this.deps.metrics.hostLastSeen.set({ host: id }, at / 1000);
+    const back = !h.up;
+    if (back || at - (this.persistedAt.get(id) ?? 0) >= PERSIST_LAST_SEEN_MS) {
+      h.up = true;
+      h.lastSeen = new Date(at).toISOString();
+      this.persistedAt.set(id, at);
+      this.deps.metrics.hostUp.set({ host: id }, 1);
+      await this.deps.store.putHost(h);
+    }
+    return back;
+  }
+
+  /** Hosts silent past their deadline that are not yet marked down; marks them down. */
+  async sweep(now = this.deps.clock()): Promise<HostRecord[]> {
+    const down: HostRecord[] = [];
+    for (const h of this.hosts.values()) {
+      if (!h.up) continue;
+      // An agent that samples rarely gets three of its intervals before it counts as down.
+      if (now - (this.lastSeen.get(h.id) ?? 0) < Math.max(this.deps.downAfterMs, 3 * h.intervalMs)) continue;
+      h.up = false;
+      h.lastSeen = new Date(this.lastSeen.get(h.id) ?? now).toISOString();
+      this.deps.metrics.hostUp.set({ host: h.id }, 0);
+      await this.deps.store.putHost(h);
+      down.push(h);
+    }
+    return down;
+  }
+}

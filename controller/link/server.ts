@@ -1,0 +1,207 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
+  type BodyOf, type Hello, type Logger, type Message, type MessageType, type Run,
+} from '../../protocol/index.js';
+import type { Metrics } from '../metrics.js';
+
+export const AGENT_PATH = '/v1/agent';
+
+export interface Session {
+  readonly id: number;
+  readonly remote: string;
+  hostId?: string;
+  hello?: Hello;
+}
+
+/** What the controller does with each message an agent may send. */
+export interface LinkHandlers {
+  hello(session: Session, body: Hello): Promise<BodyOf<'welcome'>>;
+  sample(session: Session, body: BodyOf<'sample'>): Promise<void>;
+  ack(session: Session, body: BodyOf<'ack'>): Promise<void>;
+  /** Returns when the result is recorded; the server then acks it to the agent. */
+  result(session: Session, body: BodyOf<'result'>): Promise<void>;
+  /** After the welcome is sent: the agent can now take instructions. */
+  connected?(session: Session): void;
+  disconnected(session: Session): void;
+}
+
+export interface LinkOptions {
+  tokens: readonly string[];
+  handlers: LinkHandlers;
+  log: Logger;
+  metrics: Metrics;
+  heartbeatMs?: number;
+  helloTimeoutMs?: number;
+}
+
+interface Conn {
+  session: Session;
+  ws: WebSocket;
+  alive: boolean;
+  queue: Promise<void>;
+}
+
+/**
+ * The agent link: WebSocket at /v1/agent, bearer token checked at the upgrade (401 before any
+ * frame), then hello → welcome. A malformed or unexpected frame closes that connection only.
+ */
+export class LinkServer {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  private readonly tokenHashes: Buffer[];
+  private readonly byHost = new Map<string, Conn>();
+  private readonly conns = new Set<Conn>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private nextId = 1;
+
+  constructor(private readonly opts: LinkOptions) {
+    this.tokenHashes = opts.tokens.map(sha256);
+    this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs ?? 15_000);
+    this.heartbeat.unref();
+  }
+
+  /** Handles an HTTP upgrade; returns false when the path is not the agent link. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== AGENT_PATH) return false;
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const auth = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (!token || !this.tokenOk(token)) {
+      this.opts.metrics.upgradesRejected.inc({ reason: token ? 'bad-token' : 'no-token' });
+      this.opts.log.warn({ remote, reason: token ? 'bad token' : 'no token' }, 'agent refused at upgrade — check the agent token');
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)');
+      return true;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote));
+    return true;
+  }
+
+  send<T extends MessageType>(hostId: string, type: T, body: BodyOf<T>): boolean {
+    const conn = this.byHost.get(hostId);
+    if (!conn || conn.ws.readyState !== conn.ws.OPEN) return false;
+    conn.ws.send(encode(type, body));
+    return true;
+  }
+
+  sendRun(hostId: string, run: Run): boolean {
+    return this.send(hostId, 'run', run);
+  }
+
+  isConnected(hostId: string): boolean {
+    return this.byHost.has(hostId);
+  }
+
+  get size(): number {
+    return this.byHost.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const c of this.conns) c.ws.close(1001, 'controller shutting down');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { for (const c of this.conns) c.ws.terminate(); resolve(); }, 1000);
+      t.unref();
+      this.wss.close(() => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  private tokenOk(token: string): boolean {
+    const h = sha256(token);
+    let ok = false;
+    for (const t of this.tokenHashes) ok = timingSafeEqual(h, t) || ok;
+    return ok;
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    const conn: Conn = { session: { id: this.nextId++, remote }, ws, alive: true, queue: Promise.resolve() };
+    this.conns.add(conn);
+    const helloTimer = setTimeout(() => {
+      if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
+    }, this.opts.helloTimeoutMs ?? 10_000);
+    helloTimer.unref();
+    ws.on('pong', () => { conn.alive = true; });
+    ws.on('message', (data, isBinary) => {
+      let msg: Message;
+      try {
+        if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
+        msg = decode(data as Buffer);
+      } catch (e) {
+        this.reject(conn, e);
+        return;
+      }
+      this.opts.metrics.framesReceived.inc({ type: msg.type });
+      conn.queue = conn.queue.then(() => this.route(conn, msg)).catch((e) => {
+        if (e instanceof LaasError) return this.reject(conn, e);
+        // Our own fault, not the agent's: keep the link and say what failed.
+        this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
+      });
+    });
+    ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      this.conns.delete(conn);
+      const host = conn.session.hostId;
+      if (host && this.byHost.get(host) === conn) {
+        this.byHost.delete(host);
+        this.opts.metrics.agentsConnected.set(this.byHost.size);
+        this.opts.log.info({ host, remote }, 'agent disconnected');
+        this.opts.handlers.disconnected(conn.session);
+      }
+    });
+  }
+
+  private async route(conn: Conn, msg: Message): Promise<void> {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    const { session } = conn;
+    if (!session.hostId && msg.type !== 'hello') throw new LaasError('FRAME_UNEXPECTED', `"${msg.type}" before "hello"`);
+    switch (msg.type) {
+      case 'hello': {
+        if (session.hostId) throw new LaasError('FRAME_UNEXPECTED', 'a second "hello" on one connection');
+        const welcome = await this.opts.handlers.hello(session, msg.body);
+        session.hostId = welcome.hostId;
+        session.hello = msg.body;
+        const previous = this.byHost.get(welcome.hostId);
+        this.byHost.set(welcome.hostId, conn);
+        if (previous) previous.ws.close(4000, 'replaced by a newer connection of the same agent');
+        this.opts.metrics.agentsConnected.set(this.byHost.size);
+        conn.ws.send(encode('welcome', welcome));
+        this.opts.log.info({ host: welcome.hostId, remote: session.remote }, 'agent connected');
+        return this.opts.handlers.connected?.(session);
+      }
+      case 'sample': return this.opts.handlers.sample(session, msg.body);
+      case 'ack': return this.opts.handlers.ack(session, msg.body);
+      case 'result':
+        await this.opts.handlers.result(session, msg.body);
+        conn.ws.send(encode('ack', { id: msg.body.id }));
+        return;
+      default:
+        throw new LaasError('FRAME_UNEXPECTED', `agents may not send "${msg.type}"`);
+    }
+  }
+
+  private reject(conn: Conn, e: unknown): void {
+    const err = e instanceof LaasError ? e : new LaasError('FRAME_BAD_BODY', errorMessage(e));
+    this.opts.metrics.framesRejected.inc({ code: err.code });
+    this.opts.log.warn({ remote: conn.session.remote, host: conn.session.hostId, code: err.code, err: err.message }, 'closing agent connection after a bad frame');
+    // Close reasons are limited to 123 bytes.
+    conn.ws.close(1008, Buffer.from(`${err.code}: ${err.message}`).subarray(0, 120).toString());
+    const t = setTimeout(() => conn.ws.terminate(), 1000);
+    t.unref();
+  }
+
+  private ping(): void {
+    for (const c of this.conns) {
+      if (!c.alive) { c.ws.terminate(); continue; }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}

@@ -1,0 +1,36 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the controller exports, in one place: dashboards may use only names defined
+ * here. Labels are bounded: host ids (one per agent), rule names (from files), receivers and
+ * actions (from config), and fixed enums — never alert or work-order ids or free text.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'laas_controller_' });
+  const r = { registers: [registry] };
+  return {
+    registry,
+    agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
+    framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
+    framesRejected: new Counter({ name: 'laas_link_frames_rejected_total', help: 'Frames refused as malformed or unexpected, by error code', labelNames: ['code'], ...r }),
+    upgradesRejected: new Counter({ name: 'laas_link_upgrades_rejected_total', help: 'Agent connections refused at the upgrade, by reason', labelNames: ['reason'], ...r }),
+    hostUp: new Gauge({ name: 'laas_host_up', help: '1 when the host reports within its deadline, 0 when it is down', labelNames: ['host'], ...r }),
+    hostLastSeen: new Gauge({ name: 'laas_host_last_seen_timestamp_seconds', help: 'When the host last reported', labelNames: ['host'], ...r }),
+    samplesReceived: new Counter({ name: 'laas_samples_received_total', help: 'Samples received, by trigger', labelNames: ['trigger'], ...r }),
+    rulesLoaded: new Gauge({ name: 'laas_rules_loaded', help: 'Rules in the active rule set', ...r }),
+    rulesReloads: new Counter({ name: 'laas_rules_reloads_total', help: 'Rule set reloads, by outcome', labelNames: ['outcome'], ...r }),
+    ruleEvalSeconds: new Histogram({ name: 'laas_rules_evaluation_seconds', help: 'Time to evaluate one sample against the rules selecting its host', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], ...r }),
+    alertsActive: new Gauge({ name: 'laas_alerts_active', help: 'Alerts not resolved, by rule, severity and state', labelNames: ['rule', 'severity', 'state'], ...r }),
+    alertTransitions: new Counter({ name: 'laas_alerts_transitions_total', help: 'Alert state changes, by rule and new state', labelNames: ['rule', 'state'], ...r }),
+    healActions: new Counter({ name: 'laas_heal_actions_total', help: 'Work orders reaching a final state, by rule, action and outcome', labelNames: ['rule', 'action', 'outcome'], ...r }),
+    healDispatched: new Counter({ name: 'laas_heal_dispatched_total', help: 'Instructions sent to agents, by rule and action', labelNames: ['rule', 'action'], ...r }),
+    faultToDispatchSeconds: new Histogram({ name: 'laas_heal_fault_to_dispatch_seconds', help: 'From the sample that showed the fault to the instruction being sent', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
+    healDurationSeconds: new Histogram({ name: 'laas_heal_duration_seconds', help: 'From dispatch to the agent result', labelNames: ['action'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], ...r }),
+    notifyAttempts: new Counter({ name: 'laas_notify_attempts_total', help: 'Notification delivery attempts, by receiver and outcome', labelNames: ['receiver', 'outcome'], ...r }),
+    storeWriteSeconds: new Histogram({ name: 'laas_store_write_seconds', help: 'Time to write the embedded store to disk', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ...r }),
+    storeWriteErrors: new Counter({ name: 'laas_store_write_errors_total', help: 'Failed store writes (the data stays in memory and is written again)', ...r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

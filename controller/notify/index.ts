@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { errorMessage, type Logger } from '../../protocol/index.js';
+import type { Metrics } from '../metrics.js';
+import type { Notification, Notifier, NotifierKind } from './notifier.js';
+import { webhook } from './webhook.js';
+
+/** The notifier registry: one line per kind. A duplicate type is a programming error. */
+const KINDS: readonly NotifierKind[] = [webhook];
+
+export const NOTIFIER_KINDS: ReadonlyMap<string, NotifierKind> = (() => {
+  const map = new Map<string, NotifierKind>();
+  for (const k of KINDS) {
+    if (map.has(k.type)) throw new Error(`duplicate notifier type ${k.type}`);
+    map.set(k.type, k);
+  }
+  return map;
+})();
+
+/** Receiver config: an object whose `type` picks the notifier, checked by that notifier's schema. */
+export const receiverSchema = z.looseObject({ type: z.string() }).superRefine((value, ctx) => {
+  const kind = NOTIFIER_KINDS.get(value.type);
+  if (!kind) {
+    ctx.addIssue({ code: 'custom', path: ['type'], message: `unknown receiver type ${JSON.stringify(value.type)} (known: ${[...NOTIFIER_KINDS.keys()].join(', ')})` });
+    return;
+  }
+  const parsed = kind.configSchema.safeParse(value);
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message, path: issue.path } as never);
+});
+
+export interface NotifyOptions {
+  receivers: Record<string, { type: string }>;
+  log: Logger;
+  metrics: Metrics;
+  /** Delivery attempts per notification before it is counted as failed. */
+  attempts?: number;
+  retryBaseMs?: number;
+}
+
+/** Sends notifications to receivers, retrying with backoff; never throws into the caller. */
+export class Notifications {
+  private readonly notifiers = new Map<string, Notifier>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly opts: NotifyOptions) {
+    for (const [name, cfg] of Object.entries(opts.receivers)) {
+      const kind = NOTIFIER_KINDS.get(cfg.type);
+      if (!kind) throw new Error(`unknown receiver type ${cfg.type}`);
+      this.notifiers.set(name, kind.create(name, kind.configSchema.parse(cfg), { log: opts.log }));
+    }
+  }
+
+  has(receiver: string): boolean {
+    return this.notifiers.has(receiver);
+  }
+
+  send(n: Notification): void {
+    const p = this.deliver(n).finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async deliver(n: Notification): Promise<void> {
+    const notifier = this.notifiers.get(n.receiver);
+    if (!notifier) {
+      this.opts.log.warn({ receiver: n.receiver }, 'no such receiver; notification dropped — define it under "receivers" in the controller config');
+      this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'unknown-receiver' });
+      return;
+    }
+    const attempts = this.opts.attempts ?? 3;
+    for (let i = 1; i <= attempts; i++) {
+      try {
+        await notifier.send(n, this.abort.signal);
+        this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'sent' });
+        this.opts.log.debug({ receiver: n.receiver, status: n.status, alerts: n.alerts.length }, 'notification sent');
+        return;
+      } catch (e) {
+        this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'failed' });
+        if (this.abort.signal.aborted) return;
+        const last = i === attempts;
+        this.opts.log.warn({ receiver: n.receiver, attempt: i, err: errorMessage(e) }, last ? 'notification failed; giving up — check the receiver URL and that it is up' : 'notification failed; retrying');
+        if (!last) await new Promise((r) => setTimeout(r, (this.opts.retryBaseMs ?? 500) * 2 ** (i - 1)));
+      }
+    }
+  }
+
+  /** Waits for deliveries under way (bounded), then cancels what is left. */
+  async close(timeoutMs = 2000): Promise<void> {
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.abort.abort();
+  }
+}
+
+export type { Notification, AlertNotice } from './notifier.js';

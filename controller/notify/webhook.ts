@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { durationSchema } from '../../protocol/index.js';
+import type { Notification, NotifierKind } from './notifier.js';
+
+const configSchema = z.strictObject({
+  type: z.literal('webhook'),
+  url: z.url({ protocol: /^https?$/ }),
+  timeout: durationSchema.default(10_000),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+/** Alertmanager's webhook payload (version "4"), so existing receivers work unchanged. */
+export function alertmanagerPayload(n: Notification): Record<string, unknown> {
+  const common = (pick: (a: Notification['alerts'][number]) => Record<string, string>) => {
+    const [first, ...rest] = n.alerts.map(pick);
+    if (!first) return {};
+    return Object.fromEntries(Object.entries(first).filter(([k, v]) => rest.every((o) => o[k] === v)));
+  };
+  return {
+    version: '4',
+    groupKey: n.groupKey,
+    truncatedAlerts: 0,
+    status: n.status,
+    receiver: n.receiver,
+    groupLabels: n.groupLabels,
+    commonLabels: common((a) => a.labels),
+    commonAnnotations: common((a) => a.annotations),
+    externalURL: n.externalUrl,
+    alerts: n.alerts.map((a) => ({
+      status: a.status,
+      labels: a.labels,
+      annotations: a.annotations,
+      startsAt: a.startsAt,
+      endsAt: a.endsAt ?? '0001-01-01T00:00:00Z',
+      generatorURL: `${n.externalUrl}/api/v1/alerts/${a.id}`,
+      fingerprint: a.fingerprint,
+    })),
+  };
+}
+
+export const webhook: NotifierKind<typeof configSchema> = {
+  type: 'webhook',
+  configSchema,
+  create(receiver, config) {
+    return {
+      receiver,
+      async send(n, signal) {
+        const res = await fetch(config.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...config.headers },
+          body: JSON.stringify(alertmanagerPayload(n)),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeout)]),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) throw new Error(`webhook ${config.url} answered HTTP ${res.status}`);
+      },
+    };
+  },
+};

@@ -1,0 +1,72 @@
+/**
+ * Every error laas reports has a stable code. Codes are never reused or renamed: scripts
+ * and operators match on them. A test checks that every code here is documented.
+ */
+export const ERROR_CODES = {
+  // Wire frames (agent link)
+  FRAME_NOT_JSON: 'the frame is not valid JSON',
+  FRAME_TOO_LARGE: 'the frame is larger than the link allows',
+  FRAME_BAD_ENVELOPE: 'the frame lacks the {v, type, body} envelope',
+  FRAME_UNSUPPORTED_VERSION: 'the frame speaks a protocol version this side does not',
+  FRAME_UNKNOWN_TYPE: 'the frame has a message type this side does not know',
+  FRAME_BAD_BODY: 'the message body does not match its schema',
+  FRAME_UNEXPECTED: 'the message is valid but not allowed at this point of the session',
+  // Configuration files
+  CONFIG_READ_FAILED: 'a configuration file could not be read',
+  CONFIG_NOT_JSON: 'a configuration file is not valid JSON',
+  CONFIG_INVALID: 'a configuration file does not match its schema',
+  CONFIG_SECRET_UNRESOLVED: 'a secret given as {env} or {file} could not be resolved',
+  // Rules
+  RULE_READ_FAILED: 'a rule file could not be read',
+  RULE_NOT_JSON: 'a rule file is not valid JSON',
+  RULE_INVALID: 'a rule file does not match the rule schema',
+  RULE_DUPLICATE_NAME: 'two rules in one namespace share a name',
+  RULE_UNKNOWN_ACTION: 'a rule heals with an action the catalogue does not have',
+  RULE_BAD_PARAMS: 'a rule passes parameters its action does not accept',
+  RULE_UNKNOWN_RECEIVER: 'a rule notifies a receiver the controller config does not define',
+  RULE_BAD_PATH: 'a condition path is not a JSONPath the evaluator can read',
+  RULES_NOT_FOUND: 'a rules path does not exist',
+  // Actions on the agent
+  ACTION_UNKNOWN: 'the agent does not know this action',
+  ACTION_BAD_PARAMS: 'the action parameters do not match its schema',
+  ACTION_NOT_ALLOWED: 'the agent configuration does not allow this action target',
+  ACTION_DEADLINE_PASSED: 'the instruction arrived after its deadline',
+  ACTION_SPAWN_FAILED: 'the command of the action could not be started (e.g. not found)',
+  ACTION_INTERNAL_ERROR: 'the agent failed while running the action (a bug in the agent)',
+  // Controller HTTP API
+  API_UNAUTHORIZED: 'the request has no valid bearer token',
+  API_NOT_FOUND: 'no such endpoint or record',
+  API_BAD_REQUEST: 'the request body or parameters are invalid',
+  API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
+  // Store
+  STORE_CORRUPT: 'the data file exists but is not a valid laas store',
+  STORE_LOCKED: 'another process holds the data directory',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LaasError extends Error {
+  readonly code: ErrorCode;
+  /** Where the fault is: a file, a JSON pointer, a field. Shown before the message. */
+  readonly where?: string;
+
+  constructor(code: ErrorCode, message: string, where?: string) {
+    super(where ? `${where}: ${message}` : message);
+    this.name = 'LaasError';
+    this.code = code;
+    this.where = where;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; where?: string } {
+    return { code: this.code, message: this.message, ...(this.where ? { where: this.where } : {}) };
+  }
+}
+
+export function isLaasError(e: unknown): e is LaasError {
+  return e instanceof LaasError;
+}
+
+/** A readable message for anything thrown, for logs and results. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

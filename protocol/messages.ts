@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+/** Bumped on any incompatible change of a message below. */
+export const PROTOCOL_VERSION = 1;
+
+const name = z.string().min(1).max(200);
+const labels = z.record(z.string().max(100), z.string().max(200));
+const num = z.number().finite();
+const text = (max: number) => z.string().max(max);
+
+export const helloBody = z.strictObject({
+  agentId: name,
+  agentVersion: text(50),
+  hostname: text(255),
+  labels,
+  os: z.strictObject({ platform: text(50), release: text(100), distro: text(200).optional() }),
+  /** Sampling interval, so the controller can tell when a host went quiet. */
+  intervalMs: z.number().int().positive(),
+  services: z.array(name).max(1000),
+  actions: z.array(name).max(100),
+  scripts: z.array(name).max(1000),
+});
+
+export const welcomeBody = z.strictObject({
+  hostId: name,
+  controllerVersion: text(50),
+});
+
+const cpuFacts = z.strictObject({ usage: num, load1: num, load5: num, load15: num });
+const memoryFacts = z.strictObject({ usedPercent: num, availableBytes: num, totalBytes: num });
+const diskFacts = z.strictObject({ usedPercent: num, freeBytes: num, totalBytes: num });
+const netFacts = z.strictObject({ rxBytesPerSec: num, txBytesPerSec: num });
+const serviceFacts = z.strictObject({
+  up: z.boolean(),
+  /** Epoch ms of the last change of `up`. */
+  since: z.number().int(),
+  detail: text(500).optional(),
+});
+
+export const sampleBody = z.strictObject({
+  seq: z.number().int().nonnegative(),
+  ts: z.number().int().nonnegative(),
+  /** Why the sample was sent: periodic, or at once because a watched service changed. */
+  trigger: z.enum(['interval', 'service-change', 'startup']),
+  cpu: cpuFacts.optional(),
+  memory: memoryFacts.optional(),
+  disk: z.record(text(500), diskFacts).optional(),
+  net: z.record(text(100), netFacts).optional(),
+  service: z.record(name, serviceFacts).optional(),
+});
+
+export const runBody = z.strictObject({
+  id: name,
+  action: name,
+  params: z.record(z.string(), z.unknown()),
+  timeoutMs: z.number().int().positive().max(3_600_000),
+  /** Epoch ms after which the agent must not start the action. */
+  deadline: z.number().int().positive(),
+});
+
+export const ackBody = z.strictObject({ id: name });
+
+export const resultOutcome = z.enum(['succeeded', 'failed', 'refused', 'timed-out']);
+
+export const resultBody = z.strictObject({
+  id: name,
+  action: name,
+  outcome: resultOutcome,
+  exitCode: z.number().int().nullable(),
+  signal: z.string().max(20).nullable(),
+  stdout: text(1_000_000),
+  stderr: text(1_000_000),
+  truncated: z.boolean(),
+  startedAt: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  /** Why it was refused or failed before running, with the stable error code. */
+  error: z.strictObject({ code: text(100), message: text(2000) }).optional(),
+});
+
+/** Every message type → its body schema. The decoder refuses any other type. */
+export const MESSAGE_SCHEMAS = {
+  hello: helloBody,
+  welcome: welcomeBody,
+  sample: sampleBody,
+  run: runBody,
+  ack: ackBody,
+  result: resultBody,
+} as const;
+
+export type MessageType = keyof typeof MESSAGE_SCHEMAS;
+export type Hello = z.infer<typeof helloBody>;
+export type Welcome = z.infer<typeof welcomeBody>;
+export type Sample = z.infer<typeof sampleBody>;
+export type Run = z.infer<typeof runBody>;
+export type Ack = z.infer<typeof ackBody>;
+export type Result = z.infer<typeof resultBody>;
+export type ResultOutcome = z.infer<typeof resultOutcome>;
+export type ServiceFacts = z.infer<typeof serviceFacts>;
+
+export type Message = {
+  [K in MessageType]: { type: K; body: z.infer<(typeof MESSAGE_SCHEMAS)[K]> };
+}[MessageType];
+
+export type BodyOf<T extends MessageType> = z.infer<(typeof MESSAGE_SCHEMAS)[T]>;

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatRuleError, loadRules } from '../../../controller/rules/load.js';
+
+const bad = (f: string) => join('test/fixtures/bad-rules', f);
+
+describe('rule loading', () => {
+  it('loads the shipped rules with namespaces from their folders', () => {
+    const { rules, errors } = loadRules(['rules']);
+    expect(errors).toEqual([]);
+    const demo = rules.find((r) => r.id === 'demo/demo-down');
+    expect(demo).toMatchObject({ namespace: 'demo', name: 'demo-down', for: 0, severity: 'critical', heal: { action: 'service.restart', params: { service: 'demo' }, maxPerHour: 10 } });
+    expect(rules.every((r) => Object.isFrozen(r) && Object.isFrozen(r.when))).toBe(true);
+  });
+
+  const table: [string, string, string][] = [
+    ['team/not-json.json', 'RULE_NOT_JSON', 'test/fixtures/bad-rules/team/not-json.json:5:1: not valid JSON'],
+    ['team/unknown-field.json', 'RULE_INVALID', 'team/unknown-field.json /: unknown field "sevrity"'],
+    ['team/unknown-action.json', 'RULE_UNKNOWN_ACTION', 'team/unknown-action.json /heal/action: unknown action "host.reboot" (known: service.restart, script.run)'],
+    ['team/bad-params.json', 'RULE_BAD_PARAMS', 'team/bad-params.json /heal/params: unknown parameter "svc" for service.restart'],
+    ['team/bad-duration.json', 'RULE_INVALID', 'team/bad-duration.json /for: expected a duration like "10s", "5m" or "7d", got "5 minutes"'],
+    ['team/unknown-fact.json', 'RULE_INVALID', 'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, service, host)'],
+    ['team/unknown-operator.json', 'RULE_INVALID', 'team/unknown-operator.json /when/all/0/operator: unknown operator "biggerThan"'],
+    ['team/bad-path.json', 'RULE_BAD_PATH', 'team/bad-path.json /when/all/0/path: bad path "$..usedPercent"'],
+    ['team/leaf-at-top.json', 'RULE_INVALID', 'team/leaf-at-top.json /when: the top of "when" must be {"all": […]}, {"any": […]} or {"not": …}'],
+    ['team/empty-selector.json', 'RULE_INVALID', 'team/empty-selector.json /hosts: an empty host selector is ambiguous'],
+    ['team/bad-severity.json', 'RULE_INVALID', 'team/bad-severity.json /severity: '],
+    ['team/missing-when.json', 'RULE_INVALID', 'team/missing-when.json /when: '],
+    ['team/bad-name.json', 'RULE_INVALID', 'team/bad-name.json /name: a rule name is 1–100 letters'],
+    ['team/missing-value.json', 'RULE_INVALID', 'team/missing-value.json /when/all/0/value: a condition needs a "value"'],
+  ];
+  it.each(table)('reports %s with its file and JSON pointer', (file, code, text) => {
+    const { rules, errors } = loadRules([bad(file)]);
+    expect(rules).toEqual([]);
+    expect(errors.map((e) => e.code)).toContain(code);
+    expect(errors.map(formatRuleError).join('\n')).toContain(text);
+  });
+
+  it('reports every error of a folder at once, and loads nothing from it', () => {
+    const { rules, errors, files } = loadRules([bad('team')]);
+    expect(files).toBe(table.length);
+    expect(new Set(errors.map((e) => e.file)).size).toBe(table.length);
+    expect(rules).toEqual([]);
+  });
+
+  it('refuses two rules of one name in a namespace', () => {
+    const { errors } = loadRules([bad('dup')]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].code).toBe('RULE_DUPLICATE_NAME');
+    expect(formatRuleError(errors[0])).toMatch(/b\.json \/name: duplicate rule name "same" in namespace "default" \(also in .*a\.json\)/);
+  });
+
+  it('refuses a receiver the controller does not define', () => {
+    const { errors } = loadRules([bad('receivers')], { receivers: new Set(['ops']) });
+    expect(errors.map(formatRuleError)).toEqual([expect.stringMatching(/unknown-receiver\.json \/notify\/1: unknown receiver "pager" \(the controller config defines: ops\)/)]);
+  });
+
+  it('reports a missing rules path', () => {
+    const { errors } = loadRules(['no/such/dir']);
+    expect(errors[0]).toMatchObject({ code: 'RULES_NOT_FOUND', file: 'no/such/dir' });
+  });
+});
