@@ -40,8 +40,15 @@ export function jsonPointer(path: readonly PropertyKey[]): string {
 /** Turns a zod error into one line per issue: "/heal/params/service: expected string". */
 export function zodIssues(error: z.ZodError): { pointer: string; message: string }[] {
   return error.issues.map((issue) => {
-    let message = issue.message;
+    let message = tidy(issue.message);
     if (issue.code === 'unrecognized_keys') message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     return { pointer: jsonPointer(issue.path), message };
   });
+}
+
+/** zod's default wording, said the way an operator reads it. */
+export function tidy(message: string): string {
+  const missing = /^Invalid input: expected (\w+), received undefined$/.exec(message);
+  if (missing) return `required, expected ${missing[1]}`;
+  return message.replace(/^Invalid input: /, '').replace(/^Invalid option: expected one of /, 'expected one of ');
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseTree, printParseErrorCode, type ParseError, type ParseErrorCode } from 'jsonc-parser';
 import type { z } from 'zod';
 import { zodIssues } from './duration.js';
 import { LaasError, type ErrorCode } from './errors.js';
@@ -11,16 +12,27 @@ export function lineCol(text: string, offset: number): { line: number; col: numb
   return { line, col: offset - last };
 }
 
-/** JSON.parse with the error placed at file:line:col. */
+/**
+ * JSON.parse with the error placed at file:line:col. Node's own message does not always give a
+ * position, so on failure jsonc-parser (strict mode) finds where the first fault is.
+ */
 export function parseJsonText(text: string, file: string, code: ErrorCode): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    const where = pos ? (({ line, col }) => `${file}:${line}:${col}`)(lineCol(text, Number(pos[1]))) : file;
-    throw new LaasError(code, `not valid JSON: ${msg.replace(/ in JSON at position \d+.*$/, '').replace(/, "[\s\S]*" is not valid JSON$/, '')}`, where);
+    const errors: ParseError[] = [];
+    parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+    const first = errors[0];
+    const offset = first ? first.offset : Number(/position (\d+)/.exec((e as Error).message)?.[1] ?? NaN);
+    const where = Number.isFinite(offset) ? (({ line, col }) => `${file}:${line}:${col}`)(lineCol(text, offset)) : file;
+    const what = first ? describe(first.error) : (e as Error).message.replace(/ in JSON at position \d+.*$/, '').replace(/, "[\s\S]*" is not valid JSON$/, '');
+    throw new LaasError(code, `not valid JSON: ${what}`, where);
   }
+}
+
+function describe(code: ParseErrorCode): string {
+  const name = printParseErrorCode(code);
+  return name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 }
 
 export interface SchemaIssue { pointer: string; message: string }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTIONS, durationSchema, isActionName } from '../../protocol/index.js';
+import { ACTIONS, durationSchema, isActionName, tidy } from '../../protocol/index.js';
 import { parsePath } from './path.js';
 
 /** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
@@ -49,7 +49,7 @@ function checkCondition(value: unknown, path: (string | number)[], ctx: z.Refine
   const parsed = leaf.safeParse(value);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} in a condition` : issue.message;
+      const message = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} in a condition` : tidy(issue.message);
       ctx.addIssue({ code: 'custom', path: [...path, ...(issue.path as (string | number)[])], message });
     }
   }
@@ -71,7 +71,7 @@ const heal = z.strictObject({
   const parsed = ACTIONS[h.action].params.safeParse(h.params);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} for ${h.action}` : `${h.action}: ${issue.message}`;
+      const message = issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} for ${h.action}` : `${h.action}: ${tidy(issue.message)}`;
       ctx.addIssue({ code: 'custom', path: ['params', ...issue.path], message });
     }
   }

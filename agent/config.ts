@@ -1,0 +1,142 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { deepFreeze, durationSchema, formatDuration, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+
+/** A duration with a floor, so a typo like "1ms" cannot turn a loop into a busy loop. */
+const durationAtLeast = (minMs: number) =>
+  z.string({ error: (issue) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(issue.input)}` })
+    .pipe(durationSchema).pipe(z.number().min(minMs, `must be at least ${formatDuration(minMs)}`));
+
+/** The secret union's own errors say only "Invalid input"; say what would be accepted. */
+const token = z.unknown().transform((value, ctx) => {
+  const r = secretSchema.safeParse(value);
+  if (r.success) return r.data;
+  ctx.addIssue({ code: 'custom', message: value === undefined
+    ? 'required: the token this agent presents to the controller'
+    : 'expected a token string, {"env": "VAR"} or {"file": "/path"}' });
+  return z.NEVER;
+});
+
+/** Same limit as the wire's `name`, so everything named here can be sent in hello. */
+const name = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+
+/** A command as an argument vector: never a string a shell would split. */
+const argv = z.array(z.string().min(1, 'must not be empty'), { error: 'expected an argument vector like ["/usr/bin/cmd", "--flag"]' })
+  .min(1, 'expected an argument vector like ["/usr/bin/cmd", "--flag"]');
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):(\d{1,5})$/;
+const hostPort = z.string().refine((s) => {
+  const m = HOST_PORT.exec(s);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"');
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+/** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
+const systemdUnit = z.string().regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"');
+const processName = z.string().min(1, 'must not be empty').max(255).regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"');
+
+export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process'] as const;
+export type ProbeKind = (typeof PROBE_KINDS)[number];
+
+/** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
+const probeSchema = z.strictObject({
+  tcp: hostPort.optional(),
+  http: httpUrl.optional(),
+  systemd: systemdUnit.optional(),
+  process: processName.optional(),
+}, { error: 'expected an object like {"tcp": "127.0.0.1:8080"}' }).superRefine((p, ctx) => {
+  const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
+  if (given.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: given.length === 0
+      ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
+      : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}` });
+  }
+});
+
+const serviceSchema = z.strictObject({
+  name,
+  probe: probeSchema,
+  probeInterval: durationAtLeast(100).default(1000),
+  probeTimeout: durationAtLeast(10).default(1000),
+  restart: argv.optional(),
+});
+
+export const agentConfigSchema = z.strictObject({
+  controller: z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"' }),
+  token,
+  id: name.optional(),
+  labels: z.record(z.string().min(1).max(100), z.string().max(200)).default({}),
+  interval: durationAtLeast(100).default(10_000),
+  services: z.array(serviceSchema).max(1000).default([]).superRefine((services, ctx) => {
+    const seen = new Map<string, number>();
+    services.forEach((s, i) => {
+      const first = seen.get(s.name);
+      if (first === undefined) seen.set(s.name, i);
+      else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate service name ${JSON.stringify(s.name)} (first at /services/${first})` });
+    });
+  }),
+  scripts: z.record(name, argv).default({}).refine((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts'),
+  /** Upper bound on any action's run time, whatever the instruction asks for. */
+  actionTimeout: durationAtLeast(1).optional(),
+  /** Per stream; two streams of 256 KiB of plain text fit one 1 MiB link frame. */
+  maxOutputBytes: z.number({ error: 'expected a whole number of bytes' }).int({ error: 'expected a whole number of bytes' }).min(1).max(262_144).default(65_536),
+  reconnect: z.strictObject({
+    min: durationAtLeast(1).default(250),
+    max: durationAtLeast(1).default(15_000),
+  }).default({ min: 250, max: 15_000 }).refine((r) => r.min <= r.max, { message: 'min must not exceed max', path: ['min'] }),
+  outboxLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(1_000_000).default(1000),
+});
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly probe: { readonly kind: ProbeKind; readonly target: string };
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly restart?: readonly string[];
+}
+
+/** The agent config after validation: durations in ms, secrets resolved, frozen. */
+export interface AgentConfig {
+  readonly controller: string;
+  readonly token: string;
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly intervalMs: number;
+  readonly services: readonly ServiceConfig[];
+  readonly scripts: Readonly<Record<string, readonly string[]>>;
+  readonly actionTimeoutMs?: number;
+  readonly maxOutputBytes: number;
+  readonly reconnect: { readonly minMs: number; readonly maxMs: number };
+  readonly outboxLimit: number;
+}
+
+/** Validates a parsed agent.json; `where` (usually the file path) prefixes every error. */
+export function parseAgentConfig(value: unknown, where: string): AgentConfig {
+  const c = validate(value, where, agentConfigSchema);
+  const config: AgentConfig = {
+    controller: c.controller,
+    token: resolveSecret(c.token, `${where} /token`),
+    id: c.id ?? hostname(),
+    labels: { ...c.labels },
+    intervalMs: c.interval,
+    services: c.services.map((s) => {
+      const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
+      return {
+        name: s.name,
+        probe: { kind, target: s.probe[kind]! },
+        probeIntervalMs: s.probeInterval,
+        probeTimeoutMs: s.probeTimeout,
+        ...(s.restart ? { restart: [...s.restart] } : {}),
+      };
+    }),
+    scripts: Object.fromEntries(Object.entries(c.scripts).map(([k, v]) => [k, [...v]])),
+    ...(c.actionTimeout !== undefined ? { actionTimeoutMs: c.actionTimeout } : {}),
+    maxOutputBytes: c.maxOutputBytes,
+    reconnect: { minMs: c.reconnect.min, maxMs: c.reconnect.max },
+    outboxLimit: c.outboxLimit,
+  };
+  return deepFreeze(config);
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  return parseAgentConfig(loadJsonFile(file, z.unknown()), file);
+}

@@ -1,0 +1,180 @@
+import WebSocket from 'ws';
+import {
+  LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
+  type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
+} from '../protocol/index.js';
+
+export interface LinkOptions {
+  url: string;
+  token: string;
+  hello: () => Hello;
+  log: Logger;
+  reconnect: { minMs: number; maxMs: number };
+  /** Results kept until the controller acknowledges them; past this the oldest are dropped. */
+  outboxLimit: number;
+  /** Samples kept while disconnected (the newest win). */
+  sampleBufferLimit?: number;
+  onRun: (run: Run) => void;
+  onWelcome?: (welcome: Welcome) => void;
+  /** No frame or ping from the controller for this long means the link is dead. */
+  idleTimeoutMs?: number;
+}
+
+/** Full-jitter exponential backoff: spreads reconnecting agents so they don't arrive at once. */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+  return Math.round(minMs / 2 + random() * (ceiling - minMs / 2));
+}
+
+/** The agent's end of the link: connect, hello, reconnect with backoff, and an outbox of results. */
+export class AgentLink {
+  private ws: WebSocket | undefined;
+  private welcomed = false;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly outbox = new Map<string, Result>();
+  private samples: Sample[] = [];
+  /** Counters a test or the agent's own metrics can read. */
+  readonly stats = { connects: 0, samplesDropped: 0, resultsDropped: 0 };
+
+  constructor(private readonly opts: LinkOptions) {}
+
+  get connected(): boolean {
+    return this.welcomed;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Sends a sample now, or keeps it (bounded) until the link is back. */
+  sendSample(sample: Sample): void {
+    if (this.welcomed && this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(encode('sample', sample));
+      return;
+    }
+    this.samples.push(sample);
+    const limit = this.opts.sampleBufferLimit ?? 60;
+    if (this.samples.length > limit) {
+      this.stats.samplesDropped += this.samples.length - limit;
+      this.samples = this.samples.slice(-limit);
+    }
+  }
+
+  /** Keeps the result until acknowledged; sends it now when connected. */
+  sendResult(result: Result): void {
+    this.outbox.set(result.id, result);
+    if (this.outbox.size > this.opts.outboxLimit) {
+      const oldest = this.outbox.keys().next().value as string;
+      this.outbox.delete(oldest);
+      this.stats.resultsDropped++;
+      this.opts.log.warn({ id: oldest }, 'outbox full; dropped the oldest unacknowledged result');
+    }
+    if (this.welcomed) this.ws?.send(encode('result', result));
+  }
+
+  ack(id: string): void {
+    if (this.welcomed) this.ws?.send(encode('ack', { id }));
+  }
+
+  pendingResults(): number {
+    return this.outbox.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.idleTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+      ws.once('close', () => { clearTimeout(t); resolve(); });
+      ws.close(1000, 'agent stopping');
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const url = /\/v1\/agent\/?$/.test(this.opts.url) ? this.opts.url : this.opts.url.replace(/\/$/, '') + '/v1/agent';
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.touch();
+      ws.send(encode('hello', this.opts.hello()));
+    });
+    ws.on('ping', () => this.touch());
+    ws.on('message', (data, isBinary) => {
+      this.touch();
+      let msg: Message;
+      try {
+        if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
+        msg = decode(data as Buffer);
+      } catch (e) {
+        this.opts.log.error({ err: errorMessage(e) }, 'controller sent a bad frame; reconnecting');
+        ws.close(1008, 'bad frame');
+        return;
+      }
+      this.route(msg);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const hint = res.statusCode === 401 ? ' — the agent token is wrong; fix "token" in the agent config' : '';
+      this.opts.log.error({ status: res.statusCode, url }, `controller refused the link (HTTP ${res.statusCode})${hint}`);
+      ws.terminate();
+    });
+    ws.on('error', (e) => this.opts.log.debug({ err: errorMessage(e), url }, 'link error'));
+    ws.on('close', (code, reason) => {
+      clearTimeout(this.idleTimer);
+      const was = this.welcomed;
+      this.welcomed = false;
+      if (this.ws !== ws) return;
+      if (was) this.opts.log.warn({ code, reason: reason.toString() }, 'link to controller lost; reconnecting');
+      this.scheduleReconnect();
+    });
+  }
+
+  private route(msg: Message): void {
+    switch (msg.type) {
+      case 'welcome': {
+        this.welcomed = true;
+        this.attempt = 0;
+        this.stats.connects++;
+        this.opts.log.info({ host: msg.body.hostId, controller: msg.body.controllerVersion }, 'connected to controller');
+        this.opts.onWelcome?.(msg.body);
+        for (const s of this.samples) this.ws!.send(encode('sample', s));
+        this.samples = [];
+        for (const r of this.outbox.values()) this.ws!.send(encode('result', r));
+        return;
+      }
+      case 'run':
+        this.opts.onRun(msg.body);
+        return;
+      case 'ack':
+        this.outbox.delete(msg.body.id);
+        return;
+      default:
+        this.opts.log.error({ type: msg.type }, 'controller sent a message agents do not take; reconnecting');
+        this.ws?.close(1008, `unexpected ${msg.type}`);
+    }
+  }
+
+  private touch(): void {
+    clearTimeout(this.idleTimer);
+    const ws = this.ws;
+    this.idleTimer = setTimeout(() => {
+      this.opts.log.warn('no word from the controller; dropping the link');
+      ws?.terminate();
+    }, this.opts.idleTimeoutMs ?? 45_000);
+    this.idleTimer.unref();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++, this.opts.reconnect.minMs, this.opts.reconnect.maxMs);
+    this.opts.log.debug({ delay, attempt: this.attempt }, 'reconnecting');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}

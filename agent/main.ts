@@ -1,0 +1,103 @@
+import { hostname, release } from 'node:os';
+import { ACTION_NAMES, LAAS_VERSION, errorMessage, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { runInstruction } from './actions/index.js';
+import { createCollectors } from './collectors/index.js';
+import type { AgentConfig } from './config.js';
+import { AgentLink } from './link.js';
+import { ServiceWatcher } from './services.js';
+
+/** Instruction ids remembered, so one resent after a reconnect never runs twice. */
+const REMEMBERED_RUNS = 1000;
+
+export interface Agent {
+  readonly link: AgentLink;
+  stop(): Promise<void>;
+}
+
+/** Builds the agent's parts and wires them: collectors and probes feed samples to the link, instructions run actions. */
+export async function startAgent(config: AgentConfig, { log }: { log: Logger }): Promise<Agent> {
+  const collectors = createCollectors();
+  let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
+  let seq = 0;
+  const runs = new Map<string, Result | 'running'>();
+
+  const sample = (trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: Date.now(), trigger, ...facts, service: services.snapshot() });
+
+  const services = new ServiceWatcher({
+    services: config.services,
+    log,
+    onChange: (name, state) => {
+      log.info({ service: name, up: state.up, detail: state.detail }, `service ${name} is ${state.up ? 'up' : 'down'}`);
+      // Detection must not wait for the next interval: report the change at once.
+      link.sendSample(sample('service-change'));
+    },
+  });
+
+  const link = new AgentLink({
+    url: config.controller,
+    token: config.token,
+    log,
+    reconnect: config.reconnect,
+    outboxLimit: config.outboxLimit,
+    hello: () => ({
+      agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels },
+      os: { platform: process.platform, release: release() }, intervalMs: config.intervalMs,
+      services: config.services.map((s) => s.name), actions: [...ACTION_NAMES], scripts: Object.keys(config.scripts),
+    }),
+    onWelcome: () => link.sendSample(sample('startup')),
+    onRun: (run) => void onRun(run),
+  });
+
+  async function onRun(run: Run): Promise<void> {
+    link.ack(run.id);
+    const seen = runs.get(run.id);
+    if (seen === 'running') return;
+    if (seen) { link.sendResult(seen); return; }
+    runs.set(run.id, 'running');
+    if (runs.size > REMEMBERED_RUNS) runs.delete(runs.keys().next().value as string);
+    log.info({ id: run.id, action: run.action, params: run.params }, 'running instruction');
+    const result = await runInstruction(run, { config, log });
+    runs.set(run.id, result);
+    log.info({ id: run.id, action: run.action, outcome: result.outcome, exitCode: result.exitCode, ms: Math.round(result.durationMs) }, `instruction ${result.outcome}`);
+    link.sendResult(result);
+    // A heal usually changes what the probes see: look again now rather than at the next tick.
+    services.probeNow();
+  }
+
+  async function collect(): Promise<void> {
+    const out = await Promise.all(collectors.map(async (c) => {
+      try {
+        return [c.name, await c.collect()] as const;
+      } catch (e) {
+        log.debug({ collector: c.name, err: errorMessage(e) }, 'collector failed');
+        return [c.name, undefined] as const;
+      }
+    }));
+    facts = Object.fromEntries(out.filter(([, v]) => v !== undefined));
+  }
+
+  await collect();
+  services.start();
+  link.start();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tick = async () => {
+    await collect();
+    if (stopped) return;
+    link.sendSample(sample('interval'));
+    timer = setTimeout(() => void tick(), config.intervalMs);
+  };
+  timer = setTimeout(() => void tick(), config.intervalMs);
+  log.info({ id: config.id, controller: config.controller, services: config.services.length, intervalMs: config.intervalMs }, 'agent started');
+
+  return {
+    link,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      services.stop();
+      await link.stop();
+      log.info('agent stopped');
+    },
+  };
+}

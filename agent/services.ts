@@ -1,0 +1,132 @@
+import { errorMessage, type Logger, type ServiceFacts } from '../protocol/index.js';
+import type { ServiceConfig } from './config.js';
+import { PROBES, type Probe, type ProbeResult } from './probes/index.js';
+
+/** The wire's limit on a service detail. */
+const MAX_DETAIL = 500;
+/** Slack on top of a probe's own timeout before the watcher stops waiting for it. */
+const PROBE_GRACE_MS = 1000;
+
+export interface ServiceWatcherOptions {
+  services: readonly ServiceConfig[];
+  /** Called synchronously right after a probe result that changed `up` (and for each first result). */
+  onChange: (name: string, facts: ServiceFacts) => void;
+  log: Logger;
+  now?: () => number;
+  /** Probe per kind; tests may swap one in. */
+  probes?: Readonly<Record<ServiceConfig['probe']['kind'], Probe>>;
+}
+
+interface Watch {
+  service: ServiceConfig;
+  facts?: ServiceFacts;
+  timer?: NodeJS.Timeout;
+  inFlight?: Promise<void>;
+}
+
+/**
+ * Probes each service on its own setTimeout chain (the next probe is scheduled when the last
+ * one ends, so probes of one service never overlap) and reports every change of `up` at once.
+ */
+export class ServiceWatcher {
+  private readonly watches = new Map<string, Watch>();
+  private readonly onChange: ServiceWatcherOptions['onChange'];
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly probes: NonNullable<ServiceWatcherOptions['probes']>;
+  /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
+  private generation = 0;
+  private running = false;
+
+  constructor(opts: ServiceWatcherOptions) {
+    this.onChange = opts.onChange;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.probes = opts.probes ?? PROBES;
+    for (const service of opts.services) this.watches.set(service.name, { service });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.generation++;
+    for (const w of this.watches.values()) {
+      w.inFlight = undefined;
+      void this.tick(w);
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    this.generation++;
+    for (const w of this.watches.values()) {
+      clearTimeout(w.timer);
+      w.timer = undefined;
+    }
+  }
+
+  /** The last known state of every service probed at least once. */
+  snapshot(): Record<string, ServiceFacts> {
+    const out: Record<string, ServiceFacts> = {};
+    for (const [name, w] of this.watches) if (w.facts) out[name] = { ...w.facts };
+    return out;
+  }
+
+  /**
+   * Probes now instead of at the next tick (e.g. right after a heal), then carries on with the
+   * normal interval. Joins a probe already in flight rather than starting a second one.
+   */
+  async probeNow(name?: string): Promise<void> {
+    if (!this.running) return;
+    const targets = name === undefined ? [...this.watches.values()] : [this.watches.get(name)].filter((w) => w !== undefined);
+    await Promise.all(targets.map((w) => w.inFlight ?? this.tick(w)));
+  }
+
+  private tick(w: Watch): Promise<void> {
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    const generation = this.generation;
+    const run = (async () => {
+      const result = await this.look(w.service);
+      if (generation !== this.generation) return; // stopped (or restarted) meanwhile
+      w.inFlight = undefined;
+      this.record(w, result);
+      w.timer = setTimeout(() => void this.tick(w), w.service.probeIntervalMs);
+    })();
+    w.inFlight = run;
+    return run;
+  }
+
+  private async look(service: ServiceConfig): Promise<ProbeResult> {
+    const { kind, target } = service.probe;
+    const limit = service.probeTimeoutMs + PROBE_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.probes[kind](target, service.probeTimeoutMs),
+        new Promise<ProbeResult>((resolve) => {
+          timer = setTimeout(() => resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }), limit);
+        }),
+      ]);
+    } catch (e) {
+      return { up: false, detail: `${kind} probe failed: ${errorMessage(e)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private record(w: Watch, result: ProbeResult): void {
+    const name = w.service.name;
+    const detail = result.detail?.slice(0, MAX_DETAIL);
+    const changed = w.facts === undefined || w.facts.up !== result.up;
+    const since = changed ? Math.floor(this.now()) : w.facts!.since;
+    w.facts = { up: result.up, since, ...(detail !== undefined ? { detail } : {}) };
+    if (!changed) return;
+    this.log.debug({ service: name, up: result.up, detail }, 'service state changed');
+    try {
+      this.onChange(name, { ...w.facts });
+    } catch (e) {
+      this.log.error({ service: name, err: errorMessage(e) }, 'service change handler failed');
+    }
+  }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { errorMessage, isLaasError } from '../protocol/errors.js';
+import { LAAS_VERSION } from '../protocol/version.js';
+import { demoStart, demoStop } from './demo.js';
+
+// Each command loads only what it runs: the agent never loads the controller's modules
+// (smaller RSS on every host), and `laas demo start` stays fast as a restart command.
+const createLogger = async (name: string) => (await import('../protocol/log.js')).createLogger(name);
+const agentParts = async () => ({ ...(await import('../agent/config.js')), ...(await import('../agent/main.js')) });
+const controllerParts = async () => ({ ...(await import('../controller/config.js')), ...(await import('../controller/main.js')) });
+
+const CLI_PATH = fileURLToPath(import.meta.url);
+
+const port = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number');
+  return n;
+};
+
+/** Stops the given parts on SIGINT/SIGTERM, once; a second signal exits at once. */
+function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      stop().then(() => process.exit(0), (e) => { process.stderr.write(`stop failed: ${errorMessage(e)}\n`); process.exit(1); });
+    });
+  }
+}
+
+const program = new Command('laas')
+  .description('monitoring, alerting and self-healing for a fleet of servers')
+  .version(LAAS_VERSION)
+  .showHelpAfterError();
+
+program.command('up')
+  .description('all-in-one: a controller on the embedded store in ./data with the rules in ./rules, and a local agent watching a demo service')
+  .option('--port <port>', 'controller port on 127.0.0.1', port, 7070)
+  .option('--data <dir>', 'data directory', './data')
+  .option('--rules <dir>', 'rules directory', './rules')
+  .option('--demo-port <port>', 'port of the demo service the local agent watches', port, 18080)
+  .option('--no-demo', 'do not start or watch the demo service')
+  .action(async (o: { port: number; data: string; rules: string; demoPort: number; demo: boolean }) => {
+    const log = await createLogger('laas');
+    const { parseControllerConfig, startController } = await controllerParts();
+    const { parseAgentConfig, startAgent } = await agentParts();
+    const token = randomBytes(24).toString('base64url');
+    const dataDir = resolve(o.data);
+    const controller = await startController(parseControllerConfig({
+      listen: `127.0.0.1:${o.port}`, dataDir, rulesDir: resolve(o.rules), agentTokens: [token],
+    }, 'laas up'), { log: log.child({ part: 'controller' }) });
+    const pidfile = resolve(dataDir, 'demo.pid');
+    const restart = [process.execPath, CLI_PATH, 'demo', 'start', '--port', String(o.demoPort), '--pidfile', pidfile];
+    if (o.demo && (await demoStart(CLI_PATH, o.demoPort, pidfile)) !== 0) log.warn('demo service did not start; the agent will report it down');
+    const agent = await startAgent(parseAgentConfig({
+      controller: `ws://127.0.0.1:${controller.port}`, token, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s',
+      services: o.demo ? [{ name: 'demo', probe: { tcp: `127.0.0.1:${o.demoPort}` }, probeInterval: '1s', restart }] : [],
+    }, 'laas up'), { log: log.child({ part: 'agent' }) });
+    process.on('SIGHUP', () => void controller.reloadRules());
+    process.stderr.write([
+      '',
+      `laas is up: controller ${controller.url}, data in ${dataDir}, rules in ${resolve(o.rules)}`,
+      `  hosts:   ${controller.url}/api/v1/hosts     alerts: ${controller.url}/api/v1/alerts`,
+      `  heals:   ${controller.url}/api/v1/heals     metrics: ${controller.url}/metrics`,
+      ...(o.demo ? [`  demo:    http://127.0.0.1:${o.demoPort}/ — kill it (laas demo stop --pidfile ${pidfile}) and watch it heal`] : []),
+      '',
+    ].join('\n') + '\n');
+    onShutdown(async () => { await agent.stop(); await controller.stop(); });
+  });
+
+program.command('controller')
+  .description('run a controller')
+  .requiredOption('--config <file>', 'controller.json')
+  .action(async (o: { config: string }) => {
+    const log = await createLogger('laas-controller');
+    const { loadControllerConfig, startController } = await controllerParts();
+    const controller = await startController(loadControllerConfig(o.config), { log });
+    process.on('SIGHUP', () => void controller.reloadRules());
+    onShutdown(() => controller.stop());
+  });
+
+program.command('agent')
+  .description('run an agent')
+  .requiredOption('--config <file>', 'agent.json')
+  .action(async (o: { config: string }) => {
+    const log = await createLogger('laas-agent');
+    const { loadAgentConfig, startAgent } = await agentParts();
+    const agent = await startAgent(loadAgentConfig(o.config), { log });
+    onShutdown(() => agent.stop());
+  });
+
+const rules = program.command('rules').description('work with rule files');
+rules.command('validate')
+  .description('check rule files; exit 0 when all are valid, else print every error with file and JSON pointer and exit 1')
+  .argument('[paths...]', 'rule files or folders', ['./rules'])
+  .action(async (paths: string[]) => {
+    const { formatRuleError, loadRules } = await import('../controller/rules/load.js');
+    const { rules: loaded, errors, files } = loadRules(paths);
+    if (errors.length) {
+      for (const e of errors) process.stderr.write(`${formatRuleError(e)}\n`);
+      process.stderr.write(`${errors.length} error${errors.length > 1 ? 's' : ''} in ${files} file${files === 1 ? '' : 's'}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(`ok: ${loaded.length} rule${loaded.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}\n`);
+  });
+
+for (const [name, path, what] of [['hosts', '/api/v1/hosts', 'hosts'], ['alerts', '/api/v1/alerts', 'alerts'], ['heals', '/api/v1/heals', 'work orders']] as const) {
+  program.command(name)
+    .description(`list ${what} from a controller`)
+    .argument('[id]', `show one of the ${what}`)
+    .option('--url <url>', 'controller URL', process.env.LAAS_URL ?? 'http://127.0.0.1:7070')
+    .option('--state <state>', 'only this state')
+    .option('--json', 'print JSON for scripts')
+    .action(async (id: string | undefined, o: { url: string; state?: string; json?: boolean }) => (await import('./api-client.js')).printList(name, path, id, o));
+}
+
+const demo = program.command('demo', { hidden: true }).description('the demo service that laas up heals');
+demo.command('start').requiredOption('--port <port>', 'port', port).requiredOption('--pidfile <file>', 'pid file')
+  .action(async (o: { port: number; pidfile: string }) => { process.exitCode = await demoStart(CLI_PATH, o.port, o.pidfile); });
+demo.command('stop').requiredOption('--pidfile <file>', 'pid file')
+  .action((o: { pidfile: string }) => { process.exitCode = demoStop(o.pidfile); });
+
+program.parseAsync().catch((e: unknown) => {
+  // Config and rule errors carry their location already; print them plainly, not as a stack.
+  process.stderr.write(`laas: ${isLaasError(e) ? `${e.code}: ${e.message}` : errorMessage(e)}\n`);
+  process.exit(1);
+});
