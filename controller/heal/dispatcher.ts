@@ -135,10 +135,11 @@ export class HealDispatcher {
   }
 
   private armTimeout(order: HealRecord): void {
-    const due = Date.parse(order.dispatchedAt ?? order.createdAt) + START_DEADLINE_MS + order.timeoutMs + RESULT_GRACE_MS;
+    // The agent stops the command at timeoutMs and reports; past that plus a grace, it is lost.
+    const due = Date.parse(order.dispatchedAt ?? order.createdAt) + order.timeoutMs + RESULT_GRACE_MS;
     const t = setTimeout(() => {
       this.timers.delete(order.id);
-      if (this.open.has(order.id)) void this.finish(order, 'timed-out', `no result within ${Math.round((due - Date.parse(order.dispatchedAt ?? order.createdAt)) / 1000)}s of dispatch`);
+      if (this.open.has(order.id)) void this.finish(order, 'timed-out', `no result within ${(order.timeoutMs + RESULT_GRACE_MS) / 1000}s of dispatch${order.ackedAt ? '' : ' (never acknowledged)'}`);
     }, Math.max(0, due - this.deps.clock()));
     t.unref();
     this.timers.set(order.id, t);

@@ -106,4 +106,16 @@ describe('the heal loop, end to end', () => {
     const heal = await waitFor('a second heal to succeed', async () => (await fleet.api<Heal[]>('/api/v1/heals?state=succeeded')).length === 2, 20_000);
     expect(heal).toBe(true);
   });
+
+  it('raises host-down when the agent stops reporting, and resolves it when it is back', async () => {
+    await agent.stop('SIGKILL');
+    const down = await waitFor('host-down to fire', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((a) => a.rule === 'builtin/host-down' && a.host === 'web-1'), 15_000);
+    expect(down).toMatchObject({ severity: 'critical', summary: 'host web-1 stopped reporting' });
+    expect((await fleet.api<Host[]>('/api/v1/hosts'))[0]).toMatchObject({ id: 'web-1', up: false, connected: false });
+    await waitFor('the host-down page', () => receiver.received.some((r) => (r.body as AmPayload).alerts?.[0]?.labels.alertname === 'host-down'));
+    agent = fleet.startAgent('web-1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }] });
+    const resolved = await waitFor('host-down to resolve', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=resolved')).find((a) => a.id === down.id), 15_000);
+    expect(resolved.endsAt).not.toBeNull();
+    expect((await fleet.api<Host[]>('/api/v1/hosts'))[0]).toMatchObject({ up: true, connected: true });
+  });
 });

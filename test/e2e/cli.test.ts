@@ -1,0 +1,69 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, freePort, laasRun, stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
+import { spawn } from 'node:child_process';
+
+describe('laas rules validate', () => {
+  it('passes the shipped rules with exit 0', async () => {
+    const r = await laasRun(['rules', 'validate', 'rules']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok: 5 rules in 5 files$/m);
+  });
+
+  it('prints every error with file and JSON pointer and exits 1', async () => {
+    const r = await laasRun(['rules', 'validate', 'test/fixtures/bad-rules/team', 'test/fixtures/bad-rules/dup/b.json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('test/fixtures/bad-rules/team/unknown-action.json /heal/action: unknown action "host.reboot"');
+    expect(r.stderr).toContain('test/fixtures/bad-rules/team/not-json.json:5:1: not valid JSON');
+    expect(r.stderr).toMatch(/^\d+ errors in 15 files$/m);
+  });
+});
+
+/** What the README promises: `npm start` (laas up) runs the loop, and the demo heals. */
+describe('laas up', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'laas-up-'));
+  afterAll(async () => {
+    await stopAll();
+    try { process.kill(Number(readFileSync(join(cwd, 'data/demo.pid'), 'utf8')), 'SIGKILL'); } catch { /* gone */ }
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('starts controller, agent and demo service, and heals the demo when it is killed', async () => {
+    cpSync('rules', join(cwd, 'rules'), { recursive: true });
+    const [port, demoPort] = [await freePort(), await freePort()];
+    const up = spawn(process.execPath, [CLI, 'up', '--port', String(port), '--demo-port', String(demoPort)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    up.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    try {
+      await waitFor('laas up to say it is up', () => err.includes('laas is up'), 15_000);
+      expect(err).toContain(`controller http://127.0.0.1:${port}`);
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor('the local agent', async () => (await (await fetch(`${url}/api/v1/hosts`)).json() as { id: string; connected: boolean }[]).some((h) => h.id === 'local' && h.connected));
+      expect(await tcpAnswers(demoPort)).toBe(true);
+      const pidfile = join(cwd, 'data/demo.pid');
+      const pid = Number(readFileSync(pidfile, 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      await waitFor('the demo to be healed', async () => Number(readFileSync(pidfile, 'utf8')) !== pid && tcpAnswers(demoPort), 15_000);
+      const heals = await laasRun(['heals', '--url', url]);
+      expect(heals.code).toBe(0);
+      expect(heals.stdout).toMatch(/^ID\s+RULE\s+HOST\s+ACTION\s+STATE/m);
+      await waitFor('the work order to succeed', async () => (await laasRun(['heals', '--url', url, '--json'])).stdout.includes('"state": "succeeded"'));
+      const alerts = JSON.parse((await laasRun(['alerts', '--url', url, '--json'])).stdout) as { rule: string; host: string }[];
+      expect(alerts).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'demo/demo-down', host: 'local' })]));
+      expect(resolve(cwd, 'data/laas.json')).toBeTruthy();
+      expect(JSON.parse(readFileSync(join(cwd, 'data/laas.json'), 'utf8')).version).toBe(1);
+    } finally {
+      up.kill('SIGTERM');
+      await new Promise((r) => up.once('exit', r));
+    }
+    expect(up.exitCode).toBe(0);
+  });
+
+  it('says how to reach a controller that is not running', async () => {
+    const r = await laasRun(['hosts', '--url', `http://127.0.0.1:${await freePort()}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach the controller at .*; is it running\? Use --url or LAAS_URL/);
+  });
+});

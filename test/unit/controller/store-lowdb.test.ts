@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LowdbStore } from '../../../controller/store/lowdb.js';
+import type { AlertRecord, HealRecord } from '../../../controller/store/store.js';
+import { LaasError, silentLogger } from '../../../protocol/index.js';
+
+const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({
+  id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '',
+});
+const heal = (id: string, finishedAt: string | null): HealRecord => ({
+  id, alertId: null, rule: 'r/x', host: 'h', action: 'script.run', params: { name: 'x' }, state: finishedAt ? 'succeeded' : 'dispatched', reason: '', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '', faultAt: null, dispatchedAt: null, ackedAt: null, finishedAt, timeoutMs: 1, result: null, history: [],
+});
+
+describe('lowdb store', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-store-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps what was written across a reopen, and coalesces a burst into one file', async () => {
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    for (let i = 0; i < 100; i++) await s.putAlert(alert(`a${i}`, 'firing'));
+    await s.putHeal(heal('w1', null));
+    await s.close();
+    const again = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    expect(await again.listAlerts()).toHaveLength(100);
+    expect((await again.getHeal('w1'))?.state).toBe('dispatched');
+    expect(await again.listAlerts({ state: 'resolved' })).toEqual([]);
+    await again.close();
+  });
+
+  it('returns copies: changing a returned record changes nothing stored', async () => {
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    await s.putAlert(alert('a', 'firing'));
+    (await s.getAlert('a'))!.state = 'resolved';
+    expect((await s.getAlert('a'))!.state).toBe('firing');
+    await s.close();
+  });
+
+  it('refuses a corrupt data file with its path, and leaves it untouched', async () => {
+    const file = join(dir, 'laas.json');
+    writeFileSync(file, '{"version":1,"hosts":{},"al');
+    const err = await LowdbStore.open({ dataDir: dir, log: silentLogger }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LaasError);
+    expect((err as LaasError).code).toBe('STORE_CORRUPT');
+    expect((err as LaasError).message).toContain(file);
+    expect(readFileSync(file, 'utf8')).toBe('{"version":1,"hosts":{},"al');
+    expect(existsSync(join(dir, 'laas.lock'))).toBe(false);
+    writeFileSync(file, '{"something":"else"}');
+    expect(((await LowdbStore.open({ dataDir: dir, log: silentLogger }).catch((e: unknown) => e)) as LaasError).code).toBe('STORE_CORRUPT');
+  });
+
+  it('refuses a data dir another live process holds, and takes over a stale lock', async () => {
+    const holder = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(dir, 'laas.lock'), String(holder.pid));
+      const err = await LowdbStore.open({ dataDir: dir, log: silentLogger }).catch((e: unknown) => e);
+      expect((err as LaasError).code).toBe('STORE_LOCKED');
+      expect((err as LaasError).message).toContain(`in use by process ${holder.pid}`);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    expect(readFileSync(join(dir, 'laas.lock'), 'utf8')).toBe(String(process.pid));
+    await s.close();
+    expect(existsSync(join(dir, 'laas.lock'))).toBe(false);
+  });
+
+  it('caps history: the oldest resolved alerts and finished work orders go, open ones stay', async () => {
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger, maxHistory: 3 });
+    for (let i = 0; i < 5; i++) await s.putAlert(alert(`old${i}`, 'resolved', `2026-01-01T00:0${i}:00.000Z`));
+    await s.putAlert(alert('open', 'firing'));
+    for (let i = 0; i < 5; i++) await s.putHeal(heal(`w${i}`, `2026-01-01T00:0${i}:00.000Z`));
+    await s.putHeal(heal('running', null));
+    await s.flush();
+    expect((await s.listAlerts()).map((a) => a.id).sort()).toEqual(['old2', 'old3', 'old4', 'open']);
+    expect((await s.listHeals()).map((h) => h.id).sort()).toEqual(['running', 'w2', 'w3', 'w4']);
+    await s.close();
+  });
+});
