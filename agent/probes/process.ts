@@ -5,38 +5,72 @@ import type { ProbeResult } from './index.js';
 /** Reads this many /proc entries at once: fast enough, without a burst of open files. */
 const BATCH = 64;
 
+/** The kernel keeps this many characters of a process name in comm. */
+const COMM_LENGTH = 15;
+
+export interface ProcessMatch {
+  /** Live (not zombie) processes named so, in the order the system lists them. */
+  pids: number[];
+  /** Zombie processes named so: dead, waiting for their parent to reap them. */
+  zombies: number;
+  /** False when the deadline passed before the whole process list was read. */
+  complete: boolean;
+}
+
 /**
- * Up when a live (not zombie) process named `target` exists. The name is the kernel's comm
- * (cut to 15 characters) or, failing that, the base name of argv[0].
+ * Finds live processes named `target`: the kernel's comm (cut to 15 characters) or, failing
+ * that, the base name of argv[0]. The `process` probe and the `process.kill` action share this,
+ * so what a rule sees as running is what an action would signal. With `first` it stops at the
+ * first match. Throws only when the process list cannot be read at all.
  */
-export async function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
-  if (process.platform !== 'linux') return probePortable(target, timeoutMs);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
-    const alive: string[] = [];
-    let zombies = 0;
-    // Cheap pass first: the stat file alone gives comm and state.
-    for (let i = 0; i < pids.length; i += BATCH) {
-      const stats = await Promise.all(pids.slice(i, i + BATCH).map((pid) => readStat(pid)));
-      for (const [n, s] of stats.entries()) {
-        if (!s) continue;
-        if (s.state === 'Z' || s.state === 'X') { if (s.comm === target.slice(0, 15)) zombies++; continue; }
-        if (s.comm === target) return { up: true };
-        alive.push(pids[i + n]);
+export async function findProcesses(target: string, opts: { deadline: number; first?: boolean }): Promise<ProcessMatch> {
+  if (process.platform !== 'linux') return findPortable(target, opts);
+  const entries = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
+  const found: number[] = [];
+  const rest: string[] = [];
+  let zombies = 0;
+  const done = (complete: boolean): ProcessMatch => ({ pids: found, zombies, complete });
+  // Cheap pass first: the stat file alone gives comm and state.
+  for (let i = 0; i < entries.length; i += BATCH) {
+    const stats = await Promise.all(entries.slice(i, i + BATCH).map((pid) => readStat(pid)));
+    for (const [n, s] of stats.entries()) {
+      if (!s) continue;
+      if (s.state === 'Z' || s.state === 'X') { if (s.comm === target.slice(0, COMM_LENGTH)) zombies++; continue; }
+      if (s.comm === target) {
+        found.push(Number(entries[i + n]));
+        if (opts.first) return done(true);
+      } else {
+        rest.push(entries[i + n]);
       }
-      if (Date.now() > deadline) return { up: false, detail: `process list not read within ${timeoutMs}ms` };
     }
-    // Long names are cut in comm, and some programs run under another binary's name: try argv[0].
-    for (let i = 0; i < alive.length; i += BATCH) {
-      const argv0 = await Promise.all(alive.slice(i, i + BATCH).map((pid) => readArgv0(pid)));
-      if (argv0.includes(target)) return { up: true };
-      if (Date.now() > deadline) return { up: false, detail: `process list not read within ${timeoutMs}ms` };
-    }
-    return { up: false, detail: zombies > 0 ? `only zombie processes named ${target}` : `no process named ${target}` };
-  } catch (e) {
-    return { up: false, detail: `cannot read /proc: ${(e as Error).message}` };
+    if (Date.now() > opts.deadline) return done(false);
   }
+  if (found.length > 0 && opts.first) return done(true);
+  // Long names are cut in comm, and some programs run under another binary's name: try argv[0].
+  for (let i = 0; i < rest.length; i += BATCH) {
+    const batch = rest.slice(i, i + BATCH);
+    const argv0 = await Promise.all(batch.map((pid) => readArgv0(pid)));
+    for (const [n, a] of argv0.entries()) {
+      if (a !== target) continue;
+      found.push(Number(batch[n]));
+      if (opts.first) return done(true);
+    }
+    if (Date.now() > opts.deadline) return done(false);
+  }
+  return done(true);
+}
+
+/** Up when a live (not zombie) process named `target` exists (see findProcesses). */
+export async function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
+  let m: ProcessMatch;
+  try {
+    m = await findProcesses(target, { deadline: Date.now() + timeoutMs, first: true });
+  } catch (e) {
+    return { up: false, detail: `cannot read the process list: ${(e as Error).message}` };
+  }
+  if (m.pids.length > 0) return { up: true };
+  if (!m.complete) return { up: false, detail: `process list not read within ${timeoutMs}ms` };
+  return { up: false, detail: m.zombies > 0 ? `only zombie processes named ${target}` : `no process named ${target}` };
 }
 
 /** comm sits in parentheses and may itself contain ") ", so split at the last one. */
@@ -62,18 +96,19 @@ async function readArgv0(pid: string): Promise<string | undefined> {
   }
 }
 
-async function probePortable(target: string, timeoutMs: number): Promise<ProbeResult> {
-  try {
-    const si = (await import('systeminformation')).default;
-    let timer: NodeJS.Timeout | undefined;
-    const list = await Promise.race([
-      si.processes(),
-      new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs); }),
-    ]).finally(() => clearTimeout(timer));
-    if (!list) return { up: false, detail: `process list not read within ${timeoutMs}ms` };
-    const found = list.list.some((p) => (p.name === target || basename(p.command ?? '') === target) && p.state !== 'zombie');
-    return found ? { up: true } : { up: false, detail: `no process named ${target}` };
-  } catch (e) {
-    return { up: false, detail: `cannot list processes: ${(e as Error).message}` };
-  }
+/** Without /proc: systeminformation's process list (slow, ~300 ms), loaded only when needed. */
+async function findPortable(target: string, opts: { deadline: number }): Promise<ProcessMatch> {
+  const si = (await import('systeminformation')).default;
+  let timer: NodeJS.Timeout | undefined;
+  const list = await Promise.race([
+    si.processes(),
+    new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), Math.max(0, opts.deadline - Date.now())); }),
+  ]).finally(() => clearTimeout(timer));
+  if (!list) return { pids: [], zombies: 0, complete: false };
+  const named = list.list.filter((p) => p.name === target || basename(p.command ?? '') === target);
+  return {
+    pids: named.filter((p) => p.state !== 'zombie').map((p) => p.pid),
+    zombies: named.filter((p) => p.state === 'zombie').length,
+    complete: true,
+  };
 }
