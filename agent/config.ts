@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { deepFreeze, durationSchema, formatDuration, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
 
@@ -33,6 +34,12 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or htt
 /** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
 const systemdUnit = z.string().regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"');
 const processName = z.string().min(1, 'must not be empty').max(255).regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"');
+
+/** A directory disk.cleanup may work in; "/" would hand the whole filesystem to a rule. */
+const cleanupRoot = z.string({ error: 'expected an absolute directory path like "/var/log/app"' })
+  .refine((p) => isAbsolute(p) && !p.includes('\0'), 'expected an absolute directory path like "/var/log/app"')
+  .transform((p) => resolve(p))
+  .refine((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean');
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -75,6 +82,12 @@ export const agentConfigSchema = z.strictObject({
     });
   }),
   scripts: z.record(name, argv).default({}).refine((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts'),
+  /**
+   * The only directories disk.cleanup may delete in (each with everything under it), e.g.
+   * ["/var/log/app"]. Symbolic links are resolved at each run: a path reached through a link
+   * that leaves every root is refused. Empty (the default) allows no cleanup at all.
+   */
+  cleanupRoots: z.array(cleanupRoot, { error: 'expected a list of absolute directory paths' }).max(100).default([]),
   /** Upper bound on any action's run time, whatever the instruction asks for. */
   actionTimeout: durationAtLeast(1).optional(),
   /** Per stream; two streams of 256 KiB of plain text fit one 1 MiB link frame. */
@@ -103,6 +116,8 @@ export interface AgentConfig {
   readonly intervalMs: number;
   readonly services: readonly ServiceConfig[];
   readonly scripts: Readonly<Record<string, readonly string[]>>;
+  /** Absolute and normalised; symbolic links in them are resolved when an action runs. */
+  readonly cleanupRoots: readonly string[];
   readonly actionTimeoutMs?: number;
   readonly maxOutputBytes: number;
   readonly reconnect: { readonly minMs: number; readonly maxMs: number };
@@ -129,6 +144,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
       };
     }),
     scripts: Object.fromEntries(Object.entries(c.scripts).map(([k, v]) => [k, [...v]])),
+    cleanupRoots: [...new Set(c.cleanupRoots)],
     ...(c.actionTimeout !== undefined ? { actionTimeoutMs: c.actionTimeout } : {}),
     maxOutputBytes: c.maxOutputBytes,
     reconnect: { minMs: c.reconnect.min, maxMs: c.reconnect.max },

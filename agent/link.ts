@@ -15,6 +15,8 @@ export interface LinkOptions {
   /** Samples kept while disconnected (the newest win). */
   sampleBufferLimit?: number;
   onRun: (run: Run) => void;
+  /** The controller wants a fresh sample now. */
+  onCollect?: () => void;
   onWelcome?: (welcome: Welcome) => void;
   /** No frame or ping from the controller for this long means the link is dead. */
   idleTimeoutMs?: number;
@@ -154,6 +156,9 @@ export class AgentLink {
         return;
       case 'ack':
         this.outbox.delete(msg.body.id);
+        return;
+      case 'collect':
+        this.opts.onCollect?.();
         return;
       default:
         this.opts.log.error({ type: msg.type }, 'controller sent a message agents do not take; reconnecting');

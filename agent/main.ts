@@ -46,6 +46,8 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     }),
     onWelcome: () => link.sendSample(sample('startup')),
     onRun: (run) => void onRun(run),
+    // Probe first, so the sample says what the services look like now.
+    onCollect: () => void services.probeNow().then(() => link.sendSample(sample('request'))),
   });
 
   async function onRun(run: Run): Promise<void> {

@@ -18,6 +18,11 @@ export const controllerConfigSchema = z.strictObject({
   receivers: z.record(z.string().min(1), receiverSchema).default({}),
   /** A host that sends nothing for this long is down (raises host-down). */
   hostDownAfter: durationSchema.default(30_000),
+  /** Fleet-wide brakes on automatic heals. */
+  heal: z.strictObject({
+    /** Hosts healed at once across every rule: a count, or a share of all hosts ("20%"). */
+    maxConcurrent: z.union([z.number().int().min(1), z.string().regex(/^(100|[1-9]?\d)(\.\d+)?%$/, 'expected a whole number of hosts or a percentage like "20%"')]).default('50%'),
+  }).prefault({}),
   /** Base URL people reach this controller at; used in notification links. */
   externalUrl: z.url().optional(),
 });
@@ -30,6 +35,7 @@ export interface ControllerConfig {
   apiTokens: { name: string; token: string; role: 'viewer' | 'operator' | 'admin' }[];
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
+  heal: { maxConcurrent: number | string };
   externalUrl?: string;
 }
 
@@ -44,6 +50,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     apiTokens: c.apiTokens.map((t, n) => ({ ...t, token: resolveSecret(t.token, `${where} /apiTokens/${n}/token`) })),
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
+    heal: { maxConcurrent: c.heal.maxConcurrent },
     externalUrl: c.externalUrl,
   };
 }

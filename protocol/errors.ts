@@ -33,10 +33,13 @@ export const ERROR_CODES = {
   ACTION_DEADLINE_PASSED: 'the instruction arrived after its deadline',
   ACTION_SPAWN_FAILED: 'the command of the action could not be started (e.g. not found)',
   ACTION_INTERNAL_ERROR: 'the agent failed while running the action (a bug in the agent)',
+  ACTION_TARGET_NOT_FOUND: 'the process or path the action names does not exist',
+  ACTION_PERMISSION_DENIED: 'the operating system denied the agent\'s user the action (EPERM, EACCES)',
   // Controller HTTP API
   API_UNAUTHORIZED: 'the request has no valid bearer token',
   API_NOT_FOUND: 'no such endpoint or record',
   API_BAD_REQUEST: 'the request body or parameters are invalid',
+  API_CONFLICT: 'the request does not fit the record\'s state (e.g. approving a work order that is not waiting)',
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',

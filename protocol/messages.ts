@@ -41,7 +41,7 @@ export const sampleBody = z.strictObject({
   seq: z.number().int().nonnegative(),
   ts: z.number().int().nonnegative(),
   /** Why the sample was sent: periodic, or at once because a watched service changed. */
-  trigger: z.enum(['interval', 'service-change', 'startup']),
+  trigger: z.enum(['interval', 'service-change', 'startup', 'request']),
   cpu: cpuFacts.optional(),
   memory: memoryFacts.optional(),
   disk: z.record(text(500), diskFacts).optional(),
@@ -59,6 +59,9 @@ export const runBody = z.strictObject({
 });
 
 export const ackBody = z.strictObject({ id: name });
+
+/** The controller asks for a fresh sample now (e.g. to verify a heal); probes run first. */
+export const collectBody = z.strictObject({ reason: text(100) });
 
 export const resultOutcome = z.enum(['succeeded', 'failed', 'refused', 'timed-out']);
 
@@ -85,6 +88,7 @@ export const MESSAGE_SCHEMAS = {
   run: runBody,
   ack: ackBody,
   result: resultBody,
+  collect: collectBody,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;

@@ -4,6 +4,8 @@ import {
 import type { AgentConfig } from '../config.js';
 import { refuse } from './exec.js';
 import type { ErrorCode } from '../../protocol/index.js';
+import { diskCleanup } from './disk-cleanup.js';
+import { processKill } from './process-kill.js';
 import { scriptRun } from './script-run.js';
 import { serviceRestart } from './service-restart.js';
 
@@ -34,6 +36,8 @@ export type ActionHandler<A extends ActionName = ActionName> = (params: ActionPa
 export const ACTION_HANDLERS: { readonly [A in ActionName]: ActionHandler<A> } = {
   'service.restart': serviceRestart,
   'script.run': scriptRun,
+  'process.kill': processKill,
+  'disk.cleanup': diskCleanup,
 };
 
 /**

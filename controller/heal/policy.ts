@@ -37,3 +37,10 @@ export class HourlyLimit {
 export function limitKey(rule: string, host: string): string {
   return `${rule}\u0000${host}`;
 }
+
+/** Resolves a host limit ("20%" of the hosts in scope, or a count) to a count, at least 1. */
+export function hostLimit(limit: number | string, hostsInScope: number): number {
+  if (typeof limit === 'number') return limit;
+  const pct = Number(limit.slice(0, -1));
+  return Math.max(1, Math.floor((pct * hostsInScope) / 100));
+}

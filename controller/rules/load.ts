@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { LaasError, deepFreeze, parseJsonText, zodIssues, type ErrorCode } from '../../protocol/index.js';
-import { ruleSchema, type Rule } from './schema.js';
+import { NAMESPACE_FILE, namespaceSchema, ruleSchema, type Rule } from './schema.js';
 
 export interface RuleError {
   code: ErrorCode;
@@ -34,19 +34,21 @@ export interface LoadOptions {
 export function loadRules(paths: readonly string[], opts: LoadOptions = {}): LoadedRules {
   const errors: RuleError[] = [];
   const rules: Rule[] = [];
+  const namespaces = new Map<string, 'enforce' | 'shadow'>();
   let files = 0;
   for (const root of paths) {
-    let entries: { file: string; namespace: string }[];
+    let entries: RuleFileEntry[];
     try {
       entries = listRuleFiles(root);
     } catch (e) {
       errors.push({ code: 'RULES_NOT_FOUND', file: root, pointer: '', message: `cannot read: ${(e as Error).message}` });
       continue;
     }
-    for (const { file, namespace } of entries) {
+    for (const { file, namespace, nsDir } of entries) {
       files++;
+      const mode = namespaceMode(nsDir, namespaces, errors);
       const rule = loadRuleFile(file, namespace, errors);
-      if (rule) rules.push(rule);
+      if (rule) rules.push({ ...rule, effectiveMode: rule.mode ?? mode });
     }
   }
   const seen = new Map<string, Rule>();
@@ -63,20 +65,23 @@ export function loadRules(paths: readonly string[], opts: LoadOptions = {}): Loa
   return { rules: errors.length ? [] : rules.map((r) => deepFreeze(r)), errors, files };
 }
 
-function listRuleFiles(root: string): { file: string; namespace: string }[] {
+interface RuleFileEntry { file: string; namespace: string; nsDir: string }
+
+function listRuleFiles(root: string): RuleFileEntry[] {
   const st = statSync(root);
-  if (st.isFile()) return [{ file: root, namespace: basename(dirname(root)) || 'default' }];
-  const out: { file: string; namespace: string }[] = [];
+  if (st.isFile()) return [{ file: root, namespace: basename(dirname(root)) || 'default', nsDir: dirname(root) }];
+  const out: RuleFileEntry[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 10) return;
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(dir, entry.name);
       if (entry.name.startsWith('.')) continue;
       if (entry.isDirectory()) walk(path, depth + 1);
-      // Rule unit tests sit beside their rules as *.test.json; they are not rules.
-      else if (entry.isFile() && entry.name.endsWith('.json') && !entry.name.endsWith('.test.json')) {
+      // Rule unit tests sit beside their rules as *.test.json, and _namespace.json holds the
+      // namespace's settings: neither is a rule.
+      else if (entry.isFile() && entry.name.endsWith('.json') && !entry.name.endsWith('.test.json') && !entry.name.startsWith('_')) {
         const rel = relative(root, path).split(sep);
-        out.push({ file: path, namespace: rel.length > 1 ? rel[0] : 'default' });
+        out.push({ file: path, namespace: rel.length > 1 ? rel[0] : 'default', nsDir: rel.length > 1 ? join(root, rel[0]) : root });
       }
     }
   };
@@ -84,7 +89,25 @@ function listRuleFiles(root: string): { file: string; namespace: string }[] {
   return out;
 }
 
-function loadRuleFile(file: string, namespace: string, errors: RuleError[]): Rule | undefined {
+/** The namespace's mode from its _namespace.json (enforce when there is none). */
+function namespaceMode(nsDir: string, cache: Map<string, 'enforce' | 'shadow'>, errors: RuleError[]): 'enforce' | 'shadow' {
+  const known = cache.get(nsDir);
+  if (known) return known;
+  const file = join(nsDir, NAMESPACE_FILE);
+  let mode: 'enforce' | 'shadow' = 'enforce';
+  if (existsSync(file)) {
+    const doc = readDoc(file, errors);
+    if (doc !== undefined) {
+      const parsed = namespaceSchema.safeParse(doc);
+      if (parsed.success) mode = parsed.data.mode;
+      else for (const issue of zodIssues(parsed.error)) errors.push({ code: 'RULE_INVALID', file, pointer: issue.pointer, message: issue.message });
+    }
+  }
+  cache.set(nsDir, mode);
+  return mode;
+}
+
+function readDoc(file: string, errors: RuleError[]): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -92,14 +115,18 @@ function loadRuleFile(file: string, namespace: string, errors: RuleError[]): Rul
     errors.push({ code: 'RULE_READ_FAILED', file, pointer: '', message: `cannot read: ${(e as Error).message}` });
     return undefined;
   }
-  let json: unknown;
   try {
-    json = parseJsonText(text, file, 'RULE_NOT_JSON');
+    return parseJsonText(text, file, 'RULE_NOT_JSON');
   } catch (e) {
     const err = e as LaasError;
     errors.push({ code: 'RULE_NOT_JSON', file: err.where ?? file, pointer: '', message: err.message.slice((err.where ?? '').length + 2) });
     return undefined;
   }
+}
+
+function loadRuleFile(file: string, namespace: string, errors: RuleError[]): Omit<Rule, 'effectiveMode'> | undefined {
+  const json = readDoc(file, errors);
+  if (json === undefined) return undefined;
   const parsed = ruleSchema.safeParse(json);
   if (!parsed.success) {
     for (const issue of zodIssues(parsed.error)) errors.push({ code: codeFor(issue.pointer), file, pointer: issue.pointer, message: issue.message });
@@ -109,8 +136,8 @@ function loadRuleFile(file: string, namespace: string, errors: RuleError[]): Rul
 }
 
 function codeFor(pointer: string): ErrorCode {
-  if (pointer === '/heal/action') return 'RULE_UNKNOWN_ACTION';
-  if (pointer.startsWith('/heal/params')) return 'RULE_BAD_PARAMS';
+  if (/^\/heal(\/steps\/\d+)?\/action$/.test(pointer)) return 'RULE_UNKNOWN_ACTION';
+  if (/^\/heal(\/steps\/\d+)?\/params/.test(pointer)) return 'RULE_BAD_PARAMS';
   if (/\/path$/.test(pointer)) return 'RULE_BAD_PATH';
   return 'RULE_INVALID';
 }

@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { ACTIONS, durationSchema, isActionName, tidy } from '../../protocol/index.js';
 import { parsePath } from './path.js';
@@ -58,23 +59,71 @@ function checkCondition(value: unknown, path: (string | number)[], ctx: z.Refine
 const when = z.custom<{ all: Condition[] } | { any: Condition[] } | { not: Condition }>(() => true)
   .superRefine((w, ctx) => checkCondition(w, [], ctx, true));
 
-const heal = z.strictObject({
-  action: z.string(),
-  params: z.record(z.string(), z.unknown()).default({}),
-  maxPerHour: z.number().int().min(0).default(3),
-  timeout: durationSchema.optional(),
-}).superRefine((h, ctx) => {
-  if (!isActionName(h.action)) {
-    ctx.addIssue({ code: 'custom', path: ['action'], message: `unknown action ${JSON.stringify(h.action)} (known: ${Object.keys(ACTIONS).join(', ')})` });
+/** Checks one step's action and params against the catalogue; the rule keeps its params as written. */
+function checkStep(step: { action: string; params: Record<string, unknown> }, path: (string | number)[], ctx: z.RefinementCtx): void {
+  if (!isActionName(step.action)) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `unknown action ${JSON.stringify(step.action)} (known: ${Object.keys(ACTIONS).join(', ')})` });
     return;
   }
-  const parsed = ACTIONS[h.action].params.safeParse(h.params);
+  const parsed = ACTIONS[step.action].params.safeParse(step.params);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} for ${h.action}` : `${h.action}: ${tidy(issue.message)}`;
-      ctx.addIssue({ code: 'custom', path: ['params', ...issue.path], message });
+      const message = issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} for ${step.action}` : `${step.action}: ${tidy(issue.message)}`;
+      ctx.addIssue({ code: 'custom', path: [...path, 'params', ...issue.path], message });
     }
   }
+}
+
+const params = z.record(z.string(), z.unknown()).default({});
+const step = z.strictObject({ action: z.string(), params, timeout: durationSchema.optional() });
+
+/** A count of hosts, or a share of the hosts the rule selects ("20%"). */
+const hostLimit = z.union([
+  z.number().int().min(1),
+  z.string().regex(/^(100|[1-9]?\d)(\.\d+)?%$/, 'expected a whole number of hosts or a percentage like "20%"'),
+]);
+
+const heal = z.strictObject({
+  /** The single-action form; `steps` is the ladder form. Exactly one of the two. */
+  action: z.string().optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  steps: z.array(step).min(1).max(10).optional(),
+  /** How long the rule's condition may still hold after a step before the next step runs. */
+  verifyWithin: durationSchema.default(30_000),
+  /** Per step, unless the step sets its own; default: the action's own timeout. */
+  timeout: durationSchema.optional(),
+  maxPerHour: z.number().int().min(0).default(3),
+  /** Least time between two heals of this rule on one host. */
+  cooldown: durationSchema.default(0),
+  /** Hosts this rule may heal at once, fleet-wide (at least one when a percentage rounds to 0). */
+  maxConcurrent: hostLimit.default('25%'),
+  approval: z.enum(['none', 'required']).default('none'),
+  approvalTimeout: durationSchema.default(3_600_000),
+  breaker: z.strictObject({
+    /** Failed work orders on one host within `window` that open the breaker. */
+    failures: z.number().int().min(1).default(3),
+    window: durationSchema.default(3_600_000),
+    /** An open breaker closes after the rule has been healthy on the host this long. */
+    resetAfter: durationSchema.default(1_800_000),
+  }).prefault({}),
+}).superRefine((h, ctx) => {
+  if ((h.action === undefined) === (h.steps === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'give either "action" (with "params") or "steps", not both and not neither' });
+    return;
+  }
+  if (h.params !== undefined && h.action === undefined) ctx.addIssue({ code: 'custom', path: ['params'], message: '"params" goes with "action"; with "steps" each step has its own' });
+  if (h.action !== undefined) checkStep({ action: h.action, params: h.params ?? {} }, [], ctx);
+  h.steps?.forEach((s, i) => checkStep(s, ['steps', i], ctx));
+}).transform(({ action, params: p, steps, ...rest }) => ({
+  ...rest,
+  steps: steps ?? [{ action: action!, params: p ?? {} }],
+}));
+
+export type HealSpec = z.output<typeof heal>;
+
+const schedule = z.string().superRefine((expr, ctx) => {
+  const v = cron.validateDetailed(expr);
+  if (!v.valid) ctx.addIssue({ code: 'custom', message: `bad cron expression ${JSON.stringify(expr)}: ${v.errors.map((e) => e.message).join('; ') || 'invalid'}` });
 });
 
 export const ruleSchema = z.strictObject({
@@ -82,14 +131,30 @@ export const ruleSchema = z.strictObject({
   description: z.string().max(2000).default(''),
   /** Absent selects every host; an empty object is refused as ambiguous (never "all" by accident). */
   hosts: z.record(z.string(), z.string()).refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to select every host, or name labels').optional(),
-  when,
+  /** Required unless the rule runs on a `schedule`. */
+  when: when.optional(),
   for: durationSchema.default(0),
+  /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
+  schedule: schedule.optional(),
+  /** shadow: alert, and record what would have run, without running it. Default: the namespace's mode. */
+  mode: z.enum(['enforce', 'shadow']).optional(),
   severity: z.enum(['critical', 'warning', 'info']).default('warning'),
   summary: z.string().max(500).optional(),
   labels: z.record(z.string(), z.string()).default({}),
   heal: heal.optional(),
   notify: z.array(z.string().min(1)).default([]),
+}).superRefine((r, ctx) => {
+  if (r.schedule === undefined && r.when === undefined) ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when", unless it runs on a "schedule"' });
+  if (r.schedule !== undefined && r.when !== undefined) ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a rule runs either on a condition ("when") or on a "schedule", not both' });
+  if (r.schedule !== undefined && r.heal === undefined) ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
 });
+
+/** rules/<namespace>/_namespace.json: settings for every rule of the namespace. */
+export const namespaceSchema = z.strictObject({
+  mode: z.enum(['enforce', 'shadow']).default('enforce'),
+  description: z.string().max(2000).optional(),
+});
+export const NAMESPACE_FILE = '_namespace.json';
 
 export type RuleFile = z.output<typeof ruleSchema>;
 
@@ -99,4 +164,6 @@ export interface Rule extends RuleFile {
   id: string;
   namespace: string;
   file: string;
+  /** The rule's mode, or its namespace's when the rule sets none. */
+  effectiveMode: 'enforce' | 'shadow';
 }

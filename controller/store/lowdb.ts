@@ -4,14 +4,7 @@ import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { LaasError, errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
-import type { AlertRecord, HealRecord, HostRecord, Store } from './store.js';
-
-interface Data {
-  version: 1;
-  hosts: Record<string, HostRecord>;
-  alerts: Record<string, AlertRecord>;
-  heals: Record<string, HealRecord>;
-}
+import { MemoryStore, emptyData, type StoreData } from './memory.js';
 
 export interface LowdbStoreOptions {
   dataDir: string;
@@ -23,14 +16,12 @@ export interface LowdbStoreOptions {
   maxHistory?: number;
 }
 
-const EMPTY = (): Data => ({ version: 1, hosts: {}, alerts: {}, heals: {} });
-
 /**
  * The zero-setup store: one JSON file in the data dir, written atomically (temp file + rename)
  * and coalesced, so a burst of changes costs one write. One process per data dir (a lock file).
  */
-export class LowdbStore implements Store {
-  private readonly db: Low<Data>;
+export class LowdbStore extends MemoryStore {
+  private readonly db: Low<StoreData>;
   private readonly file: string;
   private readonly lockFile: string;
   private timer: NodeJS.Timeout | undefined;
@@ -38,9 +29,11 @@ export class LowdbStore implements Store {
   private dirty = false;
 
   private constructor(private readonly opts: LowdbStoreOptions) {
+    const data = emptyData();
+    super(data, opts.maxHistory);
     this.file = join(opts.dataDir, 'laas.json');
     this.lockFile = join(opts.dataDir, 'laas.lock');
-    this.db = new Low(new JSONFile<Data>(this.file), EMPTY());
+    this.db = new Low(new JSONFile<StoreData>(this.file), data);
   }
 
   static async open(opts: LowdbStoreOptions): Promise<LowdbStore> {
@@ -88,42 +81,20 @@ export class LowdbStore implements Store {
     } catch (e) {
       throw new LaasError('STORE_CORRUPT', `cannot parse the store (${errorMessage(e)}); it was left untouched — restore a backup, or move it aside to start empty`, this.file);
     }
-    const d = data as Partial<Data>;
-    if (!d || typeof d !== 'object' || d.version !== 1 || typeof d.hosts !== 'object' || typeof d.alerts !== 'object' || typeof d.heals !== 'object') {
+    const d = data as Partial<StoreData>;
+    if (!d || typeof d !== 'object' || d.version !== 1 || !isObject(d.hosts) || !isObject(d.alerts) || !isObject(d.heals)) {
       throw new LaasError('STORE_CORRUPT', 'not a laas store (version 1 with hosts, alerts, heals); it was left untouched — move it aside to start empty', this.file);
     }
-    this.db.data = d as Data;
+    // Fill in place: the memory store and lowdb share this one object.
+    Object.assign(this.data, { hosts: d.hosts, alerts: d.alerts, heals: d.heals, state: isObject(d.state) ? d.state : {} });
   }
 
-  async listHosts() { return Object.values(this.db.data.hosts).map(clone); }
-  async getHost(id: string) { return cloneOpt(this.db.data.hosts[id]); }
-  async putHost(host: HostRecord) { this.db.data.hosts[host.id] = clone(host); this.changed(); }
-
-  async listAlerts(filter: { state?: string; host?: string; limit?: number } = {}) {
-    const all = Object.values(this.db.data.alerts)
-      .filter((a) => (!filter.state || a.state === filter.state) && (!filter.host || a.host === filter.host))
-      .sort((a, b) => b.startsAt.localeCompare(a.startsAt));
-    return all.slice(0, filter.limit ?? all.length).map(clone);
-  }
-  async getAlert(id: string) { return cloneOpt(this.db.data.alerts[id]); }
-  async putAlert(alert: AlertRecord) { this.db.data.alerts[alert.id] = clone(alert); this.changed(); }
-
-  async listHeals(filter: { state?: string; host?: string; rule?: string; since?: string; limit?: number } = {}) {
-    const all = Object.values(this.db.data.heals)
-      .filter((h) => (!filter.state || h.state === filter.state) && (!filter.host || h.host === filter.host)
-        && (!filter.rule || h.rule === filter.rule) && (!filter.since || h.createdAt >= filter.since))
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    return all.slice(0, filter.limit ?? all.length).map(clone);
-  }
-  async getHeal(id: string) { return cloneOpt(this.db.data.heals[id]); }
-  async putHeal(heal: HealRecord) { this.db.data.heals[heal.id] = clone(heal); this.changed(); }
-
-  private changed(): void {
+  protected override changed(): void {
     this.dirty = true;
     this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, this.opts.writeDelayMs ?? 20);
   }
 
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
     while (this.writing) await this.writing;
     if (!this.dirty) return;
@@ -142,25 +113,14 @@ export class LowdbStore implements Store {
     await this.writing;
   }
 
-  /** Caps history: keeps every open alert and work order, drops the oldest finished ones. */
-  private prune(): void {
-    const max = this.opts.maxHistory ?? 10_000;
-    const alerts = Object.values(this.db.data.alerts).filter((a) => a.state === 'resolved');
-    if (alerts.length > max) {
-      alerts.sort((a, b) => (a.endsAt ?? '').localeCompare(b.endsAt ?? ''));
-      for (const a of alerts.slice(0, alerts.length - max)) delete this.db.data.alerts[a.id];
-    }
-    const heals = Object.values(this.db.data.heals).filter((h) => h.finishedAt);
-    if (heals.length > max) {
-      heals.sort((a, b) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? ''));
-      for (const h of heals.slice(0, heals.length - max)) delete this.db.data.heals[h.id];
-    }
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.flush();
     this.unlock();
   }
+}
+
+function isObject(v: unknown): v is Record<string, never> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function isAlive(pid: number): boolean {
@@ -172,6 +132,4 @@ function isAlive(pid: number): boolean {
   }
 }
 
-const clone = <T>(v: T): T => structuredClone(v);
-const cloneOpt = <T>(v: T | undefined): T | undefined => (v === undefined ? undefined : clone(v));
 

@@ -41,16 +41,47 @@ export const FINAL_HEAL_STATES: ReadonlySet<HealState> = new Set(['succeeded', '
 
 export interface HealEvent {
   at: string;
-  state: HealState | 'acknowledged';
+  /** A state the order entered, or a step in its story (acknowledged, verifying, cleared, notified, approved…). */
+  state: string;
   note: string;
 }
 
-/** A work order: who asked for what, what ran, what came back. */
+export type StepState = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed-out' | 'refused';
+
+/** One rung of the ladder: one instruction to the agent and what came of it. */
+export interface HealStep {
+  action: string;
+  params: Record<string, unknown>;
+  /** The instruction id on the wire: "<order id>.<step index>". */
+  runId: string;
+  state: StepState;
+  timeoutMs: number;
+  dispatchedAt: string | null;
+  ackedAt: string | null;
+  finishedAt: string | null;
+  result: Result | null;
+}
+
+export interface Approval {
+  expiresAt: string;
+  decision: 'approved' | 'rejected' | 'expired' | null;
+  by: string | null;
+  at: string | null;
+  comment: string | null;
+}
+
+/**
+ * A work order: one record per incident and heal — who asked, every step sent, every result,
+ * every decision and notification, and whether the problem cleared.
+ */
 export interface HealRecord {
   id: string;
   alertId: string | null;
   rule: string;
   host: string;
+  trigger: 'alert' | 'schedule';
+  mode: 'enforce' | 'shadow';
+  /** The current (or last) step's action and params. */
   action: string;
   params: Record<string, unknown>;
   state: HealState;
@@ -59,11 +90,21 @@ export interface HealRecord {
   updatedAt: string;
   /** When the fault was first seen (the sample time), for fault-to-heal figures. */
   faultAt: string | null;
+  /** When the first step was sent. */
   dispatchedAt: string | null;
   ackedAt: string | null;
   finishedAt: string | null;
   timeoutMs: number;
+  /** The latest step's result. */
   result: Result | null;
+  steps: HealStep[];
+  step: number;
+  verifyWithinMs: number;
+  /** Set while waiting for the rule's condition to clear after a step. */
+  verifyingUntil: string | null;
+  clearedAt: string | null;
+  approval: Approval | null;
+  notifications: { at: string; receiver: string; kind: string }[];
   history: HealEvent[];
 }
 
@@ -85,6 +126,9 @@ export interface Store {
   listHeals(filter?: { state?: HealState; host?: string; rule?: string; since?: string } & ListOptions): Promise<HealRecord[]>;
   getHeal(id: string): Promise<HealRecord | undefined>;
   putHeal(heal: HealRecord): Promise<void>;
+  /** Small named records (global pause, circuit breakers); undefined deletes. */
+  getState<T>(key: string): Promise<T | undefined>;
+  putState(key: string, value: unknown): Promise<void>;
   /** Writes everything pending to durable storage. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -11,7 +11,9 @@ const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = 
   id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '',
 });
 const heal = (id: string, finishedAt: string | null): HealRecord => ({
-  id, alertId: null, rule: 'r/x', host: 'h', action: 'script.run', params: { name: 'x' }, state: finishedAt ? 'succeeded' : 'dispatched', reason: '', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '', faultAt: null, dispatchedAt: null, ackedAt: null, finishedAt, timeoutMs: 1, result: null, history: [],
+  id, alertId: null, rule: 'r/x', host: 'h', trigger: 'alert', mode: 'enforce', action: 'script.run', params: { name: 'x' }, state: finishedAt ? 'succeeded' : 'dispatched', reason: '',
+  createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '', faultAt: null, dispatchedAt: null, ackedAt: null, finishedAt, timeoutMs: 1, result: null,
+  steps: [], step: 0, verifyWithinMs: 1, verifyingUntil: null, clearedAt: null, approval: null, notifications: [], history: [],
 });
 
 describe('lowdb store', () => {
