@@ -1,34 +1,73 @@
-/** Talks to a controller's HTTP API for the read commands; tables for people, --json for scripts. */
-export async function printList(kind: 'hosts' | 'alerts' | 'heals', path: string, id: string | undefined, o: { url: string; state?: string; json?: boolean }): Promise<void> {
-  const url = new URL(id ? `${path}/${encodeURIComponent(id)}` : path, o.url);
-  if (o.state) url.searchParams.set('state', o.state);
+/** Talks to a controller's HTTP API: tables and stories for people, --json for scripts. */
+export interface ClientOptions { url: string; json?: boolean }
+
+/** One API call; on failure prints what went wrong and what to do, sets exit code 1, returns undefined. */
+export async function call(method: string, path: string, o: ClientOptions, body?: unknown): Promise<unknown> {
+  const url = new URL(path, o.url);
   const token = process.env.LAAS_TOKEN;
   let res: Response;
   try {
-    res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) });
+    res = await fetch(url, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
   } catch (e) {
     process.stderr.write(`laas: cannot reach the controller at ${o.url} (${(e as Error).message}); is it running? Use --url or LAAS_URL\n`);
     process.exitCode = 1;
-    return;
+    return undefined;
   }
-  const body = await res.json().catch(() => undefined) as unknown;
+  const out = await res.json().catch(() => undefined) as unknown;
   if (!res.ok) {
-    const err = (body as { error?: { code: string; message: string } } | undefined)?.error;
-    process.stderr.write(`laas: ${res.status} ${err ? `${err.code}: ${err.message}` : res.statusText}\n`);
+    const err = (out as { error?: { code: string; message: string } } | undefined)?.error;
+    const hint = res.status === 401 ? ' (set LAAS_TOKEN to an API token)' : '';
+    process.stderr.write(`laas: ${res.status} ${err ? `${err.code}: ${err.message}` : res.statusText}${hint}\n`);
     process.exitCode = 1;
-    return;
+    return undefined;
   }
-  if (o.json || id) {
-    process.stdout.write(JSON.stringify(body, null, 2) + '\n');
-    return;
-  }
+  return out;
+}
+
+const COLUMNS = {
+  hosts: ['id', 'up', 'connected', 'labels', 'lastSeen'],
+  alerts: ['id', 'rule', 'host', 'severity', 'state', 'startsAt', 'summary'],
+  heals: ['id', 'rule', 'host', 'action', 'state', 'createdAt', 'reason'],
+  breakers: ['rule', 'host', 'state', 'openedAt', 'recentFailures', 'closesAt'],
+} as const;
+
+export async function printList(kind: keyof typeof COLUMNS, path: string, id: string | undefined, o: ClientOptions & { state?: string }): Promise<void> {
+  const query = o.state ? `?state=${encodeURIComponent(o.state)}` : '';
+  const body = await call('GET', id ? `${path}/${encodeURIComponent(id)}${query}` : `${path}${query}`, o);
+  if (body === undefined) return;
+  if (o.json) return print(JSON.stringify(body, null, 2));
+  if (id) return print(kind === 'heals' ? story(body as Record<string, unknown>) : JSON.stringify(body, null, 2));
   const rows = body as Record<string, unknown>[];
-  const columns = {
-    hosts: ['id', 'up', 'connected', 'labels', 'lastSeen'],
-    alerts: ['id', 'rule', 'host', 'severity', 'state', 'startsAt', 'summary'],
-    heals: ['id', 'rule', 'host', 'action', 'state', 'createdAt', 'reason'],
-  }[kind];
-  process.stdout.write(table(columns, rows.map((r) => columns.map((c) => cell(r[c])))));
+  print(table(COLUMNS[kind], rows.map((r) => COLUMNS[kind].map((c) => cell(r[c])))).trimEnd());
+}
+
+/** A work order told as a story: what, where, each step and what came of it, every event. */
+export function story(h: Record<string, unknown>): string {
+  const steps = (h.steps as Record<string, unknown>[] | undefined) ?? [];
+  const history = (h.history as { at: string; state: string; note: string }[] | undefined) ?? [];
+  const approval = h.approval as Record<string, unknown> | null;
+  return [
+    `work order ${h.id}: ${h.state}${h.mode === 'shadow' ? ' (shadow)' : ''}`,
+    `  rule ${h.rule} on host ${h.host}, ${h.trigger === 'schedule' ? 'on schedule' : `alert ${h.alertId ?? '-'}`}`,
+    `  reason: ${h.reason}`,
+    ...(approval ? [`  approval: ${approval.decision ?? 'waiting'}${approval.by ? ` by ${approval.by}` : ''} (expires ${approval.expiresAt})`] : []),
+    '  steps:',
+    ...steps.map((s, i) => {
+      const r = s.result as Record<string, unknown> | null;
+      return `    ${i + 1}. ${s.action} ${JSON.stringify(s.params)} — ${s.state}${r ? ` (exit ${r.exitCode ?? r.signal ?? '-'}, ${Math.round(Number(r.durationMs))} ms)` : ''}`;
+    }),
+    '  history:',
+    ...history.map((e) => `    ${e.at}  ${e.state.padEnd(17)} ${e.note}`),
+  ].join('\n');
+}
+
+function print(text: string): void {
+  process.stdout.write(text + '\n');
 }
 
 function cell(v: unknown): string {

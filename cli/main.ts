@@ -110,15 +110,54 @@ rules.command('validate')
     process.stdout.write(`ok: ${loaded.length} rule${loaded.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}\n`);
   });
 
-for (const [name, path, what] of [['hosts', '/api/v1/hosts', 'hosts'], ['alerts', '/api/v1/alerts', 'alerts'], ['heals', '/api/v1/heals', 'work orders']] as const) {
-  program.command(name)
-    .description(`list ${what} from a controller`)
-    .argument('[id]', `show one of the ${what}`)
-    .option('--url <url>', 'controller URL', process.env.LAAS_URL ?? 'http://127.0.0.1:7070')
+const api = () => import('./api-client.js');
+const urlOption = ['--url <url>', 'controller URL (or LAAS_URL)', process.env.LAAS_URL ?? 'http://127.0.0.1:7070'] as const;
+
+for (const [name, path, what] of [['hosts', '/api/v1/hosts', 'hosts'], ['alerts', '/api/v1/alerts', 'alerts'], ['heals', '/api/v1/heals', 'work orders'], ['breakers', '/api/v1/breakers', 'circuit breakers']] as const) {
+  const cmd = program.command(name)
+    .description(`list ${what} from a controller${name === 'heals' ? '; with an ID, tell that work order\'s whole story' : ''}`)
+    .option(...urlOption)
     .option('--state <state>', 'only this state')
-    .option('--json', 'print JSON for scripts')
-    .action(async (id: string | undefined, o: { url: string; state?: string; json?: boolean }) => (await import('./api-client.js')).printList(name, path, id, o));
+    .option('--json', 'print JSON for scripts');
+  if (name !== 'breakers') cmd.argument('[id]', `show one of the ${what}`);
+  cmd.action(async (...args: unknown[]) => {
+    const [id, o] = name === 'breakers' ? [undefined, args[0]] : args;
+    await (await api()).printList(name, path, id as string | undefined, o as { url: string; state?: string; json?: boolean });
+  });
 }
+program.commands.find((c) => c.name() === 'breakers')!.command('reset')
+  .description('close an open circuit breaker so automatic heals may run again')
+  .argument('<rule>', 'namespace/name').argument('<host>', 'host id')
+  .option(...urlOption)
+  .action(async (rule: string, host: string, o: { url: string }) => {
+    if (await (await api()).call('POST', '/api/v1/breakers/reset', o, { rule, host })) process.stdout.write(`circuit breaker for ${rule} on ${host} reset\n`);
+  });
+
+for (const verb of ['approve', 'reject'] as const) {
+  program.command(verb)
+    .description(`${verb} a work order that waits for approval`)
+    .argument('<id>', 'work order id')
+    .option('--comment <text>', 'why, for the record')
+    .option(...urlOption)
+    .action(async (id: string, o: { url: string; comment?: string }) => {
+      const out = await (await api()).call('POST', `/api/v1/heals/${encodeURIComponent(id)}/${verb}`, o, { comment: o.comment ?? '' }) as { state: string; reason: string } | undefined;
+      if (out) process.stdout.write(`work order ${id}: ${out.state} — ${out.reason}\n`);
+    });
+}
+
+program.command('pause')
+  .description('pause every automatic heal, fleet-wide, until "laas resume"')
+  .option('--reason <text>', 'why, for the record and the skipped work orders')
+  .option(...urlOption)
+  .action(async (o: { url: string; reason?: string }) => {
+    if (await (await api()).call('POST', '/api/v1/pause', o, { reason: o.reason ?? '' })) process.stdout.write('automatic heals paused fleet-wide; resume with: laas resume\n');
+  });
+program.command('resume')
+  .description('let automatic heals run again after "laas pause"')
+  .option(...urlOption)
+  .action(async (o: { url: string }) => {
+    if (await (await api()).call('DELETE', '/api/v1/pause', o)) process.stdout.write('automatic heals resumed\n');
+  });
 
 const demo = program.command('demo', { hidden: true }).description('the demo service that laas up heals');
 demo.command('start').requiredOption('--port <port>', 'port', port).requiredOption('--pidfile <file>', 'pid file')

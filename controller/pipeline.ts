@@ -46,6 +46,8 @@ export class Pipeline {
   private evaluator = new Evaluator([]);
   /** Scheduled runs waiting for a free slot under the rule's maxConcurrent. */
   private readonly queues = new Map<string, string[]>();
+  /** Firing alerts whose heal a concurrency limit deferred: retried when a slot frees. */
+  private readonly deferred = new Map<string, { rule: string; host: string }>();
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -56,7 +58,7 @@ export class Pipeline {
       hostsSelected: (rule) => this.hosts.list().filter((h) => selects(rule, h)).length,
       fleetSize: () => this.hosts.list().length,
       fleetLimit: deps.fleetLimit,
-      onFinished: (order) => this.drain(order.rule),
+      onFinished: (order) => this.slotFreed(order),
     });
   }
 
@@ -123,12 +125,9 @@ export class Pipeline {
       if (!rule) continue;
       const t = this.alerts.observe(alertRule(rule), view, holds, now);
       if (t?.to === 'firing' && rule.heal) {
-        const order = await this.heal.request(rule, { host: hostId, alert: t.alert, faultAt, trigger: 'alert' });
-        if (order) {
-          this.alerts.linkHeal(t.alert, order.id);
-          await this.deps.store.putAlert(t.alert);
-        }
+        await this.healAlert(rule, t.alert, faultAt);
       } else if (t?.to === 'resolved') {
+        this.deferred.delete(`${ruleId}\u0000${hostId}`);
         await this.heal.onCleared(ruleId, hostId);
       }
     }
@@ -167,6 +166,28 @@ export class Pipeline {
     this.queues.set(rule.id, queue);
     await this.drain(rule.id);
     return { hosts };
+  }
+
+  private async healAlert(rule: Rule, alert: AlertRecord, faultAt?: number): Promise<void> {
+    const order = await this.heal.request(rule, { host: alert.host, alert, faultAt, trigger: 'alert' });
+    if (!order) return;
+    this.alerts.linkHeal(alert, order.id);
+    await this.deps.store.putAlert(alert);
+    if (order.state === 'skipped' && /^(maxConcurrent|fleet-wide limit)/.test(order.reason)) {
+      this.deferred.set(`${rule.id}\u0000${alert.host}`, { rule: rule.id, host: alert.host });
+    }
+  }
+
+  /** A heal ended: the next scheduled host, or a deferred firing alert, may take its slot. */
+  private async slotFreed(order: HealRecord): Promise<void> {
+    if (order.state === 'skipped') return;
+    await this.drain(order.rule);
+    for (const [key, d] of [...this.deferred]) {
+      const rule = this.ruleById.get(d.rule);
+      const alert = this.alerts.get(d.rule, d.host);
+      this.deferred.delete(key);
+      if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
+    }
   }
 
   private async drain(ruleId: string): Promise<void> {

@@ -327,14 +327,14 @@ export class HealManager {
     const ruleLimit = hostLimit(heal.maxConcurrent, selected);
     const ruleHosts = this.healingHosts((o) => o.rule === rule.id, host);
     if (ruleHosts.length >= ruleLimit) {
-      return { allowed: false, kind: 'max-concurrent', reason: `maxConcurrent ${heal.maxConcurrent} (${ruleLimit} of ${selected} host${selected === 1 ? '' : 's'}) reached for ${rule.id}: healing ${ruleHosts.join(', ')}` };
+      return { allowed: false, kind: 'max-concurrent', reason: `maxConcurrent ${heal.maxConcurrent} (${ruleLimit} of ${selected} host${selected === 1 ? '' : 's'}) reached for ${rule.id}: healing ${ruleHosts.join(', ')}; retried when one finishes` };
     }
     if (this.deps.fleetLimit !== undefined) {
       const fleet = this.deps.fleetSize();
       const fleetLimit = hostLimit(this.deps.fleetLimit, fleet);
       const busy = this.healingHosts(() => true, host);
       if (busy.length >= fleetLimit) {
-        return { allowed: false, kind: 'fleet-limit', reason: `fleet-wide limit ${this.deps.fleetLimit} (${fleetLimit} of ${fleet} hosts) reached: healing ${busy.join(', ')}` };
+        return { allowed: false, kind: 'fleet-limit', reason: `fleet-wide limit ${this.deps.fleetLimit} (${fleetLimit} of ${fleet} hosts) reached: healing ${busy.join(', ')}; retried when one finishes` };
       }
     }
     return { allowed: true };

@@ -161,7 +161,7 @@ describe('heal manager', () => {
     const orders: HealRecord[] = [];
     for (let i = 1; i <= 10; i++) orders.push((await m.request(rule, { host: `h${i}` }))!);
     expect(orders.map((o) => o.state)).toEqual(['dispatched', 'dispatched', ...Array(8).fill('skipped')]);
-    expect(orders[2].reason).toBe('maxConcurrent 20% (2 of 10 hosts) reached for web/svc-down: healing h1, h2');
+    expect(orders[2].reason).toBe('maxConcurrent 20% (2 of 10 hosts) reached for web/svc-down: healing h1, h2; retried when one finishes');
     await m.onResult('h1', ok(sent[0].run));
     await m.onCleared(rule.id, 'h1');
     expect((await m.request(rule, { host: 'h3' }))!.state).toBe('dispatched');
@@ -173,7 +173,7 @@ describe('heal manager', () => {
     const m = make(1);
     m.setRules([rule, other]);
     expect((await m.request(rule, { host: 'h1' }))!.state).toBe('dispatched');
-    expect(await m.request(other, { host: 'h2' })).toMatchObject({ state: 'skipped', reason: 'fleet-wide limit 1 (1 of 4 hosts) reached: healing h1' });
+    expect(await m.request(other, { host: 'h2' })).toMatchObject({ state: 'skipped', reason: 'fleet-wide limit 1 (1 of 4 hosts) reached: healing h1; retried when one finishes' });
     expect((await m.request(other, { host: 'h1' }))!.state).toBe('dispatched');
   });
 
