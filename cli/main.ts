@@ -110,6 +110,30 @@ rules.command('validate')
     process.stdout.write(`ok: ${loaded.length} rule${loaded.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}\n`);
   });
 
+rules.command('test')
+  .description('run rule unit tests (*.test.json): a timeline of samples in, the expected alerts, work orders and notifications out')
+  .argument('[files...]', 'test files, or folders to search for *.test.json', ['./rules'])
+  .action(async (files: string[]) => {
+    const { runRuleTest, findRuleTests } = await import('../controller/rules/unit-test.js');
+    const tests = findRuleTests(files);
+    if (tests.length === 0) {
+      process.stderr.write(`no *.test.json files under ${files.join(', ')}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    let failed = 0;
+    for (const file of tests) {
+      const out = await runRuleTest(file);
+      if (out.ok) process.stdout.write(`ok    ${file} (${out.summary})\n`);
+      else {
+        failed++;
+        process.stdout.write(`FAIL  ${file}\n${out.failures.map((f) => `    ${f}`).join('\n')}\n`);
+      }
+    }
+    process.stdout.write(`${tests.length - failed} passed, ${failed} failed\n`);
+    if (failed) process.exitCode = 1;
+  });
+
 const api = () => import('./api-client.js');
 const urlOption = ['--url <url>', 'controller URL (or LAAS_URL)', process.env.LAAS_URL ?? 'http://127.0.0.1:7070'] as const;
 

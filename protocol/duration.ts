@@ -1,13 +1,16 @@
 import { z } from 'zod';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 
-/** Parses "500ms", "10s", "5m", "1h", "7d" to milliseconds; undefined when malformed. */
+/** Parses "500ms", "10s", "5m", "1h30m", "7d" to milliseconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNITS[m[2]]);
+  const t = text.trim();
+  if (!DURATION.test(t)) return undefined;
+  let ms = 0;
+  for (const m of t.matchAll(PART)) ms += Number(m[1]) * UNITS[m[2]];
+  return Math.round(ms);
 }
 
 export function formatDuration(ms: number): string {

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,37 @@ describe('laas rules validate', () => {
     expect(r.stderr).toContain('test/fixtures/bad-rules/team/unknown-action.json /heal/action: unknown action "host.reboot"');
     expect(r.stderr).toContain('test/fixtures/bad-rules/team/not-json.json:5:1: not valid JSON');
     expect(r.stderr).toMatch(/^\d+ errors in 15 files$/m);
+  });
+});
+
+describe('laas rules test', () => {
+  it('passes the tests shipped with the rules', async () => {
+    const r = await laasRun(['rules', 'test', 'rules']);
+    expect(r.stdout).toMatch(/^ok {4}rules\/demo\/demo-down\.test\.json \(1 alert, 1 work order, 0 notifications\)$/m);
+    expect(r.stdout).toMatch(/^4 passed, 0 failed$/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('replays a ladder on simulated time, and says exactly what differs when a test fails', async () => {
+    const r = await laasRun(['rules', 'test', 'test/fixtures/rule-tests']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok    test/fixtures/rule-tests/web/svc-ladder.test.json (1 alert, 1 work order, 2 notifications)');
+    expect(r.stdout).toContain('FAIL  test/fixtures/rule-tests/web/svc-wrong.test.json\n    heals[0].state: expected "succeeded", got "failed"');
+    expect(r.stdout).toMatch(/^1 passed, 1 failed$/m);
+  });
+
+  it('reports a bad test file with its JSON pointer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'laas-rt-'));
+    try {
+      cpSync('test/fixtures/rule-tests/web', join(dir, 'web'), { recursive: true });
+      const bad = join(dir, 'web', 'bad.test.json');
+      writeFileSync(bad, JSON.stringify({ hosts: { a: {} }, timeline: [{ at: 'soon', host: 'b' }], expect: {} }));
+      const r = await laasRun(['rules', 'test', bad]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`${bad} /timeline/0/at: expected a duration like "10s", "5m" or "7d", got "soon"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
