@@ -36,7 +36,9 @@ function onShutdown(stop: () => Promise<void>): void {
 const program = new Command('laas')
   .description('monitoring, alerting and self-healing for a fleet of servers')
   .version(LAAS_VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Each command owns the options after it: "laas breakers reset R H --url U" gives --url to reset.
+  .enablePositionalOptions();
 
 program.command('up')
   .description('all-in-one: a controller on the embedded store in ./data with the rules in ./rules, and a local agent watching a demo service')
@@ -168,6 +170,62 @@ for (const verb of ['approve', 'reject'] as const) {
       if (out) process.stdout.write(`work order ${id}: ${out.state} — ${out.reason}\n`);
     });
 }
+
+program.command('ack')
+  .description('acknowledge a firing alert: it stays firing but stops repeating its page')
+  .argument('<id>', 'alert id')
+  .option('--comment <text>', 'what you are doing about it')
+  .option(...urlOption)
+  .action(async (id: string, o: { url: string; comment?: string }) => {
+    const out = await (await api()).call('POST', `/api/v1/alerts/${encodeURIComponent(id)}/ack`, o, { comment: o.comment ?? '' }) as { ack: { by: string } } | undefined;
+    if (out) process.stdout.write(`alert ${id} acknowledged by ${out.ack.by}\n`);
+  });
+
+const silence = program.command('silence').description('mute pages for alerts matching labels, for a while');
+silence.command('add')
+  .description('add a silence: laas silence add host=web-1 alertname=~"disk.*" --duration 2h --comment "disk swap"')
+  .argument('<matchers...>', 'label matchers: name=value, name!=value, name=~regex, name!~regex')
+  .option('--duration <d>', 'how long, e.g. 30m, 2h', '1h')
+  .option('--comment <text>', 'why, for the record', '')
+  .option('--pause-heals', 'also stop automatic heals of the matching alerts')
+  .option(...urlOption)
+  .action(async (matchers: string[], o: { url: string; duration: string; comment: string; pauseHeals?: boolean }) => {
+    const out = await (await api()).call('POST', '/api/v1/silences', o, { matchers, duration: o.duration, comment: o.comment, pauseHeals: Boolean(o.pauseHeals) }) as { id: string; endsAt: string } | undefined;
+    if (out) process.stdout.write(`silence ${out.id} until ${out.endsAt}\n`);
+  });
+silence.command('list')
+  .description('list silences (pending, active and recently expired)')
+  .option('--json', 'print JSON for scripts')
+  .option(...urlOption)
+  .action(async (o: { url: string; json?: boolean }) => {
+    const out = await (await api()).call('GET', '/api/v1/silences', o) as { id: string; state: string; matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[]; endsAt: string; createdBy: string; comment: string }[] | undefined;
+    if (!out) return;
+    if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
+    const op = (m: { isRegex: boolean; isEqual: boolean }) => (m.isEqual ? (m.isRegex ? '=~' : '=') : (m.isRegex ? '!~' : '!='));
+    for (const s of out) process.stdout.write(`${s.id}  ${s.state.padEnd(7)}  until ${s.endsAt}  ${s.matchers.map((m) => `${m.name}${op(m)}${m.value}`).join(' ')}  (${s.createdBy}${s.comment ? `: ${s.comment}` : ''})\n`);
+    if (out.length === 0) process.stdout.write('(none)\n');
+  });
+silence.command('expire')
+  .description('end a silence now')
+  .argument('<id>', 'silence id')
+  .option(...urlOption)
+  .action(async (id: string, o: { url: string }) => {
+    if (await (await api()).call('DELETE', `/api/v1/silences/${encodeURIComponent(id)}`, o)) process.stdout.write(`silence ${id} expired\n`);
+  });
+
+program.command('notifications')
+  .description('the notification log: every page sent, failed or muted (newest first)')
+  .option('--receiver <name>', 'only this receiver')
+  .option('--json', 'print JSON for scripts')
+  .option(...urlOption)
+  .action(async (o: { url: string; receiver?: string; json?: boolean }) => {
+    const q = o.receiver ? `?receiver=${encodeURIComponent(o.receiver)}` : '';
+    const out = await (await api()).call('GET', `/api/v1/notifications${q}`, o) as { at: string; receiver: string; status: string; outcome: string; alerts: { alertname: string; host: string }[]; error?: string; reason?: string }[] | undefined;
+    if (!out) return;
+    if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
+    for (const e of out) process.stdout.write(`${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`);
+    if (out.length === 0) process.stdout.write('(none)\n');
+  });
 
 program.command('pause')
   .description('pause every automatic heal, fleet-wide, until "laas resume"')

@@ -1,6 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { durationSchema, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+import { maintenanceSchema, type MaintenanceWindow } from './alerts/maintenance.js';
+import { rootRouteSchema, type Route } from './alerts/routes.js';
 import { receiverSchema } from './notify/index.js';
 
 const listenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:7070"');
@@ -23,8 +25,24 @@ export const controllerConfigSchema = z.strictObject({
     /** Hosts healed at once across every rule: a count, or a share of all hosts ("20%"). */
     maxConcurrent: z.union([z.number().int().min(1), z.string().regex(/^(100|[1-9]?\d)(\.\d+)?%$/, 'expected a whole number of hosts or a percentage like "20%"')]).default('50%'),
   }).prefault({}),
+  /** Which receivers hear of which alerts, and how alerts are grouped (Alertmanager-style). */
+  route: rootRouteSchema.optional(),
+  /** Maintenance windows: no pages and no automatic heals for the hosts they cover. */
+  maintenance: z.array(maintenanceSchema).default([]),
   /** Base URL people reach this controller at; used in notification links. */
   externalUrl: z.url().optional(),
+}).superRefine((c, ctx) => {
+  const known = new Set(Object.keys(c.receivers));
+  const walk = (r: Route, path: (string | number)[]) => {
+    if (r.receiver && !known.has(r.receiver)) ctx.addIssue({ code: 'custom', path: [...path, 'receiver'], message: `unknown receiver "${r.receiver}" (defined: ${[...known].join(', ') || 'none'})` });
+    r.routes.forEach((child, i) => walk(child, [...path, 'routes', i]));
+  };
+  if (c.route) walk(c.route, ['route']);
+  const names = new Set<string>();
+  c.maintenance.forEach((w, i) => {
+    if (names.has(w.name)) ctx.addIssue({ code: 'custom', path: ['maintenance', i, 'name'], message: `duplicate maintenance window name "${w.name}"` });
+    names.add(w.name);
+  });
 });
 
 export interface ControllerConfig {
@@ -36,6 +54,8 @@ export interface ControllerConfig {
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
   heal: { maxConcurrent: number | string };
+  route?: Route;
+  maintenance: MaintenanceWindow[];
   externalUrl?: string;
 }
 
@@ -51,6 +71,8 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
     heal: { maxConcurrent: c.heal.maxConcurrent },
+    route: c.route,
+    maintenance: c.maintenance,
     externalUrl: c.externalUrl,
   };
 }

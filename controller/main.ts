@@ -1,7 +1,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LAAS_VERSION, errorMessage, zodIssues, type Logger } from '../protocol/index.js';
+import { z } from 'zod';
+import { LAAS_VERSION, durationSchema, errorMessage, validate, zodIssues, type Logger } from '../protocol/index.js';
+import { Maintenance } from './alerts/maintenance.js';
+import { matcherSchema } from './alerts/silences.js';
+import { NotificationLog } from './notify/log.js';
 import { Api, ApiError } from './api/server.js';
 import { realClock, type Clock } from './clock.js';
 import type { ControllerConfig } from './config.js';
@@ -37,7 +41,9 @@ export async function startController(config: ControllerConfig, opts: Controller
   const metrics = createMetrics();
   const store = await LowdbStore.open({ dataDir: config.dataDir, log, metrics });
   const receivers = new Set(Object.keys(config.receivers));
-  const notifications = new Notifications({ receivers: config.receivers, log, metrics });
+  const notificationLog = new NotificationLog(store);
+  await notificationLog.restore();
+  const notifications = new Notifications({ receivers: config.receivers, log, metrics, onAttempt: (e) => notificationLog.add(e) });
   let port = config.listen.port;
 
   // The link and the pipeline call each other; the link is built first, its handlers reach
@@ -64,6 +70,9 @@ export async function startController(config: ControllerConfig, opts: Controller
     hostDownAfterMs: config.hostDownAfterMs,
     fleetLimit: config.heal.maxConcurrent,
     externalUrl: () => config.externalUrl ?? `http://${config.listen.host}:${port}`,
+    route: config.route,
+    maintenance: new Maintenance(config.maintenance),
+    logNotification: (e) => notificationLog.add(e),
   });
   const scheduler = new Scheduler({ log, run: (rule) => pipeline.runSchedule(rule) });
 
@@ -94,6 +103,25 @@ export async function startController(config: ControllerConfig, opts: Controller
     .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: pipeline.hosts.list() }))
     .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: pipeline.hosts.list().find((h) => h.id === r.params.id) ?? notFound('host', r.params.id) }))
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
+    .route('POST', '/api/v1/alerts/{id}/ack', 'operator', async (r) => {
+      const alert = await pipeline.acknowledge(r.params.id, r.caller, comment(r.body));
+      if (!alert) throw new ApiError(404, 'API_NOT_FOUND', `no open alert ${JSON.stringify(r.params.id)}`);
+      return { body: alert };
+    })
+    .route('GET', '/api/v1/silences', 'viewer', async () => ({ body: pipeline.silences.all(clock.now()) }))
+    .route('POST', '/api/v1/silences', 'operator', async (r) => {
+      const input = validate(r.body ?? {}, 'request body', silenceInput, 'API_BAD_REQUEST');
+      const now = clock.now();
+      const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
+      const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 3_600_000);
+      if (!(endsAt > startsAt) || endsAt <= now) throw new ApiError(400, 'API_BAD_REQUEST', 'a silence must end after it starts, and in the future');
+      return { status: 201, body: await pipeline.addSilence({ matchers: input.matchers, startsAt, endsAt, createdBy: r.caller, comment: input.comment, pauseHeals: input.pauseHeals }) };
+    })
+    .route('DELETE', '/api/v1/silences/{id}', 'operator', async (r) => {
+      if (!(await pipeline.expireSilence(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no active or pending silence ${JSON.stringify(r.params.id)}`);
+      return { body: { expired: r.params.id } };
+    })
+    .route('GET', '/api/v1/notifications', 'viewer', async (r) => ({ body: notificationLog.list({ receiver: r.query.get('receiver') ?? undefined, outcome: r.query.get('outcome') ?? undefined, limit: limitOf(r.query) }) }))
     .route('GET', '/api/v1/alerts/{id}', 'viewer', async (r) => ({ body: (await store.getAlert(r.params.id)) ?? notFound('alert', r.params.id) }))
     .route('GET', '/api/v1/heals', 'viewer', async (r) => ({ body: await store.listHeals({ ...listFilter(r.query, ['state', 'host', 'rule']), limit: limitOf(r.query) }) }))
     .route('GET', '/api/v1/heals/{id}', 'viewer', async (r) => ({ body: (await store.getHeal(r.params.id)) ?? notFound('work order', r.params.id) }))
@@ -167,6 +195,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       clearInterval(sweep);
       scheduler.stop();
       pipeline.heal.close();
+      pipeline.groups.close();
       await link.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await notifications.close();
@@ -185,6 +214,15 @@ async function decided<T>(fn: () => Promise<T>): Promise<T> {
     throw e;
   }
 }
+
+const silenceInput = z.strictObject({
+  matchers: z.array(matcherSchema).min(1, 'a silence needs at least one matcher, e.g. "host=web-1"'),
+  startsAt: z.iso.datetime({ offset: true }).optional(),
+  endsAt: z.iso.datetime({ offset: true }).optional(),
+  duration: durationSchema.optional(),
+  comment: z.string().max(1000).default(''),
+  pauseHeals: z.boolean().default(false),
+});
 
 function comment(body: unknown, field = 'comment'): string {
   const v = (body as Record<string, unknown> | undefined)?.[field];

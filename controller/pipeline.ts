@@ -1,12 +1,16 @@
 import type { Hello, Logger, Result, Sample, Welcome } from '../protocol/index.js';
 import { LAAS_VERSION } from '../protocol/index.js';
+import { Groups, type NotificationLogEntry } from './alerts/groups.js';
 import { AlertManager, fingerprint, type AlertRule, type Transition } from './alerts/manager.js';
+import type { Maintenance } from './alerts/maintenance.js';
+import { direct, route, type Delivery, type Route } from './alerts/routes.js';
+import { Silences, formatMatcher, matches, type Matcher, type Silence } from './alerts/silences.js';
 import type { Clock } from './clock.js';
 import { HealManager, type NoticeKind } from './heal/manager.js';
 import { hostLimit } from './heal/policy.js';
 import { HostRegistry } from './hosts/registry.js';
 import type { Metrics } from './metrics.js';
-import type { AlertNotice, Notification } from './notify/index.js';
+import type { Notification } from './notify/index.js';
 import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
 import type { Rule } from './rules/schema.js';
 import type { AlertRecord, HealRecord, Store } from './store/store.js';
@@ -30,6 +34,12 @@ export interface PipelineDeps {
   hostDownAfterMs: number;
   fleetLimit?: number | string;
   externalUrl: () => string;
+  /** The routing tree (receivers by labels, grouping); rules may also name receivers. */
+  route?: Route;
+  maintenance?: Maintenance;
+  /** The notification log: muted pages are recorded here. */
+  logNotification?: (entry: NotificationLogEntry) => void;
+  resolveWaitMs?: number;
 }
 
 /**
@@ -41,6 +51,8 @@ export class Pipeline {
   readonly hosts: HostRegistry;
   readonly alerts: AlertManager;
   readonly heal: HealManager;
+  readonly groups: Groups;
+  silences = new Silences();
   private rules: readonly Rule[] = [];
   private readonly ruleById = new Map<string, Rule>();
   private evaluator = new Evaluator([]);
@@ -48,6 +60,9 @@ export class Pipeline {
   private readonly queues = new Map<string, string[]>();
   /** Firing alerts whose heal a concurrency limit deferred: retried when a slot frees. */
   private readonly deferred = new Map<string, { rule: string; host: string }>();
+  /** Rule and host pairs whose condition held at the last sample (to see it clear). */
+  private readonly holding = new Set<string>();
+  private silenceTimer: { cancel(): void } | undefined;
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -59,6 +74,11 @@ export class Pipeline {
       fleetSize: () => this.hosts.list().length,
       fleetLimit: deps.fleetLimit,
       onFinished: (order) => this.slotFreed(order),
+      hold: (rule, host) => this.healHold(rule, host),
+    });
+    this.groups = new Groups({
+      clock: deps.clock, deliver: deps.deliver, externalUrl: deps.externalUrl, resolveWaitMs: deps.resolveWaitMs,
+      mutedBy: (a) => this.mutedBy(a), log: (e) => deps.logNotification?.(e),
     });
   }
 
@@ -68,6 +88,8 @@ export class Pipeline {
     p.alerts.restore(await deps.store.listAlerts());
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
     await p.heal.restore();
+    p.silences = new Silences((await deps.store.getState<Silence[]>('silences')) ?? []);
+    p.armSilenceTimer();
     return p;
   }
 
@@ -123,11 +145,15 @@ export class Pipeline {
     for (const [ruleId, holds] of verdicts) {
       const rule = this.ruleById.get(ruleId);
       if (!rule) continue;
+      const k = `${ruleId}\u0000${hostId}`;
+      const held = this.holding.has(k);
+      if (holds) this.holding.add(k);
+      else this.holding.delete(k);
       const t = this.alerts.observe(alertRule(rule), view, holds, now);
-      if (t?.to === 'firing' && rule.heal) {
-        await this.healAlert(rule, t.alert, faultAt);
-      } else if (t?.to === 'resolved') {
-        this.deferred.delete(`${ruleId}\u0000${hostId}`);
+      if (t?.to === 'firing' && t.from !== 'firing' && rule.heal) await this.healAlert(rule, t.alert, faultAt);
+      // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
+      if (!holds && held) {
+        this.deferred.delete(k);
         await this.heal.onCleared(ruleId, hostId);
       }
     }
@@ -141,10 +167,83 @@ export class Pipeline {
     return this.heal.onResult(host, result);
   }
 
-  /** Marks silent hosts down (raising host-down). */
+  /** Once a second: silent hosts go down (host-down fires); held alerts whose hold ran out resolve. */
   async sweep(): Promise<void> {
     const now = this.deps.clock.now();
     for (const h of await this.hosts.sweep(now)) this.alerts.observe(HOST_DOWN, { id: h.id, labels: h.labels }, true, now);
+    this.alerts.tick(now);
+    // A maintenance window may have closed: muted alerts get their page then.
+    if (this.deps.maintenance && Math.floor(now / 1000) % 10 === 0) this.groups.refresh();
+  }
+
+  // --- acknowledgement and silences (API) ---
+
+  async acknowledge(id: string, by: string, comment: string): Promise<AlertRecord | undefined> {
+    const alert = this.alerts.acknowledge(id, by, comment, this.deps.clock.now());
+    if (!alert) return undefined;
+    this.groups.acknowledge(alert);
+    await this.deps.store.putAlert(alert);
+    this.deps.log.info({ alert: id, by }, 'alert acknowledged');
+    return alert;
+  }
+
+  async addSilence(input: { matchers: Matcher[]; startsAt: number; endsAt: number; createdBy: string; comment: string; pauseHeals?: boolean }): Promise<Silence> {
+    const s = this.silences.add(input, this.deps.clock.now());
+    await this.saveSilences();
+    this.deps.log.info({ silence: s.id, matchers: s.matchers.map(formatMatcher), endsAt: s.endsAt, by: s.createdBy }, 'silence added');
+    return s;
+  }
+
+  async expireSilence(id: string, by: string): Promise<boolean> {
+    const done = this.silences.expire(id, this.deps.clock.now());
+    if (done) {
+      await this.saveSilences();
+      this.deps.log.info({ silence: id, by }, 'silence expired');
+      this.groups.refresh();
+    }
+    return done;
+  }
+
+  private async saveSilences(): Promise<void> {
+    this.silences.prune(this.deps.clock.now());
+    await this.deps.store.putState('silences', this.silences.toJSON());
+    this.armSilenceTimer();
+  }
+
+  /** Wakes when the next silence starts or ends, so what it muted is paged then. */
+  private armSilenceTimer(): void {
+    this.silenceTimer?.cancel();
+    const now = this.deps.clock.now();
+    const next = this.silences.nextChange(now);
+    if (next === undefined) return;
+    this.silenceTimer = this.deps.clock.after(next - now + 1, () => {
+      this.groups.refresh();
+      this.armSilenceTimer();
+    });
+  }
+
+  /** Why an alert must not be paged now, or null: a silence, a maintenance window, or host-down. */
+  private mutedBy(a: AlertRecord): string | null {
+    const now = this.deps.clock.now();
+    const silence = this.silences.matching(a.labels, now)[0];
+    if (silence) return `silenced by ${silence.id} (${silence.createdBy}${silence.comment ? `: ${silence.comment}` : ''})`;
+    const host = this.hosts.get(a.host);
+    const window = host && this.deps.maintenance?.covering(host, now);
+    if (window) return `maintenance window ${window}`;
+    if (a.rule !== HOST_DOWN.id && this.alerts.get(HOST_DOWN.id, a.host)?.state === 'firing') return `inhibited: host-down is firing for ${a.host}`;
+    return null;
+  }
+
+  /** A maintenance window, or a silence that pauses heals, holds automatic heals on a host. */
+  private healHold(rule: Rule, hostId: string): string | null {
+    const now = this.deps.clock.now();
+    const host = this.hosts.get(hostId);
+    const window = host && this.deps.maintenance?.covering(host, now);
+    if (window) return `maintenance window ${window} covers ${hostId}`;
+    const alert = this.alerts.get(rule.id, hostId);
+    const silence = alert && this.silences.matching(alert.labels, now).find((s) => s.pauseHeals);
+    if (silence) return `silence ${silence.id} (${silence.createdBy}) pauses heals of this alert`;
+    return null;
   }
 
   /**
@@ -204,21 +303,29 @@ export class Pipeline {
 
   private onTransition({ alert, from, to }: Transition): void {
     const { metrics, log, store } = this.deps;
+    void store.putAlert(alert);
+    if (from === to) { // not a state change: the alert was marked flapping and is held firing
+      log.warn({ alert: alert.id, rule: alert.rule, host: alert.host }, 'alert flapping; held firing until it settles');
+      return;
+    }
     metrics.alertTransitions.inc({ rule: alert.rule, state: to });
     if (from) metrics.alertsActive.dec({ rule: alert.rule, severity: alert.severity, state: from });
     if (to !== 'resolved') metrics.alertsActive.inc({ rule: alert.rule, severity: alert.severity, state: to });
-    void store.putAlert(alert);
     // Pending alerts that clear were never shown to anyone: no notice for them.
     if (to === 'pending' || (to === 'resolved' && from === 'pending')) return;
     log.info({ alert: alert.id, rule: alert.rule, host: alert.host, state: to }, `alert ${to}`);
-    const targets = alert.rule === HOST_DOWN.id ? [...this.deps.receivers] : this.ruleById.get(alert.rule)?.notify ?? [];
-    for (const receiver of targets) {
-      this.deps.deliver({
-        receiver, status: to === 'resolved' ? 'resolved' : 'firing', alerts: [notice(alert)],
-        groupKey: `{}:{alertname="${alert.labels.alertname}",host="${alert.host}"}`,
-        groupLabels: { alertname: alert.labels.alertname, host: alert.host }, externalUrl: this.deps.externalUrl(),
-      });
-    }
+    this.groups.update(alert, this.deliveries(alert));
+    // host-down inhibits its host's other alerts; when it resolves they may page again.
+    if (alert.rule === HOST_DOWN.id && to === 'resolved') this.groups.refresh();
+  }
+
+  /** Who hears of an alert: the receivers its rule names, else the routing tree's answer. */
+  private deliveries(alert: AlertRecord): Delivery[] {
+    const named = this.ruleById.get(alert.rule)?.notify ?? [];
+    if (named.length) return direct(named, this.deps.route);
+    if (this.deps.route) return route(this.deps.route, alert.labels);
+    // No routing configured: host-down still reaches everyone who can be reached.
+    return alert.rule === HOST_DOWN.id ? direct([...this.deps.receivers], undefined) : [];
   }
 
   /** Escalations, breaker openings and approval requests go to the rule's receivers. */
@@ -244,14 +351,9 @@ export class Pipeline {
   }
 }
 
-export function notice(a: AlertRecord): AlertNotice {
-  return {
-    id: a.id, status: a.state === 'resolved' ? 'resolved' : 'firing', rule: a.rule, host: a.host, severity: a.severity,
-    labels: a.labels, annotations: { summary: a.summary, ...(a.description ? { description: a.description } : {}) },
-    startsAt: a.firedAt ?? a.startsAt, endsAt: a.endsAt, fingerprint: a.fingerprint,
-  };
-}
-
 function alertRule(rule: Rule): AlertRule {
-  return { id: rule.id, name: rule.name, namespace: rule.namespace, severity: rule.severity, forMs: rule.for, summary: rule.summary, description: rule.description, labels: rule.labels };
+  return {
+    id: rule.id, name: rule.name, namespace: rule.namespace, severity: rule.severity, forMs: rule.for, summary: rule.summary,
+    description: rule.description, labels: rule.labels, keepFiringForMs: rule.keepFiringFor, flap: rule.flap,
+  };
 }

@@ -12,7 +12,13 @@ export interface AlertRule {
   summary?: string;
   description: string;
   labels: Readonly<Record<string, string>>;
+  /** After the condition clears, the alert stays firing this long (hysteresis). */
+  keepFiringForMs?: number;
+  /** Flap damping: this many condition changes within the window mark the alert flapping. */
+  flap?: { windowMs: number; changes: number };
 }
+
+export const FLAP_DEFAULT = { windowMs: 600_000, changes: 10 };
 
 export interface Transition {
   alert: AlertRecord;
@@ -45,6 +51,11 @@ export function fingerprint(labels: Record<string, string>): string {
  */
 export class AlertManager {
   private readonly active = new Map<string, AlertRecord>();
+  /** Recent condition changes per rule and host, across alert lifetimes, for flap damping. */
+  private readonly changes = new Map<string, number[]>();
+  private readonly rules = new Map<string, AlertRule>();
+  /** Rule and host pairs that fired and resolved before: firing again counts as a change. */
+  private readonly recentlyResolved = new Set<string>();
   private readonly newId: () => string;
 
   constructor(private readonly opts: AlertManagerOptions) {
@@ -53,7 +64,15 @@ export class AlertManager {
 
   /** Restores alerts that were open when the controller stopped. */
   restore(alerts: readonly AlertRecord[]): void {
-    for (const a of alerts) if (a.state !== 'resolved') this.active.set(key(a.rule, a.host), structuredClone(a));
+    for (const a of alerts) {
+      if (a.state === 'resolved') continue;
+      const c = structuredClone(a);
+      // Records written before these fields existed.
+      c.ack ??= null;
+      c.flapping ??= false;
+      c.clearedAt ??= null;
+      this.active.set(key(a.rule, a.host), c);
+    }
   }
 
   get(ruleId: string, host: string): AlertRecord | undefined {
@@ -66,11 +85,13 @@ export class AlertManager {
 
   /** Feeds one verdict of a rule for a host; returns the transition it caused, if any. */
   observe(rule: AlertRule, host: HostView, holds: boolean, at: number): Transition | undefined {
+    this.rules.set(rule.id, rule);
     const k = key(rule.id, host.id);
     const current = this.active.get(k);
     const iso = new Date(at).toISOString();
     if (holds) {
       if (!current) {
+        if (this.recentlyResolved.has(k)) this.change(k, rule, at);
         const labels = alertLabels(rule, host);
         const firing = rule.forMs <= 0;
         const alert: AlertRecord = {
@@ -88,9 +109,17 @@ export class AlertManager {
           fingerprint: fingerprint(labels),
           heals: [],
           updatedAt: iso,
+          ack: null,
+          flapping: this.isFlapping(k, rule, at),
+          clearedAt: null,
         };
         this.active.set(k, alert);
         return this.emit(alert, null);
+      }
+      if (current.clearedAt) { // back before keepFiringFor ran out: the same incident goes on
+        current.clearedAt = null;
+        this.change(k, rule, at);
+        return this.flapCheck(current, k, rule, at);
       }
       if (current.state === 'pending' && at - Date.parse(current.startsAt) >= rule.forMs) {
         current.state = 'firing';
@@ -101,13 +130,72 @@ export class AlertManager {
       return undefined;
     }
     if (!current) return undefined;
-    return this.resolve(current, at);
+    if (current.state === 'pending') return this.resolve(current, at);
+    if (!current.clearedAt) {
+      current.clearedAt = iso;
+      this.change(k, rule, at);
+      const t = this.flapCheck(current, k, rule, at);
+      if (t) return t;
+    }
+    return this.expire(current, rule, at);
+  }
+
+  /** Resolves firing alerts whose hold (keepFiringFor, flap damping) ran out with no new sample. */
+  tick(now: number): Transition[] {
+    const out: Transition[] = [];
+    for (const a of [...this.active.values()]) {
+      const rule = this.rules.get(a.rule);
+      if (a.clearedAt && rule) {
+        const t = this.expire(a, rule, now);
+        if (t) out.push(t);
+      }
+    }
+    return out;
+  }
+
+  /** Records who acknowledged an open alert. */
+  acknowledge(id: string, by: string, comment: string, at: number): AlertRecord | undefined {
+    const alert = [...this.active.values()].find((a) => a.id === id);
+    if (!alert) return undefined;
+    alert.ack = { by, at: new Date(at).toISOString(), comment };
+    alert.updatedAt = alert.ack.at;
+    return alert;
+  }
+
+  private expire(alert: AlertRecord, rule: AlertRule, at: number): Transition | undefined {
+    const keep = Math.max(rule.keepFiringForMs ?? 0, alert.flapping ? (rule.flap ?? FLAP_DEFAULT).windowMs : 0);
+    return at - Date.parse(alert.clearedAt!) >= keep ? this.resolve(alert, at) : undefined;
+  }
+
+  private change(k: string, rule: AlertRule, at: number): void {
+    const window = (rule.flap ?? FLAP_DEFAULT).windowMs;
+    const list = (this.changes.get(k) ?? []).filter((t) => t > at - window);
+    list.push(at);
+    this.changes.set(k, list);
+  }
+
+  private isFlapping(k: string, rule: AlertRule, at: number): boolean {
+    const { windowMs, changes } = rule.flap ?? FLAP_DEFAULT;
+    return (this.changes.get(k) ?? []).filter((t) => t > at - windowMs).length >= changes;
+  }
+
+  /** Marks an alert flapping when its condition changed too often; it then stays firing until calm. */
+  private flapCheck(alert: AlertRecord, k: string, rule: AlertRule, at: number): Transition | undefined {
+    if (alert.flapping || !this.isFlapping(k, rule, at)) return undefined;
+    alert.flapping = true;
+    alert.updatedAt = new Date(at).toISOString();
+    return { alert, from: alert.state, to: alert.state };
   }
 
   /** Resolves an open alert (its condition cleared, or its rule was removed). */
   resolve(alert: AlertRecord, at: number): Transition {
     const from = alert.state;
-    this.active.delete(key(alert.rule, alert.host));
+    const k = key(alert.rule, alert.host);
+    this.active.delete(k);
+    if (from === 'firing') {
+      this.recentlyResolved.add(k);
+      if (this.recentlyResolved.size > 100_000) this.recentlyResolved.clear();
+    }
     alert.state = 'resolved';
     alert.endsAt = new Date(at).toISOString();
     alert.updatedAt = alert.endsAt;

@@ -13,7 +13,7 @@ const START_DEADLINE_MS = 30_000;
 const RESULT_GRACE_MS = 5_000;
 const DEFAULT_BREAKER = { failures: 3, window: 3_600_000, resetAfter: 1_800_000 };
 
-export type BrakeKind = 'paused' | 'breaker' | 'cooldown' | 'max-per-hour' | 'max-concurrent' | 'fleet-limit' | 'busy';
+export type BrakeKind = 'paused' | 'maintenance' | 'breaker' | 'cooldown' | 'max-per-hour' | 'max-concurrent' | 'fleet-limit' | 'busy';
 type Verdict = { allowed: true } | { allowed: false; kind: BrakeKind; reason: string };
 
 export interface PauseState { by: string; at: string; reason: string }
@@ -36,6 +36,8 @@ export interface HealDeps {
   fleetSize: () => number;
   /** Hosts healed at once across every rule (count or percentage of the fleet). */
   fleetLimit?: number | string;
+  /** A maintenance window or a heal-pausing silence covering the host, or null. */
+  hold?: (rule: Rule, host: string) => string | null;
   /** Told when a work order reaches a final state (the scheduler starts the next host). */
   onFinished?: (order: HealRecord) => void | Promise<void>;
   newId?: () => string;
@@ -311,6 +313,8 @@ export class HealManager {
   private brakes(rule: Rule, host: string, now: number): Verdict {
     const heal = rule.heal!;
     if (this.pauseState) return { allowed: false, kind: 'paused', reason: `heals are paused fleet-wide by ${this.pauseState.by} since ${this.pauseState.at}${this.pauseState.reason ? ` (${this.pauseState.reason})` : ''}; resume with: laas resume` };
+    const hold = this.deps.hold?.(rule, host);
+    if (hold) return { allowed: false, kind: 'maintenance', reason: hold };
     const breaker = this.breakers.check(rule.id, host, now, heal.breaker, false);
     if (breaker === 'closed-now') this.deps.log.info({ rule: rule.id, host }, 'circuit breaker closed after a healthy period');
     if (breaker === 'open') {

@@ -1,11 +1,18 @@
 import { z } from 'zod';
 import { errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
+import type { NotificationLogEntry } from '../alerts/groups.js';
 import type { Notification, Notifier, NotifierKind } from './notifier.js';
 import { webhook } from './webhook.js';
+import { slack } from './slack.js';
+import { email } from './email.js';
+import { dingtalk } from './dingtalk.js';
+import { feishu } from './feishu.js';
+import { wecom } from './wecom.js';
+import { alertmanager } from './alertmanager.js';
 
 /** The notifier registry: one line per kind. A duplicate type is a programming error. */
-const KINDS: readonly NotifierKind[] = [webhook];
+const KINDS: readonly NotifierKind[] = [webhook, slack, email, dingtalk, feishu, wecom, alertmanager];
 
 export const NOTIFIER_KINDS: ReadonlyMap<string, NotifierKind> = (() => {
   const map = new Map<string, NotifierKind>();
@@ -34,6 +41,8 @@ export interface NotifyOptions {
   /** Delivery attempts per notification before it is counted as failed. */
   attempts?: number;
   retryBaseMs?: number;
+  /** Told of every attempt, for the notification log. */
+  onAttempt?: (entry: NotificationLogEntry) => void;
 }
 
 /** Sends notifications to receivers, retrying with backoff; never throws into the caller. */
@@ -61,7 +70,12 @@ export class Notifications {
 
   private async deliver(n: Notification): Promise<void> {
     const notifier = this.notifiers.get(n.receiver);
+    const record = (outcome: NotificationLogEntry['outcome'], extra: Partial<NotificationLogEntry> = {}) => this.opts.onAttempt?.({
+      at: new Date().toISOString(), receiver: n.receiver, groupKey: n.groupKey, status: n.status,
+      alerts: n.alerts.map((a) => ({ id: a.id, alertname: a.labels.alertname ?? a.rule, host: a.host })), outcome, ...extra,
+    });
     if (!notifier) {
+      record('unknown-receiver');
       this.opts.log.warn({ receiver: n.receiver }, 'no such receiver; notification dropped — define it under "receivers" in the controller config');
       this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'unknown-receiver' });
       return;
@@ -71,10 +85,12 @@ export class Notifications {
       try {
         await notifier.send(n, this.abort.signal);
         this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'sent' });
+        record('sent', { attempt: i });
         this.opts.log.debug({ receiver: n.receiver, status: n.status, alerts: n.alerts.length }, 'notification sent');
         return;
       } catch (e) {
         this.opts.metrics.notifyAttempts.inc({ receiver: n.receiver, outcome: 'failed' });
+        record('failed', { attempt: i, error: errorMessage(e).slice(0, 500) });
         if (this.abort.signal.aborted) return;
         const last = i === attempts;
         this.opts.log.warn({ receiver: n.receiver, attempt: i, err: errorMessage(e) }, last ? 'notification failed; giving up — check the receiver URL and that it is up' : 'notification failed; retrying');
@@ -87,6 +103,7 @@ export class Notifications {
   async close(timeoutMs = 2000): Promise<void> {
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     this.abort.abort();
+    for (const n of this.notifiers.values()) n.close?.();
   }
 }
 

@@ -28,6 +28,8 @@ export interface Notification {
 export interface Notifier {
   readonly receiver: string;
   send(n: Notification, signal: AbortSignal): Promise<void>;
+  /** Stops timers and closes connections the notifier keeps between sends, if any. */
+  close?(): void;
 }
 
 export interface NotifierDeps {

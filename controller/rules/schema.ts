@@ -134,6 +134,11 @@ export const ruleSchema = z.strictObject({
   /** Required unless the rule runs on a `schedule`. */
   when: when.optional(),
   for: durationSchema.default(0),
+  /** After the condition clears, keep the alert firing this long; a fault back within it is the same incident. */
+  keepFiringFor: durationSchema.default(0),
+  /** Flap damping: this many condition changes within the window mark the alert flapping and hold it firing until calm. */
+  flap: z.strictObject({ window: durationSchema.default(600_000), changes: z.number().int().min(2).default(10) }).prefault({})
+    .transform((f) => ({ windowMs: f.window, changes: f.changes })),
   /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
   schedule: schedule.optional(),
   /** shadow: alert, and record what would have run, without running it. Default: the namespace's mode. */

@@ -33,6 +33,12 @@ export interface AlertRecord {
   fingerprint: string;
   heals: string[];
   updatedAt: string;
+  /** Who acknowledged it: it stays firing, but stops repeating. */
+  ack: { by: string; at: string; comment: string } | null;
+  /** The condition keeps coming and going: the alert is held firing until it settles. */
+  flapping: boolean;
+  /** When the condition last cleared while keepFiringFor (or flap damping) holds it firing. */
+  clearedAt: string | null;
 }
 
 export type HealState = 'awaiting-approval' | 'dispatched' | 'succeeded' | 'failed' | 'timed-out' | 'rejected' | 'skipped' | 'shadow';

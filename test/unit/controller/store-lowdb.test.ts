@@ -8,7 +8,7 @@ import type { AlertRecord, HealRecord } from '../../../controller/store/store.js
 import { LaasError, silentLogger } from '../../../protocol/index.js';
 
 const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({
-  id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '',
+  id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '', ack: null, flapping: false, clearedAt: null,
 });
 const heal = (id: string, finishedAt: string | null): HealRecord => ({
   id, alertId: null, rule: 'r/x', host: 'h', trigger: 'alert', mode: 'enforce', action: 'script.run', params: { name: 'x' }, state: finishedAt ? 'succeeded' : 'dispatched', reason: '',

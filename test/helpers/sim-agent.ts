@@ -1,0 +1,71 @@
+import WebSocket from 'ws';
+import { decode, encode, type Message, type Result, type Run, type Sample } from '../../protocol/index.js';
+
+/**
+ * A lightweight agent that speaks the real protocol over a real WebSocket, for tests that need
+ * many hosts (a real agent process per host would cost ~70 MB each). It reconnects when the
+ * link drops, answers instructions with the outcome it is told, and sends samples on demand.
+ */
+export class SimAgent {
+  private ws: WebSocket | undefined;
+  private stopped = false;
+  private seq = 0;
+  readonly runs: Run[] = [];
+  readonly received: Message[] = [];
+  welcomed = false;
+  services: Record<string, { up: boolean; since: number }> = {};
+  outcome: Result['outcome'] = 'succeeded';
+
+  constructor(readonly url: string, readonly token: string, readonly id: string, readonly labels: Record<string, string> = {}, readonly intervalMs = 10_000) {}
+
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${this.url.replace(/^http/, 'ws')}/v1/agent`, { headers: { authorization: `Bearer ${this.token}` } });
+      this.ws = ws;
+      ws.on('open', () => ws.send(encode('hello', {
+        agentId: this.id, agentVersion: 'sim', hostname: this.id, labels: this.labels, os: { platform: 'linux', release: 'sim' },
+        intervalMs: this.intervalMs, services: Object.keys(this.services), actions: ['service.restart', 'script.run'], scripts: [],
+      })));
+      ws.on('message', (d) => {
+        const msg = decode(d as Buffer);
+        this.received.push(msg);
+        if (msg.type === 'welcome') { this.welcomed = true; resolve(); }
+        if (msg.type === 'run') this.answer(msg.body);
+        if (msg.type === 'collect') this.sample('request');
+      });
+      ws.on('error', (e) => { if (!this.welcomed) reject(e); });
+      ws.on('close', () => {
+        this.welcomed = false;
+        if (!this.stopped) setTimeout(() => this.connect().catch(() => undefined), 100 + Math.random() * 200);
+      });
+    });
+  }
+
+  /** Sets a service's state and reports it at once, as a real agent does on a change. */
+  setService(name: string, up: boolean): void {
+    if (this.services[name]?.up !== up) this.services[name] = { up, since: Date.now() };
+    this.sample('service-change');
+  }
+
+  sample(trigger: Sample['trigger'] = 'interval', extra: Partial<Sample> = {}): void {
+    if (!this.welcomed) return;
+    this.ws!.send(encode('sample', { seq: this.seq++, ts: Date.now(), trigger, service: { ...this.services }, ...extra }));
+  }
+
+  private answer(run: Run): void {
+    this.runs.push(run);
+    this.ws!.send(encode('ack', { id: run.id }));
+    this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: this.outcome, exitCode: this.outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 1 }));
+  }
+
+  /** Drops the link for good (the host goes silent). */
+  stop(): void {
+    this.stopped = true;
+    this.ws?.terminate();
+  }
+
+  /** Drops the link; it reconnects by itself. */
+  drop(): void {
+    this.ws?.terminate();
+  }
+}
