@@ -31,7 +31,8 @@ export const receiverSchema = z.looseObject({ type: z.string() }).superRefine((v
     return;
   }
   const parsed = kind.configSchema.safeParse(value);
-  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message, path: issue.path } as never);
+  // Issues pass through with their own codes, so an unknown field still reads "unknown field".
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as never);
 });
 
 export interface NotifyOptions {

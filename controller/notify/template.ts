@@ -108,14 +108,15 @@ function alertListHtml(n: Notification): string {
 
 /** The values placeholders stand for; group-wide ones join the distinct values of its alerts. */
 export function placeholderValues(n: Notification, format: BodyFormat): Record<Placeholder, string> {
+  const esc = format === 'slack' ? escapeSlack : (s: string) => s;
   return {
     status: n.status,
-    receiver: n.receiver,
+    receiver: esc(n.receiver),
     count: String(n.alerts.length),
-    alertname: alertName(n),
-    host: hostList(distinct(n.alerts.map((a) => a.host))),
-    severity: distinct(n.alerts.map((a) => a.severity)).join(', '),
-    summary: distinct(n.alerts.map(summary)).join('; '),
+    alertname: esc(alertName(n)),
+    host: esc(hostList(distinct(n.alerts.map((a) => a.host)))),
+    severity: esc(distinct(n.alerts.map((a) => a.severity)).join(', ')),
+    summary: esc(distinct(n.alerts.map(summary)).join('; ')),
     alerts: alertList(n, format),
   };
 }

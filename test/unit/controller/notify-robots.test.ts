@@ -50,6 +50,8 @@ describe('slack', () => {
     expect(resolved.attachments[0].text).toContain('started 2026-01-01T10:00:00.000Z, ended 2026-01-01T10:05:00.000Z');
     expect(warning.attachments[0].color).toBe('warning');
     expect(warning.attachments[0].text).toContain('disk &lt;@here&gt; &amp; more');
+    await notifierFrom({ type: 'slack', url: robot.url, text: 'Summary: {{summary}}' }).send(notification([alertNotice({ annotations: { summary: '<!channel> now' } })]), never);
+    expect((robot.received[2].body as { attachments: { text: string }[] }).attachments[0].text).toBe('Summary: &lt;!channel&gt; now');
     expect(robot.received[0]).not.toHaveProperty('body.channel');
   });
 
