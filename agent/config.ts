@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { deepFreeze, durationSchema, formatDuration, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+import { LaasError, deepFreeze, durationSchema, formatDuration, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
 
 /** A duration with a floor, so a typo like "1ms" cannot turn a loop into a busy loop. */
 const durationAtLeast = (minMs: number) =>
@@ -69,7 +70,16 @@ const serviceSchema = z.strictObject({
 
 export const agentConfigSchema = z.strictObject({
   controller: z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"' }),
-  token,
+  /** A shared agent token; or enroll with `enrollToken` and get a credential of this agent's own. */
+  token: token.optional(),
+  /** A one-time enrollment token: used once to get this agent's credential, then not needed. */
+  enrollToken: token.optional(),
+  /** Where the credential from enrollment is kept (mode 0600); default: credential.json beside the config. */
+  credentialFile: z.string().min(1).optional(),
+  /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
+  ca: z.string().min(1).optional(),
+  /** The controller's instruction-signing public key (PEM, or {file}); enrollment pins it too. */
+  controllerKey: secretSchema.optional(),
   id: name.optional(),
   labels: z.record(z.string().min(1).max(100), z.string().max(200)).default({}),
   interval: durationAtLeast(100).default(10_000),
@@ -97,6 +107,15 @@ export const agentConfigSchema = z.strictObject({
     max: durationAtLeast(1).default(15_000),
   }).default({ min: 250, max: 15_000 }).refine((r) => r.min <= r.max, { message: 'min must not exceed max', path: ['min'] }),
   outboxLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(1_000_000).default(1000),
+  /**
+   * The agent's own Prometheus endpoint (off when absent), e.g. {"listen": "127.0.0.1:9101"}.
+   * It has no authentication: keep it on loopback unless a firewall guards the port.
+   */
+  metrics: z.strictObject({ listen: hostPort }).optional(),
+}).superRefine((c, ctx) => {
+  if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['token'], message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)' });
+  }
 });
 
 export interface ServiceConfig {
@@ -110,7 +129,14 @@ export interface ServiceConfig {
 /** The agent config after validation: durations in ms, secrets resolved, frozen. */
 export interface AgentConfig {
   readonly controller: string;
+  /** The shared token; empty when the agent enrolls or uses its credential file. */
   readonly token: string;
+  readonly enrollToken?: string;
+  readonly credentialFile: string;
+  /** PEM text of the CA to trust (read at load). */
+  readonly ca?: string;
+  /** PEM of the controller's signing key, when the config pins one. */
+  readonly controllerKey?: string;
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly intervalMs: number;
@@ -122,6 +148,8 @@ export interface AgentConfig {
   readonly maxOutputBytes: number;
   readonly reconnect: { readonly minMs: number; readonly maxMs: number };
   readonly outboxLimit: number;
+  /** The agent's own /metrics endpoint; absent (the default) means none, and prom-client is never loaded. */
+  readonly metrics?: { readonly listen: string };
 }
 
 /** Validates a parsed agent.json; `where` (usually the file path) prefixes every error. */
@@ -129,7 +157,11 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
   const c = validate(value, where, agentConfigSchema);
   const config: AgentConfig = {
     controller: c.controller,
-    token: resolveSecret(c.token, `${where} /token`),
+    token: c.token === undefined ? '' : resolveSecret(c.token, `${where} /token`),
+    ...(c.enrollToken !== undefined ? { enrollToken: resolveSecret(c.enrollToken, `${where} /enrollToken`) } : {}),
+    credentialFile: c.credentialFile ?? 'credential.json',
+    ...(c.ca !== undefined ? { ca: readPem(c.ca, `${where} /ca`) } : {}),
+    ...(c.controllerKey !== undefined ? { controllerKey: resolveSecret(c.controllerKey, `${where} /controllerKey`) } : {}),
     id: c.id ?? hostname(),
     labels: { ...c.labels },
     intervalMs: c.interval,
@@ -149,10 +181,25 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     maxOutputBytes: c.maxOutputBytes,
     reconnect: { minMs: c.reconnect.min, maxMs: c.reconnect.max },
     outboxLimit: c.outboxLimit,
+    ...(c.metrics ? { metrics: { listen: c.metrics.listen } } : {}),
   };
   return deepFreeze(config);
 }
 
+/** Loads agent.json; relative paths in it (credentialFile, ca) are taken from the file's folder. */
 export function loadAgentConfig(file: string): AgentConfig {
-  return parseAgentConfig(loadJsonFile(file, z.unknown()), file);
+  const raw = loadJsonFile(file, z.unknown());
+  const base = dirname(resolve(file));
+  const isObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
+  const ca = isObject ? (raw as Record<string, unknown>).ca : undefined;
+  const config = parseAgentConfig(isObject && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
+  return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile) });
+}
+
+function readPem(path: string, where: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new LaasError('CONFIG_READ_FAILED', `cannot read the CA file ${path}: ${(e as Error).message}`, where);
+  }
 }

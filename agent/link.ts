@@ -7,6 +7,8 @@ import {
 export interface LinkOptions {
   url: string;
   token: string;
+  /** PEM of the only CA trusted for wss:// (the controller is pinned to it). */
+  ca?: string;
   hello: () => Hello;
   log: Logger;
   reconnect: { minMs: number; maxMs: number };
@@ -82,6 +84,10 @@ export class AgentLink {
     if (this.welcomed) this.ws?.send(encode('ack', { id }));
   }
 
+  hasPendingResult(id: string): boolean {
+    return this.outbox.has(id);
+  }
+
   pendingResults(): number {
     return this.outbox.size;
   }
@@ -102,7 +108,7 @@ export class AgentLink {
   private connect(): void {
     if (this.stopped) return;
     const url = /\/v1\/agent\/?$/.test(this.opts.url) ? this.opts.url : this.opts.url.replace(/\/$/, '') + '/v1/agent';
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, ...(this.opts.ca ? { ca: this.opts.ca } : {}) });
     this.ws = ws;
     ws.on('open', () => {
       this.touch();
@@ -127,7 +133,12 @@ export class AgentLink {
       this.opts.log.error({ status: res.statusCode, url }, `controller refused the link (HTTP ${res.statusCode})${hint}`);
       ws.terminate();
     });
-    ws.on('error', (e) => this.opts.log.debug({ err: errorMessage(e), url }, 'link error'));
+    ws.on('error', (e) => {
+      // A certificate the pinned CA did not sign is worth saying out loud; other errors retry quietly.
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) this.opts.log.error({ err: errorMessage(e), code, url }, 'controller certificate not trusted — check "ca" in the agent config');
+      else this.opts.log.debug({ err: errorMessage(e), url }, 'link error');
+    });
     ws.on('close', (code, reason) => {
       clearTimeout(this.idleTimer);
       const was = this.welcomed;

@@ -1,12 +1,14 @@
 import { hostname, release } from 'node:os';
-import { ACTION_NAMES, LAAS_VERSION, errorMessage, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { credentials } from './enroll.js';
 import { runInstruction } from './actions/index.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { AgentLink } from './link.js';
+import { startAgentMetrics } from './metrics.js';
 import { ServiceWatcher } from './services.js';
 
-/** Instruction ids remembered, so one resent after a reconnect never runs twice. */
+/** Instruction ids remembered, so one sent again (resend or replay) never runs twice. */
 const REMEMBERED_RUNS = 1000;
 
 export interface Agent {
@@ -16,6 +18,9 @@ export interface Agent {
 
 /** Builds the agent's parts and wires them: collectors and probes feed samples to the link, instructions run actions. */
 export async function startAgent(config: AgentConfig, { log }: { log: Logger }): Promise<Agent> {
+  const creds = await credentials(config, log);
+  const controllerKey = creds.controllerKey ? publicKeyFromPem(creds.controllerKey) : undefined;
+  if (!controllerKey) log.warn('no controller key pinned: instructions are not signature-checked — enroll the agent, or set "controllerKey"');
   const collectors = createCollectors();
   let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
   let seq = 0;
@@ -35,7 +40,8 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
 
   const link = new AgentLink({
     url: config.controller,
-    token: config.token,
+    token: creds.token,
+    ca: config.ca,
     log,
     reconnect: config.reconnect,
     outboxLimit: config.outboxLimit,
@@ -50,11 +56,26 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     onCollect: () => void services.probeNow().then(() => link.sendSample(sample('request'))),
   });
 
+  /** The agent owns its safety: an instruction runs only if it is for this host, signed, and new. */
+  function refusal(run: Run): Result | undefined {
+    const refuse = (code: ErrorCode, message: string): Result => {
+      log.warn({ id: run.id, action: run.action, code }, `instruction refused: ${message}`);
+      return { id: run.id, action: run.action, outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code, message } };
+    };
+    if (run.host !== config.id) return refuse('ACTION_NOT_ALLOWED', `instruction is addressed to host "${run.host}", this is "${config.id}"`);
+    if (controllerKey && !verifyRun(run, controllerKey)) return refuse('ACTION_BAD_SIGNATURE', run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed');
+    const seen = runs.get(run.id);
+    if (seen && seen !== 'running') return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome} at ${new Date(seen.startedAt).toISOString()}); not run again`);
+    return undefined;
+  }
+
   async function onRun(run: Run): Promise<void> {
     link.ack(run.id);
-    const seen = runs.get(run.id);
-    if (seen === 'running') return;
-    if (seen) { link.sendResult(seen); return; }
+    if (runs.get(run.id) === 'running') return;
+    // A resend whose result the controller has not acknowledged yet: that result is on its way.
+    if (link.hasPendingResult(run.id)) return;
+    const refused = refusal(run);
+    if (refused) { link.sendResult(refused); return; }
     runs.set(run.id, 'running');
     if (runs.size > REMEMBERED_RUNS) runs.delete(runs.keys().next().value as string);
     log.info({ id: run.id, action: run.action, params: run.params }, 'running instruction');
@@ -78,6 +99,8 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     facts = Object.fromEntries(out.filter(([, v]) => v !== undefined));
   }
 
+  // The agent's own /metrics, only when configured (prom-client is loaded only then).
+  const metrics = config.metrics && await startAgentMetrics({ listen: config.metrics.listen, link, log, facts: () => ({ ...facts, service: services.snapshot() }) });
   await collect();
   services.start();
   link.start();
@@ -99,6 +122,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
       clearTimeout(timer);
       services.stop();
       await link.stop();
+      await metrics?.stop();
       log.info('agent stopped');
     },
   };

@@ -60,7 +60,7 @@ program.command('up')
     const restart = [process.execPath, CLI_PATH, 'demo', 'start', '--port', String(o.demoPort), '--pidfile', pidfile];
     if (o.demo && (await demoStart(CLI_PATH, o.demoPort, pidfile)) !== 0) log.warn('demo service did not start; the agent will report it down');
     const agent = await startAgent(parseAgentConfig({
-      controller: `ws://127.0.0.1:${controller.port}`, token, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s',
+      controller: `ws://127.0.0.1:${controller.port}`, token, controllerKey: controller.signingKey, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s',
       services: o.demo ? [{ name: 'demo', probe: { tcp: `127.0.0.1:${o.demoPort}` }, probeInterval: '1s', restart }] : [],
     }, 'laas up'), { log: log.child({ part: 'agent' }) });
     process.on('SIGHUP', () => void controller.reloadRules());
@@ -225,6 +225,62 @@ program.command('notifications')
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
     for (const e of out) process.stdout.write(`${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`);
     if (out.length === 0) process.stdout.write('(none)\n');
+  });
+
+const agents = program.command('agents').description('enrolled agents: list, revoke, and enrollment tokens')
+  .option(...urlOption)
+  .option('--json', 'print JSON for scripts')
+  .action(async (o: { url: string; json?: boolean }) => {
+    const out = await (await api()).call('GET', '/api/v1/agents', o) as { id: string; enrolledAt: string; revokedAt: string | null; revokedBy: string | null; connected: boolean }[] | undefined;
+    if (!out) return;
+    if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
+    for (const a of out) process.stdout.write(`${a.id}  ${a.revokedAt ? `revoked ${a.revokedAt} by ${a.revokedBy}` : a.connected ? 'connected' : 'enrolled, not connected'}  (enrolled ${a.enrolledAt})\n`);
+    if (out.length === 0) process.stdout.write('(none)\n');
+  });
+agents.command('revoke')
+  .description("revoke an agent's credential: it is disconnected now and refused from then on")
+  .argument('<id>', 'agent id')
+  .option(...urlOption)
+  .action(async (id: string, o: { url: string }) => {
+    if (await (await api()).call('DELETE', `/api/v1/agents/${encodeURIComponent(id)}`, o)) process.stdout.write(`agent ${id} revoked and disconnected\n`);
+  });
+agents.command('enroll-token')
+  .description('make an enrollment token for new agents (install.sh agent --enroll-token …)')
+  .option('--uses <n>', 'how many agents may enroll with it', (v) => Number(v), 1)
+  .option('--ttl <duration>', 'how long it is valid', '1h')
+  .option(...urlOption)
+  .action(async (o: { url: string; uses: number; ttl: string }) => {
+    const out = await (await api()).call('POST', '/api/v1/enroll-tokens', o, { uses: o.uses, ttl: o.ttl }) as { token: string; expiresAt: string; usesLeft: number } | undefined;
+    if (out) process.stdout.write(`${out.token}\n(valid for ${out.usesLeft} enrollment${out.usesLeft === 1 ? '' : 's'} until ${out.expiresAt}; it is shown only once)\n`);
+  });
+
+program.command('audit')
+  .description('the audit log: who changed what, from where, and every refused attempt (newest first)')
+  .option('--limit <n>', 'how many entries', (v) => Number(v), 50)
+  .option('--json', 'print JSON for scripts')
+  .option(...urlOption)
+  .action(async (o: { url: string; limit: number; json?: boolean }) => {
+    const out = await (await api()).call('GET', `/api/v1/audit?limit=${o.limit}`, o) as { at: string; who: string; role: string; from: string; action: string; result: string; status?: number; detail?: string }[] | undefined;
+    if (!out) return;
+    if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
+    for (const e of out) process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${e.who} (${e.role}) from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
+    if (out.length === 0) process.stdout.write('(none)\n');
+  });
+
+const certs = program.command('certs').description('TLS certificates for the controller');
+certs.command('init')
+  .description('make a small CA and a controller certificate signed by it (agents pin ca.pem)')
+  .option('--dir <dir>', 'where to write them', './certs')
+  .option('--hosts <names>', 'names and addresses agents use to reach the controller, comma-separated', 'localhost,127.0.0.1')
+  .option('--days <n>', 'controller certificate lifetime', (v) => Number(v), 825)
+  .option('--force', 'replace existing files')
+  .action(async (o: { dir: string; hosts: string; days: number; force?: boolean }) => {
+    const { initCerts } = await import('./certs.js');
+    const out = initCerts(resolve(o.dir), o.hosts.split(',').map((h) => h.trim()).filter(Boolean), { days: o.days, force: o.force });
+    process.stdout.write([
+      `wrote ${out.files.ca} (the CA: give it to agents as "ca"), ${out.files.cert} and ${out.files.key} (the controller's: "tls": {"cert", "key"}),`,
+      `and ${out.files.caKey} (keep it offline; it signs new controller certificates)`,
+    ].join('\n') + '\n');
   });
 
 program.command('pause')

@@ -11,7 +11,12 @@ export const controllerConfigSchema = z.strictObject({
   listen: listenSchema.default('127.0.0.1:7070'),
   dataDir: z.string().min(1).default('./data'),
   rulesDir: z.string().min(1).default('./rules'),
-  agentTokens: z.array(secretSchema).min(1, 'at least one agent token is needed so agents can connect'),
+  /** Shared agent tokens (simple setups); enrolled agents use their own credentials instead. */
+  agentTokens: z.array(secretSchema).default([]),
+  /** Serve https/wss from this certificate (laas certs init makes one). */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** Allow plain http/ws on a non-loopback address (only when something else encrypts the link). */
+  insecure: z.boolean().default(false),
   apiTokens: z.array(z.strictObject({
     name: z.string().min(1),
     token: secretSchema,
@@ -54,6 +59,8 @@ export interface ControllerConfig {
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
   heal: { maxConcurrent: number | string };
+  tls?: { cert: string; key: string };
+  insecure: boolean;
   route?: Route;
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
@@ -71,6 +78,8 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
     heal: { maxConcurrent: c.heal.maxConcurrent },
+    tls: c.tls,
+    insecure: c.insecure,
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
@@ -80,5 +89,9 @@ export function parseControllerConfig(value: unknown, where: string): Controller
 /** Loads controller.json; relative dataDir and rulesDir are taken from the file's folder. */
 export function loadControllerConfig(file: string): ControllerConfig {
   const config = parseControllerConfig(loadJsonFile(file, z.unknown()), file);
-  return { ...config, dataDir: resolve(dirname(file), config.dataDir), rulesDir: resolve(dirname(file), config.rulesDir) };
+  const at = (p: string) => resolve(dirname(file), p);
+  return {
+    ...config, dataDir: at(config.dataDir), rulesDir: at(config.rulesDir),
+    ...(config.tls ? { tls: { cert: at(config.tls.cert), key: at(config.tls.key) } } : {}),
+  };
 }

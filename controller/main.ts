@@ -1,8 +1,14 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { LAAS_VERSION, durationSchema, errorMessage, validate, zodIssues, type Logger } from '../protocol/index.js';
+import { LAAS_VERSION, LaasError, durationSchema, errorMessage, signRun, validate, zodIssues, type Logger } from '../protocol/index.js';
+import { AgentAuth } from './security/agents.js';
+import { AuditLog } from './security/audit.js';
+import { loadOrCreateSigningKey } from './security/keys.js';
+import { AuthFailures } from './security/rate-limit.js';
 import { Maintenance } from './alerts/maintenance.js';
 import { matcherSchema } from './alerts/silences.js';
 import { NotificationLog } from './notify/log.js';
@@ -22,6 +28,8 @@ import { LowdbStore } from './store/lowdb.js';
 export interface Controller {
   readonly port: number;
   readonly url: string;
+  /** The instruction-signing public key (PEM) agents pin. */
+  readonly signingKey: string;
   reloadRules(): Promise<{ ok: boolean; rules: number; errors: RuleError[] }>;
   stop(): Promise<void>;
 }
@@ -38,8 +46,17 @@ export interface ControllerOptions {
 export async function startController(config: ControllerConfig, opts: ControllerOptions): Promise<Controller> {
   const { log } = opts;
   const clock = opts.clock ?? realClock;
+  checkListenSafety(config, log);
   const metrics = createMetrics();
   const store = await LowdbStore.open({ dataDir: config.dataDir, log, metrics });
+  const signing = loadOrCreateSigningKey(config.dataDir);
+  const audit = new AuditLog(config.dataDir);
+  // Failed authentication per source, apart for the agent link and the API: a revoked agent
+  // hammering the link must not lock its operators out of the API from the same address.
+  const linkFailures = new AuthFailures();
+  const authFailures = new AuthFailures();
+  const agentAuth = new AgentAuth(store, config.agentTokens);
+  await agentAuth.restore();
   const receivers = new Set(Object.keys(config.receivers));
   const notificationLog = new NotificationLog(store);
   await notificationLog.restore();
@@ -50,13 +67,17 @@ export async function startController(config: ControllerConfig, opts: Controller
   // the pipeline once it exists (no message can arrive before the server listens).
   let pipeline!: Pipeline;
   const link: LinkServer = new LinkServer({
-    tokens: config.agentTokens, log, metrics,
+    identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
+    onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
-      hello: (_session, hello) => pipeline.hello(hello),
+      hello: async (_session, hello) => ({ ...(await pipeline.hello(hello)), signingKey: signing.publicKeyPem }),
       connected: (session) => pipeline.connected(session.hostId!),
       sample: (session, sample) => pipeline.sample(session.hostId!, sample),
       ack: (session, body) => pipeline.ack(session.hostId!, body.id),
       async result(session, result) {
+        if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
+          audit.add({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
+        }
         if (!(await pipeline.result(session.hostId!, result))) log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');
       },
       disconnected: (session) => void pipeline.disconnected(session.hostId!),
@@ -64,12 +85,13 @@ export async function startController(config: ControllerConfig, opts: Controller
   });
   pipeline = await Pipeline.create({
     store, metrics, log, clock, receivers,
-    send: (host, run) => link.sendRun(host, run),
+    // Every instruction leaves signed; agents that pin the key refuse anything else.
+    send: (host, run) => link.sendRun(host, { ...run, sig: signRun(run, signing.privateKey) }),
     requestSample: (host) => { link.send(host, 'collect', { reason: 'verify' }); },
     deliver: (n) => notifications.send(n),
     hostDownAfterMs: config.hostDownAfterMs,
     fleetLimit: config.heal.maxConcurrent,
-    externalUrl: () => config.externalUrl ?? `http://${config.listen.host}:${port}`,
+    externalUrl: () => config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`,
     route: config.route,
     maintenance: new Maintenance(config.maintenance),
     logNotification: (e) => notificationLog.add(e),
@@ -95,7 +117,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const first = await reloadRules();
   if (!first.ok) log.warn('starting with no rules until the rule files are fixed; run "laas rules validate" to see every error');
 
-  const api = new Api(config.apiTokens, log);
+  const api = new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e) });
   const listFilter = (q: URLSearchParams, keys: string[]) => Object.fromEntries(keys.filter((k) => q.get(k)).map((k) => [k, q.get(k)!]));
   api
     .route('GET', '/healthz', 'public', async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
@@ -147,13 +169,41 @@ export async function startController(config: ControllerConfig, opts: Controller
       if (!pipeline.rule(id)?.schedule) throw new ApiError(404, 'API_NOT_FOUND', `no scheduled rule ${JSON.stringify(id)}`);
       return { body: await pipeline.runSchedule(id) };
     })
+    .route('POST', '/v1/enroll', 'public', async (r) => {
+      const b = validate(r.body ?? {}, 'request body', enrollInput, 'API_BAD_REQUEST');
+      const out = await agentAuth.enroll(b.token, b.agentId);
+      if ('error' in out) {
+        authFailures.fail(r.remote);
+        audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error });
+        throw new ApiError(403, 'ENROLL_FAILED', out.error);
+      }
+      audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
+      log.info({ agent: b.agentId, from: r.remote }, 'agent enrolled');
+      return { status: 201, body: { agentId: b.agentId, credential: out.credential, signingKey: signing.publicKeyPem } };
+    })
+    .route('GET', '/api/v1/agents', 'admin', async () => ({ body: agentAuth.list().map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
+    .route('DELETE', '/api/v1/agents/{id}', 'admin', async (r) => {
+      if (!(await agentAuth.revoke(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no enrolled, unrevoked agent ${JSON.stringify(r.params.id)}`);
+      link.disconnect(r.params.id, 'credential revoked');
+      log.warn({ agent: r.params.id, by: r.caller }, 'agent credential revoked; disconnected');
+      return { body: { revoked: r.params.id } };
+    })
+    .route('POST', '/api/v1/enroll-tokens', 'admin', async (r) => {
+      const b = validate(r.body ?? {}, 'request body', enrollTokenInput, 'API_BAD_REQUEST');
+      const out = await agentAuth.createEnrollToken({ uses: b.uses, ttlMs: b.ttl, createdBy: r.caller });
+      return { status: 201, body: { token: out.token, ...out.info } };
+    })
+    .route('GET', '/api/v1/audit', 'admin', async (r) => ({ body: audit.tail(limitOf(r.query) ?? 100) }))
     .route('POST', '/api/v1/rules/validate', 'viewer', async (r) => {
       const parsed = ruleSchema.safeParse(r.body);
       const errors = parsed.success ? [] : zodIssues(parsed.error);
       return { status: errors.length ? 422 : 200, body: { valid: errors.length === 0, errors } };
     });
 
-  const server: Server = createServer((req, res) => { void api.handle(req, res); });
+  const handler = (req: IncomingMessage, res: ServerResponse) => { void api.handle(req, res); };
+  const server: Server = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler)
+    : createServer(handler);
   server.on('upgrade', (req, socket, head) => {
     if (!link.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
@@ -165,7 +215,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
   });
   port = (server.address() as AddressInfo).port;
-  log.info({ listen: `${config.listen.host}:${port}`, dataDir: config.dataDir, rulesDir: config.rulesDir, rules: pipeline.ruleSet.length }, 'controller started');
+  log.info({ listen: `${config.listen.host}:${port}`, tls: Boolean(config.tls), dataDir: config.dataDir, rulesDir: config.rulesDir, rules: pipeline.ruleSet.length }, 'controller started');
 
   const sweep = setInterval(() => {
     pipeline.sweep().catch((e) => log.error({ err: errorMessage(e) }, 'host sweep failed'));
@@ -188,7 +238,8 @@ export async function startController(config: ControllerConfig, opts: Controller
 
   return {
     port,
-    url: `http://${config.listen.host}:${port}`,
+    signingKey: signing.publicKeyPem,
+    url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`,
     reloadRules,
     async stop() {
       watcher?.close();
@@ -213,6 +264,29 @@ async function decided<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof HealError) throw new ApiError(e.status, e.status === 404 ? 'API_NOT_FOUND' : 'API_CONFLICT', e.message);
     throw e;
   }
+}
+
+const enrollInput = z.strictObject({
+  token: z.string().min(1).max(200),
+  agentId: z.string().min(1).max(200),
+  hostname: z.string().max(255).optional(),
+});
+
+const enrollTokenInput = z.strictObject({
+  uses: z.number().int().min(1).max(10_000).default(1),
+  ttl: durationSchema.default(3_600_000),
+});
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Plain http/ws beyond loopback would carry tokens and instructions in the clear. */
+function checkListenSafety(config: ControllerConfig, log: Logger): void {
+  if (config.tls || LOOPBACK.test(config.listen.host)) return;
+  const where = `${config.listen.host}:${config.listen.port}`;
+  if (!config.insecure) {
+    throw new LaasError('CONFIG_INSECURE_LISTEN', `refusing to listen on ${where} without TLS: set "tls": {"cert", "key"} (make them with "laas certs init"), or "insecure": true if something else encrypts the link`);
+  }
+  log.warn({ listen: where }, 'INSECURE: listening beyond loopback without TLS ("insecure": true) — agent tokens, API tokens and instructions cross the network in the clear');
 }
 
 const silenceInput = z.strictObject({

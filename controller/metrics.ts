@@ -1,21 +1,51 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FactsMetrics, type FactsLimits } from './facts-metrics.js';
 
 /**
  * Every metric the controller exports, in one place: dashboards may use only names defined
- * here. Labels are bounded: host ids (one per agent), rule names (from files), receivers and
- * actions (from config), and fixed enums — never alert or work-order ids or free text.
+ * here (test/unit/dashboards.test.ts checks it). Names are `laas_<subsystem>_<name>_<unit|total>`.
+ *
+ * Labels are bounded: host ids (only hosts the registry knows, i.e. that passed the agent
+ * token), rule names (from files), receivers and actions (from config), and fixed enums —
+ * never alert or work-order ids or free text. Per-host fact series are further capped per host
+ * (mounts, interfaces, services) and dropped for hosts silent past `staleAfterMs`: see
+ * facts-metrics.ts.
  */
-export function createMetrics() {
+export function createMetrics(opts: { clock?: () => number; facts?: Partial<FactsLimits> } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'laas_controller_' });
   const r = { registers: [registry] };
+  const hostUp = new Gauge({ name: 'laas_host_up', help: '1 when the host reports within its deadline, 0 when it is down', labelNames: ['host'], ...r });
+  // The latest facts each host reported, one gauge per fact (the rules' names, in base units).
+  const hostFacts = {
+    // Registered first of the facts, so its scrape-time prune runs before the others are read.
+    cpuUsage: new Gauge({ name: 'laas_host_cpu_usage_percent', help: 'CPU busy, percent of all cores', labelNames: ['host'], collect: () => facts.prune(), ...r }),
+    load1: new Gauge({ name: 'laas_host_cpu_load1', help: 'Load average over 1 minute', labelNames: ['host'], ...r }),
+    load5: new Gauge({ name: 'laas_host_cpu_load5', help: 'Load average over 5 minutes', labelNames: ['host'], ...r }),
+    load15: new Gauge({ name: 'laas_host_cpu_load15', help: 'Load average over 15 minutes', labelNames: ['host'], ...r }),
+    memoryUsed: new Gauge({ name: 'laas_host_memory_used_percent', help: 'Memory in use, percent of total', labelNames: ['host'], ...r }),
+    memoryAvailable: new Gauge({ name: 'laas_host_memory_available_bytes', help: 'Memory available to new work', labelNames: ['host'], ...r }),
+    memoryTotal: new Gauge({ name: 'laas_host_memory_total_bytes', help: 'Memory installed', labelNames: ['host'], ...r }),
+    diskUsed: new Gauge({ name: 'laas_host_disk_used_percent', help: 'Filesystem space used, percent (reserved blocks count as used, like df)', labelNames: ['host', 'mount'], ...r }),
+    diskFree: new Gauge({ name: 'laas_host_disk_free_bytes', help: 'Filesystem space available to unprivileged users', labelNames: ['host', 'mount'], ...r }),
+    diskTotal: new Gauge({ name: 'laas_host_disk_total_bytes', help: 'Filesystem size', labelNames: ['host', 'mount'], ...r }),
+    netRx: new Gauge({ name: 'laas_host_network_receive_bytes_per_second', help: 'Bytes received per second over the last sampling interval', labelNames: ['host', 'interface'], ...r }),
+    netTx: new Gauge({ name: 'laas_host_network_transmit_bytes_per_second', help: 'Bytes sent per second over the last sampling interval', labelNames: ['host', 'interface'], ...r }),
+    serviceUp: new Gauge({ name: 'laas_host_service_up', help: '1 when the watched service answers its probe, 0 when not', labelNames: ['host', 'service'], ...r }),
+    serviceSince: new Gauge({ name: 'laas_host_service_changed_timestamp_seconds', help: 'When the watched service last changed between up and down', labelNames: ['host', 'service'], ...r }),
+  };
+  const factsCapped = new Counter({ name: 'laas_host_facts_capped_total', help: 'Mounts, interfaces or services left out of /metrics because their host is at its cap, by kind (counted per sample)', labelNames: ['kind'], ...r });
+  const facts: FactsMetrics = new FactsMetrics({ gauges: hostFacts, hostUp, capped: factsCapped, clock: opts.clock, limits: opts.facts });
   return {
     registry,
+    hostUp,
+    hostFacts,
+    /** Turns each sample into the per-host gauges above; pipeline.sample() calls it. */
+    facts,
     agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
     framesRejected: new Counter({ name: 'laas_link_frames_rejected_total', help: 'Frames refused as malformed or unexpected, by error code', labelNames: ['code'], ...r }),
     upgradesRejected: new Counter({ name: 'laas_link_upgrades_rejected_total', help: 'Agent connections refused at the upgrade, by reason', labelNames: ['reason'], ...r }),
-    hostUp: new Gauge({ name: 'laas_host_up', help: '1 when the host reports within its deadline, 0 when it is down', labelNames: ['host'], ...r }),
     hostLastSeen: new Gauge({ name: 'laas_host_last_seen_timestamp_seconds', help: 'When the host last reported', labelNames: ['host'], ...r }),
     samplesReceived: new Counter({ name: 'laas_samples_received_total', help: 'Samples received, by trigger', labelNames: ['trigger'], ...r }),
     rulesLoaded: new Gauge({ name: 'laas_rules_loaded', help: 'Rules in the active rule set', ...r }),

@@ -132,6 +132,7 @@ export class Pipeline {
     const host = this.hosts.get(hostId);
     if (!host) return;
     this.deps.metrics.samplesReceived.inc({ trigger: sample.trigger });
+    this.deps.metrics.facts.record(hostId, sample);
     if (await this.hosts.seen(hostId, now)) {
       const down = this.alerts.get(HOST_DOWN.id, hostId);
       if (down) this.alerts.resolve(down, now);

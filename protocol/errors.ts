@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ACTION_UNKNOWN: 'the agent does not know this action',
   ACTION_BAD_PARAMS: 'the action parameters do not match its schema',
   ACTION_NOT_ALLOWED: 'the agent configuration does not allow this action target',
+  ACTION_BAD_SIGNATURE: 'the instruction is not signed by the controller key this agent pins',
+  ACTION_REPLAYED: 'the instruction id already ran on this agent; it is not run again',
   ACTION_DEADLINE_PASSED: 'the instruction arrived after its deadline',
   ACTION_SPAWN_FAILED: 'the command of the action could not be started (e.g. not found)',
   ACTION_INTERNAL_ERROR: 'the agent failed while running the action (a bug in the agent)',
@@ -37,10 +39,15 @@ export const ERROR_CODES = {
   ACTION_PERMISSION_DENIED: 'the operating system denied the agent\'s user the action (EPERM, EACCES)',
   // Controller HTTP API
   API_UNAUTHORIZED: 'the request has no valid bearer token',
+  API_FORBIDDEN: 'the token is valid but its role may not do this',
+  API_RATE_LIMITED: 'too many failed authentications from this source; wait and retry',
   API_NOT_FOUND: 'no such endpoint or record',
   API_BAD_REQUEST: 'the request body or parameters are invalid',
   API_CONFLICT: 'the request does not fit the record\'s state (e.g. approving a work order that is not waiting)',
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
+  // Security
+  CONFIG_INSECURE_LISTEN: 'the controller would listen beyond loopback without TLS',
+  ENROLL_FAILED: 'an agent could not enroll (token unknown, used, expired, or the agent already enrolled)',
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
   STORE_LOCKED: 'another process holds the data directory',

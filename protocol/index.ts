@@ -7,3 +7,4 @@ export * from './version.js';
 export * from './json-file.js';
 export * from './log.js';
 export * from './secret.js';
+export * from './sign.js';

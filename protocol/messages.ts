@@ -24,6 +24,8 @@ export const helloBody = z.strictObject({
 export const welcomeBody = z.strictObject({
   hostId: name,
   controllerVersion: text(50),
+  /** The controller's instruction-signing public key (PEM), so an agent can show what it pins. */
+  signingKey: text(1000).optional(),
 });
 
 const cpuFacts = z.strictObject({ usage: num, load1: num, load5: num, load15: num });
@@ -51,11 +53,15 @@ export const sampleBody = z.strictObject({
 
 export const runBody = z.strictObject({
   id: name,
+  /** The host this instruction is for: signed, so it cannot be replayed on another host. */
+  host: name,
   action: name,
   params: z.record(z.string(), z.unknown()),
   timeoutMs: z.number().int().positive().max(3_600_000),
   /** Epoch ms after which the agent must not start the action. */
   deadline: z.number().int().positive(),
+  /** The controller's Ed25519 signature (base64) over the fields above; agents that pin its key require it. */
+  sig: z.string().max(200).optional(),
 });
 
 export const ackBody = z.strictObject({ id: name });

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LaasError, errorMessage, type ErrorCode, type Logger } from '../../protocol/index.js';
+import type { AuthFailures } from '../security/rate-limit.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -14,6 +15,14 @@ export interface ApiRequest {
   query: URLSearchParams;
   body: unknown;
   caller: string;
+  role: Role;
+  remote: string;
+}
+
+export interface ApiOptions {
+  /** Called for every mutating request and every refused one: the audit log. */
+  audit?: (entry: { who: string; role: string; from: string; action: string; target: string; result: 'ok' | 'denied' | 'failed'; status: number; detail?: string }) => void;
+  authFailures?: AuthFailures;
 }
 
 export type Handler = (req: ApiRequest) => Promise<{ status?: number; body: unknown; contentType?: string }>;
@@ -34,7 +43,7 @@ export class Api {
   private readonly routes: Route[] = [];
   private readonly tokens: { name: string; hash: Buffer; role: Role }[];
 
-  constructor(tokens: readonly { name: string; token: string; role: Role }[], private readonly log: Logger) {
+  constructor(tokens: readonly { name: string; token: string; role: Role }[], private readonly log: Logger, private readonly opts: ApiOptions = {}) {
     this.tokens = tokens.map((t) => ({ name: t.name, role: t.role, hash: sha256(t.token) }));
   }
 
@@ -46,9 +55,22 @@ export class Api {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const remote = req.socket.remoteAddress ?? '?';
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    let who = '-';
+    let role = '-';
+    const audit = (result: 'ok' | 'denied' | 'failed', status: number, detail?: string) => {
+      if (method === 'GET' && result === 'ok') return;
+      this.opts.audit?.({ who, role, from: remote, action: `${method} ${path}`, target: path, result, status, detail });
+    };
     try {
       const url = new URL(req.url ?? '/', 'http://x');
-      const method = req.method ?? 'GET';
+      const wait = this.opts.authFailures?.retryAfter(remote) ?? 0;
+      if (wait > 0) {
+        res.setHeader('retry-after', String(wait));
+        throw new ApiError(429, 'API_RATE_LIMITED', `too many failed authentications from ${remote}; try again in ${wait}s`);
+      }
       let match: { route: Route; m: RegExpExecArray } | undefined;
       let pathKnown = false;
       for (const route of this.routes) {
@@ -62,35 +84,45 @@ export class Api {
         throw new ApiError(404, 'API_NOT_FOUND', `no endpoint ${method} ${url.pathname}`);
       }
       const caller = this.authorize(req, match.route.role);
+      who = caller.name;
+      role = caller.role;
       const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined;
       const params = Object.fromEntries(match.route.keys.map((k, i) => [k, decodeURIComponent(match!.m[i + 1])]));
-      const out = await match.route.handler({ method, path: url.pathname, params, query: url.searchParams, body, caller });
+      const out = await match.route.handler({ method, path: url.pathname, params, query: url.searchParams, body, caller: caller.name, role: caller.role, remote });
       send(res, out.status ?? 200, out.body, out.contentType);
+      audit('ok', out.status ?? 200);
     } catch (e) {
       if (e instanceof ApiError) {
+        if (e.status === 401) this.opts.authFailures?.fail(remote);
+        if (e.caller) { who = e.caller.name; role = e.caller.role; }
+        audit(e.status === 401 || e.status === 403 || e.status === 429 ? 'denied' : 'failed', e.status, e.message);
         send(res, e.status, { error: { code: e.code, message: e.message } });
       } else if (e instanceof LaasError) {
+        audit('failed', 400, e.message);
         send(res, 400, { error: { code: e.code, message: e.message } });
       } else {
+        audit('failed', 500, errorMessage(e));
         this.log.error({ url: req.url, err: errorMessage(e) }, 'API request failed');
         send(res, 500, { error: { code: 'INTERNAL', message: 'internal error; see the controller log' } });
       }
     }
   }
 
-  private authorize(req: IncomingMessage, role: Role | 'public'): string {
-    if (role === 'public' || this.tokens.length === 0) return 'anonymous';
+  private authorize(req: IncomingMessage, role: Role | 'public'): { name: string; role: Role } {
+    // With no API tokens configured the API is open (for a loopback-only controller).
+    if (role === 'public' || this.tokens.length === 0) return { name: 'anonymous', role: 'admin' };
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const hash = token ? sha256(token) : undefined;
     const found = hash && this.tokens.find((t) => timingSafeEqual(t.hash, hash));
     if (!found) throw new ApiError(401, 'API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
-    if (RANK[found.role] < RANK[role]) throw new ApiError(403, 'API_UNAUTHORIZED', `token "${found.name}" has role ${found.role}; this needs ${role}`);
-    return found.name;
+    if (RANK[found.role] < RANK[role]) throw new ApiError(403, 'API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
+    return { name: found.name, role: found.role };
   }
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: ErrorCode, message: string) {
+  /** Who was refused, when the token was valid but its role too low (for the audit log). */
+  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly caller?: { name: string; role: Role }) {
     super(message);
   }
 }

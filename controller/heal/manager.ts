@@ -258,7 +258,7 @@ export class HealManager {
     for (const order of this.open.values()) {
       const step = order.steps[order.step];
       if (order.host !== host || order.state !== 'dispatched' || step?.state !== 'dispatched' || step.ackedAt) continue;
-      this.deps.send(host, { id: step.runId, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: Date.parse(step.dispatchedAt!) + START_DEADLINE_MS });
+      this.deps.send(host, { id: step.runId, host, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: Date.parse(step.dispatchedAt!) + START_DEADLINE_MS });
     }
   }
 
@@ -370,7 +370,7 @@ export class HealManager {
     order.params = step.params;
     order.timeoutMs = step.timeoutMs;
     order.verifyingUntil = null;
-    const run: Run = { id: step.runId, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: now + START_DEADLINE_MS };
+    const run: Run = { id: step.runId, host: order.host, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: now + START_DEADLINE_MS };
     const of = order.steps.length > 1 ? ` (step ${index + 1} of ${order.steps.length})` : '';
     if (!this.deps.send(order.host, run)) {
       step.state = 'failed';

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -7,12 +6,16 @@ import {
   type BodyOf, type Hello, type Logger, type Message, type MessageType, type Run,
 } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
+import type { AuthFailures } from '../security/rate-limit.js';
+import type { Identity } from '../security/agents.js';
 
 export const AGENT_PATH = '/v1/agent';
 
 export interface Session {
   readonly id: number;
   readonly remote: string;
+  /** Who the bearer token says this is: a shared agent token, or one enrolled agent. */
+  readonly identity: Identity;
   hostId?: string;
   hello?: Hello;
 }
@@ -30,7 +33,11 @@ export interface LinkHandlers {
 }
 
 export interface LinkOptions {
-  tokens: readonly string[];
+  /** Who a bearer token belongs to, or undefined. */
+  identify: (token: string) => Identity | undefined;
+  /** Failed upgrades per source; a source that keeps failing is refused for a while (429). */
+  authFailures?: AuthFailures;
+  onRefused?: (remote: string, reason: string) => void;
   handlers: LinkHandlers;
   log: Logger;
   metrics: Metrics;
@@ -51,14 +58,12 @@ interface Conn {
  */
 export class LinkServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
-  private readonly tokenHashes: Buffer[];
   private readonly byHost = new Map<string, Conn>();
   private readonly conns = new Set<Conn>();
   private readonly heartbeat: NodeJS.Timeout;
   private nextId = 1;
 
   constructor(private readonly opts: LinkOptions) {
-    this.tokenHashes = opts.tokens.map(sha256);
     this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs ?? 15_000);
     this.heartbeat.unref();
   }
@@ -68,15 +73,26 @@ export class LinkServer {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== AGENT_PATH) return false;
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const source = req.socket.remoteAddress ?? '?';
+    const wait = this.opts.authFailures?.retryAfter(source) ?? 0;
+    if (wait > 0) {
+      this.opts.metrics.upgradesRejected.inc({ reason: 'rate-limited' });
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${wait}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return true;
+    }
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
-    if (!token || !this.tokenOk(token)) {
-      this.opts.metrics.upgradesRejected.inc({ reason: token ? 'bad-token' : 'no-token' });
-      this.opts.log.warn({ remote, reason: token ? 'bad token' : 'no token' }, 'agent refused at upgrade — check the agent token');
+    const identity = token ? this.opts.identify(token) : undefined;
+    if (!identity) {
+      const reason = token ? 'bad-token' : 'no-token';
+      this.opts.metrics.upgradesRejected.inc({ reason });
+      this.opts.authFailures?.fail(source);
+      this.opts.onRefused?.(remote, reason);
+      this.opts.log.warn({ remote, reason }, 'agent refused at upgrade — check the agent token or credential (revoked agents are refused too)');
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)');
       return true;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, identity));
     return true;
   }
 
@@ -89,6 +105,16 @@ export class LinkServer {
 
   sendRun(hostId: string, run: Run): boolean {
     return this.send(hostId, 'run', run);
+  }
+
+  /** Closes a host's link (e.g. its credential was revoked). */
+  disconnect(hostId: string, reason: string): boolean {
+    const conn = this.byHost.get(hostId);
+    if (!conn) return false;
+    conn.ws.close(4001, reason.slice(0, 120));
+    const t = setTimeout(() => conn.ws.terminate(), 1000);
+    t.unref();
+    return true;
   }
 
   isConnected(hostId: string): boolean {
@@ -109,15 +135,8 @@ export class LinkServer {
     });
   }
 
-  private tokenOk(token: string): boolean {
-    const h = sha256(token);
-    let ok = false;
-    for (const t of this.tokenHashes) ok = timingSafeEqual(h, t) || ok;
-    return ok;
-  }
-
-  private accept(ws: WebSocket, remote: string): void {
-    const conn: Conn = { session: { id: this.nextId++, remote }, ws, alive: true, queue: Promise.resolve() };
+  private accept(ws: WebSocket, remote: string, identity: Identity): void {
+    const conn: Conn = { session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve() };
     this.conns.add(conn);
     const helloTimer = setTimeout(() => {
       if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
@@ -161,6 +180,10 @@ export class LinkServer {
     switch (msg.type) {
       case 'hello': {
         if (session.hostId) throw new LaasError('FRAME_UNEXPECTED', 'a second "hello" on one connection');
+        // An enrolled agent speaks only for itself.
+        if (session.identity.kind === 'agent' && msg.body.agentId !== session.identity.id) {
+          throw new LaasError('FRAME_UNEXPECTED', `credential of agent "${session.identity.id}" used to say hello as "${msg.body.agentId}"`);
+        }
         const welcome = await this.opts.handlers.hello(session, msg.body);
         session.hostId = welcome.hostId;
         session.hello = msg.body;
@@ -202,6 +225,3 @@ export class LinkServer {
   }
 }
 
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}

@@ -70,7 +70,7 @@ describe('bad input', () => {
     ['an unknown message type', JSON.stringify({ v: 1, type: 'exec', body: { cmd: 'id' } }), 'FRAME_UNKNOWN_TYPE'],
     ['a sample before hello', encode('sample', { seq: 0, ts: Date.now(), trigger: 'interval' }), 'FRAME_UNEXPECTED'],
     ['a malformed hello', JSON.stringify({ v: 1, type: 'hello', body: { agentId: 5 } }), 'FRAME_BAD_BODY'],
-    ['a run, which only controllers send', encode('run', { id: 'x', action: 'script.run', params: { name: 'x' }, timeoutMs: 1, deadline: 1 }), 'FRAME_UNEXPECTED'],
+    ['a run, which only controllers send', encode('run', { id: 'x', host: 'x', action: 'script.run', params: { name: 'x' }, timeoutMs: 1, deadline: 1 }), 'FRAME_UNEXPECTED'],
   ];
   it.each(garbage)('closes a connection that sends %s, and only that one', async (_what, frame, code) => {
     const ws = open(fleet.url, AGENT_TOKEN);
@@ -133,11 +133,11 @@ describe('bad controller config', () => {
 
   it('exits 1 naming the file and the JSON pointer', async () => {
     const { laasRun } = await import('../helpers/procs.js');
-    const file = fleet.writeRaw('bad.json', JSON.stringify({ listen: 'localhost', agentTokens: [], recievers: {} }));
+    const file = fleet.writeRaw('bad.json', JSON.stringify({ listen: 'localhost', agentTokens: 'secret', recievers: {} }));
     const r = await laasRun(['controller', '--config', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`laas: CONFIG_INVALID: ${file} /listen: expected "host:port"`);
-    expect(r.stderr).toContain(`${file} /agentTokens: at least one agent token is needed`);
+    expect(r.stderr).toContain(`${file} /agentTokens: expected array, received string`);
     expect(r.stderr).toContain(`${file} /: unknown field "recievers"`);
     const notJson = fleet.writeRaw('bad2.json', '{\n  "listen": "127.0.0.1:1",\n}');
     const r2 = await laasRun(['controller', '--config', notJson]);

@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, freePort, laas, laasRun, waitFor, type Proc } from './procs.js';
@@ -12,9 +13,11 @@ export class Fleet {
   readonly dataDir = join(this.dir, 'data');
   port = 0;
   controller?: Proc;
+  /** Set when the controller serves TLS: its scheme and the CA to trust. */
+  private tls: { ca: string } | undefined;
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https://localhost' : 'http://127.0.0.1'}:${this.port}`;
   }
 
   rule(namespace: string, name: string, rule: Record<string, unknown>): void {
@@ -29,7 +32,8 @@ export class Fleet {
     return path;
   }
 
-  async startController(extra: Record<string, unknown> = {}): Promise<Proc> {
+  async startController(extra: Record<string, unknown> = {}, opts: { https?: boolean; ca?: string } = {}): Promise<Proc> {
+    this.tls = opts.https ? { ca: opts.ca! } : undefined;
     if (!this.port) this.port = await freePort();
     mkdirSync(this.rulesDir, { recursive: true });
     const file = this.writeRaw('controller.json', JSON.stringify({
@@ -39,9 +43,33 @@ export class Fleet {
     this.controller = proc;
     await waitFor('controller /healthz', async () => {
       if (proc.child.exitCode !== null) throw new Error(`controller exited ${proc.child.exitCode}: ${proc.stderr()}`);
-      return (await fetch(`${this.url}/healthz`)).ok;
+      return (await this.fetch('/healthz')).ok;
     });
     return proc;
+  }
+
+  /** fetch() against the controller, trusting its CA when it serves TLS (Node's fetch cannot be given a CA). */
+  async fetch(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> }> {
+    if (!this.tls) {
+      const r = await fetch(`${this.url}${path}`, init);
+      return r as unknown as { status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> };
+    }
+    const url = new URL(path, this.url);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers, ca: this.tls!.ca }, (res) => {
+        let t = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { t += c; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
+      });
+      req.on('error', reject);
+      req.end(init.body);
+    });
+    return { status, ok: status >= 200 && status < 300, json: async () => JSON.parse(text), text: async () => text };
+  }
+
+  async apiAuth<T = unknown>(path: string, token: string): Promise<T> {
+    return (await (await this.fetch(path, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
   }
 
   startAgent(id: string, config: Record<string, unknown> = {}): Proc {
@@ -66,9 +94,8 @@ export class Fleet {
 
   private readonly pids: (() => number)[] = [];
 
-  async api<T = unknown>(path: string, init: RequestInit = {}): Promise<T> {
-    const res = await fetch(`${this.url}${path}`, init);
-    return (await res.json()) as T;
+  async api<T = unknown>(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<T> {
+    return (await (await this.fetch(path, init)).json()) as T;
   }
 
   async cleanup(): Promise<void> {

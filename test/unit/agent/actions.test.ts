@@ -24,7 +24,7 @@ const ctx = { config, log: silentLogger };
 
 const T0 = 1_700_000_000_000;
 function run(action: string, params: Record<string, unknown>, extra: Partial<Run> = {}): Run {
-  return { id: 'r1', action, params, timeoutMs: 60_000, deadline: Date.now() + 60_000, ...extra };
+  return { id: 'r1', host: 'h', action, params, timeoutMs: 60_000, deadline: Date.now() + 60_000, ...extra };
 }
 
 /** Every result, whatever happened, must be a valid wire message. */

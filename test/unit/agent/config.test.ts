@@ -30,6 +30,7 @@ describe('agent config', () => {
       services: [{ name: 'demo', probe: { kind: 'tcp', target: '127.0.0.1:18080' }, probeIntervalMs: 1000, probeTimeoutMs: 1000 }],
       scripts: {},
       cleanupRoots: [],
+      credentialFile: 'credential.json',
       maxOutputBytes: 65_536,
       reconnect: { minMs: 250, maxMs: 15_000 },
       outboxLimit: 1000,

@@ -249,7 +249,7 @@ describe('disk.cleanup', () => {
 });
 
 describe('disk.cleanup through runInstruction', () => {
-  const run = (p: Record<string, unknown>): Run => ({ id: 'c1', action: 'disk.cleanup', params: p, timeoutMs: 60_000, deadline: Date.now() + 60_000 });
+  const run = (p: Record<string, unknown>): Run => ({ id: 'c1', host: 'h', action: 'disk.cleanup', params: p, timeoutMs: 60_000, deadline: Date.now() + 60_000 });
 
   it('runs a wire instruction whose olderThan is a string, and its result is a valid message', async () => {
     const old = file(join(root, 'x.log'), 10, 'abc');

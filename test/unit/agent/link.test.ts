@@ -58,7 +58,7 @@ describe('agent link', () => {
     await until('welcome', () => l.connected);
     expect(c.auth).toEqual(['Bearer tok']);
     expect(c.got[0].msg.type).toBe('hello');
-    c.sockets[0].send(encode('run', { id: 'r1', action: 'script.run', params: { name: 'x' }, timeoutMs: 1000, deadline: Date.now() + 1000 }));
+    c.sockets[0].send(encode('run', { id: 'r1', host: 'a1', action: 'script.run', params: { name: 'x' }, timeoutMs: 1000, deadline: Date.now() + 1000 }));
     await until('run', () => runs.length === 1);
     expect(runs[0].id).toBe('r1');
   });

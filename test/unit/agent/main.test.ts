@@ -25,7 +25,7 @@ describe('agent instructions', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs an instruction once even when it is sent again after a reconnect, and answers both times', async () => {
+  it('runs an instruction once even when it is sent again after a reconnect; a replay is refused', async () => {
     wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise((r) => wss!.once('listening', r));
     const got: Message[] = [];
@@ -36,6 +36,7 @@ describe('agent instructions', () => {
         const msg = decode(d as Buffer);
         got.push(msg);
         if (msg.type === 'hello') ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 't' }));
+        if (msg.type === 'result' && sockets.length > 1) ws.send(encode('ack', { id: msg.body.id }));
       });
     });
     const marker = join(dir, 'ran');
@@ -46,16 +47,20 @@ describe('agent instructions', () => {
     }, 'test');
     agent = await startAgent(config, { log: silentLogger });
     await until('connected', () => agent!.link.connected);
-    const run: Run = { id: 'r1', action: 'script.run', params: { name: 'mark' }, timeoutMs: 5000, deadline: Date.now() + 30_000 };
+    const run: Run = { id: 'r1', host: 'a1', action: 'script.run', params: { name: 'mark' }, timeoutMs: 5000, deadline: Date.now() + 30_000 };
     sockets[0].send(encode('run', run));
     await until('first result', () => got.some((m) => m.type === 'result'));
     expect(got.filter((m) => m.type === 'ack').map((m) => m.body.id)).toEqual(['r1']);
     sockets[0].terminate();
     await until('reconnect', () => sockets.length === 2 && agent!.link.connected);
+    // The result was never acknowledged, so it comes again from the outbox; the resent run is not run.
+    await until('the outbox resend', () => got.filter((m) => m.type === 'result').length === 2);
+    await until('the ack to clear the outbox', () => agent!.link.pendingResults() === 0);
     sockets[1].send(encode('run', run));
-    await until('second result', () => got.filter((m) => m.type === 'result').length >= 3);
+    await until('the refusal', () => got.filter((m) => m.type === 'result').length === 3);
     expect(readFileSync(marker, 'utf8')).toBe('x');
-    const results = got.filter((m) => m.type === 'result');
-    expect(results.every((m) => m.type === 'result' && m.body.id === 'r1' && m.body.outcome === 'succeeded')).toBe(true);
+    const results = got.flatMap((m) => (m.type === 'result' ? [m.body] : []));
+    expect(results.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded', 'refused']);
+    expect(results[2].error).toMatchObject({ code: 'ACTION_REPLAYED' });
   });
 });

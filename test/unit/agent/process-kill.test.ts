@@ -143,7 +143,7 @@ describe.runIf(linux)('process.kill', () => {
 });
 
 describe.runIf(linux)('process.kill through runInstruction', () => {
-  const run = (p: Record<string, unknown>): Run => ({ id: 'k1', action: 'process.kill', params: p, timeoutMs: 10_000, deadline: Date.now() + 60_000 });
+  const run = (p: Record<string, unknown>): Run => ({ id: 'k1', host: 'h', action: 'process.kill', params: p, timeoutMs: 10_000, deadline: Date.now() + 60_000 });
   async function instruct(r: Run): Promise<Result> {
     const result = await runInstruction(r, { config, log: silentLogger });
     expect(resultBody.safeParse(result).success).toBe(true);

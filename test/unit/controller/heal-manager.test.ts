@@ -62,7 +62,7 @@ describe('heal manager', () => {
   it('dispatches, verifies, and succeeds when the condition clears', async () => {
     const m = make();
     const order = (await m.request(rule, { host: 'h1', faultAt: T0 - 200 }))!;
-    expect(sent).toEqual([{ host: 'h1', run: { id: 'w1.0', action: 'service.restart', params: { service: 'svc' }, timeoutMs: 60_000, deadline: T0 + 30_000 } }]);
+    expect(sent).toEqual([{ host: 'h1', run: { id: 'w1.0', host: 'h1', action: 'service.restart', params: { service: 'svc' }, timeoutMs: 60_000, deadline: T0 + 30_000 } }]);
     await m.onAck('h1', 'w1.0');
     await advance(300);
     await m.onResult('h1', ok(sent[0].run));

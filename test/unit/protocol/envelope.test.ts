@@ -14,7 +14,7 @@ describe('protocol decode', () => {
       encode('hello', { agentId: 'web-1', agentVersion: '0.1.0', hostname: 'web-1', labels: { role: 'web' }, os: { platform: 'linux', release: '6.1' }, intervalMs: 10_000, services: ['demo'], actions: ['service.restart'], scripts: [] }),
       encode('welcome', { hostId: 'web-1', controllerVersion: '0.1.0' }),
       encode('sample', sample),
-      encode('run', { id: 'r1', action: 'service.restart', params: { service: 'demo' }, timeoutMs: 1000, deadline: 2e12 }),
+      encode('run', { id: 'r1', host: 'web-1', action: 'service.restart', params: { service: 'demo' }, timeoutMs: 1000, deadline: 2e12 }),
       encode('ack', { id: 'r1' }),
       encode('result', { id: 'r1', action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 3 }),
     ];

@@ -1,0 +1,24 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { privateKeyFromPem } from '../../protocol/index.js';
+
+export interface SigningKey {
+  privateKey: KeyObject;
+  publicKeyPem: string;
+}
+
+/**
+ * The controller's Ed25519 instruction-signing key: made on first start, kept in the data dir
+ * with mode 0600. Agents pin its public key (from their config or at enrollment).
+ */
+export function loadOrCreateSigningKey(dataDir: string): SigningKey {
+  const file = join(dataDir, 'signing-key.pem');
+  if (!existsSync(file)) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+  }
+  chmodSync(file, 0o600);
+  const privateKey = privateKeyFromPem(readFileSync(file, 'utf8'));
+  return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }) as string };
+}
