@@ -36,6 +36,7 @@ export class AgentLink {
   private welcomed = false;
   private stopped = false;
   private attempt = 0;
+  private retryAfterMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly outbox = new Map<string, Result>();
@@ -129,8 +130,15 @@ export class AgentLink {
       this.route(msg);
     });
     ws.on('unexpected-response', (_req, res) => {
-      const hint = res.statusCode === 401 ? ' — the agent token is wrong; fix "token" in the agent config' : '';
-      this.opts.log.error({ status: res.statusCode, url }, `controller refused the link (HTTP ${res.statusCode})${hint}`);
+      if (res.statusCode === 503 || res.statusCode === 429) {
+        // The controller is shedding load: come back after what it asks, spread by jitter.
+        const after = Number(res.headers['retry-after']);
+        this.retryAfterMs = (Number.isFinite(after) && after > 0 ? after : 2) * 1000;
+        this.opts.log.warn({ status: res.statusCode, retryAfterMs: this.retryAfterMs }, 'controller busy; retrying later');
+      } else {
+        const hint = res.statusCode === 401 ? ' — the agent token is wrong or the agent was revoked; fix "token" or enroll again' : '';
+        this.opts.log.error({ status: res.statusCode, url }, `controller refused the link (HTTP ${res.statusCode})${hint}`);
+      }
       ws.terminate();
     });
     ws.on('error', (e) => {
@@ -189,7 +197,11 @@ export class AgentLink {
 
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt++, this.opts.reconnect.minMs, this.opts.reconnect.maxMs);
+    let delay = backoffDelay(this.attempt++, this.opts.reconnect.minMs, this.opts.reconnect.maxMs);
+    if (this.retryAfterMs) {
+      delay = Math.max(delay, Math.round(this.retryAfterMs * (1 + Math.random())));
+      this.retryAfterMs = 0;
+    }
     this.opts.log.debug({ delay, attempt: this.attempt }, 'reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname, release } from 'node:os';
 import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
 import { credentials } from './enroll.js';
@@ -22,6 +23,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   const controllerKey = creds.controllerKey ? publicKeyFromPem(creds.controllerKey) : undefined;
   if (!controllerKey) log.warn('no controller key pinned: instructions are not signature-checked — enroll the agent, or set "controllerKey"');
   const collectors = createCollectors();
+  const instance = randomUUID();
   let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
   let seq = 0;
   const runs = new Map<string, Result | 'running'>();
@@ -46,7 +48,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     reconnect: config.reconnect,
     outboxLimit: config.outboxLimit,
     hello: () => ({
-      agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels },
+      agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels }, instance,
       os: { platform: process.platform, release: release() }, intervalMs: config.intervalMs,
       services: config.services.map((s) => s.name), actions: [...ACTION_NAMES], scripts: Object.keys(config.scripts),
     }),

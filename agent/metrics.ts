@@ -107,10 +107,10 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
   new Gauge({ name: 'laas_agent_results_pending', help: 'Results waiting for the controller to acknowledge them', ...r, collect() { this.set(link.pendingResults()); } });
   const instructions = new Counter({ name: 'laas_agent_instructions_total', help: 'Instructions answered, by action and outcome (refusals included)', labelNames: ['action', 'outcome'], ...r });
 
-  const send = link.sendResult.bind(link);
+  const send = link.sendResult;
   link.sendResult = (result: Result) => {
     instructions.inc({ action: result.action, outcome: result.outcome });
-    send(result);
+    send.call(link, result);
   };
 
   const server = await listen(createServer((req, res) => {

@@ -115,7 +115,9 @@ export class Pipeline {
   }
 
   async hello(hello: Hello): Promise<Welcome> {
-    await this.hosts.connected(hello);
+    const host = await this.hosts.connected(hello);
+    // A restarted agent forgot what it was running: say so now rather than wait for a timeout.
+    if (host.restarted) await this.heal.agentRestarted(host.id);
     return { hostId: hello.agentId, controllerVersion: LAAS_VERSION };
   }
 

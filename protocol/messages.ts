@@ -16,6 +16,8 @@ export const helloBody = z.strictObject({
   os: z.strictObject({ platform: text(50), release: text(100), distro: text(200).optional() }),
   /** Sampling interval, so the controller can tell when a host went quiet. */
   intervalMs: z.number().int().positive(),
+  /** Random per agent process: a new value means the agent restarted (and lost what it was running). */
+  instance: text(100).optional(),
   services: z.array(name).max(1000),
   actions: z.array(name).max(100),
   scripts: z.array(name).max(1000),

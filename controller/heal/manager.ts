@@ -253,6 +253,20 @@ export class HealManager {
     }
   }
 
+  /** The host's agent process restarted: steps it had accepted will never report. */
+  async agentRestarted(host: string): Promise<void> {
+    for (const order of [...this.open.values()]) {
+      const step = order.steps[order.step];
+      if (order.host !== host || order.state !== 'dispatched' || step?.state !== 'dispatched' || !step.ackedAt || step.result) continue;
+      this.cancelTimer(order.id);
+      step.state = 'failed';
+      step.finishedAt = new Date(this.deps.clock.now()).toISOString();
+      const why = `the agent on ${host} restarted while running step ${order.step + 1} (${step.action}); its result is lost`;
+      if (order.trigger === 'alert') await this.nextStepOrFail(order, why);
+      else await this.finish(order, 'failed', why);
+    }
+  }
+
   /** Instructions sent but not acknowledged are sent again when their host reconnects. */
   resend(host: string): void {
     for (const order of this.open.values()) {

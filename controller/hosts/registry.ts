@@ -35,7 +35,8 @@ export class HostRegistry {
     return [...this.hosts.values()].map((h) => ({ ...h, lastSeen: new Date(this.lastSeen.get(h.id) ?? Date.parse(h.lastSeen)).toISOString() }));
   }
 
-  async connected(hello: Hello): Promise<HostRecord> {
+  /** Records the hello; `restarted` is true when the agent process is not the one seen before. */
+  async connected(hello: Hello): Promise<HostRecord & { restarted: boolean }> {
     const now = this.deps.clock();
     const iso = new Date(now).toISOString();
     const prev = this.hosts.get(hello.agentId);
@@ -43,12 +44,14 @@ export class HostRegistry {
       id: hello.agentId, hostname: hello.hostname, labels: { ...hello.labels }, os: { ...hello.os }, agentVersion: hello.agentVersion,
       services: [...hello.services], actions: [...hello.actions], connected: true, up: prev?.up ?? true,
       firstSeen: prev?.firstSeen ?? iso, lastSeen: iso, intervalMs: hello.intervalMs,
+      ...(hello.instance ? { instance: hello.instance } : {}),
     };
+    const restarted = Boolean(prev?.instance && hello.instance && prev.instance !== hello.instance);
     this.hosts.set(host.id, host);
     this.lastSeen.set(host.id, now);
     this.persistedAt.set(host.id, now);
     await this.deps.store.putHost(host);
-    return host;
+    return { ...host, restarted };
   }
 
   async disconnected(id: string): Promise<void> {

@@ -10,6 +10,10 @@ import type { AuthFailures } from '../security/rate-limit.js';
 import type { Identity } from '../security/agents.js';
 
 export const AGENT_PATH = '/v1/agent';
+/** Bytes queued to one agent before it counts as not reading. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
+const MAX_PENDING_HELLOS = 2000;
 
 export interface Session {
   readonly id: number;
@@ -50,6 +54,8 @@ interface Conn {
   ws: WebSocket;
   alive: boolean;
   queue: Promise<void>;
+  /** Called once when the hello is answered or the link closes: it is no longer pending. */
+  helloDone: () => void;
 }
 
 /**
@@ -62,6 +68,7 @@ export class LinkServer {
   private readonly conns = new Set<Conn>();
   private readonly heartbeat: NodeJS.Timeout;
   private nextId = 1;
+  private pendingHellos = 0;
 
   constructor(private readonly opts: LinkOptions) {
     this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs ?? 15_000);
@@ -74,6 +81,12 @@ export class LinkServer {
     if (url.pathname !== AGENT_PATH) return false;
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const source = req.socket.remoteAddress ?? '?';
+    // A herd of reconnecting agents must not bury the controller: turn the excess away to retry.
+    if (this.pendingHellos >= MAX_PENDING_HELLOS) {
+      this.opts.metrics.upgradesRejected.inc({ reason: 'overloaded' });
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
     const wait = this.opts.authFailures?.retryAfter(source) ?? 0;
     if (wait > 0) {
       this.opts.metrics.upgradesRejected.inc({ reason: 'rate-limited' });
@@ -99,6 +112,13 @@ export class LinkServer {
   send<T extends MessageType>(hostId: string, type: T, body: BodyOf<T>): boolean {
     const conn = this.byHost.get(hostId);
     if (!conn || conn.ws.readyState !== conn.ws.OPEN) return false;
+    // A peer that stops reading would make us buffer without end: cut it off instead.
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.opts.log.warn({ host: hostId, buffered: conn.ws.bufferedAmount }, 'agent is not reading its link; disconnecting it');
+      this.opts.metrics.framesRejected.inc({ code: 'PEER_NOT_READING' });
+      conn.ws.terminate();
+      return false;
+    }
     conn.ws.send(encode(type, body));
     return true;
   }
@@ -136,8 +156,11 @@ export class LinkServer {
   }
 
   private accept(ws: WebSocket, remote: string, identity: Identity): void {
-    const conn: Conn = { session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve() };
+    let pending = true;
+    const helloDone = () => { if (pending) { pending = false; this.pendingHellos--; } };
+    const conn: Conn = { session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone };
     this.conns.add(conn);
+    this.pendingHellos++;
     const helloTimer = setTimeout(() => {
       if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
     }, this.opts.helloTimeoutMs ?? 10_000);
@@ -162,6 +185,7 @@ export class LinkServer {
     ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
     ws.on('close', () => {
       clearTimeout(helloTimer);
+      helloDone();
       this.conns.delete(conn);
       const host = conn.session.hostId;
       if (host && this.byHost.get(host) === conn) {
@@ -192,6 +216,7 @@ export class LinkServer {
         if (previous) previous.ws.close(4000, 'replaced by a newer connection of the same agent');
         this.opts.metrics.agentsConnected.set(this.byHost.size);
         conn.ws.send(encode('welcome', welcome));
+        conn.helloDone();
         this.opts.log.info({ host: welcome.hostId, remote: session.remote }, 'agent connected');
         return this.opts.handlers.connected?.(session);
       }

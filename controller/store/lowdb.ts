@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -27,6 +27,7 @@ export class LowdbStore extends MemoryStore {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private dirty = false;
+  private backedUpAt = 0;
 
   private constructor(private readonly opts: LowdbStoreOptions) {
     const data = emptyData();
@@ -79,11 +80,11 @@ export class LowdbStore extends MemoryStore {
     try {
       data = JSON.parse(readFileSync(this.file, 'utf8'));
     } catch (e) {
-      throw new LaasError('STORE_CORRUPT', `cannot parse the store (${errorMessage(e)}); it was left untouched — restore a backup, or move it aside to start empty`, this.file);
+      throw new LaasError('STORE_CORRUPT', `cannot parse the store (${errorMessage(e)}); it was left untouched — ${this.backupHint()}`, this.file);
     }
     const d = data as Partial<StoreData>;
     if (!d || typeof d !== 'object' || d.version !== 1 || !isObject(d.hosts) || !isObject(d.alerts) || !isObject(d.heals)) {
-      throw new LaasError('STORE_CORRUPT', 'not a laas store (version 1 with hosts, alerts, heals); it was left untouched — move it aside to start empty', this.file);
+      throw new LaasError('STORE_CORRUPT', `not a laas store (version 1 with hosts, alerts, heals); it was left untouched — ${this.backupHint()}`, this.file);
     }
     // Fill in place: the memory store and lowdb share this one object.
     Object.assign(this.data, { hosts: d.hosts, alerts: d.alerts, heals: d.heals, state: isObject(d.state) ? d.state : {} });
@@ -102,7 +103,10 @@ export class LowdbStore extends MemoryStore {
     this.prune();
     const started = performance.now();
     this.writing = this.db.write().then(
-      () => { this.opts.metrics?.storeWriteSeconds.observe((performance.now() - started) / 1000); },
+      () => {
+        this.opts.metrics?.storeWriteSeconds.observe((performance.now() - started) / 1000);
+        this.backup();
+      },
       (e) => {
         this.dirty = true;
         this.opts.metrics?.storeWriteErrors.inc();
@@ -115,9 +119,33 @@ export class LowdbStore extends MemoryStore {
 
   override async close(): Promise<void> {
     await this.flush();
+    this.backup(true);
     this.unlock();
   }
+
+  /** A copy of the last good file, at most every 10 minutes (temp file + rename, never half-written). */
+  private backup(now = false): void {
+    const t = Date.now();
+    if (!now && t - this.backedUpAt < BACKUP_EVERY_MS) return;
+    if (!existsSync(this.file)) return;
+    try {
+      copyFileSync(this.file, `${this.file}.bak.tmp`);
+      renameSync(`${this.file}.bak.tmp`, `${this.file}.bak`);
+      this.backedUpAt = t;
+    } catch (e) {
+      this.opts.log.warn({ err: errorMessage(e) }, 'store backup failed; the store itself is fine');
+    }
+  }
+
+  private backupHint(): string {
+    const bak = `${this.file}.bak`;
+    return existsSync(bak)
+      ? `a backup from ${statSync(bak).mtime.toISOString()} is at ${bak}: stop laas, then "mv ${bak} ${this.file}" to restore it, or move the file aside to start empty`
+      : 'move it aside to start empty (no backup exists yet)';
+  }
 }
+
+const BACKUP_EVERY_MS = 10 * 60_000;
 
 function isObject(v: unknown): v is Record<string, never> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -13,6 +13,8 @@ export interface HostRecord {
   firstSeen: string;
   lastSeen: string;
   intervalMs: number;
+  /** The agent process's instance id from its last hello. */
+  instance?: string;
 }
 
 export type AlertState = 'pending' | 'firing' | 'resolved';

@@ -37,14 +37,16 @@ const GiB = 2 ** 30;
  * firing. Then every query of every panel, with Grafana's variables filled in, must return data.
  */
 describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards against a real Prometheus', () => {
-  const fleet = new Fleet();
-  const promDir = mkdtempSync(join(tmpdir(), 'laas-prom-'));
+  // Made in beforeAll, so a skipped run leaves no temp folders behind.
+  let fleet: Fleet;
+  let promDir = '';
   let prom: ChildProcess | undefined;
   let promLog = '';
   let promUrl = '';
   const sims: SimAgent[] = [];
   let sampler: NodeJS.Timeout | undefined;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let agentMetricsPort = 0;
 
   async function query(expr: string): Promise<PromSample[]> {
     const res = await fetch(`${promUrl}/api/v1/query`, { method: 'POST', body: new URLSearchParams({ query: expr, time: String(Date.now() / 1000) }) });
@@ -63,6 +65,8 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     if (!HAVE_PROMETHEUS) {
       throw new Error(`no Prometheus binary at ${PROMETHEUS}: CI must install the Debian package "prometheus" (.ci/run's apt-get line) — this test is what proves the dashboards work`);
     }
+    fleet = new Fleet();
+    promDir = mkdtempSync(join(tmpdir(), 'laas-prom-'));
     receiver = await startReceiver();
     const svc = await fleet.service('svc');
     fleet.rule('web', 'svc-down', {
@@ -105,7 +109,11 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     prom.stdout!.on('data', (d: Buffer) => { promLog += d.toString(); });
     prom.stderr!.on('data', (d: Buffer) => { promLog += d.toString(); });
 
-    fleet.startAgent('web-1', { interval: '1s', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }] });
+    agentMetricsPort = await freePort();
+    fleet.startAgent('web-1', {
+      interval: '1s', metrics: { listen: `127.0.0.1:${agentMetricsPort}` },
+      services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
+    });
     for (const id of SIM_HOSTS) {
       const sim = new SimAgent(fleet.url, AGENT_TOKEN, id, { role: 'sim' }, 1000);
       sim.services = { web: { up: true, since: Date.now() }, worker: { up: true, since: Date.now() }, cache: { up: true, since: Date.now() } };
@@ -156,8 +164,8 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     }
     await stopAll();
     await receiver?.close();
-    await fleet.cleanup();
-    rmSync(promDir, { recursive: true, force: true });
+    await fleet?.cleanup();
+    if (promDir) rmSync(promDir, { recursive: true, force: true });
   });
 
   /** Runs every query until all return data (rate windows need a few scrapes), then reports the empty ones. */
@@ -211,5 +219,15 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect((await query('laas_host_network_receive_bytes_per_second{host="sim-2"}')).map((s) => s.metric.interface).sort()).toEqual(['eth0', 'eth1']);
     expect(await value('laas_host_service_up{host="sim-2",service="worker"}')).toBe(0);
     expect(await value('sum(laas_notify_attempts_total{receiver="ops",outcome="sent"})')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the real agent serves its own /metrics when configured: facts, link, instructions', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${agentMetricsPort}/metrics`)).text();
+    expect(text).toContain('laas_agent_link_connected 1');
+    expect(text).toContain('laas_agent_link_connects_total 1');
+    expect(text).toContain('laas_agent_service_up{service="svc"} 1');
+    expect(text).toContain('laas_agent_instructions_total{action="service.restart",outcome="succeeded"} 2');
+    expect(text).toMatch(/^laas_agent_memory_total_bytes [1-9]/m);
+    expect(text).toMatch(/^laas_agent_process_resident_memory_bytes [1-9]/m);
   });
 });

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { backoffDelay } from '../../agent/link.js';
 import { decode, encode, type Message, type Result, type Run, type Sample } from '../../protocol/index.js';
 
 /**
@@ -13,6 +14,11 @@ export class SimAgent {
   readonly runs: Run[] = [];
   readonly received: Message[] = [];
   welcomed = false;
+  /** HTTP statuses of refused upgrades (401, 429, 503…). */
+  readonly refusals: number[] = [];
+  reconnect = { minMs: 250, maxMs: 5000 };
+  private attempt = 0;
+  private retryAfterMs = 0;
   services: Record<string, { up: boolean; since: number }> = {};
   outcome: Result['outcome'] = 'succeeded';
 
@@ -33,10 +39,22 @@ export class SimAgent {
         if (msg.type === 'run') this.answer(msg.body);
         if (msg.type === 'collect') this.sample('request');
       });
+      ws.on('unexpected-response', (_req, res) => {
+        this.refusals.push(res.statusCode ?? 0);
+        const after = Number(res.headers['retry-after']);
+        if (after > 0) this.retryAfterMs = after * 1000;
+        ws.terminate();
+      });
       ws.on('error', (e) => { if (!this.welcomed) reject(e); });
       ws.on('close', () => {
+        const was = this.welcomed;
         this.welcomed = false;
-        if (!this.stopped) setTimeout(() => this.connect().catch(() => undefined), 100 + Math.random() * 200);
+        if (was) this.attempt = 0;
+        if (this.stopped) return;
+        // The real agent's jittered backoff, and the controller's Retry-After when it sheds load.
+        let delay = backoffDelay(this.attempt++, this.reconnect.minMs, this.reconnect.maxMs);
+        if (this.retryAfterMs) { delay = Math.max(delay, Math.round(this.retryAfterMs * (1 + Math.random()))); this.retryAfterMs = 0; }
+        setTimeout(() => this.connect().catch(() => undefined), delay);
       });
     });
   }

@@ -54,6 +54,19 @@ describe('lowdb store', () => {
     expect(((await LowdbStore.open({ dataDir: dir, log: silentLogger }).catch((e: unknown) => e)) as LaasError).code).toBe('STORE_CORRUPT');
   });
 
+  it('keeps a backup of the last good file and names it when the store is corrupt', async () => {
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    await s.putAlert(alert('kept', 'firing'));
+    await s.close();
+    const file = join(dir, 'laas.json');
+    expect(JSON.parse(readFileSync(`${file}.bak`, 'utf8')).alerts.kept.id).toBe('kept');
+    writeFileSync(file, '{"version":1,"hos');
+    const err = (await LowdbStore.open({ dataDir: dir, log: silentLogger }).catch((e: unknown) => e)) as LaasError;
+    expect(err.code).toBe('STORE_CORRUPT');
+    expect(err.message).toContain(`a backup from `);
+    expect(err.message).toContain(`is at ${file}.bak: stop laas, then "mv ${file}.bak ${file}" to restore it`);
+  });
+
   it('refuses a data dir another live process holds, and takes over a stale lock', async () => {
     const holder = spawn('sleep', ['30']);
     try {

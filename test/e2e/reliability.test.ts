@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
+import { stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
+import { SimAgent } from '../helpers/sim-agent.js';
+
+interface Heal { id: string; state: string; reason: string; steps: { state: string; ackedAt: string | null }[] }
+interface Host { id: string; connected: boolean }
+const down = { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A restart command that takes a while, and counts how often it ran. */
+function slowRestart(fleet: Fleet, restart: string[], seconds: number): { argv: string[]; runs: () => number } {
+  const count = join(fleet.dir, `restarts-${seconds}`);
+  const argv = ['sh', '-c', `echo x >> "$0"; sleep ${seconds}; shift; exec "$@"`, count, 'next', ...restart];
+  return { argv, runs: () => { try { return readFileSync(count, 'utf8').trim().split('\n').length; } catch { return 0; } } };
+}
+
+describe('reliability under faults', () => {
+  const fleet = new Fleet();
+  afterAll(async () => {
+    await stopAll();
+    await fleet.cleanup();
+  });
+
+  it('a controller killed mid-heal loses no work order and runs nothing twice', async () => {
+    fleet.rule('rel', 'svc-down', { when: down, heal: { action: 'service.restart', params: { service: 'svc' } } });
+    await fleet.startController();
+    const svc = await fleet.service('svc');
+    const slow = slowRestart(fleet, svc.restart, 2);
+    fleet.startAgent('r1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] });
+    await waitFor('agent', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.connected));
+    process.kill(svc.pid(), 'SIGKILL');
+    const order = await waitFor('the step accepted by the agent', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => h.steps[0]?.ackedAt), 10_000);
+    await fleet.controller!.stop('SIGKILL');
+    await fleet.startController();
+    const done = await waitFor('the work order to finish', async () => {
+      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+      return h.state !== 'dispatched' && h;
+    }, 20_000);
+    expect(done.state).toBe('succeeded');
+    expect(await tcpAnswers(svc.port)).toBe(true);
+    expect(slow.runs()).toBe(1);
+    expect((await fleet.api<Heal[]>('/api/v1/heals')).length).toBe(1);
+  });
+
+  it('an agent killed during an action: the work order says so at once, not after a timeout', async () => {
+    fleet.rule('rel', 'slow-down', { when: { all: [{ fact: 'service', path: '$.slow.up', operator: 'equal', value: false }] }, heal: { action: 'service.restart', params: { service: 'slow' } } });
+    await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
+    const svc = await fleet.service('slow');
+    const slow = slowRestart(fleet, svc.restart, 5);
+    const cfg = { services: [{ name: 'slow', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] };
+    let agent = fleet.startAgent('r2', cfg);
+    await waitFor('agent r2', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'r2' && h.connected));
+    process.kill(svc.pid(), 'SIGKILL');
+    const order = await waitFor('the step accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'), 10_000);
+    await agent.stop('SIGKILL');
+    agent = fleet.startAgent('r2', cfg);
+    const done = await waitFor('the work order to end', async () => {
+      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+      return h.state !== 'dispatched' && h;
+    }, 10_000);
+    expect(done.state).toBe('failed');
+    expect(done.reason).toBe('the agent on r2 restarted while running step 1 (service.restart); its result is lost');
+  });
+
+  it('a thousand agents reconnecting after a controller restart are spread out, and the controller stays responsive', async () => {
+    const herd: SimAgent[] = [];
+    try {
+      for (let i = 0; i < 1000; i++) herd.push(new SimAgent(fleet.url, AGENT_TOKEN, `herd-${i}`, { role: 'herd' }, 60_000));
+      for (let i = 0; i < herd.length; i += 100) await Promise.all(herd.slice(i, i + 100).map((a) => a.connect()));
+      await fleet.controller!.stop('SIGKILL');
+      const restartedAt = Date.now();
+      await fleet.startController();
+      let worstHealthMs = 0;
+      const probe = setInterval(() => {
+        const t = Date.now();
+        void fetch(`${fleet.url}/healthz`).then(() => { worstHealthMs = Math.max(worstHealthMs, Date.now() - t); }, () => undefined);
+      }, 100);
+      try {
+        await waitFor('the herd back', () => herd.every((a) => a.welcomed), 45_000, 100);
+      } finally {
+        clearInterval(probe);
+      }
+      const took = Date.now() - restartedAt;
+      expect(worstHealthMs).toBeLessThan(2000);
+      expect((await fleet.api<{ agents: number }>('/healthz')).agents).toBeGreaterThanOrEqual(1000);
+      process.stderr.write(`herd: 1000 agents back in ${took} ms; worst /healthz ${worstHealthMs} ms; refused upgrades: ${herd.reduce((n, a) => n + a.refusals.length, 0)}\n`);
+    } finally {
+      for (const a of herd) a.stop();
+      await sleep(200);
+    }
+  }, 90_000);
+});

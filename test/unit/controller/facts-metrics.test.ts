@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../../controller/metrics.js';
+import type { Sample } from '../../../protocol/index.js';
+
+const GiB = 2 ** 30;
+
+function sample(extra: Partial<Sample> = {}): Sample {
+  return {
+    seq: 0, ts: 0, trigger: 'interval',
+    cpu: { usage: 12.5, load1: 1, load5: 2, load15: 3 },
+    memory: { usedPercent: 40, availableBytes: 6 * GiB, totalBytes: 16 * GiB },
+    disk: { '/': { usedPercent: 30, freeBytes: 70 * GiB, totalBytes: 100 * GiB } },
+    net: { eth0: { rxBytesPerSec: 1000, txBytesPerSec: 500 } },
+    service: { api: { up: true, since: 1_700_000_000_000 } },
+    ...extra,
+  };
+}
+
+/** /metrics as a map of series line → value, comments left out. */
+async function scrape(m: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {
+  const text = await m.registry.metrics();
+  return new Map(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+    const i = l.lastIndexOf(' ');
+    return [l.slice(0, i), Number(l.slice(i + 1))] as const;
+  }));
+}
+const seriesOf = (s: Map<string, number>, name: string) => [...s.keys()].filter((k) => k.startsWith(`${name}{`) || k === name);
+
+describe('per-host fact gauges', () => {
+  it('turns a sample into gauges named after the facts, labelled by host, mount, interface and service', async () => {
+    const m = createMetrics();
+    m.facts.record('web-1', sample());
+    const s = await scrape(m);
+    expect(s.get('laas_host_up{host="web-1"}')).toBe(1);
+    expect(s.get('laas_host_cpu_usage_percent{host="web-1"}')).toBe(12.5);
+    expect(s.get('laas_host_cpu_load15{host="web-1"}')).toBe(3);
+    expect(s.get('laas_host_memory_total_bytes{host="web-1"}')).toBe(16 * GiB);
+    expect(s.get('laas_host_disk_used_percent{host="web-1",mount="/"}')).toBe(30);
+    expect(s.get('laas_host_network_transmit_bytes_per_second{host="web-1",interface="eth0"}')).toBe(500);
+    expect(s.get('laas_host_service_up{host="web-1",service="api"}')).toBe(1);
+    expect(s.get('laas_host_service_changed_timestamp_seconds{host="web-1",service="api"}')).toBe(1_700_000_000);
+  });
+
+  it('drops the series of a mount, interface or service the host stops reporting', async () => {
+    const m = createMetrics();
+    m.facts.record('web-1', sample({ disk: { '/': sample().disk!['/'], '/mnt/usb': sample().disk!['/'] }, service: { api: { up: false, since: 0 }, old: { up: true, since: 0 } } }));
+    expect(seriesOf(await scrape(m), 'laas_host_disk_free_bytes')).toHaveLength(2);
+    m.facts.record('web-1', sample({ service: { api: { up: false, since: 0 } } }));
+    const s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_disk_free_bytes')).toEqual(['laas_host_disk_free_bytes{host="web-1",mount="/"}']);
+    expect(seriesOf(s, 'laas_host_service_up')).toEqual(['laas_host_service_up{host="web-1",service="api"}']);
+    expect(s.get('laas_host_service_up{host="web-1",service="api"}')).toBe(0);
+  });
+
+  it('keeps a sample without a section (a partial sample) from wiping that section', async () => {
+    const m = createMetrics();
+    m.facts.record('web-1', sample());
+    m.facts.record('web-1', { seq: 1, ts: 0, trigger: 'service-change', service: { api: { up: false, since: 5000 } } });
+    const s = await scrape(m);
+    expect(s.get('laas_host_disk_used_percent{host="web-1",mount="/"}')).toBe(30);
+    expect(s.get('laas_host_service_up{host="web-1",service="api"}')).toBe(0);
+  });
+
+  it('caps mounts, interfaces and services per host, keeps the ones it has, and counts what it left out', async () => {
+    const m = createMetrics({ facts: { mounts: 2, interfaces: 3 } });
+    const d = sample().disk!['/'];
+    const n = sample().net!.eth0;
+    const veths = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`veth${1000 + i}`, n]));
+    m.facts.record('docker-1', sample({ disk: { '/var/lib/docker/x': d, '/': d, '/data': d }, net: { ...veths, eth0: n } }));
+    let s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_disk_used_percent').sort()).toEqual(['laas_host_disk_used_percent{host="docker-1",mount="/"}', 'laas_host_disk_used_percent{host="docker-1",mount="/data"}']);
+    const ifaces = seriesOf(s, 'laas_host_network_receive_bytes_per_second');
+    expect(ifaces).toHaveLength(3);
+    expect(ifaces).toContain('laas_host_network_receive_bytes_per_second{host="docker-1",interface="eth0"}');
+    expect(s.get('laas_host_facts_capped_total{kind="mount"}')).toBe(1);
+    expect(s.get('laas_host_facts_capped_total{kind="interface"}')).toBe(48);
+    // A new, shorter mount does not push out one already shown: graphs stay stable.
+    m.facts.record('docker-1', sample({ disk: { '/a': d, '/': d, '/data': d }, net: { eth0: n } }));
+    s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_disk_used_percent').map((k) => /mount="([^"]*)"/.exec(k)![1]).sort()).toEqual(['/', '/data']);
+    expect(seriesOf(s, 'laas_host_network_receive_bytes_per_second')).toHaveLength(1);
+  });
+
+  it('drops every fact series of a host silent past staleAfterMs at the next scrape, and brings them back when it reports', async () => {
+    let now = 1_000_000;
+    const m = createMetrics({ clock: () => now, facts: { staleAfterMs: 60_000 } });
+    m.facts.record('web-1', sample());
+    m.facts.record('web-2', sample());
+    now += 59_000;
+    m.facts.record('web-2', sample());
+    now += 2_000;
+    let s = await scrape(m);
+    expect([...s.keys()].filter((k) => k.includes('host="web-1"'))).toEqual(['laas_host_up{host="web-1"}']);
+    expect([...s.keys()].filter((k) => k.includes('host="web-2"')).length).toBeGreaterThan(10);
+    expect(m.facts.hostCount).toBe(1);
+    m.facts.record('web-1', sample());
+    s = await scrape(m);
+    expect(s.get('laas_host_disk_used_percent{host="web-1",mount="/"}')).toBe(30);
+  });
+
+  it('holds 24 fact series per host with 2 disks, 2 interfaces and 3 services', async () => {
+    const m = createMetrics();
+    const d = sample().disk!['/'];
+    const n = sample().net!.eth0;
+    const svc = { up: true, since: 0 };
+    const before = (await scrape(m)).size;
+    for (let i = 0; i < 100; i++) m.facts.record(`h${i}`, sample({ disk: { '/': d, '/data': d }, net: { eth0: n, eth1: n }, service: { a: svc, b: svc, c: svc } }));
+    const perHost = ((await scrape(m)).size - before) / 100;
+    // up + 4 cpu + 3 memory + 2×3 disk + 2×2 net + 3×2 service
+    expect(perHost).toBe(24);
+  });
+});
