@@ -81,8 +81,7 @@ export class FactsMetrics {
       this.hosts.set(host, h);
     }
     h.lastAt = this.clock();
-    // A host that reports is up. The registry only writes laas_host_up when the state changes
-    // (or every 30 s), which would leave a newly connected host without the series for 30 s.
+    // A host that reports is up; this family of series is complete on its own.
     this.deps.hostUp.set({ host }, 1);
     const hl = { host };
     if (sample.cpu) {

@@ -112,6 +112,13 @@ export class Pipeline {
     this.evaluator = new Evaluator(next.filter((r) => r.when));
     this.heal.setRules(next);
     this.deps.metrics.rulesLoaded.set(next.length);
+    // Counters exist from their first increment; start each heal rule's at 0 so rate() and
+    // increase() see its first heal (Prometheus cannot see a series appear at 1 as a rise).
+    for (const r of next) {
+      for (const step of r.heal?.steps ?? []) {
+        for (const outcome of ['succeeded', 'failed']) this.deps.metrics.healActions.inc({ rule: r.id, action: step.action, outcome }, 0);
+      }
+    }
   }
 
   async hello(hello: Hello): Promise<Welcome> {

@@ -50,6 +50,8 @@ export class HostRegistry {
     this.hosts.set(host.id, host);
     this.lastSeen.set(host.id, now);
     this.persistedAt.set(host.id, now);
+    this.deps.metrics.hostUp.set({ host: host.id }, host.up ? 1 : 0);
+    this.deps.metrics.hostLastSeen.set({ host: host.id }, now / 1000);
     await this.deps.store.putHost(host);
     return { ...host, restarted };
   }

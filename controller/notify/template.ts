@@ -166,10 +166,10 @@ export function redact(url: string): string {
  * POSTs JSON and returns the parsed answer; a non-2xx answer throws with its status and a
  * short piece of its body. `what` names the receiver kind in messages.
  */
-export async function postJson(what: string, url: string, body: unknown, timeoutMs: number, signal: AbortSignal): Promise<{ status: number; json: unknown; text: string }> {
+export async function postJson(what: string, url: string, body: unknown, timeoutMs: number, signal: AbortSignal, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; text: string }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
     body: JSON.stringify(body),
     signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
   });

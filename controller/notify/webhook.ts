@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../protocol/index.js';
 import type { Notification, NotifierKind } from './notifier.js';
+import { postJson } from './template.js';
 
 const configSchema = z.strictObject({
   type: z.literal('webhook'),
@@ -45,14 +46,7 @@ export const webhook: NotifierKind<typeof configSchema> = {
     return {
       receiver,
       async send(n, signal) {
-        const res = await fetch(config.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...config.headers },
-          body: JSON.stringify(alertmanagerPayload(n)),
-          signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeout)]),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (!res.ok) throw new Error(`webhook ${config.url} answered HTTP ${res.status}`);
+        await postJson('webhook', config.url, alertmanagerPayload(n), config.timeout, signal, config.headers);
       },
     };
   },
