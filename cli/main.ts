@@ -283,6 +283,14 @@ certs.command('init')
     ].join('\n') + '\n');
   });
 
+program.command('status')
+  .description('this host\'s laas: controller URL, agent id, enrolled or not, service state, and whether the controller answers (exit 1 if not)')
+  .option('--config <file>', 'agent.json or controller.json (default /etc/laas/agent.json, else /etc/laas/controller.json)')
+  .option('--json', 'print JSON for scripts')
+  .action(async (o: { config?: string; json?: boolean }) => {
+    process.exitCode = await (await import('./status.js')).runStatus(o);
+  });
+
 program.command('pause')
   .description('pause every automatic heal, fleet-wide, until "laas resume"')
   .option('--reason <text>', 'why, for the record and the skipped work orders')
