@@ -79,6 +79,8 @@ export async function startController(config: ControllerConfig, opts: Controller
           audit.add({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
         }
         if (!(await pipeline.result(session.hostId!, result))) log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');
+        // The ack lets the agent forget the result: it must be on disk first.
+        await store.flush();
       },
       disconnected: (session) => void pipeline.disconnected(session.hostId!),
     },

@@ -69,6 +69,7 @@ export class Pipeline {
     this.alerts = new AlertManager({ onTransition: (t) => this.onTransition(t) });
     this.heal = new HealManager({
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
+      isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.healNotice(order, kind, text),
       hostsSelected: (rule) => this.hosts.list().filter((h) => selects(rule, h)).length,
       fleetSize: () => this.hosts.list().length,

@@ -27,6 +27,8 @@ export interface HealDeps {
   clock: Clock;
   /** Sends an instruction to a connected host; false when the host has no link. */
   send: (host: string, run: Run) => boolean;
+  /** Whether a host has a link now (checked before the write-ahead of a dispatch). */
+  isConnected?: (host: string) => boolean;
   /** Asks a host for a fresh sample now, to verify a step without waiting for the next one. */
   requestSample: (host: string) => void;
   /** Tells the rule's receivers about a work order; returns who was notified. */
@@ -386,21 +388,27 @@ export class HealManager {
     order.verifyingUntil = null;
     const run: Run = { id: step.runId, host: order.host, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: now + START_DEADLINE_MS };
     const of = order.steps.length > 1 ? ` (step ${index + 1} of ${order.steps.length})` : '';
-    if (!this.deps.send(order.host, run)) {
+    const notSent = async () => {
       step.state = 'failed';
+      step.dispatchedAt = null;
+      if (index === 0) order.dispatchedAt = null;
       await this.finish(order, 'failed', `host ${order.host} is not connected; nothing was sent${of}`);
-      return;
-    }
+    };
+    if (this.deps.isConnected && !this.deps.isConnected(order.host)) return notSent();
     const iso = new Date(now).toISOString();
     step.state = 'dispatched';
     step.dispatchedAt = iso;
     order.dispatchedAt ??= iso;
     this.event(order, 'dispatched', `sent ${step.action} ${JSON.stringify(step.params)} to ${order.host}${of}`);
+    // Write ahead: the record of what is sent reaches the disk before the instruction leaves,
+    // so a controller crash right after can neither lose it nor forget to follow it up.
+    await this.deps.store.putHeal(order);
+    await this.deps.store.flush();
+    if (!this.deps.send(order.host, run)) return notSent();
     this.deps.metrics.healDispatched.inc({ rule: order.rule, action: step.action });
     if (index === 0 && order.faultAt) this.deps.metrics.faultToDispatchSeconds.observe(Math.max(0, now - Date.parse(order.faultAt)) / 1000);
     this.deps.log.info({ heal: order.id, rule: order.rule, host: order.host, action: step.action, step: index + 1 }, 'heal dispatched');
     this.armStepTimeout(order);
-    await this.deps.store.putHeal(order);
   }
 
   private async nextStepOrFail(order: HealRecord, why: string): Promise<void> {

@@ -5,7 +5,7 @@ import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface Heal { id: string; state: string; reason: string; steps: { state: string; ackedAt: string | null }[] }
+interface Heal { id: string; host: string; rule: string; state: string; reason: string; steps: { state: string; ackedAt: string | null }[] }
 interface Host { id: string; connected: boolean }
 const down = { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,7 +32,7 @@ describe('reliability under faults', () => {
     fleet.startAgent('r1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] });
     await waitFor('agent', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.connected));
     process.kill(svc.pid(), 'SIGKILL');
-    const order = await waitFor('the step accepted by the agent', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => h.steps[0]?.ackedAt), 10_000);
+    const order = await waitFor('the step accepted by the agent', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r1')).find((h) => h.steps[0]?.ackedAt), 10_000);
     await fleet.controller!.stop('SIGKILL');
     await fleet.startController();
     const done = await waitFor('the work order to finish', async () => {
@@ -54,7 +54,7 @@ describe('reliability under faults', () => {
     let agent = fleet.startAgent('r2', cfg);
     await waitFor('agent r2', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'r2' && h.connected));
     process.kill(svc.pid(), 'SIGKILL');
-    const order = await waitFor('the step accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'), 10_000);
+    const order = await waitFor('the step accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r2')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'), 10_000);
     await agent.stop('SIGKILL');
     agent = fleet.startAgent('r2', cfg);
     const done = await waitFor('the work order to end', async () => {
