@@ -1,38 +1,11 @@
+import type { HealRecord, HealStep } from '../../controller/store/store.js';
 import type { Fleet } from './fleet.js';
 import { tcpAnswers, waitFor } from './procs.js';
 import type { Received } from './receiver.js';
 
-/** A work order as `GET /api/v1/heals/{id}` returns it (the fields the tests read). */
-export interface HealStepView {
-  action: string;
-  params: Record<string, unknown>;
-  runId: string;
-  state: string;
-  result: { outcome: string; exitCode: number | null; stdout: string; stderr: string; error?: { code: string; message: string } } | null;
-  dispatchedAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface HealView {
-  id: string;
-  alertId: string | null;
-  rule: string;
-  host: string;
-  trigger: 'alert' | 'schedule';
-  mode: 'enforce' | 'shadow';
-  action: string;
-  params: Record<string, unknown>;
-  state: string;
-  reason: string;
-  steps: HealStepView[];
-  step: number;
-  approval: { expiresAt: string; decision: string | null; by: string | null; at: string | null; comment: string | null } | null;
-  notifications: { at: string; receiver: string; kind: string }[];
-  history: { at: string; state: string; note: string }[];
-  createdAt: string;
-  dispatchedAt: string | null;
-  finishedAt: string | null;
-}
+/** A work order as `GET /api/v1/heals/{id}` returns it: the store's record, as JSON. */
+export type HealView = HealRecord;
+export type HealStepView = HealStep;
 
 export interface AlertView { id: string; rule: string; host: string; state: string; heals: string[] }
 

@@ -1,42 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { Received } from './receiver.js';
+import { startReceiver, type Receiver } from './receiver.js';
 
-export interface JsonReceiver {
-  url: string;
-  received: Received[];
-  /** What the next requests are answered with: the HTTP status and a JSON body (none when undefined). */
-  status: number;
-  reply: unknown;
-  close(): Promise<void>;
-}
+export type JsonReceiver = Receiver;
 
-/**
- * A real HTTP receiver on 127.0.0.1 that records every POST (with its raw query string in
- * `path`) and answers a settable JSON body, as chat robots do ({errcode: 0}, {code: 0}).
- */
-export async function startJsonReceiver(reply: unknown = { errcode: 0, errmsg: 'ok' }): Promise<JsonReceiver> {
-  const received: Received[] = [];
-  const state: { status: number; reply: unknown } = { status: 200, reply };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown = Buffer.concat(chunks).toString();
-      try { body = JSON.parse(body as string); } catch { /* keep text */ }
-      received.push({ path: req.url ?? '/', headers: req.headers, body, at: Date.now() });
-      if (state.reply === undefined) res.writeHead(state.status).end();
-      else res.writeHead(state.status, { 'content-type': 'application/json' }).end(JSON.stringify(state.reply));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    get status() { return state.status; },
-    set status(s: number) { state.status = s; },
-    get reply() { return state.reply; },
-    set reply(r: unknown) { state.reply = r; },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
+/** The receiver answering as chat robots do ({errcode: 0}), at the server's root URL. */
+export function startJsonReceiver(reply: unknown = { errcode: 0, errmsg: 'ok' }): Promise<JsonReceiver> {
+  return startReceiver({ reply, path: '' });
 }
