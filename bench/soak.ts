@@ -18,8 +18,8 @@ const arg = (name: string, fallback: string) => {
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 };
 
-interface Heal { state: string; reason: string }
-interface Alert { state: string }
+interface Heal { id: string; state: string; reason: string }
+interface Alert { id: string; host: string; state: string; heals: string[] }
 
 function proc(pid: number): { rssMiB: number; fds: number } {
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -61,7 +61,9 @@ async function main(): Promise<void> {
         }
         await new Promise((r) => setTimeout(r, 1000));
       }
-      await waitFor('every alert resolved', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).length === 0, 60_000, 500);
+      // Every fault ends healed (its alert resolves) or escalated (a final work order with its
+      // reason); wait for that, then report whatever is neither instead of throwing it away.
+      await waitFor('every alert resolved', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).length === 0, 60_000, 500).catch(() => undefined);
     } finally {
       clearInterval(sampler);
     }
@@ -70,16 +72,22 @@ async function main(): Promise<void> {
     const by = (s: string) => heals.filter((h) => h.state === s).length;
     const unexplained = heals.filter((h) => h.state === 'skipped' && !h.reason).length;
     const open = heals.filter((h) => h.state === 'dispatched' || h.state === 'awaiting-approval').length;
+    const firing = await fleet.api<Alert[]>('/api/v1/alerts?state=firing');
+    const finalHeal = (a: Alert) => a.heals.map((id) => heals.find((h) => h.id === id)).filter((h) => h !== undefined).at(-1);
+    // Still firing after the wait: escalated if its last work order ended with a reason, else stuck.
+    const escalated = firing.filter((a) => { const h = finalHeal(a); return h !== undefined && !['dispatched', 'awaiting-approval'].includes(h.state) && h.reason !== ''; });
+    const stuck = firing.filter((a) => !escalated.includes(a)).map((a) => ({ alert: a.id, host: a.host, heals: a.heals.map((id) => heals.find((h) => h.id === id)).map((h) => h && { id: h.id, state: h.state, reason: h.reason }) }));
     const result = {
       bench: 'soak', date: new Date().toISOString(), agents: agentsN, seconds, faults,
       workOrders: heals.length, succeeded: by('succeeded'), failed: by('failed'), timedOut: by('timed-out'), skipped: by('skipped'), open, unexplained,
+      stillFiring: firing.length, escalated: escalated.length, stuck,
       controller: { first: series[0], last: series.at(-1), maxRssMiB: Math.max(...series.map((s) => s.rssMiB)), maxFds: Math.max(...series.map((s) => s.fds)) },
       series,
     };
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-    console.log(`soak: ${agentsN} agents, ${seconds}s, ${faults} faults → ${heals.length} work orders (${result.succeeded} succeeded, ${result.failed} failed, ${result.timedOut} timed out, ${result.skipped} skipped, ${open} open); controller RSS ${result.controller.first?.rssMiB}→${result.controller.last?.rssMiB} MiB (max ${result.controller.maxRssMiB}), fds ${result.controller.first?.fds}→${result.controller.last?.fds}`);
-    if (open > 0 || unexplained > 0 || heals.length < faults) process.exitCode = 1;
+    console.log(`soak: ${agentsN} agents, ${seconds}s, ${faults} faults → ${heals.length} work orders (${result.succeeded} succeeded, ${result.failed} failed, ${result.timedOut} timed out, ${result.skipped} skipped, ${open} open); firing at the end ${firing.length} (escalated ${escalated.length}, stuck ${stuck.length}); controller RSS ${result.controller.first?.rssMiB}→${result.controller.last?.rssMiB} MiB (max ${result.controller.maxRssMiB}), fds ${result.controller.first?.fds}→${result.controller.last?.fds}`);
+    if (open > 0 || unexplained > 0 || stuck.length > 0 || heals.length < faults) process.exitCode = 1;
   } finally {
     for (const a of agents) a.stop();
     await stopAll();

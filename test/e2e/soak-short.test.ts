@@ -12,11 +12,12 @@ describe('soak, short mode', () => {
     child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code, text).toBe(0);
-    const r = JSON.parse(readFileSync(out, 'utf8')) as { faults: number; workOrders: number; succeeded: number; open: number; unexplained: number };
+    const r = JSON.parse(readFileSync(out, 'utf8')) as { faults: number; workOrders: number; succeeded: number; open: number; unexplained: number; stuck: unknown[] };
     rmSync(out, { force: true });
     expect(r.faults).toBeGreaterThan(20);
     expect(r.workOrders).toBe(r.faults);
     expect(r.succeeded).toBe(r.faults);
     expect(r.open).toBe(0);
+    expect(r.stuck).toEqual([]);
   }, 120_000);
 });
