@@ -19,7 +19,7 @@ const arg = (name: string, fallback: string) => {
 };
 
 interface Heal { id: string; state: string; reason: string }
-interface Alert { id: string; host: string; state: string; heals: string[] }
+interface Alert { id: string; rule: string; host: string; state: string; heals: string[] }
 
 function proc(pid: number): { rssMiB: number; fds: number } {
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     });
     const controller = await fleet.startController({ heal: { maxConcurrent: '100%' } });
     for (let i = 0; i < agentsN; i++) {
-      const a = new SimAgent(fleet.url, AGENT_TOKEN, `soak-${i}`, { role: 'soak' }, 60_000);
+      const a = new SimAgent(fleet.url, AGENT_TOKEN, `soak-${i}`, { role: 'soak' }, 10_000);
       a.services.svc = { up: true, since: Date.now() };
       a.healOnRun = true;
       agents.push(a);
@@ -54,7 +54,11 @@ async function main(): Promise<void> {
     let faults = 0;
     const sampler = setInterval(() => series.push({ t: Math.round((Date.now() - started) / 1000), ...proc(pid) }), 5000);
     try {
+      // Like real agents, every simulated agent reports every 10 s (a tenth of them each second),
+      // so a connected host never looks silent.
+      let tick = 0;
       while (Date.now() - started < seconds * 1000) {
+        for (let i = tick++ % 10; i < agents.length; i += 10) agents[i].sample('interval');
         for (let k = 0; k < rate; k++) {
           const a = agents[Math.floor(Math.random() * agents.length)];
           if (a.welcomed && a.services.svc?.up) { a.setService('svc', false); faults++; }
@@ -76,11 +80,17 @@ async function main(): Promise<void> {
     const finalHeal = (a: Alert) => a.heals.map((id) => heals.find((h) => h.id === id)).filter((h) => h !== undefined).at(-1);
     // Still firing after the wait: escalated if its last work order ended with a reason, else stuck.
     const escalated = firing.filter((a) => { const h = finalHeal(a); return h !== undefined && !['dispatched', 'awaiting-approval'].includes(h.state) && h.reason !== ''; });
-    const stuck = firing.filter((a) => !escalated.includes(a)).map((a) => ({ alert: a.id, host: a.host, heals: a.heals.map((id) => heals.find((h) => h.id === id)).map((h) => h && { id: h.id, state: h.state, reason: h.reason }) }));
+    const stuck = firing.filter((a) => !escalated.includes(a)).map((a) => ({ alert: a.id, rule: a.rule, host: a.host, heals: a.heals.map((id) => heals.find((h) => h.id === id)).map((h) => h && { id: h.id, state: h.state, reason: h.reason }) }));
     const result = {
       bench: 'soak', date: new Date().toISOString(), agents: agentsN, seconds, faults,
       workOrders: heals.length, succeeded: by('succeeded'), failed: by('failed'), timedOut: by('timed-out'), skipped: by('skipped'), open, unexplained,
       stillFiring: firing.length, escalated: escalated.length, stuck,
+      // Why orders did not succeed, by the first words of their reason.
+      reasons: Object.fromEntries([...heals.filter((h) => h.state !== 'succeeded').reduce((m, h) => {
+        const k = `${h.state}: ${h.reason.replace(/[0-9a-f-]{36}|soak-\d+|\d+/g, '#').slice(0, 90)}`;
+        return m.set(k, (m.get(k) ?? 0) + 1);
+      }, new Map<string, number>())]),
+      agentsConnectedAtEnd: agents.filter((a) => a.welcomed).length,
       controller: { first: series[0], last: series.at(-1), maxRssMiB: Math.max(...series.map((s) => s.rssMiB)), maxFds: Math.max(...series.map((s) => s.fds)) },
       series,
     };
