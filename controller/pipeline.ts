@@ -63,6 +63,8 @@ export class Pipeline {
   /** Rule and host pairs whose condition held at the last sample (to see it clear). */
   private readonly holding = new Set<string>();
   private silenceTimer: { cancel(): void } | undefined;
+  /** The agent-clock time of the newest sample evaluated per host (the same clock: skew does not matter). */
+  private readonly newestSample = new Map<string, number>();
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -125,7 +127,7 @@ export class Pipeline {
   async hello(hello: Hello): Promise<Welcome> {
     const host = await this.hosts.connected(hello);
     // A restarted agent forgot what it was running: say so now rather than wait for a timeout.
-    if (host.restarted) await this.heal.agentRestarted(host.id);
+    if (host.restarted) await this.heal.agentRestarted(host.id, new Set(hello.results ?? []));
     return { hostId: hello.agentId, controllerVersion: LAAS_VERSION };
   }
 
@@ -142,11 +144,20 @@ export class Pipeline {
     const host = this.hosts.get(hostId);
     if (!host) return;
     this.deps.metrics.samplesReceived.inc({ trigger: sample.trigger });
-    this.deps.metrics.facts.record(hostId, sample);
+    // Any sample that arrives is a sign of life now, late or not.
     if (await this.hosts.seen(hostId, now)) {
       const down = this.alerts.get(HOST_DOWN.id, hostId);
       if (down) this.alerts.resolve(down, now);
     }
+    // A sample held back during an outage, or older than one already seen, tells what was, not
+    // what is: counted, but it neither moves alerts nor heals (that would flap on old news).
+    const newest = this.newestSample.get(hostId) ?? 0;
+    if (sample.buffered || sample.ts < newest) {
+      this.deps.metrics.samplesLate.inc({ reason: sample.buffered ? 'buffered' : 'out-of-order' });
+      return;
+    }
+    this.newestSample.set(hostId, sample.ts);
+    this.deps.metrics.facts.record(hostId, sample);
     const view: HostView = { id: host.id, labels: host.labels };
     const started = performance.now();
     const verdicts = await this.evaluator.evaluate(view, factsOf(view, sample));
