@@ -21,6 +21,10 @@ export const HOST_DOWN: AlertRule = {
   summary: 'host {{host}} stopped reporting', description: 'The agent sent nothing within the host-down deadline.', labels: {},
 };
 
+/** Sweeps are a second apart; twice that without one means the controller was not running. */
+const SWEEP_MS = 1_000;
+const STALL_MS = 2 * SWEEP_MS;
+
 export interface PipelineDeps {
   store: Store;
   metrics: Metrics;
@@ -63,6 +67,7 @@ export class Pipeline {
   /** Rule and host pairs whose condition held at the last sample (to see it clear). */
   private readonly holding = new Set<string>();
   private silenceTimer: { cancel(): void } | undefined;
+  private lastSweepAt: number | undefined;
   /** The agent-clock time of the newest sample evaluated per host (the same clock: skew does not matter). */
   private readonly newestSample = new Map<string, number>();
 
@@ -192,6 +197,14 @@ export class Pipeline {
   /** Once a second: silent hosts go down (host-down fires); held alerts whose hold ran out resolve. */
   async sweep(): Promise<void> {
     const now = this.deps.clock.now();
+    // A gap between sweeps means the controller itself stopped (SIGSTOP, a paused VM, a blocked
+    // loop): it heard nothing because it was not listening. Its silence is not the hosts'.
+    const gap = this.lastSweepAt === undefined ? 0 : now - this.lastSweepAt;
+    this.lastSweepAt = now;
+    if (gap > STALL_MS) {
+      this.hosts.excuse(gap - SWEEP_MS);
+      this.deps.log.warn({ stalledMs: gap }, 'the controller was stalled; every host gets its full host-down time again');
+    }
     for (const h of await this.hosts.sweep(now)) this.alerts.observe(HOST_DOWN, { id: h.id, labels: h.labels }, true, now);
     this.alerts.tick(now);
     // A maintenance window may have closed: muted alerts get their page then.
