@@ -112,8 +112,9 @@ export const agentConfigSchema = z.strictObject({
   /** No frame or ping from the controller for this long means the link is dead (a half-open TCP link). */
   idleTimeout: durationAtLeast(500).default(45_000),
   /**
-   * Where the agent keeps what must survive its restart: the instruction ids it has run and
-   * the results not yet acknowledged. Default: the folder of agent.json.
+   * Where the agent keeps what must survive its restart: the instruction ids it has run
+   * (laas-<id>.runs.json) and the results not yet acknowledged (laas-<id>.outbox.json).
+   * Default: the folder of agent.json.
    */
   stateDir: z.string().min(1).optional(),
   /**

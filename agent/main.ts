@@ -27,8 +27,10 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
   let seq = 0;
   if (config.stateDir) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // Named by agent id, so agents sharing a folder (several configs in one place) keep apart.
+  const state = config.stateDir && join(config.stateDir, `laas-${encodeURIComponent(config.id)}`);
   // Instruction ids survive restarts, so one sent again (resend or replay) never runs twice.
-  const journal = new RunJournal(config.stateDir && join(config.stateDir, 'runs.json'), log);
+  const journal = new RunJournal(state && `${state}.runs.json`, log);
   const running = new Set<string>();
 
   const sample = (trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: Date.now(), trigger, ...facts, service: services.snapshot() });
@@ -52,7 +54,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     outboxLimit: config.outboxLimit,
     sampleBufferLimit: config.sampleBufferLimit,
     idleTimeoutMs: config.idleTimeoutMs,
-    ...(config.stateDir ? { outboxFile: join(config.stateDir, 'outbox.json') } : {}),
+    ...(state ? { outboxFile: `${state}.outbox.json` } : {}),
     hello: (): Hello => ({
       agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels }, instance,
       os: { platform: process.platform, release: release() }, intervalMs: config.intervalMs,
