@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decode, encode } from '../../protocol/index.js';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
+import { cleanStaleNamespaces, netnsUnavailable, NetnsHost } from '../helpers/netns.js';
 import { logLines, stopAll, waitFor, type Proc } from '../helpers/procs.js';
+
+const noNetns = netnsUnavailable();
+if (noNetns && process.env.CI) throw new Error(`the slow-reader test cannot run in CI: ${noNetns}`);
+if (noNetns) process.stderr.write(`peers.test.ts: slow-reader test skipped: ${noNetns}\n`);
 
 interface Host { id: string; connected: boolean; up: boolean; lastSeen: string }
 interface Heal { id: string; host: string; state: string; steps: { ackedAt: string | null; result: { outcome: string } | null }[] }
@@ -145,4 +151,54 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
     expect((await fleet.api<Alert[]>('/api/v1/alerts')).filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     expect(logLines(controller.stderr()).some((l) => l.msg === 'the controller was stalled; every host gets its full host-down time again')).toBe(true);
   }, 90_000);
+});
+
+/**
+ * A peer that never reads. On loopback the kernel would soak up ~4 MB of acks before the
+ * controller's own queue grows, so the peer sits in a network namespace with a 4 KiB TCP
+ * receive buffer: what it does not read piles up in the controller, as over a slow WAN link.
+ */
+describe.skipIf(noNetns)('a peer that never reads', () => {
+  const fleet = new Fleet();
+  const host = new NetnsHost('slow', ((process.pid + 101) % 200) + 1);
+
+  afterAll(async () => {
+    await host.destroy();
+    await stopAll();
+    await fleet.cleanup();
+  });
+
+  it('is cut at the buffered-bytes bound while another agent keeps reporting', async () => {
+    cleanStaleNamespaces();
+    host.create();
+    host.sysctl('net/ipv4/tcp_rmem', '4096 4096 4096');
+    await fleet.startController({ insecure: true, link: { heartbeat: '30s', maxBufferedBytes: 16_384, frameBurst: 10_000 } }, { host: host.hostAddr });
+    await goodAgent(fleet, 'reader-1', { controller: `ws://${host.hostAddr}:${fleet.port}` });
+    // Sends hello, stops reading, then sends results: each earns an ack it will never read.
+    const script = fleet.writeRaw('slow-peer.mjs', `
+      import WebSocket from ${JSON.stringify(createRequire(import.meta.url).resolve('ws').replace(/index\.js$/, 'wrapper.mjs'))};
+      import { encode } from ${JSON.stringify(resolve('dist/protocol/index.js'))};
+      const [url, token, n] = process.argv.slice(2);
+      const ws = new WebSocket(url + '/v1/agent', { headers: { authorization: 'Bearer ' + token } });
+      ws.on('error', () => undefined);
+      ws.on('open', () => ws.send(encode('hello', { agentId: 'slow-1', agentVersion: 'raw', hostname: 'slow-1', labels: {}, os: { platform: 'linux', release: 'raw' }, intervalMs: 60000, services: [], actions: [], scripts: [] })));
+      ws.once('message', () => {
+        ws._socket.pause();
+        for (let i = 0; i < Number(n); i++) ws.send(encode('result', { id: 'unknown-' + 'x'.repeat(150) + i, action: 'script.run', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 }));
+        process.stdout.write('sent\\n');
+      });
+      setTimeout(() => process.exit(0), 60000);
+    `);
+    const peer = host.node([script, fleet.url.replace(/^http/, 'ws'), AGENT_TOKEN, '3000']);
+    await waitFor('the peer to send', () => peer.stdout().includes('sent'), 20_000).catch((e: Error) => { throw new Error(`${e.message}; peer said: ${peer.stderr()}`); });
+    const cut = await waitFor('the controller to cut the peer', () => logLines(fleet.controller!.stderr()).find((l) => l.msg === 'agent connection cut off: not-reading'), 60_000, 100);
+    expect(cut.host).toBe('slow-1');
+    const metrics = await (await fleet.fetch('/metrics')).text();
+    expect(counter(metrics, 'laas_link_peers_cut_total', 'reason="not-reading"')).toBe(1);
+    // The others: reader-1 keeps reporting after the cut.
+    const after = Date.now();
+    await waitFor('a fresh sample from reader-1', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'reader-1' && h.connected && Date.parse(h.lastSeen) > after), 10_000);
+    process.stderr.write(`slow reader cut: ${String(cut.detail)}\n`);
+    await peer.stop('SIGKILL');
+  }, 120_000);
 });

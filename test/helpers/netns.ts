@@ -76,7 +76,17 @@ export class NetnsHost {
 
   /** Runs `laas <args>` inside the namespace as a real child process (`ip netns exec` execs it: same pid). */
   laas(args: string[]): Proc {
-    const child = spawn(IP!, ['netns', 'exec', this.ns, process.execPath, CLI, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return this.node([CLI, ...args]);
+  }
+
+  /** Sets a network sysctl inside the namespace only, e.g. ("net/ipv4/tcp_rmem", "4096 4096 4096"). */
+  sysctl(path: string, value: string): void {
+    ip('netns', 'exec', this.ns, 'sh', '-c', 'printf "%s" "$1" > "/proc/sys/$0"', path, value);
+  }
+
+  /** Runs node with `args` inside the namespace. */
+  node(args: string[]): Proc {
+    const child = spawn(IP!, ['netns', 'exec', this.ns, process.execPath, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let out = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
