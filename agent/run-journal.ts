@@ -25,9 +25,12 @@ type Entry = z.infer<typeof entrySchema>;
 export class RunJournal {
   private readonly runs = new Map<string, Entry>();
   private readonly file: StateFile<z.infer<typeof fileSchema>> | undefined;
+  /** The next write, not yet started: changes made meanwhile ride on it (one fsync for a burst). */
+  private nextWrite: Promise<void> | undefined;
+  private writing: Promise<void> = Promise.resolve();
 
   /** Without a file the journal lives in memory only (tests, embedded use). */
-  constructor(file: string | undefined, private readonly log: Logger, private readonly clock: () => number = Date.now) {
+  constructor(file: string | undefined, private readonly log: Logger, private readonly clock: () => number = Date.now, private readonly cap = MAX_REMEMBERED_RUNS) {
     this.file = file ? new StateFile(file, fileSchema, log) : undefined;
     const saved = this.file?.load();
     for (const e of saved?.runs ?? []) this.runs.set(e.id, e);
@@ -63,10 +66,18 @@ export class RunJournal {
   private prune(): void {
     const now = this.clock();
     for (const [id, e] of this.runs) if (e.deadline + KEEP_PAST_DEADLINE_MS < now && e.outcome) this.runs.delete(id);
-    while (this.runs.size > MAX_REMEMBERED_RUNS) this.runs.delete(this.runs.keys().next().value as string);
+    while (this.runs.size > this.cap) this.runs.delete(this.runs.keys().next().value as string);
   }
 
+  /** Resolves once a write that started after this call is on disk. */
   private save(): Promise<void> {
-    return this.file ? this.file.save({ version: 1, runs: [...this.runs.values()] }) : Promise.resolve();
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    this.nextWrite ??= this.writing.catch(() => undefined).then(() => {
+      this.nextWrite = undefined;
+      this.writing = file.save({ version: 1, runs: [...this.runs.values()] });
+      return this.writing;
+    });
+    return this.nextWrite;
   }
 }
