@@ -160,7 +160,7 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
  */
 describe.skipIf(noNetns)('a peer that never reads', () => {
   const fleet = new Fleet();
-  const host = new NetnsHost('slow', ((process.pid + 101) % 200) + 1);
+  const host = new NetnsHost('slow');
 
   afterAll(async () => {
     await host.destroy();

@@ -21,13 +21,27 @@ function ip(...args: string[]): string {
   return execFileSync(IP!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Deletes namespaces a previous run left behind (deleting a namespace deletes its veth pair too). */
+/**
+ * Deletes namespaces a crashed run left behind (deleting a namespace deletes its veth pair
+ * too). Names end in the pid of the test process that made them: a live one (another test file
+ * running in parallel) keeps its namespace.
+ */
 export function cleanStaleNamespaces(): void {
   for (const line of ip('netns', 'list').split('\n')) {
     const name = line.split(' ')[0];
-    if (name?.startsWith(NETNS_PREFIX)) {
-      try { ip('netns', 'delete', name); } catch { /* already gone */ }
-    }
+    if (!name?.startsWith(NETNS_PREFIX)) continue;
+    const pid = Number(/-(\d+)$/.exec(name)?.[1]);
+    if (pid && pidAlive(pid)) continue;
+    try { ip('netns', 'delete', name); } catch { /* already gone */ }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -41,21 +55,26 @@ export class NetnsHost {
   readonly ns: string;
   readonly rootIf: string;
   readonly nsIf: string;
-  readonly hostAddr: string;
-  readonly nsAddr: string;
+  hostAddr = '';
+  nsAddr = '';
   private readonly procs: Proc[] = [];
 
-  constructor(tag: string, subnet: number) {
+  constructor(tag: string) {
     this.ns = `${NETNS_PREFIX}${tag}-${process.pid}`;
     // Interface names are at most 15 characters.
     const id = `${tag.slice(0, 3)}${process.pid % 100_000}`;
     this.rootIf = `lr${id}`;
     this.nsIf = `ln${id}`;
-    this.hostAddr = `10.213.${subnet}.1`;
-    this.nsAddr = `10.213.${subnet}.2`;
   }
 
+  /** Makes the namespace and the pair, on the first 10.213.X.0/30 no interface uses yet. */
   create(): void {
+    const used = ip('-o', '-4', 'addr', 'show');
+    const start = process.pid % 250;
+    const subnet = Array.from({ length: 250 }, (_, i) => ((start + i) % 250) + 1).find((x) => !used.includes(`10.213.${x}.`));
+    if (!subnet) throw new Error('no free 10.213.X.0/30 subnet for a test namespace');
+    this.hostAddr = `10.213.${subnet}.1`;
+    this.nsAddr = `10.213.${subnet}.2`;
     ip('netns', 'add', this.ns);
     ip('link', 'add', this.rootIf, 'type', 'veth', 'peer', 'name', this.nsIf);
     ip('link', 'set', this.nsIf, 'netns', this.ns);
