@@ -151,7 +151,8 @@ export class AgentLink {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
-    await this.saveOutbox();
+    // Every change already started its write; wait for it (and write nothing when nothing changed).
+    await this.outboxSaving;
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
