@@ -94,6 +94,9 @@ export class Pipeline {
     const p = new Pipeline(deps);
     await p.hosts.restore();
     p.alerts.restore(await deps.store.listAlerts());
+    // Whose condition held when the controller stopped: so the first fresh sample after a restart
+    // can see it clear (samples buffered meanwhile are not evaluated and cannot tell).
+    for (const a of p.alerts.list()) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) p.holding.add(`${a.rule}\u0000${a.host}`);
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
     await p.heal.restore();
     p.silences = new Silences((await deps.store.getState<Silence[]>('silences')) ?? []);

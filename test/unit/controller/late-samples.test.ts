@@ -7,18 +7,21 @@ import { createMetrics } from '../../../controller/metrics.js';
 import { Pipeline } from '../../../controller/pipeline.js';
 import { loadRules } from '../../../controller/rules/load.js';
 import { MemoryStore } from '../../../controller/store/memory.js';
-import { silentLogger, type Sample } from '../../../protocol/index.js';
+import { silentLogger, type Run, type Sample } from '../../../protocol/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'laas-late-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function setup() {
+async function setup(opts: { heal?: boolean; store?: MemoryStore; clock?: SimClock; sent?: Run[] } = {}) {
   mkdirSync(join(dir, 'ns'), { recursive: true });
-  writeFileSync(join(dir, 'ns', 'svc-down.json'), JSON.stringify({ name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] } }));
-  const clock = new SimClock(1_000_000);
+  writeFileSync(join(dir, 'ns', 'svc-down.json'), JSON.stringify({
+    name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+    ...(opts.heal ? { heal: { action: 'service.restart', params: { service: 'svc' } } } : {}),
+  }));
+  const clock = opts.clock ?? new SimClock(1_000_000);
   const metrics = createMetrics();
   const pipeline = await Pipeline.create({
-    store: new MemoryStore(), metrics, log: silentLogger, clock, receivers: new Set(), send: () => true, requestSample: () => undefined,
+    store: opts.store ?? new MemoryStore(), metrics, log: silentLogger, clock, receivers: new Set(), send: (_h, run) => { opts.sent?.push(run); return true; }, requestSample: () => undefined,
     deliver: () => undefined, hostDownAfterMs: 3_000, externalUrl: () => 'http://laas.test',
   });
   pipeline.setRules(loadRules([dir]).rules);
@@ -67,5 +70,23 @@ describe('samples that tell the past', () => {
     // The host still gets only its normal deadline after that.
     for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await pipeline.sweep(); }
     expect(pipeline.alerts.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
+  });
+
+  it('after a controller restart, the first fresh sample still sees a held condition clear (and verifies the heal)', async () => {
+    const store = new MemoryStore();
+    const clock = new SimClock(1_000_000);
+    const sent: Run[] = [];
+    const before = await setup({ heal: true, store, clock, sent });
+    await before.pipeline.sample('h1', before.sample(false, clock.now()));
+    expect(sent).toHaveLength(1);
+    await before.pipeline.ack('h1', sent[0].id);
+    // The controller restarts; meanwhile the service came back (the agent's backlog says so, late).
+    const after = await setup({ heal: true, store, clock });
+    await after.pipeline.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+    await after.pipeline.sample('h1', after.sample(true, clock.now() + 10, true));
+    await after.pipeline.result('h1', { id: sent[0].id, action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
+    await after.pipeline.sample('h1', after.sample(true, clock.now() + 20));
+    const order = (await store.listHeals())[0];
+    expect(order.state).toBe('succeeded');
   });
 });
