@@ -876,6 +876,10 @@ uninstall() {
         for f in agent.json credential.json credential.json.old ca.pem; do
           if [ -e "$etc/$f" ]; then act "remove $ETC/$f" rm -f "$etc/$f"; fi
         done
+        # What the agent keeps across its restarts (instruction ids, unacknowledged results), beside its config.
+        for f in "$etc"/laas-*.runs.json* "$etc"/laas-*.outbox.json*; do
+          if [ -e "$f" ]; then act "remove $ETC/${f##*/}" rm -f "$f"; fi
+        done
       else
         for f in controller.json api-token rules tls; do
           if [ -e "$etc/$f" ]; then act "remove $ETC/$f" rm -rf "$etc/$f"; fi

@@ -107,6 +107,16 @@ export const agentConfigSchema = z.strictObject({
     max: durationAtLeast(1).default(15_000),
   }).default({ min: 250, max: 15_000 }).refine((r) => r.min <= r.max, { message: 'min must not exceed max', path: ['min'] }),
   outboxLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(1_000_000).default(1000),
+  /** Samples kept while the link is down; past this the oldest are dropped (and counted). */
+  sampleBufferLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(100_000).default(60),
+  /** No frame or ping from the controller for this long means the link is dead (a half-open TCP link). */
+  idleTimeout: durationAtLeast(500).default(45_000),
+  /**
+   * Where the agent keeps what must survive its restart: the instruction ids it has run
+   * (laas-<id>.runs.json) and the results not yet acknowledged (laas-<id>.outbox.json).
+   * Default: the folder of agent.json.
+   */
+  stateDir: z.string().min(1).optional(),
   /**
    * The agent's own Prometheus endpoint (off when absent), e.g. {"listen": "127.0.0.1:9101"}.
    * It has no authentication: keep it on loopback unless a firewall guards the port.
@@ -148,6 +158,10 @@ export interface AgentConfig {
   readonly maxOutputBytes: number;
   readonly reconnect: { readonly minMs: number; readonly maxMs: number };
   readonly outboxLimit: number;
+  readonly sampleBufferLimit: number;
+  readonly idleTimeoutMs: number;
+  /** Absent only when built in code without one (then nothing is persisted); `laas agent` always has one. */
+  readonly stateDir?: string;
   /** The agent's own /metrics endpoint; absent (the default) means none, and prom-client is never loaded. */
   readonly metrics?: { readonly listen: string };
 }
@@ -181,6 +195,9 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     maxOutputBytes: c.maxOutputBytes,
     reconnect: { minMs: c.reconnect.min, maxMs: c.reconnect.max },
     outboxLimit: c.outboxLimit,
+    sampleBufferLimit: c.sampleBufferLimit,
+    idleTimeoutMs: c.idleTimeout,
+    ...(c.stateDir !== undefined ? { stateDir: c.stateDir } : {}),
     ...(c.metrics ? { metrics: { listen: c.metrics.listen } } : {}),
   };
   return deepFreeze(config);
@@ -193,7 +210,7 @@ export function loadAgentConfig(file: string): AgentConfig {
   const isObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
   const ca = isObject ? (raw as Record<string, unknown>).ca : undefined;
   const config = parseAgentConfig(isObject && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
-  return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile) });
+  return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile), stateDir: resolve(base, config.stateDir ?? '.') });
 }
 
 function readPem(path: string, where: string): string {

@@ -1,8 +1,13 @@
 import WebSocket from 'ws';
+import { z } from 'zod';
 import {
   LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
-  type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
+  MESSAGE_SCHEMAS, type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
 } from '../protocol/index.js';
+import { StateFile } from './state-file.js';
+
+/** Result ids named in hello at most (the frame must stay small); the rest just arrive. */
+const HELLO_RESULT_IDS = 2000;
 
 export interface LinkOptions {
   url: string;
@@ -14,8 +19,10 @@ export interface LinkOptions {
   reconnect: { minMs: number; maxMs: number };
   /** Results kept until the controller acknowledges them; past this the oldest are dropped. */
   outboxLimit: number;
-  /** Samples kept while disconnected (the newest win). */
+  /** Samples kept while disconnected (the newest win; the dropped oldest are counted). */
   sampleBufferLimit?: number;
+  /** Where unacknowledged results are kept across agent restarts; memory only when absent. */
+  outboxFile?: string;
   onRun: (run: Run) => void;
   /** The controller wants a fresh sample now. */
   onCollect?: () => void;
@@ -41,10 +48,28 @@ export class AgentLink {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly outbox = new Map<string, Result>();
   private samples: Sample[] = [];
+  /** Samples dropped during the current outage (logged when the link is back). */
+  private droppedThisOutage = 0;
+  private readonly outboxFile: StateFile<Result[]> | undefined;
+  private outboxDirty = false;
+  /** Which link (by its connect count) each unacknowledged result was last sent on: once per link. */
+  private readonly sentOn = new Map<string, number>();
+  private outboxSaving: Promise<void> | undefined;
   /** Counters a test or the agent's own metrics can read. */
-  readonly stats = { connects: 0, samplesDropped: 0, resultsDropped: 0 };
+  readonly stats = { connects: 0, samplesDropped: 0, samplesBuffered: 0, resultsDropped: 0 };
 
-  constructor(private readonly opts: LinkOptions) {}
+  constructor(private readonly opts: LinkOptions) {
+    if (opts.outboxFile) {
+      this.outboxFile = new StateFile(opts.outboxFile, z.array(MESSAGE_SCHEMAS.result), opts.log);
+      for (const r of this.outboxFile.load() ?? []) this.outbox.set(r.id, r);
+      if (this.outbox.size) opts.log.info({ results: this.outbox.size }, 'unacknowledged results restored; they are sent when the link is up');
+    }
+  }
+
+  /** Ids of results waiting for an ack, for hello: the controller then knows they are coming. */
+  pendingResultIds(): string[] {
+    return [...this.outbox.keys()].slice(-HELLO_RESULT_IDS);
+  }
 
   get connected(): boolean {
     return this.welcomed;
@@ -61,24 +86,53 @@ export class AgentLink {
       this.ws.send(encode('sample', sample));
       return;
     }
-    this.samples.push(sample);
+    this.samples.push({ ...sample, buffered: true });
     const limit = this.opts.sampleBufferLimit ?? 60;
     if (this.samples.length > limit) {
-      this.stats.samplesDropped += this.samples.length - limit;
+      const n = this.samples.length - limit;
+      if (this.droppedThisOutage === 0) this.opts.log.warn({ limit }, 'sample buffer full while the link is down; dropping the oldest samples (counted)');
+      this.stats.samplesDropped += n;
+      this.droppedThisOutage += n;
       this.samples = this.samples.slice(-limit);
     }
   }
 
-  /** Keeps the result until acknowledged; sends it now when connected. */
+  /** Keeps the result until acknowledged (on disk too, when configured); sends it when connected. */
   sendResult(result: Result): void {
     this.outbox.set(result.id, result);
     if (this.outbox.size > this.opts.outboxLimit) {
       const oldest = this.outbox.keys().next().value as string;
       this.outbox.delete(oldest);
+      this.sentOn.delete(oldest);
       this.stats.resultsDropped++;
       this.opts.log.warn({ id: oldest }, 'outbox full; dropped the oldest unacknowledged result');
     }
-    if (this.welcomed) this.ws?.send(encode('result', result));
+    // On disk before it leaves: an agent restarted before the ack still has it to send.
+    void this.saveOutbox().then(() => {
+      if (this.welcomed && this.outbox.has(result.id) && this.sentOn.get(result.id) !== this.stats.connects) {
+        this.sentOn.set(result.id, this.stats.connects);
+        this.ws?.send(encode('result', result));
+      }
+    });
+  }
+
+  /** Resolves once the outbox as it is now is on disk; writes are coalesced. */
+  private saveOutbox(): Promise<void> {
+    if (!this.outboxFile) return Promise.resolve();
+    this.outboxDirty = true;
+    this.outboxSaving ??= (async () => {
+      try {
+        while (this.outboxDirty) {
+          this.outboxDirty = false;
+          await this.outboxFile!.save([...this.outbox.values()]);
+        }
+      } catch (e) {
+        this.opts.log.error({ err: errorMessage(e), file: this.opts.outboxFile }, 'cannot write the outbox; results are kept in memory only');
+      } finally {
+        this.outboxSaving = undefined;
+      }
+    })();
+    return this.outboxSaving;
   }
 
   ack(id: string): void {
@@ -97,6 +151,8 @@ export class AgentLink {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
+    // Every change already started its write; wait for it (and write nothing when nothing changed).
+    await this.outboxSaving;
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -164,17 +220,27 @@ export class AgentLink {
         this.attempt = 0;
         this.stats.connects++;
         this.opts.log.info({ host: msg.body.hostId, controller: msg.body.controllerVersion }, 'connected to controller');
-        this.opts.onWelcome?.(msg.body);
+        // What was held back goes first, oldest first, so the controller sees time run forward.
+        if (this.samples.length || this.droppedThisOutage) {
+          this.opts.log.info({ sent: this.samples.length, dropped: this.droppedThisOutage }, 'link back: sending the samples buffered while it was down');
+        }
         for (const s of this.samples) this.ws!.send(encode('sample', s));
+        this.stats.samplesBuffered += this.samples.length;
         this.samples = [];
-        for (const r of this.outbox.values()) this.ws!.send(encode('result', r));
+        this.droppedThisOutage = 0;
+        for (const r of this.outbox.values()) {
+          this.sentOn.set(r.id, this.stats.connects);
+          this.ws!.send(encode('result', r));
+        }
+        this.opts.onWelcome?.(msg.body);
         return;
       }
       case 'run':
         this.opts.onRun(msg.body);
         return;
       case 'ack':
-        this.outbox.delete(msg.body.id);
+        this.sentOn.delete(msg.body.id);
+        if (this.outbox.delete(msg.body.id)) void this.saveOutbox();
         return;
       case 'collect':
         this.opts.onCollect?.();

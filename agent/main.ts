@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname, release } from 'node:os';
-import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Hello, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
 import { credentials } from './enroll.js';
 import { runInstruction } from './actions/index.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { AgentLink } from './link.js';
 import { startAgentMetrics } from './metrics.js';
+import { RunJournal } from './run-journal.js';
 import { ServiceWatcher } from './services.js';
-
-/** Instruction ids remembered, so one sent again (resend or replay) never runs twice. */
-const REMEMBERED_RUNS = 1000;
 
 export interface Agent {
   readonly link: AgentLink;
@@ -26,7 +26,12 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   const instance = randomUUID();
   let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
   let seq = 0;
-  const runs = new Map<string, Result | 'running'>();
+  if (config.stateDir) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // Named by agent id, so agents sharing a folder (several configs in one place) keep apart.
+  const state = config.stateDir && join(config.stateDir, `laas-${encodeURIComponent(config.id)}`);
+  // Instruction ids survive restarts, so one sent again (resend or replay) never runs twice.
+  const journal = new RunJournal(state && `${state}.runs.json`, log);
+  const running = new Set<string>();
 
   const sample = (trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: Date.now(), trigger, ...facts, service: services.snapshot() });
 
@@ -40,17 +45,21 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     },
   });
 
-  const link = new AgentLink({
+  const link: AgentLink = new AgentLink({
     url: config.controller,
     token: creds.token,
     ca: config.ca,
     log,
     reconnect: config.reconnect,
     outboxLimit: config.outboxLimit,
-    hello: () => ({
+    sampleBufferLimit: config.sampleBufferLimit,
+    idleTimeoutMs: config.idleTimeoutMs,
+    ...(state ? { outboxFile: `${state}.outbox.json` } : {}),
+    hello: (): Hello => ({
       agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels }, instance,
       os: { platform: process.platform, release: release() }, intervalMs: config.intervalMs,
       services: config.services.map((s) => s.name), actions: [...ACTION_NAMES], scripts: Object.keys(config.scripts),
+      results: link.pendingResultIds(),
     }),
     onWelcome: () => link.sendSample(sample('startup')),
     onRun: (run) => void onRun(run),
@@ -66,23 +75,36 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     };
     if (run.host !== config.id) return refuse('ACTION_NOT_ALLOWED', `instruction is addressed to host "${run.host}", this is "${config.id}"`);
     if (controllerKey && !verifyRun(run, controllerKey)) return refuse('ACTION_BAD_SIGNATURE', run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed');
-    const seen = runs.get(run.id);
-    if (seen && seen !== 'running') return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome} at ${new Date(seen.startedAt).toISOString()}); not run again`);
+    const seen = journal.get(run.id);
+    if (seen?.outcome === 'running') return refuse('ACTION_REPLAYED', `instruction ${run.id} was started here at ${new Date(seen.at).toISOString()} and the agent stopped while it ran; not run again`);
+    if (seen) return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome}, started ${new Date(seen.at).toISOString()}); not run again`);
     return undefined;
   }
 
   async function onRun(run: Run): Promise<void> {
     link.ack(run.id);
-    if (runs.get(run.id) === 'running') return;
+    if (running.has(run.id)) return;
     // A resend whose result the controller has not acknowledged yet: that result is on its way.
     if (link.hasPendingResult(run.id)) return;
     const refused = refusal(run);
     if (refused) { link.sendResult(refused); return; }
-    runs.set(run.id, 'running');
-    if (runs.size > REMEMBERED_RUNS) runs.delete(runs.keys().next().value as string);
-    log.info({ id: run.id, action: run.action, params: run.params }, 'running instruction');
-    const result = await runInstruction(run, { config, log });
-    runs.set(run.id, result);
+    running.add(run.id);
+    let result: Result;
+    try {
+      // Write-ahead: the id is on disk before the action starts, so no restart can run it twice.
+      try {
+        await journal.begin(run);
+      } catch (e) {
+        log.error({ id: run.id, err: errorMessage(e) }, 'cannot record the instruction id; not running it');
+        link.sendResult({ id: run.id, action: run.action, outcome: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code: 'ACTION_INTERNAL_ERROR', message: `the agent cannot write its state file: ${errorMessage(e)}` } });
+        return;
+      }
+      log.info({ id: run.id, action: run.action, params: run.params }, 'running instruction');
+      result = await runInstruction(run, { config, log });
+      await journal.finish(result).catch((e: unknown) => log.error({ id: run.id, err: errorMessage(e) }, 'cannot record the instruction outcome'));
+    } finally {
+      running.delete(run.id);
+    }
     log.info({ id: run.id, action: run.action, outcome: result.outcome, exitCode: result.exitCode, ms: Math.round(result.durationMs) }, `instruction ${result.outcome}`);
     link.sendResult(result);
     // A heal usually changes what the probes see: look again now rather than at the next tick.

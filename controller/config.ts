@@ -25,6 +25,17 @@ export const controllerConfigSchema = z.strictObject({
   receivers: z.record(z.string().min(1), receiverSchema).default({}),
   /** A host that sends nothing for this long is down (raises host-down). */
   hostDownAfter: durationSchema.default(30_000),
+  /** Bounds on each agent connection: how fast a dead peer is noticed, how much one peer may cost. */
+  link: z.strictObject({
+    /** Ping every agent this often; one that has not answered the previous ping is cut (so within two of these). */
+    heartbeat: durationSchema.pipe(z.number().min(100, 'must be at least 100ms')).default(15_000),
+    /** Bytes queued to one agent that it has not read; past this it is cut (it is not reading). */
+    maxBufferedBytes: z.number().int().min(1024).max(1024 ** 3).default(8 * 1024 * 1024),
+    /** Frames per second one connection may send, on average; frames over it are dropped unread and counted. */
+    maxFramesPerSecond: z.number().int().min(1).max(1_000_000).default(100),
+    /** Frames one connection may send at once (an agent flushing its buffer after an outage); a peer that has frames dropped past this many more is cut. */
+    frameBurst: z.number().int().min(1).max(10_000_000).default(2000),
+  }).prefault({}),
   /** Fleet-wide brakes on automatic heals. */
   heal: z.strictObject({
     /** Hosts healed at once across every rule: a count, or a share of all hosts ("20%"). */
@@ -58,6 +69,7 @@ export interface ControllerConfig {
   apiTokens: { name: string; token: string; role: 'viewer' | 'operator' | 'admin' }[];
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
+  link: { heartbeatMs: number; maxBufferedBytes: number; maxFramesPerSecond: number; frameBurst: number };
   heal: { maxConcurrent: number | string };
   tls?: { cert: string; key: string };
   insecure: boolean;
@@ -77,6 +89,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     apiTokens: c.apiTokens.map((t, n) => ({ ...t, token: resolveSecret(t.token, `${where} /apiTokens/${n}/token`) })),
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
+    link: { heartbeatMs: c.link.heartbeat, maxBufferedBytes: c.link.maxBufferedBytes, maxFramesPerSecond: c.link.maxFramesPerSecond, frameBurst: c.link.frameBurst },
     heal: { maxConcurrent: c.heal.maxConcurrent },
     tls: c.tls,
     insecure: c.insecure,

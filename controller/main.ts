@@ -68,6 +68,8 @@ export async function startController(config: ControllerConfig, opts: Controller
   let pipeline!: Pipeline;
   const link: LinkServer = new LinkServer({
     identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
+    heartbeatMs: config.link.heartbeatMs, maxBufferedBytes: config.link.maxBufferedBytes,
+    rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
       hello: async (_session, hello) => ({ ...(await pipeline.hello(hello)), signingKey: signing.publicKeyPem }),

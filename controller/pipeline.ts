@@ -21,6 +21,10 @@ export const HOST_DOWN: AlertRule = {
   summary: 'host {{host}} stopped reporting', description: 'The agent sent nothing within the host-down deadline.', labels: {},
 };
 
+/** Sweeps are a second apart; twice that without one means the controller was not running. */
+const SWEEP_MS = 1_000;
+const STALL_MS = 2 * SWEEP_MS;
+
 export interface PipelineDeps {
   store: Store;
   metrics: Metrics;
@@ -63,6 +67,9 @@ export class Pipeline {
   /** Rule and host pairs whose condition held at the last sample (to see it clear). */
   private readonly holding = new Set<string>();
   private silenceTimer: { cancel(): void } | undefined;
+  private lastSweepAt: number | undefined;
+  /** The agent-clock time of the newest sample evaluated per host (the same clock: skew does not matter). */
+  private readonly newestSample = new Map<string, number>();
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -87,6 +94,9 @@ export class Pipeline {
     const p = new Pipeline(deps);
     await p.hosts.restore();
     p.alerts.restore(await deps.store.listAlerts());
+    // Whose condition held when the controller stopped: so the first fresh sample after a restart
+    // can see it clear (samples buffered meanwhile are not evaluated and cannot tell).
+    for (const a of p.alerts.list()) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) p.holding.add(`${a.rule}\u0000${a.host}`);
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
     await p.heal.restore();
     p.silences = new Silences((await deps.store.getState<Silence[]>('silences')) ?? []);
@@ -125,7 +135,7 @@ export class Pipeline {
   async hello(hello: Hello): Promise<Welcome> {
     const host = await this.hosts.connected(hello);
     // A restarted agent forgot what it was running: say so now rather than wait for a timeout.
-    if (host.restarted) await this.heal.agentRestarted(host.id);
+    if (host.restarted) await this.heal.agentRestarted(host.id, new Set(hello.results ?? []));
     return { hostId: hello.agentId, controllerVersion: LAAS_VERSION };
   }
 
@@ -142,11 +152,20 @@ export class Pipeline {
     const host = this.hosts.get(hostId);
     if (!host) return;
     this.deps.metrics.samplesReceived.inc({ trigger: sample.trigger });
-    this.deps.metrics.facts.record(hostId, sample);
+    // Any sample that arrives is a sign of life now, late or not.
     if (await this.hosts.seen(hostId, now)) {
       const down = this.alerts.get(HOST_DOWN.id, hostId);
       if (down) this.alerts.resolve(down, now);
     }
+    // A sample held back during an outage, or older than one already seen, tells what was, not
+    // what is: counted, but it neither moves alerts nor heals (that would flap on old news).
+    const newest = this.newestSample.get(hostId) ?? 0;
+    if (sample.buffered || sample.ts < newest) {
+      this.deps.metrics.samplesLate.inc({ reason: sample.buffered ? 'buffered' : 'out-of-order' });
+      return;
+    }
+    this.newestSample.set(hostId, sample.ts);
+    this.deps.metrics.facts.record(hostId, sample);
     const view: HostView = { id: host.id, labels: host.labels };
     const started = performance.now();
     const verdicts = await this.evaluator.evaluate(view, factsOf(view, sample));
@@ -181,6 +200,14 @@ export class Pipeline {
   /** Once a second: silent hosts go down (host-down fires); held alerts whose hold ran out resolve. */
   async sweep(): Promise<void> {
     const now = this.deps.clock.now();
+    // A gap between sweeps means the controller itself stopped (SIGSTOP, a paused VM, a blocked
+    // loop): it heard nothing because it was not listening. Its silence is not the hosts'.
+    const gap = this.lastSweepAt === undefined ? 0 : now - this.lastSweepAt;
+    this.lastSweepAt = now;
+    if (gap > STALL_MS) {
+      this.hosts.excuse(gap - SWEEP_MS);
+      this.deps.log.warn({ stalledMs: gap }, 'the controller was stalled; every host gets its full host-down time again');
+    }
     for (const h of await this.hosts.sweep(now)) this.alerts.observe(HOST_DOWN, { id: h.id, labels: h.labels }, true, now);
     this.alerts.tick(now);
     // A maintenance window may have closed: muted alerts get their page then.

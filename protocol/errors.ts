@@ -51,6 +51,9 @@ export const ERROR_CODES = {
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
   STORE_LOCKED: 'another process holds the data directory',
+  // Reliability
+  AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
+  LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -18,6 +18,8 @@ export const helloBody = z.strictObject({
   intervalMs: z.number().int().positive(),
   /** Random per agent process: a new value means the agent restarted (and lost what it was running). */
   instance: text(100).optional(),
+  /** Ids of results this agent holds (e.g. from before its restart) and sends after the welcome. */
+  results: z.array(name).max(2000).optional(),
   services: z.array(name).max(1000),
   actions: z.array(name).max(100),
   scripts: z.array(name).max(1000),
@@ -46,6 +48,8 @@ export const sampleBody = z.strictObject({
   ts: z.number().int().nonnegative(),
   /** Why the sample was sent: periodic, or at once because a watched service changed. */
   trigger: z.enum(['interval', 'service-change', 'startup', 'request']),
+  /** Held back while the link was down and sent late: a record of the past, not the host's state now. */
+  buffered: z.literal(true).optional(),
   cpu: cpuFacts.optional(),
   memory: memoryFacts.optional(),
   disk: z.record(text(500), diskFacts).optional(),

@@ -255,11 +255,15 @@ export class HealManager {
     }
   }
 
-  /** The host's agent process restarted: steps it had accepted will never report. */
-  async agentRestarted(host: string): Promise<void> {
+  /**
+   * The host's agent process restarted: steps it had accepted will never report — unless the
+   * agent says it kept their result across the restart (`pending`, from its hello).
+   */
+  async agentRestarted(host: string, pending: ReadonlySet<string> = new Set()): Promise<void> {
     for (const order of [...this.open.values()]) {
       const step = order.steps[order.step];
       if (order.host !== host || order.state !== 'dispatched' || step?.state !== 'dispatched' || !step.ackedAt || step.result) continue;
+      if (pending.has(step.runId)) continue;
       this.cancelTimer(order.id);
       step.state = 'failed';
       step.finishedAt = new Date(this.deps.clock.now()).toISOString();

@@ -81,6 +81,12 @@ export class HostRegistry {
     return back;
   }
 
+  /** The controller was not running for `ms`: that time does not count against any host. */
+  excuse(ms: number): void {
+    const now = this.deps.clock();
+    for (const [id, at] of this.lastSeen) this.lastSeen.set(id, Math.min(now, at + ms));
+  }
+
   /** Hosts silent past their deadline that are not yet marked down; marks them down. */
   async sweep(now = this.deps.clock()): Promise<HostRecord[]> {
     const down: HostRecord[] = [];

@@ -10,7 +10,7 @@ import type { AuthFailures } from '../security/rate-limit.js';
 import type { Identity } from '../security/agents.js';
 
 export const AGENT_PATH = '/v1/agent';
-/** Bytes queued to one agent before it counts as not reading. */
+/** Bytes queued to one agent before it counts as not reading (default; `link.maxBufferedBytes`). */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
 const MAX_PENDING_HELLOS = 2000;
@@ -45,8 +45,12 @@ export interface LinkOptions {
   handlers: LinkHandlers;
   log: Logger;
   metrics: Metrics;
+  /** Ping interval; a peer that has not answered the previous ping is cut. */
   heartbeatMs?: number;
   helloTimeoutMs?: number;
+  maxBufferedBytes?: number;
+  /** Per-connection frame budget (token bucket): `perSecond` on average, `burst` at once. */
+  rate?: { perSecond: number; burst: number };
 }
 
 interface Conn {
@@ -56,6 +60,12 @@ interface Conn {
   queue: Promise<void>;
   /** Called once when the hello is answered or the link closes: it is no longer pending. */
   helloDone: () => void;
+  /** Frame budget left (token bucket) and when it was last refilled. */
+  tokens: number;
+  refilledAt: number;
+  /** Frames dropped over the budget on this connection. */
+  dropped: number;
+  cut: boolean;
 }
 
 /**
@@ -111,16 +121,51 @@ export class LinkServer {
 
   send<T extends MessageType>(hostId: string, type: T, body: BodyOf<T>): boolean {
     const conn = this.byHost.get(hostId);
-    if (!conn || conn.ws.readyState !== conn.ws.OPEN) return false;
-    // A peer that stops reading would make us buffer without end: cut it off instead.
-    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.opts.log.warn({ host: hostId, buffered: conn.ws.bufferedAmount }, 'agent is not reading its link; disconnecting it');
+    if (!conn) return false;
+    return this.write(conn, type, body);
+  }
+
+  /** Every frame to an agent goes through here: a peer that stops reading is cut, not buffered for without end. */
+  private write<T extends MessageType>(conn: Conn, type: T, body: BodyOf<T>): boolean {
+    if (conn.ws.readyState !== conn.ws.OPEN) return false;
+    const limit = this.opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+    if (conn.ws.bufferedAmount > limit) {
+      this.cut(conn, 'not-reading', `${conn.ws.bufferedAmount} bytes queued unread (limit ${limit})`);
       this.opts.metrics.framesRejected.inc({ code: 'PEER_NOT_READING' });
-      conn.ws.terminate();
       return false;
     }
     conn.ws.send(encode(type, body));
     return true;
+  }
+
+  /** Cuts one connection off hard (no closing handshake: the peer is not cooperating). */
+  private cut(conn: Conn, reason: 'not-answering' | 'not-reading' | 'flooding', detail: string): void {
+    if (conn.cut) return;
+    conn.cut = true;
+    this.opts.metrics.peersCut.inc({ reason });
+    this.opts.log.warn({ host: conn.session.hostId, remote: conn.session.remote, reason, detail }, `agent connection cut off: ${reason}`);
+    conn.ws.terminate();
+  }
+
+  /** True when the frame fits the connection's budget; a peer that keeps flooding is cut. */
+  private admit(conn: Conn): boolean {
+    const rate = this.opts.rate;
+    if (!rate) return true;
+    const now = performance.now();
+    conn.tokens = Math.min(rate.burst, conn.tokens + ((now - conn.refilledAt) / 1000) * rate.perSecond);
+    conn.refilledAt = now;
+    if (conn.tokens >= 1) {
+      conn.tokens -= 1;
+      return true;
+    }
+    conn.dropped++;
+    this.opts.metrics.framesDropped.inc({ reason: 'rate-limit' });
+    if (conn.dropped === 1) this.opts.log.warn({ host: conn.session.hostId, remote: conn.session.remote, perSecond: rate.perSecond, burst: rate.burst }, 'agent sends frames faster than its budget; dropping the excess unread');
+    if (conn.dropped > rate.burst) {
+      this.cut(conn, 'flooding', `${conn.dropped} frames over the budget of ${rate.perSecond}/s (burst ${rate.burst})`);
+      this.opts.metrics.framesRejected.inc({ code: 'LINK_FLOODING' });
+    }
+    return false;
   }
 
   sendRun(hostId: string, run: Run): boolean {
@@ -158,7 +203,10 @@ export class LinkServer {
   private accept(ws: WebSocket, remote: string, identity: Identity): void {
     let pending = true;
     const helloDone = () => { if (pending) { pending = false; this.pendingHellos--; } };
-    const conn: Conn = { session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone };
+    const conn: Conn = {
+      session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone,
+      tokens: this.opts.rate?.burst ?? 0, refilledAt: performance.now(), dropped: 0, cut: false,
+    };
     this.conns.add(conn);
     this.pendingHellos++;
     const helloTimer = setTimeout(() => {
@@ -167,6 +215,8 @@ export class LinkServer {
     helloTimer.unref();
     ws.on('pong', () => { conn.alive = true; });
     ws.on('message', (data, isBinary) => {
+      // Over budget: dropped before it costs a parse. The agent keeps results until acked, so nothing owed is lost.
+      if (conn.cut || !this.admit(conn)) return;
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
@@ -215,7 +265,7 @@ export class LinkServer {
         this.byHost.set(welcome.hostId, conn);
         if (previous) previous.ws.close(4000, 'replaced by a newer connection of the same agent');
         this.opts.metrics.agentsConnected.set(this.byHost.size);
-        conn.ws.send(encode('welcome', welcome));
+        this.write(conn, 'welcome', welcome);
         conn.helloDone();
         this.opts.log.info({ host: welcome.hostId, remote: session.remote }, 'agent connected');
         return this.opts.handlers.connected?.(session);
@@ -224,7 +274,7 @@ export class LinkServer {
       case 'ack': return this.opts.handlers.ack(session, msg.body);
       case 'result':
         await this.opts.handlers.result(session, msg.body);
-        conn.ws.send(encode('ack', { id: msg.body.id }));
+        this.write(conn, 'ack', { id: msg.body.id });
         return;
       default:
         throw new LaasError('FRAME_UNEXPECTED', `agents may not send "${msg.type}"`);
@@ -243,7 +293,7 @@ export class LinkServer {
 
   private ping(): void {
     for (const c of this.conns) {
-      if (!c.alive) { c.ws.terminate(); continue; }
+      if (!c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
       c.alive = false;
       c.ws.ping();
     }

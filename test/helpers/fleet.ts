@@ -15,9 +15,11 @@ export class Fleet {
   controller?: Proc;
   /** Set when the controller serves TLS: its scheme and the CA to trust. */
   private tls: { ca: string } | undefined;
+  /** The address the controller listens on, when not loopback (e.g. a veth address for netns tests). */
+  private host: string | undefined;
 
   get url(): string {
-    return `${this.tls ? 'https://localhost' : 'http://127.0.0.1'}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${this.host ?? (this.tls ? 'localhost' : '127.0.0.1')}:${this.port}`;
   }
 
   rule(namespace: string, name: string, rule: Record<string, unknown>): void {
@@ -32,12 +34,13 @@ export class Fleet {
     return path;
   }
 
-  async startController(extra: Record<string, unknown> = {}, opts: { https?: boolean; ca?: string } = {}): Promise<Proc> {
+  async startController(extra: Record<string, unknown> = {}, opts: { https?: boolean; ca?: string; host?: string } = {}): Promise<Proc> {
     this.tls = opts.https ? { ca: opts.ca! } : undefined;
+    this.host = opts.host;
     if (!this.port) this.port = await freePort();
     mkdirSync(this.rulesDir, { recursive: true });
     const file = this.writeRaw('controller.json', JSON.stringify({
-      listen: `127.0.0.1:${this.port}`, dataDir: './data', rulesDir: './rules', agentTokens: [AGENT_TOKEN], hostDownAfter: '3s', ...extra,
+      listen: `${opts.host ?? '127.0.0.1'}:${this.port}`, dataDir: './data', rulesDir: './rules', agentTokens: [AGENT_TOKEN], hostDownAfter: '3s', ...extra,
     }, null, 2));
     const proc = laas(['controller', '--config', file]);
     this.controller = proc;

@@ -34,6 +34,8 @@ describe('agent config', () => {
       maxOutputBytes: 65_536,
       reconnect: { minMs: 250, maxMs: 15_000 },
       outboxLimit: 1000,
+      sampleBufferLimit: 60,
+      idleTimeoutMs: 45_000,
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
