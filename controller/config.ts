@@ -36,6 +36,11 @@ export const controllerConfigSchema = z.strictObject({
   maintenance: z.array(maintenanceSchema).default([]),
   /** Base URL people reach this controller at; used in notification links. */
   externalUrl: z.url().optional(),
+  /** Where records live: the embedded lowdb file in dataDir (default), or a shared PostgreSQL. */
+  store: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('lowdb') }),
+    z.strictObject({ type: z.literal('postgres'), url: secretSchema }),
+  ]).default({ type: 'lowdb' }),
 }).superRefine((c, ctx) => {
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
@@ -64,7 +69,10 @@ export interface ControllerConfig {
   route?: Route;
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
+  store: StoreConfig;
 }
+
+export type StoreConfig = { type: 'lowdb' } | { type: 'postgres'; url: string };
 
 export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
   const c = validate(value, where, controllerConfigSchema);
@@ -83,6 +91,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
+    store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb' },
   };
 }
 

@@ -23,7 +23,7 @@ import { Pipeline } from './pipeline.js';
 import { formatRuleError, loadRules, type RuleError } from './rules/load.js';
 import { ruleSchema } from './rules/schema.js';
 import { Scheduler } from './scheduler.js';
-import { LowdbStore } from './store/lowdb.js';
+import { openStore } from './store/open.js';
 
 export interface Controller {
   readonly port: number;
@@ -48,7 +48,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const clock = opts.clock ?? realClock;
   checkListenSafety(config, log);
   const metrics = createMetrics();
-  const store = await LowdbStore.open({ dataDir: config.dataDir, log, metrics });
+  const store = await openStore(config, { log, metrics });
   const signing = loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
   // Failed authentication per source, apart for the agent link and the API: a revoked agent

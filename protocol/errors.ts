@@ -51,6 +51,10 @@ export const ERROR_CODES = {
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
   STORE_LOCKED: 'another process holds the data directory',
+  STORE_UNAVAILABLE: 'the PostgreSQL store cannot be reached or refused the login',
+  STORE_WRITE_FAILED: 'a write to the PostgreSQL store failed after its retries',
+  STORE_MIGRATION_FAILED: 'a schema migration of the PostgreSQL store failed (nothing of it was applied)',
+  STORE_SCHEMA_NEWER: 'the PostgreSQL store was migrated by a newer laas than this one',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
