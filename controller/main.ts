@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { LAAS_VERSION, LaasError, durationSchema, errorMessage, signRun, validate, zodIssues, type Logger } from '../protocol/index.js';
 import { AgentAuth } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
-import { loadOrCreateSigningKey } from './security/keys.js';
+import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
+import { PostgresStore } from './store/postgres.js';
+import { SIGNING_KEY_STATE } from './store/migrate.js';
 import { AuthFailures } from './security/rate-limit.js';
 import { Maintenance } from './alerts/maintenance.js';
 import { matcherSchema } from './alerts/silences.js';
@@ -49,7 +51,11 @@ export async function startController(config: ControllerConfig, opts: Controller
   checkListenSafety(config, log);
   const metrics = createMetrics();
   const store = await openStore(config, { log, metrics });
-  const signing = loadOrCreateSigningKey(config.dataDir);
+  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
+  mkdirSync(config.dataDir, { recursive: true });
+  const signing = store instanceof PostgresStore
+    ? await sharedSigningKey((pem) => store.putStateIfAbsent(SIGNING_KEY_STATE, pem))
+    : loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
   // Failed authentication per source, apart for the agent link and the API: a revoked agent
   // hammering the link must not lock its operators out of the API from the same address.

@@ -145,6 +145,13 @@ export class PostgresStore implements Store {
     return this.write('laas_state', key, 'INSERT INTO laas_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [key, json(value)]);
   }
 
+  /** Sets a state record only if none exists; returns the one stored (ours, or the one that won). */
+  async putStateIfAbsent<T>(key: string, value: T): Promise<T> {
+    await this.settled('laas_state');
+    await this.query('INSERT INTO laas_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, json(value)]);
+    return (await this.query<{ value: T }>('SELECT value FROM laas_state WHERE key = $1', [key]))[0].value;
+  }
+
   /** Several records changed together: all of them or none (used by migrate and the cluster). */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.settled();
