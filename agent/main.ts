@@ -42,6 +42,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
 
   const link = new AgentLink({
     url: config.controller,
+    urls: config.controllers,
     token: creds.token,
     ca: config.ca,
     log,
@@ -115,7 +116,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     timer = setTimeout(() => void tick(), config.intervalMs);
   };
   timer = setTimeout(() => void tick(), config.intervalMs);
-  log.info({ id: config.id, controller: config.controller, services: config.services.length, intervalMs: config.intervalMs }, 'agent started');
+  log.info({ id: config.id, controller: config.controllers.join(' '), services: config.services.length, intervalMs: config.intervalMs }, 'agent started');
 
   return {
     link,
