@@ -55,6 +55,8 @@ export const ERROR_CODES = {
   STORE_WRITE_FAILED: 'a write to the PostgreSQL store failed after its retries',
   STORE_MIGRATION_FAILED: 'a schema migration of the PostgreSQL store failed (nothing of it was applied)',
   STORE_SCHEMA_NEWER: 'the PostgreSQL store was migrated by a newer laas than this one',
+  // Several controllers
+  CLUSTER_OWNER_UNAVAILABLE: 'the controller holding the host of this record did not answer',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

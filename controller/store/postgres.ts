@@ -37,6 +37,13 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX laas_heals_rule ON laas_heals (rule, created_at DESC);
       CREATE TABLE laas_state (key text COLLATE "C" PRIMARY KEY, value jsonb NOT NULL);`,
   },
+  {
+    version: 2, name: 'cluster', sql: `
+      CREATE TABLE laas_controllers (id text COLLATE "C" PRIMARY KEY, url text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), heartbeat_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE laas_host_owners (host text COLLATE "C" PRIMARY KEY, controller text COLLATE "C" NOT NULL, since timestamptz NOT NULL DEFAULT now());
+      CREATE INDEX laas_host_owners_controller ON laas_host_owners (controller);
+      CREATE TABLE laas_job_runs (job text COLLATE "C" NOT NULL, fire_at text COLLATE "C" NOT NULL, host text COLLATE "C" NOT NULL, controller text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, fire_at, host));`,
+  },
 ];
 
 /** Key of the advisory lock migrations run under, so controllers starting together take turns. */
