@@ -121,16 +121,26 @@ export class Cluster {
    * when that was another controller, and whether it is alive.
    */
   async claimHost(host: string): Promise<{ previous: string; alive: boolean } | undefined> {
-    const { rows } = await this.pool.query<{ previous: string | null; alive: boolean | null }>(
-      `WITH prev AS (SELECT o.controller, c.heartbeat_at > now() - make_interval(secs => $3) AS alive
-                       FROM laas_host_owners o LEFT JOIN laas_controllers c ON c.id = o.controller WHERE o.host = $1 FOR UPDATE OF o)
-       INSERT INTO laas_host_owners (host, controller) VALUES ($1, $2)
-       ON CONFLICT (host) DO UPDATE SET controller = EXCLUDED.controller, since = now()
-       RETURNING (SELECT controller FROM prev) AS previous, (SELECT alive FROM prev) AS alive`,
-      [host, this.id, this.opts.expireMs / 1000]);
+    const client = await this.pool.connect();
+    let prev: { controller: string; alive: boolean | null } | undefined;
+    try {
+      await client.query('BEGIN');
+      prev = (await client.query<{ controller: string; alive: boolean | null }>(
+        `SELECT o.controller, c.heartbeat_at > now() - make_interval(secs => $2) AS alive
+           FROM laas_host_owners o LEFT JOIN laas_controllers c ON c.id = o.controller WHERE o.host = $1 FOR UPDATE OF o`,
+        [host, this.opts.expireMs / 1000])).rows[0];
+      await client.query(
+        'INSERT INTO laas_host_owners (host, controller) VALUES ($1, $2) ON CONFLICT (host) DO UPDATE SET controller = EXCLUDED.controller, since = now()',
+        [host, this.id]);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
     this.owned.add(host);
-    const prev = rows[0]?.previous;
-    return prev && prev !== this.id ? { previous: prev, alive: Boolean(rows[0].alive) } : undefined;
+    return prev && prev.controller !== this.id ? { previous: prev.controller, alive: Boolean(prev.alive) } : undefined;
   }
 
   /** Who owns a host now, and whether that controller is alive. */
