@@ -204,6 +204,8 @@ export class Cluster {
     clearInterval(this.heartbeat);
     for (const w of this.waiting.values()) { clearTimeout(w.timer); w.reject(new RemoteError(503, 'controller stopping')); }
     this.waiting.clear();
+    // Leaving on purpose: the others need not wait out expireAfter to adopt what is left.
+    await this.pool.query("UPDATE laas_controllers SET heartbeat_at = 'epoch' WHERE id = $1", [this.id]).catch(() => undefined);
     await this.listener?.end().catch(() => undefined);
   }
 
