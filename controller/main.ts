@@ -135,6 +135,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   if (cluster) {
     coordinator = new Coordinator({
       cluster, pipeline: () => pipeline, log,
+      read: { heal: (id) => store.getHeal(id), alert: (id) => store.getAlert(id) },
       disconnect: (host, reason) => { link.disconnect(host, reason); },
       reloadState: async (key) => {
         if (key === 'pause') await pipeline.heal.reloadPause();

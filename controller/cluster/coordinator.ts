@@ -9,6 +9,8 @@ export interface CoordinatorDeps {
   disconnect: (host: string, reason: string) => void;
   /** Another controller changed a shared state record: reload it. */
   reloadState: (key: string) => Promise<void>;
+  /** Reads a record back after its owner changed it (a NOTIFY payload is capped at 8,000 bytes, so only ids travel). */
+  read: { heal: (id: string) => Promise<unknown>; alert: (id: string) => Promise<unknown> };
   log: Logger;
   /** How long to wait for the previous owner to let go of a host before adopting it anyway. */
   takeTimeoutMs?: number;
@@ -40,7 +42,10 @@ export class Coordinator {
         return out;
       })
       .on('state', (body) => deps.reloadState((body as { key: string }).key))
-      .on('owner', (body) => this.local(body as OwnerRequest));
+      .on('owner', async (body) => {
+        const out = await this.local(body as OwnerRequest);
+        return out && typeof out === 'object' && 'id' in out ? { id: (out as { id: string }).id } : out;
+      });
   }
 
   /** The agent of `host` connected here: own it, and carry on what its previous owner had open. */
@@ -89,7 +94,12 @@ export class Coordinator {
     const owner = await cluster.ownerOf(host);
     if (!owner || owner.controller === cluster.id) return this.local(req);
     if (!owner.alive) throw new RemoteError(503, `controller ${owner.controller}, which holds ${host}, is not answering; a live controller adopts its hosts shortly — retry`);
-    return cluster.call(owner.controller, 'owner', req);
+    const out = await cluster.call(owner.controller, 'owner', req);
+    if (out && typeof out === 'object' && 'id' in out) {
+      const id = (out as { id: string }).id;
+      return req.kind === 'ack' ? this.deps.read.alert(id) : this.deps.read.heal(id);
+    }
+    return out;
   }
 
   private async local(req: OwnerRequest): Promise<unknown> {

@@ -175,7 +175,14 @@ export class HealManager {
     // The write-ahead of an order that will run happens inside the decision, so a fleet-wide
     // limit counted from the database sees it before another controller decides.
     const reserve = order.mode === 'enforce' && heal.approval !== 'required' ? order : undefined;
-    const verdict: Verdict = busy ? { allowed: false, kind: 'busy', reason: `work order ${busy.id} for ${rule.id} on ${ctx.host} is still open` } : await this.decide(rule, ctx.host, now, reserve);
+    let verdict: Verdict;
+    if (busy) verdict = { allowed: false, kind: 'busy', reason: `work order ${busy.id} for ${rule.id} on ${ctx.host} is still open` };
+    else if (!this.deps.gate) verdict = this.brakes(rule, ctx.host, now); // no await between the busy check and open.set
+    else {
+      // The order holds its rule and host while the fleet-wide decision waits for the gate.
+      this.open.set(order.id, order);
+      verdict = await this.decide(rule, ctx.host, now, reserve);
+    }
     if (order.mode === 'shadow') {
       const plan = steps.map((s) => `${s.action} ${JSON.stringify(s.params)}`).join(', then ');
       this.deps.metrics.healShadow.inc({ rule: rule.id });
@@ -220,7 +227,7 @@ export class HealManager {
     }
     order.state = 'dispatched';
     order.reason = `approved by ${by}`;
-    const verdict = await this.decide(rule, order.host, this.deps.clock.now(), order);
+    const verdict = this.deps.gate ? await this.decide(rule, order.host, this.deps.clock.now(), order) : this.brakes(rule, order.host, this.deps.clock.now());
     if (!verdict.allowed) {
       this.deps.metrics.healSkipped.inc({ rule: rule.id, reason: verdict.kind });
       await this.finish(order, 'skipped', `approved by ${by}, but ${verdict.reason}`);
@@ -383,16 +390,15 @@ export class HealManager {
 
   /** The brakes' verdict; when it allows and `reserve` is given, that order is written first. */
   private async decide(rule: Rule, host: string, now: number, reserve?: HealRecord): Promise<Verdict> {
-    const run = async (): Promise<Verdict> => {
+    return this.deps.gate!(async (): Promise<Verdict> => {
       const fleet = this.deps.inFlight ? await this.deps.inFlight() : [];
       const verdict = this.brakes(rule, host, now, fleet);
-      if (verdict.allowed && reserve && this.deps.gate) {
+      if (verdict.allowed && reserve) {
         await this.deps.store.putHeal(reserve);
         await this.deps.store.flush();
       }
       return verdict;
-    };
-    return this.deps.gate ? this.deps.gate(run) : run();
+    });
   }
 
   private brakes(rule: Rule, host: string, now: number, inFlight: { host: string; rule: string }[] = []): Verdict {
