@@ -68,8 +68,11 @@ const serviceSchema = z.strictObject({
   restart: argv.optional(),
 });
 
+const wsUrl = z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"' });
+
 export const agentConfigSchema = z.strictObject({
-  controller: z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"' }),
+  /** One controller URL, or a list of controllers sharing one database (tried in shuffled order). */
+  controller: z.union([wsUrl, z.array(wsUrl).min(1, 'give at least one controller URL')]),
   /** A shared agent token; or enroll with `enrollToken` and get a credential of this agent's own. */
   token: token.optional(),
   /** A one-time enrollment token: used once to get this agent's credential, then not needed. */
@@ -138,7 +141,10 @@ export interface ServiceConfig {
 
 /** The agent config after validation: durations in ms, secrets resolved, frozen. */
 export interface AgentConfig {
+  /** The first controller URL (enrollment goes there). */
   readonly controller: string;
+  /** Every controller URL; the link tries them in shuffled order on each reconnect. */
+  readonly controllers: readonly string[];
   /** The shared token; empty when the agent enrolls or uses its credential file. */
   readonly token: string;
   readonly enrollToken?: string;
@@ -170,7 +176,8 @@ export interface AgentConfig {
 export function parseAgentConfig(value: unknown, where: string): AgentConfig {
   const c = validate(value, where, agentConfigSchema);
   const config: AgentConfig = {
-    controller: c.controller,
+    controller: typeof c.controller === 'string' ? c.controller : c.controller[0],
+    controllers: typeof c.controller === 'string' ? [c.controller] : [...new Set(c.controller)],
     token: c.token === undefined ? '' : resolveSecret(c.token, `${where} /token`),
     ...(c.enrollToken !== undefined ? { enrollToken: resolveSecret(c.enrollToken, `${where} /enrollToken`) } : {}),
     credentialFile: c.credentialFile ?? 'credential.json',

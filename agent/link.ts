@@ -11,6 +11,8 @@ const HELLO_RESULT_IDS = 2000;
 
 export interface LinkOptions {
   url: string;
+  /** Several controllers sharing one database: each reconnect tries them in a fresh shuffled order. */
+  urls?: readonly string[];
   token: string;
   /** PEM of the only CA trusted for wss:// (the controller is pinned to it). */
   ca?: string;
@@ -35,6 +37,14 @@ export interface LinkOptions {
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
   return Math.round(minMs / 2 + random() * (ceiling - minMs / 2));
+}
+
+function shuffle<T>(list: T[], random = Math.random): T[] {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+  return list;
 }
 
 /** The agent's end of the link: connect, hello, reconnect with backoff, and an outbox of results. */
@@ -162,9 +172,25 @@ export class AgentLink {
     });
   }
 
+  /** Controller URLs still to try in this round; refilled shuffled, the one just lost last. */
+  private order: string[] = [];
+  private current: string | undefined;
+
+  private nextUrl(): string {
+    const all = this.opts.urls?.length ? this.opts.urls : [this.opts.url];
+    if (all.length === 1) return all[0];
+    if (!this.order.length) {
+      const others = shuffle(all.filter((u) => u !== this.current));
+      this.order = this.current && all.includes(this.current) ? [...others, this.current] : others;
+    }
+    return this.order.shift()!;
+  }
+
   private connect(): void {
     if (this.stopped) return;
-    const url = /\/v1\/agent\/?$/.test(this.opts.url) ? this.opts.url : this.opts.url.replace(/\/$/, '') + '/v1/agent';
+    const base = this.nextUrl();
+    this.current = base;
+    const url = /\/v1\/agent\/?$/.test(base) ? base : base.replace(/\/$/, '') + '/v1/agent';
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, ...(this.opts.ca ? { ca: this.opts.ca } : {}) });
     this.ws = ws;
     ws.on('open', () => {
@@ -217,6 +243,7 @@ export class AgentLink {
     switch (msg.type) {
       case 'welcome': {
         this.welcomed = true;
+        this.order = []; // a drop from here starts a fresh round with the others first
         this.attempt = 0;
         this.stats.connects++;
         this.opts.log.info({ host: msg.body.hostId, controller: msg.body.controllerVersion }, 'connected to controller');

@@ -47,6 +47,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
 
   const link: AgentLink = new AgentLink({
     url: config.controller,
+    urls: config.controllers,
     token: creds.token,
     ca: config.ca,
     log,
@@ -137,7 +138,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     timer = setTimeout(() => void tick(), config.intervalMs);
   };
   timer = setTimeout(() => void tick(), config.intervalMs);
-  log.info({ id: config.id, controller: config.controller, services: config.services.length, intervalMs: config.intervalMs }, 'agent started');
+  log.info({ id: config.id, controller: config.controllers.join(' '), services: config.services.length, intervalMs: config.intervalMs }, 'agent started');
 
   return {
     link,

@@ -305,6 +305,19 @@ program.command('resume')
     if (await (await api()).call('DELETE', '/api/v1/pause', o)) process.stdout.write('automatic heals resumed\n');
   });
 
+const store = program.command('store').description('the controller\'s record store');
+store.command('migrate')
+  .description('copy a lowdb store (data dir) into PostgreSQL; safe to run again: records already there are kept, the counts say what was copied')
+  .requiredOption('--from <dir>', 'the controller\'s dataDir (or its laas.json); stop that controller first')
+  .option('--to <url>', 'PostgreSQL URL, e.g. postgres://laas@db:5432/laas (or LAAS_STORE_URL, which keeps the password out of ps)', process.env.LAAS_STORE_URL)
+  .action(async (o: { from: string; to?: string }) => {
+    if (!o.to) throw new InvalidArgumentError('give --to <postgres url> or set LAAS_STORE_URL');
+    const { migrateLowdbToPostgres } = await import('../controller/store/migrate.js');
+    const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'));
+    for (const [what, c] of Object.entries(counts)) process.stdout.write(`${what.padEnd(7)} copied ${c.copied}, already there ${c.present}\n`);
+    process.stdout.write('done: point the controllers at it with "store": {"type": "postgres", "url": ...}\n');
+  });
+
 const demo = program.command('demo', { hidden: true }).description('the demo service that laas up heals');
 demo.command('start').requiredOption('--port <port>', 'port', port).requiredOption('--pidfile <file>', 'pid file')
   .action(async (o: { port: number; pidfile: string }) => { process.exitCode = await demoStart(CLI_PATH, o.port, o.pidfile); });

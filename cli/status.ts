@@ -50,7 +50,7 @@ export async function runStatus(o: StatusOptions): Promise<number> {
     process.stderr.write(`laas status: cannot read ${file}: ${errorMessage(e)}${hint}\n`);
     return 1;
   }
-  const s = typeof raw.controller === 'string' ? await agentStatus(file, raw, o.timeout) : await controllerStatus(file, raw, o.timeout);
+  const s = typeof raw.controller === 'string' || Array.isArray(raw.controller) ? await agentStatus(file, raw, o.timeout) : await controllerStatus(file, raw, o.timeout);
   if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   else process.stdout.write(render(s));
   return s.health.reachable && s.health.status === 200 ? 0 : 1;
@@ -58,7 +58,7 @@ export async function runStatus(o: StatusOptions): Promise<number> {
 
 async function agentStatus(file: string, raw: Record<string, unknown>, timeout?: number): Promise<Status> {
   const base = dirname(resolve(file));
-  const controller = String(raw.controller);
+  const controller = String(Array.isArray(raw.controller) ? raw.controller[0] : raw.controller);
   let configCheck = 'valid';
   try {
     const { loadAgentConfig } = await import('../agent/config.js');

@@ -47,7 +47,22 @@ export const controllerConfigSchema = z.strictObject({
   maintenance: z.array(maintenanceSchema).default([]),
   /** Base URL people reach this controller at; used in notification links. */
   externalUrl: z.url().optional(),
+  /** Where records live: the embedded lowdb file in dataDir (default), or a shared PostgreSQL. */
+  store: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('lowdb') }),
+    z.strictObject({ type: z.literal('postgres'), url: secretSchema }),
+  ]).default({ type: 'lowdb' }),
+  /** Several controllers on one PostgreSQL store: this one's identity and liveness timing. */
+  cluster: z.strictObject({
+    /** Stable across restarts (default "<hostname>:<port>"): a restarted controller gets its hosts back. */
+    id: z.string().min(1).max(200).regex(/^[\w.:@-]+$/, 'letters, digits and . : @ _ - only').optional(),
+    heartbeat: durationSchema.default(2_000),
+    /** A controller silent this long is dead: its hosts and open work orders are adopted. */
+    expireAfter: durationSchema.default(10_000),
+  }).optional(),
 }).superRefine((c, ctx) => {
+  if (c.cluster && c.store.type !== 'postgres') ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'several controllers need a shared store: set "store": {"type": "postgres", "url": ...}' });
+  if (c.cluster && c.cluster.expireAfter < 3 * c.cluster.heartbeat) ctx.addIssue({ code: 'custom', path: ['cluster', 'expireAfter'], message: 'must be at least 3 heartbeats, or a busy controller reads as dead' });
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
     if (r.receiver && !known.has(r.receiver)) ctx.addIssue({ code: 'custom', path: [...path, 'receiver'], message: `unknown receiver "${r.receiver}" (defined: ${[...known].join(', ') || 'none'})` });
@@ -76,7 +91,11 @@ export interface ControllerConfig {
   route?: Route;
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
+  store: StoreConfig;
+  cluster: { id?: string; heartbeatMs: number; expireAfterMs: number };
 }
+
+export type StoreConfig = { type: 'lowdb' } | { type: 'postgres'; url: string };
 
 export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
   const c = validate(value, where, controllerConfigSchema);
@@ -96,6 +115,8 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
+    cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
+    store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb' },
   };
 }
 

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,14 @@ import { z } from 'zod';
 import { LAAS_VERSION, LaasError, durationSchema, errorMessage, signRun, validate, zodIssues, type Logger } from '../protocol/index.js';
 import { AgentAuth } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
-import { loadOrCreateSigningKey } from './security/keys.js';
+import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
+import { PostgresStore } from './store/postgres.js';
+import { Cluster, RemoteError } from './cluster/cluster.js';
+import { Coordinator } from './cluster/coordinator.js';
+import { sharedStore } from './cluster/shared-store.js';
+import { hostname } from 'node:os';
+import type { Store } from './store/store.js';
+import { SIGNING_KEY_STATE } from './store/migrate.js';
 import { AuthFailures } from './security/rate-limit.js';
 import { Maintenance } from './alerts/maintenance.js';
 import { matcherSchema } from './alerts/silences.js';
@@ -23,7 +30,7 @@ import { Pipeline } from './pipeline.js';
 import { formatRuleError, loadRules, type RuleError } from './rules/load.js';
 import { ruleSchema } from './rules/schema.js';
 import { Scheduler } from './scheduler.js';
-import { LowdbStore } from './store/lowdb.js';
+import { openStore } from './store/open.js';
 
 export interface Controller {
   readonly port: number;
@@ -48,17 +55,34 @@ export async function startController(config: ControllerConfig, opts: Controller
   const clock = opts.clock ?? realClock;
   checkListenSafety(config, log);
   const metrics = createMetrics();
-  const store = await LowdbStore.open({ dataDir: config.dataDir, log, metrics });
-  const signing = loadOrCreateSigningKey(config.dataDir);
+  const store = await openStore(config, { log, metrics });
+  // Several controllers on one PostgreSQL: every controller on it takes part (one is a cluster of one).
+  let cluster: Cluster | undefined;
+  let coordinator: Coordinator | undefined;
+  let parts: Store = store;
+  if (store instanceof PostgresStore) {
+    const id = config.cluster.id ?? `${hostname()}:${config.listen.port}`;
+    cluster = await Cluster.start({
+      store, id, url: config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`, log,
+      heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs,
+      onAdopted: (hosts) => coordinator!.adopted(hosts), onLost: (hosts) => coordinator!.lost(hosts),
+    });
+    parts = sharedStore(store, id, (key) => cluster!.broadcast('state', { key }));
+  }
+  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
+  mkdirSync(config.dataDir, { recursive: true });
+  const signing = store instanceof PostgresStore
+    ? await sharedSigningKey((pem) => store.putStateIfAbsent(SIGNING_KEY_STATE, pem))
+    : loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
   // Failed authentication per source, apart for the agent link and the API: a revoked agent
   // hammering the link must not lock its operators out of the API from the same address.
   const linkFailures = new AuthFailures();
   const authFailures = new AuthFailures();
-  const agentAuth = new AgentAuth(store, config.agentTokens);
+  const agentAuth = new AgentAuth(parts, config.agentTokens);
   await agentAuth.restore();
   const receivers = new Set(Object.keys(config.receivers));
-  const notificationLog = new NotificationLog(store);
+  const notificationLog = new NotificationLog(parts);
   await notificationLog.restore();
   const notifications = new Notifications({ receivers: config.receivers, log, metrics, onAttempt: (e) => notificationLog.add(e) });
   let port = config.listen.port;
@@ -72,11 +96,16 @@ export async function startController(config: ControllerConfig, opts: Controller
     rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
-      hello: async (_session, hello) => ({ ...(await pipeline.hello(hello)), signingKey: signing.publicKeyPem }),
+      hello: async (_session, hello) => {
+        const welcome = await pipeline.hello(hello);
+        await coordinator?.claim(hello.agentId);
+        return { ...welcome, signingKey: signing.publicKeyPem };
+      },
       connected: (session) => pipeline.connected(session.hostId!),
-      sample: (session, sample) => pipeline.sample(session.hostId!, sample),
-      ack: (session, body) => pipeline.ack(session.hostId!, body.id),
+      sample: async (session, sample) => { await coordinator?.ready(session.hostId!); await pipeline.sample(session.hostId!, sample); },
+      ack: async (session, body) => { await coordinator?.ready(session.hostId!); await pipeline.ack(session.hostId!, body.id); },
       async result(session, result) {
+        await coordinator?.ready(session.hostId!);
         if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
           audit.add({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
         }
@@ -88,7 +117,11 @@ export async function startController(config: ControllerConfig, opts: Controller
     },
   });
   pipeline = await Pipeline.create({
-    store, metrics, log, clock, receivers,
+    store: parts, metrics, log, clock, receivers,
+    ...(cluster ? { cluster: {
+      owns: (h: string) => cluster.owns(h), fleetSize: () => cluster.hostCount, inFlight: () => cluster.inFlight(),
+      gate: <T>(fn: () => Promise<T>) => cluster.gate(fn), claimRuns: (rule: string, fireAt: string, hosts: string[]) => cluster.claimRuns(rule, fireAt, hosts),
+    } } : {}),
     // Every instruction leaves signed; agents that pin the key refuse anything else.
     send: (host, run) => link.sendRun(host, { ...run, sig: signRun(run, signing.privateKey) }),
     requestSample: (host) => { link.send(host, 'collect', { reason: 'verify' }); },
@@ -100,7 +133,36 @@ export async function startController(config: ControllerConfig, opts: Controller
     maintenance: new Maintenance(config.maintenance),
     logNotification: (e) => notificationLog.add(e),
   });
-  const scheduler = new Scheduler({ log, run: (rule) => pipeline.runSchedule(rule) });
+  const scheduler = new Scheduler({ log, run: (rule, fireAt) => pipeline.runSchedule(rule, fireAt) });
+  if (cluster) {
+    coordinator = new Coordinator({
+      cluster, pipeline: () => pipeline, log,
+      read: { heal: (id) => store.getHeal(id), alert: (id) => store.getAlert(id) },
+      disconnect: (host, reason) => { link.disconnect(host, reason); },
+      reloadState: async (key) => {
+        if (key === 'pause') await pipeline.heal.reloadPause();
+        else if (key === 'silences') await pipeline.reloadSilences();
+        else if (key === 'agents' || key === 'enrollTokens') await agentAuth.restore();
+      },
+    });
+    cluster.run();
+  }
+  /** An operator's action on a host's record runs where the host is owned (see controller/cluster). */
+  const onOwner = async <T>(host: string | undefined, req: Parameters<Coordinator['onOwner']>[1], local: () => Promise<T>): Promise<T> => {
+    if (!coordinator || !host) return local();
+    try {
+      return (await coordinator.onOwner(host, req)) as T;
+    } catch (e) {
+      if (e instanceof HealError) throw new ApiError(e.status, e.status === 404 ? 'API_NOT_FOUND' : 'API_CONFLICT', e.message);
+      if (e instanceof RemoteError) {
+        if (e.status === 404) throw new ApiError(404, 'API_NOT_FOUND', e.message);
+        if (e.status === 409) throw new ApiError(409, 'API_CONFLICT', e.message);
+        throw new ApiError(503, 'CLUSTER_OWNER_UNAVAILABLE', e.message);
+      }
+      throw e;
+    }
+  };
+  const healHost = async (id: string) => (await store.getHeal(id))?.host;
 
   async function reloadRules(): Promise<{ ok: boolean; rules: number; errors: RuleError[] }> {
     const loaded = loadRules([config.rulesDir], { receivers });
@@ -126,11 +188,12 @@ export async function startController(config: ControllerConfig, opts: Controller
   api
     .route('GET', '/healthz', 'public', async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
     .route('GET', '/metrics', 'public', async () => ({ body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }))
-    .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: pipeline.hosts.list() }))
-    .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: pipeline.hosts.list().find((h) => h.id === r.params.id) ?? notFound('host', r.params.id) }))
+    .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: cluster ? await store.listHosts() : pipeline.hosts.list() }))
+    .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: (cluster ? await store.getHost(r.params.id) : pipeline.hosts.list().find((h) => h.id === r.params.id)) ?? notFound('host', r.params.id) }))
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
     .route('POST', '/api/v1/alerts/{id}/ack', 'operator', async (r) => {
-      const alert = await pipeline.acknowledge(r.params.id, r.caller, comment(r.body));
+      const alert = await onOwner((await store.getAlert(r.params.id))?.host, { kind: 'ack', id: r.params.id, by: r.caller, comment: comment(r.body) },
+        () => pipeline.acknowledge(r.params.id, r.caller, comment(r.body)));
       if (!alert) throw new ApiError(404, 'API_NOT_FOUND', `no open alert ${JSON.stringify(r.params.id)}`);
       return { body: alert };
     })
@@ -156,8 +219,10 @@ export async function startController(config: ControllerConfig, opts: Controller
       const out = await reloadRules();
       return { status: out.ok ? 200 : 422, body: { ...out, errors: out.errors.map((e) => ({ ...e, text: formatRuleError(e) })) } };
     })
-    .route('POST', '/api/v1/heals/{id}/approve', 'operator', async (r) => ({ body: await decided(() => pipeline.heal.approve(r.params.id, r.caller, comment(r.body))) }))
-    .route('POST', '/api/v1/heals/{id}/reject', 'operator', async (r) => ({ body: await decided(() => pipeline.heal.reject(r.params.id, r.caller, comment(r.body))) }))
+    .route('POST', '/api/v1/heals/{id}/approve', 'operator', async (r) => ({ body: await onOwner(await healHost(r.params.id), { kind: 'approve', id: r.params.id, by: r.caller, comment: comment(r.body) },
+      () => decided(() => pipeline.heal.approve(r.params.id, r.caller, comment(r.body)))) }))
+    .route('POST', '/api/v1/heals/{id}/reject', 'operator', async (r) => ({ body: await onOwner(await healHost(r.params.id), { kind: 'reject', id: r.params.id, by: r.caller, comment: comment(r.body) },
+      () => decided(() => pipeline.heal.reject(r.params.id, r.caller, comment(r.body)))) }))
     .route('GET', '/api/v1/pause', 'viewer', async () => ({ body: { paused: pipeline.heal.paused() } }))
     .route('POST', '/api/v1/pause', 'operator', async (r) => ({ body: { paused: await pipeline.heal.pause(r.caller, comment(r.body, 'reason')) } }))
     .route('DELETE', '/api/v1/pause', 'operator', async (r) => { await pipeline.heal.resume(r.caller); return { body: { paused: null } }; })
@@ -165,7 +230,9 @@ export async function startController(config: ControllerConfig, opts: Controller
     .route('POST', '/api/v1/breakers/reset', 'operator', async (r) => {
       const b = r.body as { rule?: unknown; host?: unknown } | undefined;
       if (typeof b?.rule !== 'string' || typeof b.host !== 'string') throw new ApiError(400, 'API_BAD_REQUEST', 'body must be {"rule": "<namespace>/<name>", "host": "<host id>"}');
-      if (!(await pipeline.heal.resetBreaker(b.rule, b.host, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no open circuit breaker for ${b.rule} on ${b.host}`);
+      const rule = b.rule;
+      const host = b.host;
+      if (!(await onOwner(host, { kind: 'breaker-reset', rule, host, by: r.caller }, () => pipeline.heal.resetBreaker(rule, host, r.caller)))) throw new ApiError(404, 'API_NOT_FOUND', `no open circuit breaker for ${b.rule} on ${b.host}`);
       return { body: { reset: true, rule: b.rule, host: b.host } };
     })
     .route('POST', '/api/v1/rules/{namespace}/{name}/run', 'operator', async (r) => {
@@ -252,6 +319,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       pipeline.heal.close();
       pipeline.groups.close();
       await link.close();
+      await cluster?.stop();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await notifications.close();
       await store.close();

@@ -44,6 +44,17 @@ export interface PipelineDeps {
   /** The notification log: muted pages are recorded here. */
   logNotification?: (entry: NotificationLogEntry) => void;
   resolveWaitMs?: number;
+  /** Several controllers on one database (controller/cluster): hooks, all absent for one controller. */
+  cluster?: {
+    /** Whether this controller owns the host (holds, or last held, its link). */
+    owns: (host: string) => boolean;
+    /** Hosts fleet-wide, the base of a percentage fleet limit. */
+    fleetSize: () => number;
+    inFlight: () => Promise<{ host: string; rule: string }[]>;
+    gate: <T>(fn: () => Promise<T>) => Promise<T>;
+    /** Of the hosts a schedule fires on, those this controller runs (each host once per fire time). */
+    claimRuns: (rule: string, fireAt: string, hosts: string[]) => Promise<string[]>;
+  };
 }
 
 /**
@@ -79,8 +90,9 @@ export class Pipeline {
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.healNotice(order, kind, text),
       hostsSelected: (rule) => this.hosts.list().filter((h) => selects(rule, h)).length,
-      fleetSize: () => this.hosts.list().length,
+      fleetSize: deps.cluster ? deps.cluster.fleetSize : () => this.hosts.list().length,
       fleetLimit: deps.fleetLimit,
+      ...(deps.cluster ? { inFlight: deps.cluster.inFlight, gate: deps.cluster.gate } : {}),
       onFinished: (order) => this.slotFreed(order),
       hold: (rule, host) => this.healHold(rule, host),
     });
@@ -92,13 +104,14 @@ export class Pipeline {
 
   static async create(deps: PipelineDeps): Promise<Pipeline> {
     const p = new Pipeline(deps);
-    await p.hosts.restore();
-    p.alerts.restore(await deps.store.listAlerts());
+    const owns = deps.cluster?.owns ?? (() => true);
+    await p.hosts.restore(owns);
+    p.alerts.restore((await deps.store.listAlerts()).filter((a) => owns(a.host)));
     // Whose condition held when the controller stopped: so the first fresh sample after a restart
     // can see it clear (samples buffered meanwhile are not evaluated and cannot tell).
     for (const a of p.alerts.list()) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) p.holding.add(`${a.rule}\u0000${a.host}`);
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
-    await p.heal.restore();
+    await p.heal.restore(owns);
     p.silences = new Silences((await deps.store.getState<Silence[]>('silences')) ?? []);
     p.armSilenceTimer();
     return p;
@@ -214,6 +227,48 @@ export class Pipeline {
     if (this.deps.maintenance && Math.floor(now / 1000) % 10 === 0) this.groups.refresh();
   }
 
+  // --- several controllers (controller/cluster) ---
+
+  /** Another controller now holds the host's link: its alerts and work orders are carried on there. */
+  async releaseHost(host: string): Promise<{ heals: string[]; alerts: number }> {
+    const heals = this.heal.release(host);
+    const alerts = this.alerts.release(host);
+    this.groups.forget(host);
+    this.hosts.forget(host);
+    for (const k of [...this.holding]) if (k.endsWith(`\u0000${host}`)) this.holding.delete(k);
+    for (const [k, d] of [...this.deferred]) if (d.host === host) this.deferred.delete(k);
+    for (const q of this.queues.values()) { const i = q.indexOf(host); if (i >= 0) q.splice(i, 1); }
+    // What this controller wrote about the host is committed before the new owner reads it.
+    await this.deps.store.flush();
+    return { heals, alerts: alerts.length };
+  }
+
+  /**
+   * This controller took the host (its agent connected here, or its controller died): the open
+   * alerts and work orders recorded for it are carried on here.
+   */
+  async adoptHost(host: string, how: 'connected' | 'orphaned'): Promise<{ heals: number; alerts: number }> {
+    if (how === 'orphaned') {
+      const record = await this.deps.store.getHost(host);
+      if (record) this.hosts.adopt(record);
+    } else {
+      await this.hosts.persist(host);
+    }
+    const open = (await this.deps.store.listAlerts({ host })).filter((a) => a.state !== 'resolved' && !this.alerts.get(a.rule, a.host));
+    this.alerts.restore(open);
+    for (const a of open) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) this.holding.add(`${a.rule}\u0000${a.host}`);
+    for (const a of open) if (a.state === 'firing') this.groups.adopt(a, this.deliveries(a));
+    const heals = await this.heal.adopt(host);
+    return { heals, alerts: open.length };
+  }
+
+  /** Another controller changed the silences. */
+  async reloadSilences(): Promise<void> {
+    this.silences = new Silences((await this.deps.store.getState<Silence[]>('silences')) ?? []);
+    this.armSilenceTimer();
+    this.groups.refresh();
+  }
+
   // --- acknowledgement and silences (API) ---
 
   async acknowledge(id: string, by: string, comment: string): Promise<AlertRecord | undefined> {
@@ -288,10 +343,12 @@ export class Pipeline {
    * A scheduled rule's turn: its steps run on every connected host it selects, at most
    * maxConcurrent at a time (the rest wait their turn). No host selected means nothing runs.
    */
-  async runSchedule(ruleId: string): Promise<{ hosts: string[] }> {
+  async runSchedule(ruleId: string, fireAt?: string): Promise<{ hosts: string[] }> {
     const rule = this.ruleById.get(ruleId);
     if (!rule?.heal || !rule.schedule) return { hosts: [] };
-    const hosts = this.hosts.list().filter((h) => h.connected && selects(rule, h)).map((h) => h.id).sort();
+    let hosts = this.hosts.list().filter((h) => h.connected && selects(rule, h)).map((h) => h.id).sort();
+    // Several controllers: each runs its own hosts, and a host that moved mid-tick runs once.
+    if (fireAt && this.deps.cluster) hosts = await this.deps.cluster.claimRuns(rule.id, fireAt, hosts);
     if (hosts.length === 0) {
       this.deps.metrics.schedulesRun.inc({ rule: rule.id, outcome: 'no-hosts' });
       this.deps.log.warn({ rule: rule.id }, 'scheduled rule selects no connected host; nothing run');

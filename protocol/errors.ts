@@ -51,6 +51,12 @@ export const ERROR_CODES = {
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
   STORE_LOCKED: 'another process holds the data directory',
+  STORE_UNAVAILABLE: 'the PostgreSQL store cannot be reached or refused the login',
+  STORE_WRITE_FAILED: 'a write to the PostgreSQL store failed after its retries',
+  STORE_MIGRATION_FAILED: 'a schema migration of the PostgreSQL store failed (nothing of it was applied)',
+  STORE_SCHEMA_NEWER: 'the PostgreSQL store was migrated by a newer laas than this one',
+  // Several controllers
+  CLUSTER_OWNER_UNAVAILABLE: 'the controller holding the host of this record did not answer',
   // Reliability
   AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
   LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',

@@ -77,6 +77,23 @@ export class Groups {
     }
   }
 
+  /**
+   * Several controllers: an alert another controller paged for comes here with its host. People
+   * already heard of it, so it joins its groups as told (no second page; they hear it resolve).
+   */
+  adopt(alert: AlertRecord, deliveries: readonly Delivery[]): void {
+    this.update(alert, deliveries);
+    for (const g of this.groups.values()) if (g.alerts.has(alert.fingerprint)) { g.told.add(alert.fingerprint); g.lastFlush ??= this.deps.clock.now(); }
+  }
+
+  /** Several controllers: a host moved to another controller; its alerts are paged from there. */
+  forget(host: string): void {
+    for (const g of [...this.groups.values()]) {
+      for (const [fp, a] of [...g.alerts]) if (a.host === host) { g.alerts.delete(fp); g.told.delete(fp); }
+      if (g.alerts.size === 0) { g.timer?.cancel(); this.groups.delete(g.key); }
+    }
+  }
+
   /** Something that mutes alerts changed (a silence ended, host-down resolved): look again. */
   refresh(): void {
     for (const g of this.groups.values()) {

@@ -75,6 +75,13 @@ export class AlertManager {
     }
   }
 
+  /** Several controllers: the host's open alerts move to the controller that now holds its link. */
+  release(host: string): AlertRecord[] {
+    const out: AlertRecord[] = [];
+    for (const [k, a] of [...this.active]) if (a.host === host) { this.active.delete(k); out.push(a); }
+    return out;
+  }
+
   get(ruleId: string, host: string): AlertRecord | undefined {
     return this.active.get(key(ruleId, host));
   }

@@ -43,6 +43,10 @@ export interface HealDeps {
   /** Told when a work order reaches a final state (the scheduler starts the next host). */
   onFinished?: (order: HealRecord) => void | Promise<void>;
   newId?: () => string;
+  /** Several controllers: heals in flight fleet-wide (from the database), counted by the limits. */
+  inFlight?: () => Promise<{ host: string; rule: string }[]>;
+  /** Several controllers: runs a brake decision and its write-ahead alone, fleet-wide. */
+  gate?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export class HealError extends Error {
@@ -77,7 +81,7 @@ export class HealManager {
   }
 
   /** After a restart: pause, breakers, limits, and the timers of every open work order. */
-  async restore(): Promise<void> {
+  async restore(owns: (host: string) => boolean = () => true): Promise<void> {
     const { store, clock } = this.deps;
     this.pauseState = (await store.getState<PauseState>('pause')) ?? null;
     this.breakers = new Breakers((await store.getState<BreakerState[]>('breakers')) ?? []);
@@ -86,15 +90,63 @@ export class HealManager {
       if (h.dispatchedAt && h.mode === 'enforce') this.noteStart(h.rule, h.host, Date.parse(h.dispatchedAt));
     }
     for (const state of ['dispatched', 'awaiting-approval'] as const) {
-      for (const h of await store.listHeals({ state })) {
-        this.open.set(h.id, h);
-        if (state === 'awaiting-approval') this.armApprovalExpiry(h);
-        else if (h.verifyingUntil) this.armVerify(h);
-        else if (h.steps[h.step]?.state === 'dispatched') this.armStepTimeout(h);
-        else await this.finish(h, 'failed', `the controller stopped before step ${h.step + 1} was sent; nothing ran`);
+      for (const h of await store.listHeals({ state })) if (owns(h.host)) await this.take(h, 'the controller stopped');
+    }
+    this.gauges();
+  }
+
+  /**
+   * Several controllers: this one now holds the host's link, so it carries the host's open work
+   * orders on — timers armed again, a result that arrived meanwhile applied, unacknowledged
+   * instructions sent again.
+   */
+  async adopt(host: string): Promise<number> {
+    let n = 0;
+    for (const state of ['dispatched', 'awaiting-approval'] as const) {
+      for (const h of await this.deps.store.listHeals({ state, host })) {
+        if (this.open.has(h.id)) continue;
+        this.event(h, 'adopted', `carried on by this controller, which now holds the link to ${host}`);
+        await this.take(h, 'its controller stopped');
+        n++;
       }
     }
     this.gauges();
+    this.resend(host);
+    return n;
+  }
+
+  /** Several controllers: another one took the host; its open orders are no longer ours to carry. */
+  release(host: string): string[] {
+    const ids: string[] = [];
+    for (const o of [...this.open.values()]) {
+      if (o.host !== host) continue;
+      this.cancelTimer(o.id);
+      this.open.delete(o.id);
+      ids.push(o.id);
+    }
+    this.gauges();
+    return ids;
+  }
+
+  /** Several controllers: another controller changed the fleet-wide pause. */
+  async reloadPause(): Promise<void> {
+    this.pauseState = (await this.deps.store.getState<PauseState>('pause')) ?? null;
+    this.gauges();
+  }
+
+  /** Carries on an open order read from the store (after a restart, or adopted from another controller). */
+  private async take(h: HealRecord, who: string): Promise<void> {
+    this.open.set(h.id, h);
+    const step = h.steps[h.step];
+    if (h.state === 'awaiting-approval') this.armApprovalExpiry(h);
+    else if (h.verifyingUntil) this.armVerify(h);
+    else if (step?.state === 'dispatched' && step.result) {
+      // The agent's result reached a controller while the order had none carrying it.
+      const result = step.result;
+      step.result = null;
+      await this.onResult(h.host, result);
+    } else if (step?.state === 'dispatched') this.armStepTimeout(h);
+    else await this.finish(h, 'failed', `${who} before step ${h.step + 1} was sent; nothing ran`);
   }
 
   /** Opens a work order for a fault (or a schedule) on a host, if the rule heals. */
@@ -120,7 +172,17 @@ export class HealManager {
     };
     const why = trigger === 'schedule' ? `schedule "${rule.schedule}" of ${rule.id}` : `rule ${rule.id} fired on ${ctx.host}`;
     this.event(order, 'requested', why);
-    const verdict: Verdict = busy ? { allowed: false, kind: 'busy', reason: `work order ${busy.id} for ${rule.id} on ${ctx.host} is still open` } : this.brakes(rule, ctx.host, now);
+    // The write-ahead of an order that will run happens inside the decision, so a fleet-wide
+    // limit counted from the database sees it before another controller decides.
+    const reserve = order.mode === 'enforce' && heal.approval !== 'required' ? order : undefined;
+    let verdict: Verdict;
+    if (busy) verdict = { allowed: false, kind: 'busy', reason: `work order ${busy.id} for ${rule.id} on ${ctx.host} is still open` };
+    else if (!this.deps.gate) verdict = this.brakes(rule, ctx.host, now); // no await between the busy check and open.set
+    else {
+      // The order holds its rule and host while the fleet-wide decision waits for the gate.
+      this.open.set(order.id, order);
+      verdict = await this.decide(rule, ctx.host, now, reserve);
+    }
     if (order.mode === 'shadow') {
       const plan = steps.map((s) => `${s.action} ${JSON.stringify(s.params)}`).join(', then ');
       this.deps.metrics.healShadow.inc({ rule: rule.id });
@@ -163,14 +225,14 @@ export class HealManager {
       await this.finish(order, 'skipped', `approved by ${by}, but rule ${order.rule} no longer heals`);
       return order;
     }
-    const verdict = this.brakes(rule, order.host, this.deps.clock.now());
+    order.state = 'dispatched';
+    order.reason = `approved by ${by}`;
+    const verdict = this.deps.gate ? await this.decide(rule, order.host, this.deps.clock.now(), order) : this.brakes(rule, order.host, this.deps.clock.now());
     if (!verdict.allowed) {
       this.deps.metrics.healSkipped.inc({ rule: rule.id, reason: verdict.kind });
       await this.finish(order, 'skipped', `approved by ${by}, but ${verdict.reason}`);
       return order;
     }
-    order.state = 'dispatched';
-    order.reason = `approved by ${by}`;
     this.gauges();
     await this.start(order);
     return order;
@@ -330,7 +392,20 @@ export class HealManager {
 
   // --- inside ---
 
-  private brakes(rule: Rule, host: string, now: number): Verdict {
+  /** The brakes' verdict; when it allows and `reserve` is given, that order is written first. */
+  private async decide(rule: Rule, host: string, now: number, reserve?: HealRecord): Promise<Verdict> {
+    return this.deps.gate!(async (): Promise<Verdict> => {
+      const fleet = this.deps.inFlight ? await this.deps.inFlight() : [];
+      const verdict = this.brakes(rule, host, now, fleet);
+      if (verdict.allowed && reserve) {
+        await this.deps.store.putHeal(reserve);
+        await this.deps.store.flush();
+      }
+      return verdict;
+    });
+  }
+
+  private brakes(rule: Rule, host: string, now: number, inFlight: { host: string; rule: string }[] = []): Verdict {
     const heal = rule.heal!;
     if (this.pauseState) return { allowed: false, kind: 'paused', reason: `heals are paused fleet-wide by ${this.pauseState.by} since ${this.pauseState.at}${this.pauseState.reason ? ` (${this.pauseState.reason})` : ''}; resume with: laas resume` };
     const hold = this.deps.hold?.(rule, host);
@@ -349,14 +424,14 @@ export class HealManager {
     if (!hourly.allowed) return { allowed: false, kind: 'max-per-hour', reason: hourly.reason };
     const selected = this.deps.hostsSelected(rule);
     const ruleLimit = hostLimit(heal.maxConcurrent, selected);
-    const ruleHosts = this.healingHosts((o) => o.rule === rule.id, host);
+    const ruleHosts = union(this.healingHosts((o) => o.rule === rule.id, host), inFlight.filter((o) => o.rule === rule.id && o.host !== host).map((o) => o.host));
     if (ruleHosts.length >= ruleLimit) {
       return { allowed: false, kind: 'max-concurrent', reason: `maxConcurrent ${heal.maxConcurrent} (${ruleLimit} of ${selected} host${selected === 1 ? '' : 's'}) reached for ${rule.id}: healing ${ruleHosts.join(', ')}; retried when one finishes` };
     }
     if (this.deps.fleetLimit !== undefined) {
       const fleet = this.deps.fleetSize();
       const fleetLimit = hostLimit(this.deps.fleetLimit, fleet);
-      const busy = this.healingHosts(() => true, host);
+      const busy = union(this.healingHosts(() => true, host), inFlight.filter((o) => o.host !== host).map((o) => o.host));
       if (busy.length >= fleetLimit) {
         return { allowed: false, kind: 'fleet-limit', reason: `fleet-wide limit ${this.deps.fleetLimit} (${fleetLimit} of ${fleet} hosts) reached: healing ${busy.join(', ')}; retried when one finishes` };
       }
@@ -562,6 +637,10 @@ export class HealManager {
     this.deps.metrics.healPaused.set(this.pauseState ? 1 : 0);
     this.deps.metrics.breakersOpen.set(this.breakers.openCount());
   }
+}
+
+function union(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b])].sort();
 }
 
 function describeResult(step: HealStep): string {

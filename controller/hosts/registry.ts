@@ -17,8 +17,9 @@ export class HostRegistry {
 
   constructor(private readonly deps: { store: Store; metrics: Metrics; clock: () => number; downAfterMs: number; startedAt: number }) {}
 
-  async restore(): Promise<void> {
+  async restore(owns: (host: string) => boolean = () => true): Promise<void> {
     for (const h of await this.deps.store.listHosts()) {
+      if (!owns(h.id)) continue;
       h.connected = false;
       this.hosts.set(h.id, h);
       this.lastSeen.set(h.id, Math.max(Date.parse(h.lastSeen), this.deps.startedAt));
@@ -39,7 +40,8 @@ export class HostRegistry {
   async connected(hello: Hello): Promise<HostRecord & { restarted: boolean }> {
     const now = this.deps.clock();
     const iso = new Date(now).toISOString();
-    const prev = this.hosts.get(hello.agentId);
+    // Another controller may have known it (several controllers on one database).
+    const prev = this.hosts.get(hello.agentId) ?? await this.deps.store.getHost(hello.agentId);
     const host: HostRecord = {
       id: hello.agentId, hostname: hello.hostname, labels: { ...hello.labels }, os: { ...hello.os }, agentVersion: hello.agentVersion,
       services: [...hello.services], actions: [...hello.actions], connected: true, up: prev?.up ?? true,
@@ -54,6 +56,27 @@ export class HostRegistry {
     this.deps.metrics.hostLastSeen.set({ host: host.id }, now / 1000);
     await this.deps.store.putHost(host);
     return { ...host, restarted };
+  }
+
+  /** Several controllers: a host of a dead controller, adopted unconnected (it goes down unless it returns). */
+  adopt(h: HostRecord): void {
+    if (this.hosts.has(h.id)) return;
+    h.connected = false;
+    this.hosts.set(h.id, h);
+    this.lastSeen.set(h.id, Math.max(Date.parse(h.lastSeen), this.deps.clock() - this.deps.downAfterMs / 2));
+  }
+
+  /** Several controllers: the host is another controller's now; forget it here. */
+  forget(id: string): void {
+    this.hosts.delete(id);
+    this.lastSeen.delete(id);
+    this.persistedAt.delete(id);
+  }
+
+  /** Writes the host's record again (after an adoption, so the new owner's view is the last). */
+  async persist(id: string): Promise<void> {
+    const h = this.hosts.get(id);
+    if (h) await this.deps.store.putHost({ ...h, lastSeen: new Date(this.lastSeen.get(id) ?? Date.parse(h.lastSeen)).toISOString() });
   }
 
   async disconnected(id: string): Promise<void> {

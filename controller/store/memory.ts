@@ -48,6 +48,11 @@ export class MemoryStore implements Store {
     this.changed();
   }
 
+  /** Every named state record, for copying a store elsewhere (laas store migrate). */
+  stateEntries(): [string, unknown][] {
+    return Object.entries(this.data.state).map(([k, v]) => [k, clone(v)]);
+  }
+
   /** Called after every change; the lowdb store schedules a write. */
   protected changed(): void {}
 

@@ -23,6 +23,8 @@ export class SimAgent {
   outcome: Result['outcome'] = 'succeeded';
   /** When set, a successful service.restart brings the service back (as a real restart would). */
   healOnRun = false;
+  /** When set, instructions are acknowledged and never answered, like an action still running. */
+  hold = false;
 
   constructor(readonly url: string, readonly token: string, readonly id: string, readonly labels: Record<string, string> = {}, readonly intervalMs = 10_000) {}
 
@@ -75,6 +77,7 @@ export class SimAgent {
   private answer(run: Run): void {
     this.runs.push(run);
     this.ws!.send(encode('ack', { id: run.id }));
+    if (this.hold) return;
     this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: this.outcome, exitCode: this.outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 1 }));
     const service = (run.params as { service?: unknown }).service;
     if (this.healOnRun && this.outcome === 'succeeded' && run.action === 'service.restart' && typeof service === 'string') this.setService(service, true);

@@ -23,6 +23,7 @@ describe('agent config', () => {
     const c = parseAgentConfig({ ...base, services: [svc()] }, 'agent.json');
     expect(c).toEqual({
       controller: 'ws://127.0.0.1:7070',
+      controllers: ['ws://127.0.0.1:7070'],
       token: 'secret',
       id: hostname(),
       labels: {},
@@ -103,6 +104,14 @@ describe('agent config', () => {
     const e = errorOf(value);
     expect(e.code).toBe('CONFIG_INVALID');
     expect(e.message).toContain(expected);
+  });
+
+  it('takes a list of controllers sharing one database; a bad one is named by its index', () => {
+    const c = parseAgentConfig({ ...base, controller: ['ws://a:7070', 'wss://b:7070', 'ws://a:7070'] }, 'agent.json');
+    expect(c.controllers).toEqual(['ws://a:7070', 'wss://b:7070']);
+    expect(c.controller).toBe('ws://a:7070');
+    expect(() => parseAgentConfig({ ...base, controller: ['ws://a:7070', 'http://b'] }, 'agent.json')).toThrow(/agent\.json \/controller/);
+    expect(() => parseAgentConfig({ ...base, controller: [] }, 'agent.json')).toThrow(/at least one controller URL/);
   });
 
   it('reports every fault at once', () => {

@@ -1,0 +1,32 @@
+import type { Store } from '../store/store.js';
+
+/** State records each controller keeps for itself (they are about its own hosts and sends). */
+const PER_CONTROLLER = new Set(['breakers', 'notifications']);
+
+/**
+ * The store as the controller's parts see it in a cluster: the same records, but a change of a
+ * shared state record (pause, silences, enrolled agents) is announced to the other controllers
+ * once it is committed, so they reload it; per-controller state gets a key of its own, so
+ * controllers never overwrite each other's.
+ */
+export function sharedStore(store: Store, controllerId: string, announce: (key: string) => Promise<void>): Store {
+  const keyOf = (key: string) => (PER_CONTROLLER.has(key) ? `${key}@${controllerId}` : key);
+  return {
+    listHosts: () => store.listHosts(),
+    getHost: (id) => store.getHost(id),
+    putHost: (h) => store.putHost(h),
+    listAlerts: (f) => store.listAlerts(f),
+    getAlert: (id) => store.getAlert(id),
+    putAlert: (a) => store.putAlert(a),
+    listHeals: (f) => store.listHeals(f),
+    getHeal: (id) => store.getHeal(id),
+    putHeal: (h) => store.putHeal(h),
+    getState: <T>(key: string) => store.getState<T>(keyOf(key)),
+    async putState(key, value) {
+      await store.putState(keyOf(key), value);
+      if (!PER_CONTROLLER.has(key)) await announce(key);
+    },
+    flush: () => store.flush(),
+    close: () => store.close(),
+  };
+}

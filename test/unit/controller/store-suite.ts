@@ -1,0 +1,160 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AlertRecord, HealRecord, HostRecord, Store } from '../../../controller/store/store.js';
+
+/**
+ * The behaviour every store must have, run against each implementation: what one store does,
+ * the others do too, so a controller can move between them without changing what it sees.
+ */
+export interface StoreUnderTest {
+  /** A fresh, empty store. */
+  open(): Promise<Store>;
+  /** The same records, opened again after close() (undefined: the store keeps nothing). */
+  reopen?: () => Promise<Store>;
+  cleanup?: () => Promise<void>;
+}
+
+export const host = (id: string, extra: Partial<HostRecord> = {}): HostRecord => ({
+  id, hostname: id, labels: { role: 'web' }, os: { platform: 'linux', release: '6.1' }, agentVersion: '0.1.0', services: ['demo'], actions: ['service.restart'],
+  connected: true, up: true, firstSeen: '2026-01-01T00:00:00.000Z', lastSeen: '2026-01-01T00:00:01.000Z', intervalMs: 1000, ...extra,
+});
+
+export const alert = (id: string, extra: Partial<AlertRecord> = {}): AlertRecord => ({
+  id, rule: 'web/demo-down', host: 'web-1', severity: 'critical', state: 'firing', startsAt: '2026-01-01T00:00:00.000Z', firedAt: '2026-01-01T00:00:00.000Z',
+  endsAt: null, summary: 'demo is down', description: '', labels: { alertname: 'demo-down', host: 'web-1' }, fingerprint: `f-${id}`, heals: [], updatedAt: '2026-01-01T00:00:00.000Z',
+  ack: null, flapping: false, clearedAt: null, ...extra,
+});
+
+export const heal = (id: string, extra: Partial<HealRecord> = {}): HealRecord => ({
+  id, alertId: null, rule: 'web/demo-down', host: 'web-1', trigger: 'alert', mode: 'enforce', action: 'service.restart', params: { service: 'demo' },
+  state: 'dispatched', reason: 'rule fired', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', faultAt: null, dispatchedAt: null,
+  ackedAt: null, finishedAt: null, timeoutMs: 30_000, result: null,
+  steps: [{ action: 'service.restart', params: { service: 'demo' }, runId: `${id}.0`, state: 'dispatched', timeoutMs: 30_000, dispatchedAt: null, ackedAt: null, finishedAt: null, result: null }],
+  step: 0, verifyWithinMs: 10_000, verifyingUntil: null, clearedAt: null, approval: null, notifications: [], history: [{ at: '2026-01-01T00:00:00.000Z', state: 'requested', note: 'x' }],
+  ...extra,
+});
+
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+export function storeSuite(name: string, make: () => StoreUnderTest): void {
+  describe(`store contract: ${name}`, () => {
+    let sut: StoreUnderTest;
+    let store: Store;
+    beforeEach(async () => {
+      sut = make();
+      store = await sut.open();
+    });
+    afterEach(async () => {
+      await store.close().catch(() => undefined);
+      await sut.cleanup?.();
+    });
+
+    it('round-trips hosts, alerts and work orders, nested fields and all', async () => {
+      const h = host('web-1', { labels: { role: 'web', env: 'prod' }, instance: 'i-1' });
+      const a = alert('a1', { ack: { by: 'ops', at: at(5), comment: 'looking' }, heals: ['w1'] });
+      const w = heal('w1', { approval: { expiresAt: at(60), decision: null, by: null, at: null, comment: null }, result: { id: 'w1.0', action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: 'ok\n"quoted" ü', stderr: '', truncated: false, durationMs: 12.5, startedAt: 1 } });
+      await store.putHost(h);
+      await store.putAlert(a);
+      await store.putHeal(w);
+      expect(await store.getHost('web-1')).toEqual(h);
+      expect(await store.getAlert('a1')).toEqual(a);
+      expect(await store.getHeal('w1')).toEqual(w);
+      expect(await store.getHost('nope')).toBeUndefined();
+      expect(await store.getAlert('nope')).toBeUndefined();
+      expect(await store.getHeal('nope')).toBeUndefined();
+      expect(await store.listHosts()).toEqual([h]);
+    });
+
+    it('replaces a record on a second put, and the last of quick writes wins', async () => {
+      const w = heal('w1');
+      await store.putHeal(w);
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) writes.push(store.putHeal({ ...w, reason: `r${i}`, state: i === 19 ? 'succeeded' : 'dispatched', finishedAt: i === 19 ? at(9) : null }));
+      await Promise.all(writes);
+      const got = await store.getHeal('w1');
+      expect(got?.reason).toBe('r19');
+      expect(got?.state).toBe('succeeded');
+      expect(await store.listHeals({ state: 'dispatched' })).toEqual([]);
+      expect((await store.listHeals({ state: 'succeeded' })).map((h) => h.id)).toEqual(['w1']);
+    });
+
+    it('returns copies: changing a returned record changes nothing stored', async () => {
+      await store.putAlert(alert('a1'));
+      const got = (await store.getAlert('a1'))!;
+      got.state = 'resolved';
+      got.labels.extra = 'x';
+      expect((await store.getAlert('a1'))!.state).toBe('firing');
+      expect((await store.getAlert('a1'))!.labels.extra).toBeUndefined();
+      const mine = heal('w1');
+      await store.putHeal(mine);
+      mine.history.push({ at: at(1), state: 'later', note: 'not stored' });
+      expect((await store.getHeal('w1'))!.history).toHaveLength(1);
+    });
+
+    it('filters alerts by state and host, newest first, with a limit', async () => {
+      await store.putAlert(alert('a1', { startsAt: at(1), host: 'web-1', state: 'firing' }));
+      await store.putAlert(alert('a2', { startsAt: at(3), host: 'web-2', state: 'firing' }));
+      await store.putAlert(alert('a3', { startsAt: at(2), host: 'web-1', state: 'resolved', endsAt: at(4) }));
+      await store.putAlert(alert('a4', { startsAt: at(3), host: 'web-1', state: 'pending' }));
+      expect((await store.listAlerts()).map((a) => a.id)).toEqual(['a4', 'a2', 'a3', 'a1']);
+      expect((await store.listAlerts({ state: 'firing' })).map((a) => a.id)).toEqual(['a2', 'a1']);
+      expect((await store.listAlerts({ host: 'web-1' })).map((a) => a.id)).toEqual(['a4', 'a3', 'a1']);
+      expect((await store.listAlerts({ host: 'web-1', state: 'resolved' })).map((a) => a.id)).toEqual(['a3']);
+      expect((await store.listAlerts({ limit: 2 })).map((a) => a.id)).toEqual(['a4', 'a2']);
+      expect(await store.listAlerts({ host: 'nobody' })).toEqual([]);
+    });
+
+    it('filters work orders by state, host, rule and since, newest first, with a limit', async () => {
+      await store.putHeal(heal('w1', { createdAt: at(1), host: 'web-1', rule: 'web/a' }));
+      await store.putHeal(heal('w2', { createdAt: at(2), host: 'web-2', rule: 'web/a', state: 'awaiting-approval' }));
+      await store.putHeal(heal('w3', { createdAt: at(3), host: 'web-1', rule: 'web/b', state: 'failed', finishedAt: at(4) }));
+      await store.putHeal(heal('w4', { createdAt: at(3), host: 'web-2', rule: 'web/b' }));
+      expect((await store.listHeals()).map((h) => h.id)).toEqual(['w4', 'w3', 'w2', 'w1']);
+      expect((await store.listHeals({ state: 'dispatched' })).map((h) => h.id)).toEqual(['w4', 'w1']);
+      expect((await store.listHeals({ host: 'web-1' })).map((h) => h.id)).toEqual(['w3', 'w1']);
+      expect((await store.listHeals({ rule: 'web/a' })).map((h) => h.id)).toEqual(['w2', 'w1']);
+      expect((await store.listHeals({ since: at(2) })).map((h) => h.id)).toEqual(['w4', 'w3', 'w2']);
+      expect((await store.listHeals({ rule: 'web/b', host: 'web-2', state: 'dispatched' })).map((h) => h.id)).toEqual(['w4']);
+      expect((await store.listHeals({ limit: 1 })).map((h) => h.id)).toEqual(['w4']);
+      expect((await store.listHeals({ since: at(2), limit: 2 })).map((h) => h.id)).toEqual(['w4', 'w3']);
+    });
+
+    it('keeps small named state, and putting undefined deletes it', async () => {
+      expect(await store.getState('pause')).toBeUndefined();
+      await store.putState('pause', { by: 'ops', at: at(1), reason: 'deploy' });
+      await store.putState('breakers', [{ rule: 'r', host: 'h', failures: [1, 2] }]);
+      expect(await store.getState('pause')).toEqual({ by: 'ops', at: at(1), reason: 'deploy' });
+      expect(await store.getState('breakers')).toEqual([{ rule: 'r', host: 'h', failures: [1, 2] }]);
+      await store.putState('pause', undefined);
+      expect(await store.getState('pause')).toBeUndefined();
+      expect(await store.getState('breakers')).toBeDefined();
+      // Deleting what is not there is fine.
+      await store.putState('never-set', undefined);
+      expect(await store.getState('never-set')).toBeUndefined();
+    });
+
+    it('after flush(), everything written survives a close and reopen', async (ctx) => {
+      if (!sut.reopen) ctx.skip();
+      await store.putHost(host('web-1'));
+      for (let i = 0; i < 50; i++) void store.putAlert(alert(`a${i}`, { startsAt: at(i) }));
+      void store.putHeal(heal('w1', { state: 'awaiting-approval' }));
+      void store.putState('pause', { by: 'ops' });
+      await store.flush();
+      await store.putState('pause', undefined);
+      await store.close();
+      store = await sut.reopen!();
+      expect(await store.listHosts()).toHaveLength(1);
+      expect(await store.listAlerts()).toHaveLength(50);
+      expect((await store.listAlerts({ limit: 1 }))[0].id).toBe('a49');
+      expect((await store.getHeal('w1'))?.state).toBe('awaiting-approval');
+      expect(await store.getState('pause')).toBeUndefined();
+    });
+
+    it('close() writes what is pending and can be called once the work is done', async (ctx) => {
+      if (!sut.reopen) ctx.skip();
+      void store.putHeal(heal('w-last'));
+      await store.close();
+      store = await sut.reopen!();
+      expect((await store.getHeal('w-last'))?.id).toBe('w-last');
+    });
+  });
+}
