@@ -50,6 +50,9 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     samplesReceived: new Counter({ name: 'laas_samples_received_total', help: 'Samples received, by trigger', labelNames: ['trigger'], ...r }),
     rulesLoaded: new Gauge({ name: 'laas_rules_loaded', help: 'Rules in the active rule set', ...r }),
     rulesReloads: new Counter({ name: 'laas_rules_reloads_total', help: 'Rule set reloads, by outcome', labelNames: ['outcome'], ...r }),
+    // From the sample's own timestamp (agent clock; same machine in the bench) to the end of its
+    // rule evaluation and alert/heal decisions: includes time queued in the socket and event loop.
+    sampleDecisionSeconds: new Histogram({ name: 'laas_controller_sample_decision_seconds', help: 'From a sample being taken (its ts) to the end of the decisions on it; samples with a clock off by over 60 s are not counted', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30], ...r }),
     ruleEvalSeconds: new Histogram({ name: 'laas_rules_evaluation_seconds', help: 'Time to evaluate one sample against the rules selecting its host', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], ...r }),
     alertsActive: new Gauge({ name: 'laas_alerts_active', help: 'Alerts not resolved, by rule, severity and state', labelNames: ['rule', 'severity', 'state'], ...r }),
     alertTransitions: new Counter({ name: 'laas_alerts_transitions_total', help: 'Alert state changes, by rule and new state', labelNames: ['rule', 'state'], ...r }),

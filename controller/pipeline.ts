@@ -168,6 +168,8 @@ export class Pipeline {
         await this.heal.onCleared(ruleId, hostId);
       }
     }
+    const end = this.deps.clock.now();
+    if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
   }
 
   async ack(host: string, id: string): Promise<void> {
