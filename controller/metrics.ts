@@ -35,9 +35,21 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     serviceSince: new Gauge({ name: 'laas_host_service_changed_timestamp_seconds', help: 'When the watched service last changed between up and down', labelNames: ['host', 'service'], ...r }),
   };
   const factsCapped = new Counter({ name: 'laas_host_facts_capped_total', help: 'Mounts, interfaces or services left out of /metrics because their host is at its cap, by kind (counted per sample)', labelNames: ['kind'], ...r });
-  const facts: FactsMetrics = new FactsMetrics({ gauges: hostFacts, hostUp, capped: factsCapped, clock: opts.clock, limits: opts.facts });
+  // The whole fleet in a few series, whatever its size (the per-host facts stop at the cap).
+  const stat = { labelNames: ['stat'] as const, ...r };
+  const fleet = {
+    hostsReporting: new Gauge({ name: 'laas_fleet_hosts_reporting', help: 'Hosts that sent a sample within the stale limit', ...r }),
+    hostsWithoutSeries: new Gauge({ name: 'laas_fleet_hosts_without_fact_series', help: 'Reporting hosts past the per-host series cap: in the laas_fleet_* summary only', ...r }),
+    cpuUsage: new Gauge({ name: 'laas_fleet_cpu_usage_percent', help: 'CPU busy over reporting hosts, by stat (mean, min, max)', ...stat }),
+    memoryUsed: new Gauge({ name: 'laas_fleet_memory_used_percent', help: 'Memory in use over reporting hosts, by stat (mean, min, max)', ...stat }),
+    diskUsed: new Gauge({ name: 'laas_fleet_disk_used_percent', help: 'Fullest filesystem of each reporting host, by stat over hosts (mean, min, max)', ...stat }),
+    servicesDown: new Gauge({ name: 'laas_fleet_services_down', help: 'Watched services reported down, summed over reporting hosts', ...r }),
+  };
+  const facts: FactsMetrics = new FactsMetrics({ gauges: hostFacts, hostUp, capped: factsCapped, fleet, clock: opts.clock, limits: opts.facts });
   return {
     registry,
+    /** The /metrics text, built one metric family at a time so a scrape never holds the event loop for long. */
+    text: () => exposition(registry),
     hostUp,
     hostFacts,
     /** Turns each sample into the per-host gauges above; pipeline.sample() calls it. */
@@ -74,3 +86,18 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Registry.metrics() formats every family in one go (a chain of microtasks: nothing else runs
+ * until it is done — ~0.4 s at 100k series). This yields to the event loop between families, so
+ * samples keep flowing during a large scrape; the text is the same.
+ */
+async function exposition(registry: Registry): Promise<string> {
+  const parts: string[] = [];
+  const format = (registry as unknown as { getMetricsAsString(m: unknown): Promise<string> }).getMetricsAsString.bind(registry);
+  for (const metric of registry.getMetricsAsArray()) {
+    parts.push(await format(metric));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return `${parts.join('\n\n')}\n`;
+}
