@@ -1,10 +1,11 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { DataFile } from 'lowdb/node';
 import { LaasError, errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
 import { MemoryStore, emptyData, type StoreData } from './memory.js';
+import type { AlertRecord, HealRecord, HostRecord } from './store.js';
 
 export interface LowdbStoreOptions {
   dataDir: string;
@@ -28,13 +29,53 @@ export class LowdbStore extends MemoryStore {
   private writing: Promise<void> | undefined;
   private dirty = false;
   private backedUpAt = 0;
+  /**
+   * Each record's JSON text, kept from its last put: a write re-serialises only what changed.
+   * With 20,000 hosts the file is megabytes and JSON.stringify of all of it held the event loop
+   * for ~100 ms on every write (the write-ahead before each heal dispatch included). Records in
+   * `data` change only through put* (which store a copy), so a cached text is never stale.
+   */
+  private readonly texts = { hosts: new Map<string, string>(), alerts: new Map<string, string>(), heals: new Map<string, string>() };
+  private writeMs = 0;
 
   private constructor(private readonly opts: LowdbStoreOptions) {
     const data = emptyData();
     super(data, opts.maxHistory);
     this.file = join(opts.dataDir, 'laas.json');
     this.lockFile = join(opts.dataDir, 'laas.lock');
-    this.db = new Low(new JSONFile<StoreData>(this.file), data);
+    this.db = new Low(new DataFile<StoreData>(this.file, { parse: JSON.parse, stringify: (d) => this.serialise(d) }), data);
+  }
+
+  override async putHost(host: HostRecord): Promise<void> {
+    this.texts.hosts.delete(host.id);
+    return super.putHost(host);
+  }
+
+  override async putAlert(alert: AlertRecord): Promise<void> {
+    this.texts.alerts.delete(alert.id);
+    return super.putAlert(alert);
+  }
+
+  override async putHeal(heal: HealRecord): Promise<void> {
+    this.texts.heals.delete(heal.id);
+    return super.putHeal(heal);
+  }
+
+  /** The same JSON document as JSON.stringify(data) (compact), from cached record texts. */
+  private serialise(d: StoreData): string {
+    const section = (records: Record<string, unknown>, texts: Map<string, string>): string => {
+      const parts: string[] = [];
+      for (const id of Object.keys(records)) {
+        let t = texts.get(id);
+        if (t === undefined) { t = JSON.stringify(records[id]); texts.set(id, t); }
+        parts.push(`${JSON.stringify(id)}:${t}`);
+      }
+      // Records pruned from history leave their text behind: drop those now and then.
+      if (texts.size > parts.length * 2 + 100) for (const id of texts.keys()) if (!Object.hasOwn(records, id)) texts.delete(id);
+      return `{${parts.join(',')}}`;
+    };
+    return `{"version":${JSON.stringify(d.version)},"hosts":${section(d.hosts, this.texts.hosts)},"alerts":${section(d.alerts, this.texts.alerts)},`
+      + `"heals":${section(d.heals, this.texts.heals)},"state":${JSON.stringify(d.state)}}`;
   }
 
   static async open(opts: LowdbStoreOptions): Promise<LowdbStore> {
@@ -92,7 +133,9 @@ export class LowdbStore extends MemoryStore {
 
   protected override changed(): void {
     this.dirty = true;
-    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, this.opts.writeDelayMs ?? 20);
+    // Paced by the cost of the last write, so a big file under a trickle of changes is not
+    // rewritten back to back; flush() (write-ahead, results) still writes at once.
+    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, Math.max(this.opts.writeDelayMs ?? 20, Math.min(1000, 4 * this.writeMs)));
   }
 
   override async flush(): Promise<void> {
@@ -104,7 +147,8 @@ export class LowdbStore extends MemoryStore {
     const started = performance.now();
     this.writing = this.db.write().then(
       () => {
-        this.opts.metrics?.storeWriteSeconds.observe((performance.now() - started) / 1000);
+        this.writeMs = performance.now() - started;
+        this.opts.metrics?.storeWriteSeconds.observe(this.writeMs / 1000);
         this.backup();
       },
       (e) => {
