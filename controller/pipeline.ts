@@ -71,8 +71,8 @@ export class Pipeline {
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.healNotice(order, kind, text),
-      hostsSelected: (rule) => this.hosts.list().filter((h) => selects(rule, h)).length,
-      fleetSize: () => this.hosts.list().length,
+      hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
+      fleetSize: () => this.hosts.count(),
       fleetLimit: deps.fleetLimit,
       onFinished: (order) => this.slotFreed(order),
       hold: (rule, host) => this.healHold(rule, host),
@@ -306,7 +306,7 @@ export class Pipeline {
     const queue = this.queues.get(ruleId);
     const rule = this.ruleById.get(ruleId);
     if (!queue?.length || !rule?.heal) return;
-    const limit = hostLimit(rule.heal.maxConcurrent, this.hosts.list().filter((h) => selects(rule, h)).length);
+    const limit = hostLimit(rule.heal.maxConcurrent, this.hosts.count((h) => selects(rule, h)));
     while (queue.length && this.heal.activeHosts(ruleId) < limit) {
       const host = queue.shift()!;
       await this.heal.request(rule, { host, trigger: 'schedule' });
