@@ -36,6 +36,8 @@ export class LowdbStore extends MemoryStore {
    * `data` change only through put* (which store a copy), so a cached text is never stale.
    */
   private readonly texts = { hosts: new Map<string, string>(), alerts: new Map<string, string>(), heals: new Map<string, string>() };
+  /** Each section's whole text, until one of its records is put again (hosts change rarely). */
+  private readonly sections: { hosts?: string; alerts?: string; heals?: string } = {};
   private writeMs = 0;
 
   private constructor(private readonly opts: LowdbStoreOptions) {
@@ -48,22 +50,36 @@ export class LowdbStore extends MemoryStore {
 
   override async putHost(host: HostRecord): Promise<void> {
     this.texts.hosts.delete(host.id);
+    this.sections.hosts = undefined;
     return super.putHost(host);
   }
 
   override async putAlert(alert: AlertRecord): Promise<void> {
     this.texts.alerts.delete(alert.id);
+    this.sections.alerts = undefined;
     return super.putAlert(alert);
   }
 
   override async putHeal(heal: HealRecord): Promise<void> {
     this.texts.heals.delete(heal.id);
+    this.sections.heals = undefined;
     return super.putHeal(heal);
+  }
+
+  protected override prune(): void {
+    const before = [Object.keys(this.data.alerts).length, Object.keys(this.data.heals).length];
+    super.prune();
+    if (Object.keys(this.data.alerts).length !== before[0]) this.sections.alerts = undefined;
+    if (Object.keys(this.data.heals).length !== before[1]) this.sections.heals = undefined;
   }
 
   /** The same JSON document as JSON.stringify(data) (compact), from cached record texts. */
   private serialise(d: StoreData): string {
-    const section = (records: Record<string, unknown>, texts: Map<string, string>): string => {
+    const section = (name: 'hosts' | 'alerts' | 'heals'): string => {
+      const cached = this.sections[name];
+      if (cached !== undefined) return cached;
+      const records = d[name] as Record<string, unknown>;
+      const texts = this.texts[name];
       const parts: string[] = [];
       for (const id of Object.keys(records)) {
         let t = texts.get(id);
@@ -72,10 +88,10 @@ export class LowdbStore extends MemoryStore {
       }
       // Records pruned from history leave their text behind: drop those now and then.
       if (texts.size > parts.length * 2 + 100) for (const id of texts.keys()) if (!Object.hasOwn(records, id)) texts.delete(id);
-      return `{${parts.join(',')}}`;
+      return (this.sections[name] = `{${parts.join(',')}}`);
     };
-    return `{"version":${JSON.stringify(d.version)},"hosts":${section(d.hosts, this.texts.hosts)},"alerts":${section(d.alerts, this.texts.alerts)},`
-      + `"heals":${section(d.heals, this.texts.heals)},"state":${JSON.stringify(d.state)}}`;
+    return `{"version":${JSON.stringify(d.version)},"hosts":${section('hosts')},"alerts":${section('alerts')},`
+      + `"heals":${section('heals')},"state":${JSON.stringify(d.state)}}`;
   }
 
   static async open(opts: LowdbStoreOptions): Promise<LowdbStore> {

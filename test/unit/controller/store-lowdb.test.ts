@@ -109,6 +109,12 @@ describe('lowdb store', () => {
     await s.flush();
     expect((await s.listAlerts()).map((a) => a.id).sort()).toEqual(['old2', 'old3', 'old4', 'open']);
     expect((await s.listHeals()).map((h) => h.id).sort()).toEqual(['running', 'w2', 'w3', 'w4']);
+    // The file says the same: pruned records are gone from it too.
+    await s.putHeal(heal('w9', '2026-01-01T00:09:00.000Z'));
+    await s.flush();
+    const file = JSON.parse(readFileSync(join(dir, 'laas.json'), 'utf8')) as { heals: Record<string, unknown>; alerts: Record<string, unknown> };
+    expect(Object.keys(file.alerts).sort()).toEqual(['old2', 'old3', 'old4', 'open']);
+    expect(Object.keys(file.heals).sort()).toEqual(['running', 'w3', 'w4', 'w9']);
     await s.close();
   });
 });
