@@ -36,6 +36,10 @@ export const controllerConfigSchema = z.strictObject({
   maintenance: z.array(maintenanceSchema).default([]),
   /** Base URL people reach this controller at; used in notification links. */
   externalUrl: z.url().optional(),
+  /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
+  metrics: z.strictObject({
+    maxHostsWithFacts: z.number().int().min(0).max(100_000).default(1000),
+  }).prefault({}),
 }).superRefine((c, ctx) => {
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
@@ -64,6 +68,7 @@ export interface ControllerConfig {
   route?: Route;
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
+  metrics: { maxHostsWithFacts: number };
 }
 
 export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
@@ -83,6 +88,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
+    metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts },
   };
 }
 

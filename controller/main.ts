@@ -47,7 +47,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const { log } = opts;
   const clock = opts.clock ?? realClock;
   checkListenSafety(config, log);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ facts: { hosts: config.metrics.maxHostsWithFacts } });
   const store = await LowdbStore.open({ dataDir: config.dataDir, log, metrics });
   const signing = loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
