@@ -63,6 +63,8 @@ export class Pipeline {
   /** Rule and host pairs whose condition held at the last sample (to see it clear). */
   private readonly holding = new Set<string>();
   private silenceTimer: { cancel(): void } | undefined;
+  /** Each rule's alert view, made once per rule set rather than per rule on every sample. */
+  private alertRules = new WeakMap<Rule, AlertRule>();
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -160,7 +162,7 @@ export class Pipeline {
       const held = this.holding.has(k);
       if (holds) this.holding.add(k);
       else this.holding.delete(k);
-      const t = this.alerts.observe(alertRule(rule), view, holds, now);
+      const t = this.alerts.observe(this.alertRuleOf(rule), view, holds, now);
       if (t?.to === 'firing' && t.from !== 'firing' && rule.heal) await this.healAlert(rule, t.alert, faultAt);
       // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
       if (!holds && held) {
@@ -187,6 +189,12 @@ export class Pipeline {
     this.alerts.tick(now);
     // A maintenance window may have closed: muted alerts get their page then.
     if (this.deps.maintenance && Math.floor(now / 1000) % 10 === 0) this.groups.refresh();
+  }
+
+  private alertRuleOf(rule: Rule): AlertRule {
+    let a = this.alertRules.get(rule);
+    if (!a) { a = alertRule(rule); this.alertRules.set(rule, a); }
+    return a;
   }
 
   // --- acknowledgement and silences (API) ---

@@ -46,8 +46,8 @@ export interface LoadHandle {
   readonly sourceAddresses: string[];
   /** Current counters summed over workers; dispatch latencies are every one seen so far. */
   stats(): Promise<LoadStats>;
-  /** Resolves when at least `n` clients are connected; rejects after `timeoutMs`. */
-  waitConnected(n: number, timeoutMs: number): Promise<LoadStats>;
+  /** Resolves when at least `n` clients are connected; rejects after `timeoutMs`. `progress` hears the count every ~10 s. */
+  waitConnected(n: number, timeoutMs: number, progress?: (s: LoadStats) => void): Promise<LoadStats>;
   setFaultsPerSecond(perSecond: number): void;
   stop(): Promise<LoadStats>;
 }
@@ -151,11 +151,13 @@ export async function startLoad(opts: LoadOptions): Promise<LoadHandle> {
     workers: nWorkers,
     sourceAddresses: addresses,
     stats,
-    async waitConnected(n, timeoutMs) {
+    async waitConnected(n, timeoutMs, progress) {
       const until = Date.now() + timeoutMs;
+      let told = Date.now();
       for (;;) {
         const s = await stats();
         if (s.connected >= n) return s;
+        if (progress && Date.now() - told >= 10_000) { told = Date.now(); progress(s); }
         if (Date.now() > until) throw new Error(`only ${s.connected} of ${n} clients connected after ${timeoutMs} ms (errors: ${JSON.stringify(s.errors)})`);
         if (alive().length === 0) throw new Error('every load worker exited');
         await new Promise((r) => setTimeout(r, 500));
