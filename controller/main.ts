@@ -214,7 +214,9 @@ export async function startController(config: ControllerConfig, opts: Controller
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
+    // A herd of agents reconnecting overflows Node's default accept queue (511): their SYNs are
+    // dropped and retried seconds later. The kernel caps this at net.core.somaxconn.
+    server.listen({ port: config.listen.port, host: config.listen.host, backlog: 4096 }, () => { server.off('error', reject); resolve(); });
   });
   port = (server.address() as AddressInfo).port;
   log.info({ listen: `${config.listen.host}:${port}`, tls: Boolean(config.tls), dataDir: config.dataDir, rulesDir: config.rulesDir, rules: pipeline.ruleSet.length }, 'controller started');

@@ -96,8 +96,30 @@ async function exposition(registry: Registry): Promise<string> {
   const parts: string[] = [];
   const format = (registry as unknown as { getMetricsAsString(m: unknown): Promise<string> }).getMetricsAsString.bind(registry);
   for (const metric of registry.getMetricsAsArray()) {
-    parts.push(await format(metric));
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    parts.push(metric instanceof Gauge ? await gaugeText(metric) : await format(metric));
+    await yieldNow();
   }
   return `${parts.join('\n\n')}\n`;
+}
+
+const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lines formatted between two yields: a gauge with a series per host (20,000) is split up. */
+const LINES_PER_SLICE = 2000;
+
+/** A gauge family as prom-client writes it (same escaping and value spelling), in slices. */
+async function gaugeText(metric: Gauge): Promise<string> {
+  const m = await metric.get();
+  const lines = [`# HELP ${escape(m.name)} ${escape(m.help)}`, `# TYPE ${escape(m.name)} gauge`];
+  let n = 0;
+  for (const v of m.values) {
+    const labels = Object.entries(v.labels).map(([k, x]) => `${k}="${typeof x === 'string' ? escape(x).replace(/"/g, '\\"') : x}"`).join(',');
+    const value = Number.isNaN(v.value) ? 'Nan' : v.value === Infinity ? '+Inf' : v.value === -Infinity ? '-Inf' : `${v.value}`;
+    lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${value}`);
+    if (++n % LINES_PER_SLICE === 0) await yieldNow();
+  }
+  return lines.join('\n');
+}
+
+function escape(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }

@@ -142,7 +142,9 @@ describe('per-host fact gauges', () => {
 
   it('serves the same text as the registry, yielding between metric families', async () => {
     const m = createMetrics();
-    for (let i = 0; i < 50; i++) m.facts.record(`h${i}`, sample());
+    // Enough hosts that laas_host_up is built in several slices, and label values that need escaping.
+    for (let i = 0; i < 2500; i++) m.facts.record(`h${i}`, sample());
+    m.facts.record('odd "host"\\with\nnewline', sample());
     let ticks = 0;
     const timer = setInterval(() => { ticks++; }, 0);
     const text = await m.text();
