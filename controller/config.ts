@@ -60,6 +60,10 @@ export const controllerConfigSchema = z.strictObject({
     /** A controller silent this long is dead: its hosts and open work orders are adopted. */
     expireAfter: durationSchema.default(10_000),
   }).optional(),
+  /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
+  metrics: z.strictObject({
+    maxHostsWithFacts: z.number().int().min(0).max(100_000).default(1000),
+  }).prefault({}),
 }).superRefine((c, ctx) => {
   if (c.cluster && c.store.type !== 'postgres') ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'several controllers need a shared store: set "store": {"type": "postgres", "url": ...}' });
   if (c.cluster && c.cluster.expireAfter < 3 * c.cluster.heartbeat) ctx.addIssue({ code: 'custom', path: ['cluster', 'expireAfter'], message: 'must be at least 3 heartbeats, or a busy controller reads as dead' });
@@ -93,6 +97,7 @@ export interface ControllerConfig {
   externalUrl?: string;
   store: StoreConfig;
   cluster: { id?: string; heartbeatMs: number; expireAfterMs: number };
+  metrics: { maxHostsWithFacts: number };
 }
 
 export type StoreConfig = { type: 'lowdb' } | { type: 'postgres'; url: string };
@@ -117,6 +122,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     externalUrl: c.externalUrl,
     cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
     store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb' },
+    metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts },
   };
 }
 

@@ -24,6 +24,11 @@ export interface FactGauges {
  * a node with dozens of mounts) cannot blow up /metrics for everyone.
  */
 export interface FactsLimits {
+  /**
+   * Hosts with per-host fact series. Past this the fleet is summarised instead (laas_fleet_*):
+   * 20,000 hosts × ~24 series would be ~500k series, seconds of work per scrape.
+   */
+  hosts: number;
   mounts: number;
   interfaces: number;
   services: number;
@@ -31,9 +36,29 @@ export interface FactsLimits {
   staleAfterMs: number;
 }
 
-export const DEFAULT_FACTS_LIMITS: FactsLimits = { mounts: 16, interfaces: 16, services: 64, staleAfterMs: 5 * 60_000 };
+export const DEFAULT_FACTS_LIMITS: FactsLimits = { hosts: 1000, mounts: 16, interfaces: 16, services: 64, staleAfterMs: 5 * 60_000 };
 
 type Kind = 'mount' | 'interface' | 'service';
+
+/** The fleet-wide gauges, computed at scrape time from the latest fact of every reporting host. */
+export interface FleetGauges {
+  hostsReporting: Gauge;
+  hostsWithoutSeries: Gauge;
+  cpuUsage: Gauge<'stat'>;
+  memoryUsed: Gauge<'stat'>;
+  diskUsed: Gauge<'stat'>;
+  servicesDown: Gauge;
+}
+
+/** One host's latest headline facts, for the fleet summary (NaN when not reported). */
+interface Latest {
+  at: number;
+  cpu: number;
+  memory: number;
+  /** The fullest mount. */
+  disk: number;
+  servicesDown: number;
+}
 
 interface HostSeries {
   lastAt: number;
@@ -43,8 +68,11 @@ interface HostSeries {
 }
 
 /**
- * Turns each sample into per-host gauges. Cardinality stays bounded three ways:
+ * Turns each sample into per-host gauges. Cardinality stays bounded four ways:
  * - only hosts the registry knows get here (pipeline.sample() drops unknown hosts first);
+ * - at most `limits.hosts` hosts have fact series (first come; a host gone stale frees its
+ *   slot), the others are counted in laas_host_facts_capped_total{kind="host"}; every reporting
+ *   host is in the fleet summary (laas_fleet_*: mean/min/max and counts, computed per scrape);
  * - per host at most `limits.mounts` mounts, `interfaces` interfaces and `services` services:
  *   the ones already exported keep their series (stable graphs), new ones fill free slots
  *   shortest name first ("/" before "/var/lib/…", "eth0" before "veth9f3c…"), the rest are
@@ -54,6 +82,8 @@ interface HostSeries {
  */
 export class FactsMetrics {
   private readonly hosts = new Map<string, HostSeries>();
+  /** Every reporting host, with or without per-host series: the fleet summary's input. */
+  private readonly latest = new Map<string, Latest>();
   private readonly limits: FactsLimits;
   private readonly clock: () => number;
 
@@ -61,6 +91,7 @@ export class FactsMetrics {
     gauges: FactGauges;
     hostUp: Gauge<'host'>;
     capped: Counter<'kind'>;
+    fleet?: FleetGauges;
     clock?: () => number;
     limits?: Partial<FactsLimits>;
   }) {
@@ -75,14 +106,21 @@ export class FactsMetrics {
 
   record(host: string, sample: Sample): void {
     const g = this.deps.gauges;
+    const now = this.clock();
+    this.remember(host, sample, now);
+    // A host that reports is up; this family of series is complete on its own.
+    this.deps.hostUp.set({ host }, 1);
     let h = this.hosts.get(host);
     if (!h) {
+      // The fleet is past the per-host cap: this host is in the laas_fleet_* summary only.
+      if (this.hosts.size >= this.limits.hosts) {
+        this.deps.capped.inc({ kind: 'host' });
+        return;
+      }
       h = { lastAt: 0, mount: new Set(), interface: new Set(), service: new Set() };
       this.hosts.set(host, h);
     }
-    h.lastAt = this.clock();
-    // A host that reports is up; this family of series is complete on its own.
-    this.deps.hostUp.set({ host }, 1);
+    h.lastAt = now;
     const hl = { host };
     if (sample.cpu) {
       g.cpuUsage.set(hl, sample.cpu.usage);
@@ -120,8 +158,61 @@ export class FactsMetrics {
     }
   }
 
+  /** Keeps the headline facts of a host for the fleet summary; a partial sample updates what it has. */
+  private remember(host: string, sample: Sample, now: number): void {
+    let l = this.latest.get(host);
+    if (!l) {
+      l = { at: now, cpu: NaN, memory: NaN, disk: NaN, servicesDown: 0 };
+      this.latest.set(host, l);
+    }
+    l.at = now;
+    if (sample.cpu) l.cpu = sample.cpu.usage;
+    if (sample.memory) l.memory = sample.memory.usedPercent;
+    if (sample.disk) {
+      let max = NaN;
+      for (const d of Object.values(sample.disk)) if (!(d.usedPercent <= max)) max = d.usedPercent;
+      l.disk = max;
+    }
+    if (sample.service) {
+      let down = 0;
+      for (const s of Object.values(sample.service)) if (!s.up) down++;
+      l.servicesDown = down;
+    }
+  }
+
+  /** Sets the laas_fleet_* gauges from every host reporting within staleAfterMs (scrape time). */
+  private summarise(now: number): void {
+    const f = this.deps.fleet;
+    if (!f) return;
+    const acc = { cpu: new Stat(), memory: new Stat(), disk: new Stat() };
+    let reporting = 0;
+    let servicesDown = 0;
+    for (const [host, l] of this.latest) {
+      if (now - l.at >= this.limits.staleAfterMs) { this.latest.delete(host); continue; }
+      reporting++;
+      acc.cpu.add(l.cpu);
+      acc.memory.add(l.memory);
+      acc.disk.add(l.disk);
+      servicesDown += l.servicesDown;
+    }
+    f.hostsReporting.set(reporting);
+    f.hostsWithoutSeries.set(Math.max(0, reporting - this.hosts.size));
+    f.servicesDown.set(servicesDown);
+    for (const [gauge, stat] of [[f.cpuUsage, acc.cpu], [f.memoryUsed, acc.memory], [f.diskUsed, acc.disk]] as const) {
+      if (stat.n === 0) { gauge.reset(); continue; }
+      gauge.set({ stat: 'mean' }, stat.sum / stat.n);
+      gauge.set({ stat: 'max' }, stat.max);
+      gauge.set({ stat: 'min' }, stat.min);
+    }
+  }
+
   /** Drops every fact series of a host (for a host the registry forgets, or one gone quiet). */
   drop(host: string): void {
+    this.latest.delete(host);
+    this.forget(host);
+  }
+
+  private forget(host: string): void {
     const h = this.hosts.get(host);
     if (!h) return;
     this.hosts.delete(host);
@@ -136,7 +227,8 @@ export class FactsMetrics {
    * host reports at all.
    */
   prune(now = this.clock()): void {
-    for (const [host, h] of this.hosts) if (now - h.lastAt >= this.limits.staleAfterMs) this.drop(host);
+    for (const [host, h] of this.hosts) if (now - h.lastAt >= this.limits.staleAfterMs) this.forget(host);
+    this.summarise(now);
   }
 
   /**
@@ -168,5 +260,21 @@ export class FactsMetrics {
     if (kind === 'mount') for (const gauge of [g.diskUsed, g.diskFree, g.diskTotal]) gauge.remove({ host, mount: key });
     if (kind === 'interface') for (const gauge of [g.netRx, g.netTx]) gauge.remove({ host, interface: key });
     if (kind === 'service') for (const gauge of [g.serviceUp, g.serviceSince]) gauge.remove({ host, service: key });
+  }
+}
+
+/** Count, sum, min and max of the numbers given (NaN is skipped: a fact the host did not report). */
+class Stat {
+  n = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  add(x: number): void {
+    if (Number.isNaN(x)) return;
+    this.n++;
+    this.sum += x;
+    if (x < this.min) this.min = x;
+    if (x > this.max) this.max = x;
   }
 }

@@ -54,7 +54,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const { log } = opts;
   const clock = opts.clock ?? realClock;
   checkListenSafety(config, log);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ facts: { hosts: config.metrics.maxHostsWithFacts } });
   const store = await openStore(config, { log, metrics });
   // Several controllers on one PostgreSQL: every controller on it takes part (one is a cluster of one).
   let cluster: Cluster | undefined;
@@ -187,7 +187,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const listFilter = (q: URLSearchParams, keys: string[]) => Object.fromEntries(keys.filter((k) => q.get(k)).map((k) => [k, q.get(k)!]));
   api
     .route('GET', '/healthz', 'public', async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
-    .route('GET', '/metrics', 'public', async () => ({ body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }))
+    .route('GET', '/metrics', 'public', async () => ({ body: await metrics.text(), contentType: metrics.registry.contentType }))
     .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: cluster ? await store.listHosts() : pipeline.hosts.list() }))
     .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: (cluster ? await store.getHost(r.params.id) : pipeline.hosts.list().find((h) => h.id === r.params.id)) ?? notFound('host', r.params.id) }))
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
@@ -283,7 +283,9 @@ export async function startController(config: ControllerConfig, opts: Controller
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
+    // A herd of agents reconnecting overflows Node's default accept queue (511): their SYNs are
+    // dropped and retried seconds later. The kernel caps this at net.core.somaxconn.
+    server.listen({ port: config.listen.port, host: config.listen.host, backlog: 4096 }, () => { server.off('error', reject); resolve(); });
   });
   port = (server.address() as AddressInfo).port;
   log.info({ listen: `${config.listen.host}:${port}`, tls: Boolean(config.tls), dataDir: config.dataDir, rulesDir: config.rulesDir, rules: pipeline.ruleSet.length }, 'controller started');

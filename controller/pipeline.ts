@@ -81,6 +81,8 @@ export class Pipeline {
   private lastSweepAt: number | undefined;
   /** The agent-clock time of the newest sample evaluated per host (the same clock: skew does not matter). */
   private readonly newestSample = new Map<string, number>();
+  /** Each rule's alert view, made once per rule set rather than per rule on every sample. */
+  private alertRules = new WeakMap<Rule, AlertRule>();
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
@@ -89,8 +91,8 @@ export class Pipeline {
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.healNotice(order, kind, text),
-      hostsSelected: (rule) => this.hosts.list().filter((h) => selects(rule, h)).length,
-      fleetSize: deps.cluster ? deps.cluster.fleetSize : () => this.hosts.list().length,
+      hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
+      fleetSize: deps.cluster ? deps.cluster.fleetSize : () => this.hosts.count(),
       fleetLimit: deps.fleetLimit,
       ...(deps.cluster ? { inFlight: deps.cluster.inFlight, gate: deps.cluster.gate } : {}),
       onFinished: (order) => this.slotFreed(order),
@@ -192,7 +194,7 @@ export class Pipeline {
       const held = this.holding.has(k);
       if (holds) this.holding.add(k);
       else this.holding.delete(k);
-      const t = this.alerts.observe(alertRule(rule), view, holds, now);
+      const t = this.alerts.observe(this.alertRuleOf(rule), view, holds, now);
       if (t?.to === 'firing' && t.from !== 'firing' && rule.heal) await this.healAlert(rule, t.alert, faultAt);
       // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
       if (!holds && held) {
@@ -200,6 +202,8 @@ export class Pipeline {
         await this.heal.onCleared(ruleId, hostId);
       }
     }
+    const end = this.deps.clock.now();
+    if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
   }
 
   async ack(host: string, id: string): Promise<void> {
@@ -267,6 +271,12 @@ export class Pipeline {
     this.silences = new Silences((await this.deps.store.getState<Silence[]>('silences')) ?? []);
     this.armSilenceTimer();
     this.groups.refresh();
+  }
+
+  private alertRuleOf(rule: Rule): AlertRule {
+    let a = this.alertRules.get(rule);
+    if (!a) { a = alertRule(rule); this.alertRules.set(rule, a); }
+    return a;
   }
 
   // --- acknowledgement and silences (API) ---
@@ -388,7 +398,7 @@ export class Pipeline {
     const queue = this.queues.get(ruleId);
     const rule = this.ruleById.get(ruleId);
     if (!queue?.length || !rule?.heal) return;
-    const limit = hostLimit(rule.heal.maxConcurrent, this.hosts.list().filter((h) => selects(rule, h)).length);
+    const limit = hostLimit(rule.heal.maxConcurrent, this.hosts.count((h) => selects(rule, h)));
     while (queue.length && this.heal.activeHosts(ruleId) < limit) {
       const host = queue.shift()!;
       await this.heal.request(rule, { host, trigger: 'schedule' });

@@ -95,6 +95,8 @@ export class AlertManager {
     this.rules.set(rule.id, rule);
     const k = key(rule.id, host.id);
     const current = this.active.get(k);
+    // The common case on every sample: the rule does not hold and there is no alert. Nothing to do.
+    if (!holds && !current) return undefined;
     const iso = new Date(at).toISOString();
     if (holds) {
       if (!current) {

@@ -14,6 +14,8 @@ export const AGENT_PATH = '/v1/agent';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
 const MAX_PENDING_HELLOS = 2000;
+/** Ticks per heartbeat period: each pings 1/HEARTBEAT_SLICES of the links. */
+const HEARTBEAT_SLICES = 50;
 
 export interface Session {
   readonly id: number;
@@ -79,9 +81,14 @@ export class LinkServer {
   private readonly heartbeat: NodeJS.Timeout;
   private nextId = 1;
   private pendingHellos = 0;
+  /** This heartbeat round's links, pinged a slice per tick (see ping()). */
+  private round: Conn[] = [];
+  private roundAt = 0;
+  private readonly heartbeatMs: number;
 
   constructor(private readonly opts: LinkOptions) {
-    this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs ?? 15_000);
+    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.heartbeat = setInterval(() => this.ping(), Math.max(10, Math.floor(this.heartbeatMs / HEARTBEAT_SLICES)));
     this.heartbeat.unref();
   }
 
@@ -291,8 +298,20 @@ export class LinkServer {
     t.unref();
   }
 
+  /**
+   * Each link is pinged once per heartbeat period, but in slices spread over the period: pinging
+   * 20,000 links in one go held the event loop for seconds (a socket write each). A link that did
+   * not answer the previous round's ping is cut off when its turn comes again.
+   */
   private ping(): void {
-    for (const c of this.conns) {
+    const now = Date.now();
+    if (this.round.length === 0 && now - this.roundAt >= this.heartbeatMs) {
+      this.round = [...this.conns];
+      this.roundAt = now;
+    }
+    const slice = this.round.splice(0, Math.ceil(this.conns.size / HEARTBEAT_SLICES) || 1);
+    for (const c of slice) {
+      if (!this.conns.has(c)) continue;
       if (!c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
       c.alive = false;
       c.ws.ping();

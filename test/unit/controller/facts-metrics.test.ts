@@ -103,10 +103,54 @@ describe('per-host fact gauges', () => {
     const d = sample().disk!['/'];
     const n = sample().net!.eth0;
     const svc = { up: true, since: 0 };
-    const before = (await scrape(m)).size;
+    const hostSeries = (s: Map<string, number>) => [...s.keys()].filter((k) => k.startsWith('laas_host_')).length;
+    const before = hostSeries(await scrape(m));
     for (let i = 0; i < 100; i++) m.facts.record(`h${i}`, sample({ disk: { '/': d, '/data': d }, net: { eth0: n, eth1: n }, service: { a: svc, b: svc, c: svc } }));
-    const perHost = ((await scrape(m)).size - before) / 100;
+    const perHost = (hostSeries(await scrape(m)) - before) / 100;
     // up + 4 cpu + 3 memory + 2×3 disk + 2×2 net + 3×2 service
     expect(perHost).toBe(24);
+  });
+
+  it('gives per-host fact series to the first `hosts` hosts only; every host counts in the fleet summary, and a stale host frees its slot', async () => {
+    let now = 1_000_000;
+    const m = createMetrics({ clock: () => now, facts: { hosts: 2, staleAfterMs: 60_000 } });
+    m.facts.record('a', sample({ cpu: { usage: 10, load1: 0, load5: 0, load15: 0 } }));
+    m.facts.record('b', sample({ cpu: { usage: 20, load1: 0, load5: 0, load15: 0 } }));
+    m.facts.record('c', sample({ cpu: { usage: 90, load1: 0, load5: 0, load15: 0 }, service: { api: { up: false, since: 0 } } }));
+    let s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_cpu_usage_percent').sort()).toEqual(['laas_host_cpu_usage_percent{host="a"}', 'laas_host_cpu_usage_percent{host="b"}']);
+    // host-up stays per host for every host: it is what the fleet dashboards count.
+    expect(s.get('laas_host_up{host="c"}')).toBe(1);
+    expect(s.get('laas_host_facts_capped_total{kind="host"}')).toBe(1);
+    expect(s.get('laas_fleet_hosts_reporting')).toBe(3);
+    expect(s.get('laas_fleet_hosts_without_fact_series')).toBe(1);
+    expect(s.get('laas_fleet_cpu_usage_percent{stat="mean"}')).toBe(40);
+    expect(s.get('laas_fleet_cpu_usage_percent{stat="max"}')).toBe(90);
+    expect(s.get('laas_fleet_cpu_usage_percent{stat="min"}')).toBe(10);
+    expect(s.get('laas_fleet_services_down')).toBe(1);
+    // a and b go quiet; c keeps reporting and takes a freed slot.
+    now += 61_000;
+    m.facts.record('c', sample({ cpu: { usage: 50, load1: 0, load5: 0, load15: 0 } }));
+    s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_cpu_usage_percent')).toEqual([]);
+    m.facts.record('c', sample({ cpu: { usage: 50, load1: 0, load5: 0, load15: 0 } }));
+    s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_cpu_usage_percent')).toEqual(['laas_host_cpu_usage_percent{host="c"}']);
+    expect(s.get('laas_fleet_hosts_reporting')).toBe(1);
+    expect(s.get('laas_fleet_services_down')).toBe(0);
+  });
+
+  it('serves the same text as the registry, yielding between metric families', async () => {
+    const m = createMetrics();
+    // Enough hosts that laas_host_up is built in several slices, and label values that need escaping.
+    for (let i = 0; i < 2500; i++) m.facts.record(`h${i}`, sample());
+    m.facts.record('odd "host"\\with\nnewline', sample());
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 0);
+    const text = await m.text();
+    clearInterval(timer);
+    const strip = (t: string) => t.split('\n').filter((l) => l && !l.startsWith('laas_controller_')).join('\n');
+    expect(strip(text)).toBe(strip(await m.registry.metrics()));
+    expect(ticks).toBeGreaterThan(0);
   });
 });

@@ -33,6 +33,22 @@ describe('lowdb store', () => {
     await again.close();
   });
 
+  it('writes each record as last put, though it re-serialises only the records that changed', async () => {
+    const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    await s.putAlert(alert('a', 'firing'));
+    await s.putHeal(heal('w1', null));
+    await s.flush();
+    await s.putAlert(alert('a', 'resolved', '2026-01-01T00:01:00.000Z'));
+    await s.putAlert(alert('b', 'pending'));
+    await s.flush();
+    const file = JSON.parse(readFileSync(join(dir, 'laas.json'), 'utf8')) as { version: number; alerts: Record<string, AlertRecord>; heals: Record<string, HealRecord> };
+    expect(file.version).toBe(1);
+    expect(file.alerts.a.state).toBe('resolved');
+    expect(file.alerts.b.state).toBe('pending');
+    expect(file.heals.w1.state).toBe('dispatched');
+    await s.close();
+  });
+
   it('returns copies: changing a returned record changes nothing stored', async () => {
     const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
     await s.putAlert(alert('a', 'firing'));
@@ -93,6 +109,12 @@ describe('lowdb store', () => {
     await s.flush();
     expect((await s.listAlerts()).map((a) => a.id).sort()).toEqual(['old2', 'old3', 'old4', 'open']);
     expect((await s.listHeals()).map((h) => h.id).sort()).toEqual(['running', 'w2', 'w3', 'w4']);
+    // The file says the same: pruned records are gone from it too.
+    await s.putHeal(heal('w9', '2026-01-01T00:09:00.000Z'));
+    await s.flush();
+    const file = JSON.parse(readFileSync(join(dir, 'laas.json'), 'utf8')) as { heals: Record<string, unknown>; alerts: Record<string, unknown> };
+    expect(Object.keys(file.alerts).sort()).toEqual(['old2', 'old3', 'old4', 'open']);
+    expect(Object.keys(file.heals).sort()).toEqual(['running', 'w3', 'w4', 'w9']);
     await s.close();
   });
 });
