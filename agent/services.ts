@@ -1,6 +1,7 @@
 import { errorMessage, type Logger, type ServiceFacts } from '../protocol/index.js';
 import type { ServiceConfig } from './config.js';
-import { PROBES, type Probe, type ProbeResult } from './probes/index.js';
+import { PROBES, type Held, type Probe, type ProbeResult } from './probes/index.js';
+import { hold as holdTcp } from './probes/tcp.js';
 
 /** The wire's limit on a service detail. */
 const MAX_DETAIL = 500;
@@ -15,6 +16,8 @@ export interface ServiceWatcherOptions {
   now?: () => number;
   /** Probe per kind; tests may swap one in. */
   probes?: Readonly<Record<ServiceConfig['probe']['kind'], Probe>>;
+  /** The tcp probe that holds its connection (services with `hold`); tests may swap it. */
+  hold?: typeof holdTcp;
 }
 
 interface Watch {
@@ -22,6 +25,8 @@ interface Watch {
   facts?: ServiceFacts;
   timer?: NodeJS.Timeout;
   inFlight?: Promise<void>;
+  /** The connection a holding probe keeps open until the next look. */
+  held?: Held;
 }
 
 /**
@@ -34,6 +39,7 @@ export class ServiceWatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly probes: NonNullable<ServiceWatcherOptions['probes']>;
+  private readonly hold: typeof holdTcp;
   /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
   private generation = 0;
   private running = false;
@@ -43,6 +49,7 @@ export class ServiceWatcher {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.probes = opts.probes ?? PROBES;
+    this.hold = opts.hold ?? holdTcp;
     for (const service of opts.services) this.watches.set(service.name, { service });
   }
 
@@ -62,6 +69,8 @@ export class ServiceWatcher {
     for (const w of this.watches.values()) {
       clearTimeout(w.timer);
       w.timer = undefined;
+      w.held?.release();
+      w.held = undefined;
     }
   }
 
@@ -87,9 +96,12 @@ export class ServiceWatcher {
     w.timer = undefined;
     const generation = this.generation;
     const run = (async () => {
-      const result = await this.look(w.service);
-      if (generation !== this.generation) return; // stopped (or restarted) meanwhile
+      const result = await this.look(w, generation);
+      if (generation !== this.generation) { result.held?.release(); return; } // stopped (or restarted) meanwhile
       w.inFlight = undefined;
+      // The newest look's connection replaces the last one; a look that failed holds nothing.
+      w.held?.release();
+      w.held = result.held;
       this.record(w, result);
       w.timer = setTimeout(() => void this.tick(w), w.service.probeIntervalMs);
     })();
@@ -97,15 +109,33 @@ export class ServiceWatcher {
     return run;
   }
 
-  private async look(service: ServiceConfig): Promise<ProbeResult> {
+  /**
+   * A held connection closed: the service may have died, or just closed an idle connection.
+   * Look again at once — a fresh connect that fails is the confirmed fault, reported now
+   * rather than at the next probe; one that succeeds is held in turn and nothing is reported.
+   */
+  private lost(w: Watch, generation: number, why: string): void {
+    if (generation !== this.generation || !this.running) return;
+    this.log.debug({ service: w.service.name, why }, 'held connection lost: probing again now');
+    void this.probeNow(w.service.name);
+  }
+
+  private async look(w: Watch, generation: number): Promise<ProbeResult> {
+    const service = w.service;
     const { kind, target } = service.probe;
     const limit = service.probeTimeoutMs + PROBE_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
+    let late = false;
+    const looking = service.probe.hold && kind === 'tcp'
+      ? this.hold(target, service.probeTimeoutMs, (why) => this.lost(w, generation, why))
+      : this.probes[kind](target, service.probeTimeoutMs);
+    // A probe that answers after the watcher gave up on it must not leave a connection open.
+    void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
     try {
       return await Promise.race([
-        this.probes[kind](target, service.probeTimeoutMs),
+        looking,
         new Promise<ProbeResult>((resolve) => {
-          timer = setTimeout(() => resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }), limit);
+          timer = setTimeout(() => { late = true; resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }); }, limit);
         }),
       ]);
     } catch (e) {
