@@ -14,6 +14,8 @@
  *     form) and as `check host … if failed port … then exec <start>`; (`set daemon 30`, its
  *     shipped default, with --slow)
  *   Prometheus 1 s scrape/eval + Alertmanager group_wait 0: → notification
+ *   start program alone (the floor every tool stands on): the bench runs the start program
+ *     itself right after the kill, with no detection at all: → answering again
  *
  *   npm run build && node dist/bench/fault-to-fix.js [--trials 10] [--probe 100ms] [--slow] [--out FILE]
  *
@@ -143,9 +145,19 @@ async function main(): Promise<void> {
     const monitPortFig = { killToAnsweringMs: [] as number[] };
     const monitSlowFig = { killToAnsweringMs: [] as number[] };
     const promFig = { killToNotificationMs: [] as number[] };
+    const floorFig = { killToAnsweringMs: [] as number[] };
+    const floorSvc = await svc('floor');
     const promAlert = promSvc ? alertName(promSvc.name) : '';
 
     const trialsOf: Record<string, () => Promise<string>> = {
+      floor: async () => {
+        floorSvc.kill();
+        const killedAt = Date.now();
+        await waitFor('service gone', async () => !(await tcpAnswers(floorSvc.port)), 2000, 2);
+        await startDemo(floorSvc); // returns once it answers
+        floorFig.killToAnsweringMs.push(Date.now() - killedAt);
+        return `answering ${floorFig.killToAnsweringMs.at(-1)} ms`;
+      },
       laas: async () => {
         await waitFor('no laas alert firing', async () => (await fleet.api<unknown[]>('/api/v1/alerts?state=firing')).length === 0, 20_000);
         const known = new Set((await fleet.api<Heal[]>('/api/v1/heals')).map((h) => h.id));
@@ -212,6 +224,7 @@ async function main(): Promise<void> {
     }
 
     const figures = {
+      startProgramAlone: { settings: 'no tool: the bench runs the start program right after the kill', killToAnsweringMs: stats(floorFig.killToAnsweringMs) },
       laas: { settings: { probe: { tcp: 'held connection', probeInterval: probe }, interval: '10s', rule: 'for 0s, service.restart, webhook' }, ...Object.fromEntries(Object.entries(laasFig).map(([k, v]) => [k, stats(v)])) },
       ...(monitSvc ? { monitDaemon1: { settings: 'set daemon 1; check process with pidfile; same start program', killToAnsweringMs: stats(monitFig.killToAnsweringMs) } } : {}),
       ...(monitPortSvc ? { monitDaemon1Port: { settings: 'set daemon 1; check host, if failed port then exec the same start program', killToAnsweringMs: stats(monitPortFig.killToAnsweringMs) } } : {}),
@@ -232,13 +245,13 @@ async function main(): Promise<void> {
       bench: 'fault-to-fix', date: new Date().toISOString(), node: process.version,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
       trials, figures, targets, skipped,
-      samples: { laas: laasFig, monitDaemon1: monitFig, monitDaemon1Port: monitPortFig, monitDaemon30: monitSlowFig, prometheusAlertmanager: promFig },
+      samples: { startProgramAlone: floorFig, laas: laasFig, monitDaemon1: monitFig, monitDaemon1Port: monitPortFig, monitDaemon30: monitSlowFig, prometheusAlertmanager: promFig },
     };
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
     const f = (s: Stats) => `median ${s.median} / p99 ${s.p99} ms`;
     console.log([
-      `fault-to-fix (${trials} trials): laas answering ${f(laasAnswer)}, dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
+      `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
       monitAnswer ? `Monit daemon 1 answering ${f(monitAnswer)} (pidfile check), ${f(monitPortAnswer!)} (port check)` : 'Monit skipped',
       monitSlowSvc ? `Monit daemon 30 answering ${f(stats(monitSlowFig.killToAnsweringMs))}` : undefined,
       promSvc ? `Prometheus+Alertmanager notified ${f(stats(promFig.killToNotificationMs))}` : 'Prometheus skipped',
