@@ -7,6 +7,14 @@ import { hold as holdTcp } from './probes/tcp.js';
 const MAX_DETAIL = 500;
 /** Slack on top of a probe's own timeout before the watcher stops waiting for it. */
 const PROBE_GRACE_MS = 1000;
+/**
+ * Looks at once after a held connection closes, as a token bucket: a burst of a few (a dying
+ * process may close our connection before its listening socket, so the first look can still
+ * connect and is reset a moment later), then at most two a second — a service that closes every
+ * connection right away must not be reconnected to in a tight loop.
+ */
+const HOLD_BURST = 3;
+const HOLD_REFILL_PER_MS = 2 / 1000;
 
 export interface ServiceWatcherOptions {
   services: readonly ServiceConfig[];
@@ -27,6 +35,11 @@ interface Watch {
   inFlight?: Promise<void>;
   /** The connection a holding probe keeps open until the next look. */
   held?: Held;
+  /** Looks left for closes of held connections (see HOLD_BURST), and when it was counted. */
+  holdTokens: number;
+  holdTokensAt: number;
+  /** A look put off until a token is back. */
+  holdTimer?: NodeJS.Timeout;
 }
 
 /**
@@ -50,7 +63,7 @@ export class ServiceWatcher {
     this.now = opts.now ?? Date.now;
     this.probes = opts.probes ?? PROBES;
     this.hold = opts.hold ?? holdTcp;
-    for (const service of opts.services) this.watches.set(service.name, { service });
+    for (const service of opts.services) this.watches.set(service.name, { service, holdTokens: HOLD_BURST, holdTokensAt: 0 });
   }
 
   start(): void {
@@ -68,7 +81,9 @@ export class ServiceWatcher {
     this.generation++;
     for (const w of this.watches.values()) {
       clearTimeout(w.timer);
+      clearTimeout(w.holdTimer);
       w.timer = undefined;
+      w.holdTimer = undefined;
       w.held?.release();
       w.held = undefined;
     }
@@ -114,10 +129,21 @@ export class ServiceWatcher {
    * Look again at once — a fresh connect that fails is the confirmed fault, reported now
    * rather than at the next probe; one that succeeds is held in turn and nothing is reported.
    */
-  private lost(w: Watch, generation: number, why: string): void {
+  private lost(w: Watch, generation: number, why: string, heldMs: number): void {
     if (generation !== this.generation || !this.running) return;
-    this.log.debug({ service: w.service.name, why }, 'held connection lost: probing again now');
-    void this.probeNow(w.service.name);
+    const now = performance.now();
+    w.holdTokens = Math.min(HOLD_BURST, w.holdTokens + (now - w.holdTokensAt) * HOLD_REFILL_PER_MS);
+    w.holdTokensAt = now;
+    if (w.holdTokens >= 1) {
+      w.holdTokens -= 1;
+      this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs) }, 'held connection lost: probing again now');
+      void this.probeNow(w.service.name);
+      return;
+    }
+    if (w.holdTimer) return;
+    const wait = Math.ceil((1 - w.holdTokens) / HOLD_REFILL_PER_MS);
+    this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs), wait }, 'held connections keep closing: probing again shortly');
+    w.holdTimer = setTimeout(() => { w.holdTimer = undefined; this.lost(w, generation, why, heldMs); }, wait);
   }
 
   private async look(w: Watch, generation: number): Promise<ProbeResult> {
@@ -127,7 +153,7 @@ export class ServiceWatcher {
     let timer: NodeJS.Timeout | undefined;
     let late = false;
     const looking = service.probe.hold && kind === 'tcp'
-      ? this.hold(target, service.probeTimeoutMs, (why) => this.lost(w, generation, why))
+      ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
       : this.probes[kind](target, service.probeTimeoutMs);
     // A probe that answers after the watcher gave up on it must not leave a connection open.
     void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);

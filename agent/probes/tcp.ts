@@ -12,11 +12,11 @@ export function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
  * probe. A close is not itself a fault (services close idle connections): the caller probes
  * again to confirm. Whatever the service sends on it is read and dropped.
  */
-export function hold(target: string, timeoutMs: number, onLost: (why: string) => void): Promise<ProbeResult> {
+export function hold(target: string, timeoutMs: number, onLost: (why: string, heldMs: number) => void): Promise<ProbeResult> {
   return open(target, timeoutMs, onLost);
 }
 
-function open(target: string, timeoutMs: number, onLost?: (why: string) => void): Promise<ProbeResult> {
+function open(target: string, timeoutMs: number, onLost?: (why: string, heldMs: number) => void): Promise<ProbeResult> {
   const i = target.lastIndexOf(':');
   const host = target.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(target.slice(i + 1));
@@ -40,13 +40,14 @@ function open(target: string, timeoutMs: number, onLost?: (why: string) => void)
   });
 }
 
-function keep(socket: Socket, onLost: (why: string) => void): Held {
+function keep(socket: Socket, onLost: (why: string, heldMs: number) => void): Held {
   let released = false;
+  const since = performance.now();
   const lost = (why: string) => {
     if (released) return;
     released = true;
     socket.destroy();
-    onLost(why);
+    onLost(why, performance.now() - since);
   };
   // A held connection must never keep the agent alive, nor fill up with a banner nobody reads.
   socket.unref();

@@ -102,18 +102,33 @@ describe('ServiceWatcher with a held tcp probe', () => {
   });
 
   it('does not report a service that merely closes idle connections as down', async () => {
-    // Every connection is closed by the server after 50 ms, as a keep-alive timeout would.
-    const server = createServer((socket) => { setTimeout(() => socket.end(), 50); });
+    // Every connection is closed by the server after 600 ms, as a keep-alive timeout would.
+    const server = createServer((socket) => { setTimeout(() => socket.end(), 600); });
     servers.push(server);
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
     let accepted = 0;
     server.on('connection', () => { accepted++; });
     const changes = watch({ name: 'svc', probe: { kind: 'tcp', target: `127.0.0.1:${port}`, hold: true }, probeIntervalMs: 10_000, probeTimeoutMs: 1000 });
     await until('first state', () => changes.length === 1);
-    // Each close makes the watcher connect again at once (to confirm): many reconnects, no fault.
-    await until('several re-probes', () => accepted >= 5, 5000);
+    // Each close makes the watcher connect again at once (to confirm): reconnects, no fault.
+    await until('several re-probes', () => accepted >= 3, 8000);
     expect(changes).toHaveLength(1);
     expect(changes[0].facts.up).toBe(true);
+  });
+
+  it('does not reconnect in a loop to a service that closes every connection at once', async () => {
+    const server = createServer((socket) => socket.end());
+    servers.push(server);
+    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
+    let accepted = 0;
+    server.on('connection', () => { accepted++; });
+    const changes = watch({ name: 'svc', probe: { kind: 'tcp', target: `127.0.0.1:${port}`, hold: true }, probeIntervalMs: 10_000, probeTimeoutMs: 1000 });
+    await until('first state', () => changes.length === 1);
+    await new Promise((r) => setTimeout(r, 2000));
+    // The first probe, a burst of three looks, then about two a second — not hundreds.
+    expect(accepted).toBeGreaterThanOrEqual(4);
+    expect(accepted).toBeLessThanOrEqual(10);
+    expect(changes).toHaveLength(1);
   });
 
   it('releases the held connection when stopped', async () => {
