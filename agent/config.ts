@@ -35,6 +35,8 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or htt
 /** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
 const systemdUnit = z.string().regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"');
 const processName = z.string().min(1, 'must not be empty').max(255).regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"');
+const pidfilePath = z.string({ error: 'expected an absolute path to a pid file like "/run/nginx.pid"' })
+  .max(4096).refine((p) => isAbsolute(p) && !p.includes('\0'), 'expected an absolute path to a pid file like "/run/nginx.pid"');
 
 /** A directory disk.cleanup may work in; "/" would hand the whole filesystem to a rule. */
 const cleanupRoot = z.string({ error: 'expected an absolute directory path like "/var/log/app"' })
@@ -42,7 +44,7 @@ const cleanupRoot = z.string({ error: 'expected an absolute directory path like 
   .transform((p) => resolve(p))
   .refine((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean');
 
-export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process'] as const;
+export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 /** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
@@ -51,12 +53,20 @@ const probeSchema = z.strictObject({
   http: httpUrl.optional(),
   systemd: systemdUnit.optional(),
   process: processName.optional(),
+  pidfile: pidfilePath.optional(),
+  /**
+   * tcp only: keep the connection open between probes, so the death of the service is seen
+   * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
+   */
+  hold: z.boolean({ error: 'expected true or false' }).optional(),
 }, { error: 'expected an object like {"tcp": "127.0.0.1:8080"}' }).superRefine((p, ctx) => {
   const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
   if (given.length !== 1) {
     ctx.addIssue({ code: 'custom', message: given.length === 0
       ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
       : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}` });
+  } else if (p.hold !== undefined && given[0] !== 'tcp') {
+    ctx.addIssue({ code: 'custom', path: ['hold'], message: `"hold" applies only to a tcp probe, not to ${given[0]}` });
   }
 });
 
@@ -133,7 +143,8 @@ export const agentConfigSchema = z.strictObject({
 
 export interface ServiceConfig {
   readonly name: string;
-  readonly probe: { readonly kind: ProbeKind; readonly target: string };
+  /** `hold`: a tcp probe keeps its connection open to learn of the service's death at once. */
+  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean };
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly restart?: readonly string[];
@@ -190,7 +201,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
       const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
       return {
         name: s.name,
-        probe: { kind, target: s.probe[kind]! },
+        probe: { kind, target: s.probe[kind]!, ...(s.probe.hold ? { hold: true } : {}) },
         probeIntervalMs: s.probeInterval,
         probeTimeoutMs: s.probeTimeout,
         ...(s.restart ? { restart: [...s.restart] } : {}),

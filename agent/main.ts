@@ -11,6 +11,7 @@ import { AgentLink } from './link.js';
 import { startAgentMetrics } from './metrics.js';
 import { RunJournal } from './run-journal.js';
 import { ServiceWatcher } from './services.js';
+import { timeStalls } from './stalls.js';
 
 export interface Agent {
   readonly link: AgentLink;
@@ -112,7 +113,14 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     services.probeNow();
   }
 
+  /** Collection must never block the loop long (probes and instructions wait behind it): measure it. */
   async function collect(): Promise<void> {
+    const { ms, stallMs } = await timeStalls(collectFacts);
+    if (stallMs > 100) log.warn({ ms: Math.round(ms), stallMs }, `collection blocked the event loop for ${stallMs}ms`);
+    else if (log.isLevelEnabled('debug')) log.debug({ ms: Math.round(ms), stallMs, memory: process.memoryUsage() }, 'collected');
+  }
+
+  async function collectFacts(): Promise<void> {
     const out = await Promise.all(collectors.map(async (c) => {
       try {
         return [c.name, await c.collect()] as const;

@@ -1,11 +1,20 @@
 import { errorMessage, type Logger, type ServiceFacts } from '../protocol/index.js';
 import type { ServiceConfig } from './config.js';
-import { PROBES, type Probe, type ProbeResult } from './probes/index.js';
+import { PROBES, type Held, type Probe, type ProbeResult } from './probes/index.js';
+import { hold as holdTcp } from './probes/tcp.js';
 
 /** The wire's limit on a service detail. */
 const MAX_DETAIL = 500;
 /** Slack on top of a probe's own timeout before the watcher stops waiting for it. */
 const PROBE_GRACE_MS = 1000;
+/**
+ * Looks at once after a held connection closes, as a token bucket: a burst of a few (a dying
+ * process may close our connection before its listening socket, so the first look can still
+ * connect and is reset a moment later), then at most two a second — a service that closes every
+ * connection right away must not be reconnected to in a tight loop.
+ */
+const HOLD_BURST = 3;
+const HOLD_REFILL_PER_MS = 2 / 1000;
 
 export interface ServiceWatcherOptions {
   services: readonly ServiceConfig[];
@@ -15,6 +24,8 @@ export interface ServiceWatcherOptions {
   now?: () => number;
   /** Probe per kind; tests may swap one in. */
   probes?: Readonly<Record<ServiceConfig['probe']['kind'], Probe>>;
+  /** The tcp probe that holds its connection (services with `hold`); tests may swap it. */
+  hold?: typeof holdTcp;
 }
 
 interface Watch {
@@ -22,6 +33,13 @@ interface Watch {
   facts?: ServiceFacts;
   timer?: NodeJS.Timeout;
   inFlight?: Promise<void>;
+  /** The connection a holding probe keeps open until the next look. */
+  held?: Held;
+  /** Looks left for closes of held connections (see HOLD_BURST), and when it was counted. */
+  holdTokens: number;
+  holdTokensAt: number;
+  /** A look put off until a token is back. */
+  holdTimer?: NodeJS.Timeout;
 }
 
 /**
@@ -34,6 +52,7 @@ export class ServiceWatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly probes: NonNullable<ServiceWatcherOptions['probes']>;
+  private readonly hold: typeof holdTcp;
   /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
   private generation = 0;
   private running = false;
@@ -43,7 +62,8 @@ export class ServiceWatcher {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.probes = opts.probes ?? PROBES;
-    for (const service of opts.services) this.watches.set(service.name, { service });
+    this.hold = opts.hold ?? holdTcp;
+    for (const service of opts.services) this.watches.set(service.name, { service, holdTokens: HOLD_BURST, holdTokensAt: 0 });
   }
 
   start(): void {
@@ -61,7 +81,11 @@ export class ServiceWatcher {
     this.generation++;
     for (const w of this.watches.values()) {
       clearTimeout(w.timer);
+      clearTimeout(w.holdTimer);
       w.timer = undefined;
+      w.holdTimer = undefined;
+      w.held?.release();
+      w.held = undefined;
     }
   }
 
@@ -87,9 +111,12 @@ export class ServiceWatcher {
     w.timer = undefined;
     const generation = this.generation;
     const run = (async () => {
-      const result = await this.look(w.service);
-      if (generation !== this.generation) return; // stopped (or restarted) meanwhile
+      const result = await this.look(w, generation);
+      if (generation !== this.generation) { result.held?.release(); return; } // stopped (or restarted) meanwhile
       w.inFlight = undefined;
+      // The newest look's connection replaces the last one; a look that failed holds nothing.
+      w.held?.release();
+      w.held = result.held;
       this.record(w, result);
       w.timer = setTimeout(() => void this.tick(w), w.service.probeIntervalMs);
     })();
@@ -97,15 +124,44 @@ export class ServiceWatcher {
     return run;
   }
 
-  private async look(service: ServiceConfig): Promise<ProbeResult> {
+  /**
+   * A held connection closed: the service may have died, or just closed an idle connection.
+   * Look again at once — a fresh connect that fails is the confirmed fault, reported now
+   * rather than at the next probe; one that succeeds is held in turn and nothing is reported.
+   */
+  private lost(w: Watch, generation: number, why: string, heldMs: number): void {
+    if (generation !== this.generation || !this.running) return;
+    const now = performance.now();
+    w.holdTokens = Math.min(HOLD_BURST, w.holdTokens + (now - w.holdTokensAt) * HOLD_REFILL_PER_MS);
+    w.holdTokensAt = now;
+    if (w.holdTokens >= 1) {
+      w.holdTokens -= 1;
+      this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs) }, 'held connection lost: probing again now');
+      void this.probeNow(w.service.name);
+      return;
+    }
+    if (w.holdTimer) return;
+    const wait = Math.ceil((1 - w.holdTokens) / HOLD_REFILL_PER_MS);
+    this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs), wait }, 'held connections keep closing: probing again shortly');
+    w.holdTimer = setTimeout(() => { w.holdTimer = undefined; this.lost(w, generation, why, heldMs); }, wait);
+  }
+
+  private async look(w: Watch, generation: number): Promise<ProbeResult> {
+    const service = w.service;
     const { kind, target } = service.probe;
     const limit = service.probeTimeoutMs + PROBE_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
+    let late = false;
+    const looking = service.probe.hold && kind === 'tcp'
+      ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
+      : this.probes[kind](target, service.probeTimeoutMs);
+    // A probe that answers after the watcher gave up on it must not leave a connection open.
+    void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
     try {
       return await Promise.race([
-        this.probes[kind](target, service.probeTimeoutMs),
+        looking,
         new Promise<ProbeResult>((resolve) => {
-          timer = setTimeout(() => resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }), limit);
+          timer = setTimeout(() => { late = true; resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }); }, limit);
         }),
       ]);
     } catch (e) {

@@ -57,6 +57,9 @@ async function main(): Promise<void> {
         hosts: { role: 'web' },
         when: { all: [{ fact: 'service', path: `$.${n}.up`, operator: 'equal', value: false }] },
         heal: { action: 'service.restart', params: { service: n }, ...SCENARIOS[n] },
+        // Ten kills in a few minutes would rightly count as flapping (held firing, and the next
+        // kill would then find the alert still open): measure plain healing.
+        flap: { changes: 10_000 },
       });
     }
     // The fleet-wide limit is a brake too; it is on (its default) for both rules.

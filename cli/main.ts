@@ -61,7 +61,7 @@ program.command('up')
     if (o.demo && (await demoStart(CLI_PATH, o.demoPort, pidfile)) !== 0) log.warn('demo service did not start; the agent will report it down');
     const agent = await startAgent(parseAgentConfig({
       controller: `ws://127.0.0.1:${controller.port}`, token, controllerKey: controller.signingKey, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s', stateDir: dataDir,
-      services: o.demo ? [{ name: 'demo', probe: { tcp: `127.0.0.1:${o.demoPort}` }, probeInterval: '1s', restart }] : [],
+      services: o.demo ? [{ name: 'demo', probe: { tcp: `127.0.0.1:${o.demoPort}`, hold: true }, probeInterval: '1s', restart }] : [],
     }, 'laas up'), { log: log.child({ part: 'agent' }) });
     process.on('SIGHUP', () => void controller.reloadRules());
     process.stderr.write([

@@ -1,10 +1,19 @@
 import type { ProbeKind } from '../config.js';
 import { probe as http } from './http.js';
+import { probe as pidfile } from './pidfile.js';
 import { probe as processProbe } from './process.js';
 import { probe as systemd } from './systemd.js';
 import { probe as tcp } from './tcp.js';
 
-export interface ProbeResult { up: boolean; detail?: string }
+/** A connection (or other handle) a probe keeps open to learn of a fault between looks. */
+export interface Held { release(): void }
+
+export interface ProbeResult {
+  up: boolean;
+  detail?: string;
+  /** Set by a holding probe that is up: the caller releases it when it no longer needs it. */
+  held?: Held;
+}
 
 /** Looks once at one service. Never throws: a failure to look is a "down" with the reason. */
 export type Probe = (target: string, timeoutMs: number) => Promise<ProbeResult>;
@@ -15,4 +24,5 @@ export const PROBES: Readonly<Record<ProbeKind, Probe>> = {
   http,
   systemd,
   process: processProbe,
+  pidfile,
 };

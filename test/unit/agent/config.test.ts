@@ -53,6 +53,8 @@ describe('agent config', () => {
           { name: 'api', probe: { http: 'https://127.0.0.1/healthz' } },
           { name: 'nginx', probe: { systemd: 'nginx.service' } },
           { name: 'cron', probe: { process: 'cron' } },
+          { name: 'db', probe: { pidfile: '/run/db.pid' } },
+          { name: 'held', probe: { tcp: '127.0.0.1:5432', hold: true } },
         ],
         scripts: { 'flush-cache': ['/usr/local/bin/flush-cache', '--all'] },
         actionTimeout: '30s', maxOutputBytes: 1024, reconnect: { min: '100ms', max: '5s' }, outboxLimit: 10,
@@ -61,7 +63,10 @@ describe('agent config', () => {
       expect(c.intervalMs).toBe(250);
       expect(c.services.map((s) => [s.probe.kind, s.probe.target])).toEqual([
         ['tcp', '127.0.0.1:18080'], ['http', 'https://127.0.0.1/healthz'], ['systemd', 'nginx.service'], ['process', 'cron'],
+        ['pidfile', '/run/db.pid'], ['tcp', '127.0.0.1:5432'],
       ]);
+      expect(c.services[5].probe).toEqual({ kind: 'tcp', target: '127.0.0.1:5432', hold: true });
+      expect(c.services[0].probe.hold).toBeUndefined();
       expect(c.services[0]).toMatchObject({ probeIntervalMs: 100, probeTimeoutMs: 50, restart: ['/usr/bin/systemctl', 'restart', 'demo'] });
       expect(c.scripts).toEqual({ 'flush-cache': ['/usr/local/bin/flush-cache', '--all'] });
       expect(c).toMatchObject({ id: 'web-1', labels: { role: 'web', env: 'prod' }, actionTimeoutMs: 30_000, maxOutputBytes: 1024, reconnect: { minMs: 100, maxMs: 5000 }, outboxLimit: 10 });
@@ -81,8 +86,12 @@ describe('agent config', () => {
     ['duration as a number', { ...base, interval: 10 }, 'agent.json /interval: expected a duration like "10s", "5m" or "7d", got 10'],
     ['interval too short', { ...base, interval: '10ms' }, 'agent.json /interval: must be at least 100ms'],
     ['label value not a string', { ...base, labels: { role: 1 } }, 'agent.json /labels/role:'],
-    ['probe of no kind', { ...base, services: [svc({ probe: {} })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process'],
-    ['probe of two kinds', { ...base, services: [svc({ probe: { tcp: 'a:1', process: 'a' } })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, got tcp and process'],
+    ['probe of no kind', { ...base, services: [svc({ probe: {} })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile'],
+    ['probe of two kinds', { ...base, services: [svc({ probe: { tcp: 'a:1', process: 'a' } })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile, got tcp and process'],
+    ['hold on a probe that is not tcp', { ...base, services: [svc({ probe: { http: 'http://127.0.0.1/', hold: true } })] }, 'agent.json /services/0/probe/hold: "hold" applies only to a tcp probe, not to http'],
+    ['hold that is not a boolean', { ...base, services: [svc({ probe: { tcp: '127.0.0.1:1', hold: 'yes' } })] }, 'agent.json /services/0/probe/hold: expected true or false'],
+    ['relative pid file', { ...base, services: [svc({ probe: { pidfile: 'run/x.pid' } })] }, 'agent.json /services/0/probe/pidfile: expected an absolute path to a pid file like "/run/nginx.pid"'],
+    ['probe interval under 100ms', { ...base, services: [svc({ probeInterval: '50ms' })] }, 'agent.json /services/0/probeInterval: must be at least 100ms'],
     ['unknown probe kind', { ...base, services: [svc({ probe: { ping: 'a' } })] }, 'agent.json /services/0/probe: unknown field "ping"'],
     ['tcp target without port', { ...base, services: [svc({ probe: { tcp: 'localhost' } })] }, 'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535'],
     ['tcp port out of range', { ...base, services: [svc({ probe: { tcp: 'localhost:70000' } })] }, 'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535'],

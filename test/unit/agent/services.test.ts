@@ -69,7 +69,7 @@ describe('ServiceWatcher', () => {
       return { up: calls % 2 === 0 };
     };
     const { w, changes } = watch([tcpService('slow', 1, 100)], {
-      probes: { tcp: slow, http: slow, systemd: slow, process: slow },
+      probes: { tcp: slow, http: slow, systemd: slow, process: slow, pidfile: slow },
     });
     w.start();
     await Promise.all([w.probeNow('slow'), w.probeNow(), w.probeNow('slow')]);
@@ -91,7 +91,7 @@ describe('ServiceWatcher', () => {
     let t = 1_700_000_000_000;
     let up = true;
     const probe = async (): Promise<ProbeResult> => (up ? { up } : { up, detail: 'nope' });
-    const { w, changes } = watch([tcpService('svc', 1, 100)], { now: () => t, probes: { tcp: probe, http: probe, systemd: probe, process: probe } });
+    const { w, changes } = watch([tcpService('svc', 1, 100)], { now: () => t, probes: { tcp: probe, http: probe, systemd: probe, process: probe, pidfile: probe } });
     w.start();
     await until(() => changes.length === 1);
     t += 5000;
@@ -105,7 +105,7 @@ describe('ServiceWatcher', () => {
 
   it('turns a probe that throws into "down" and keeps going', async () => {
     const broken = async (): Promise<ProbeResult> => { throw new Error('boom'); };
-    const { w, changes } = watch([tcpService('b', 1, 100)], { probes: { tcp: broken, http: broken, systemd: broken, process: broken } });
+    const { w, changes } = watch([tcpService('b', 1, 100)], { probes: { tcp: broken, http: broken, systemd: broken, process: broken, pidfile: broken } });
     w.start();
     await until(() => changes.length === 1);
     expect(changes[0].facts).toMatchObject({ up: false, detail: 'tcp probe failed: boom' });
