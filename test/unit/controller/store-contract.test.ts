@@ -22,6 +22,16 @@ storeSuite('lowdb', () => {
   };
 });
 
+// The same file store with every flush() going to the journal (as a big store's do).
+storeSuite('lowdb, journalling', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'laas-store-'));
+  return {
+    open: () => LowdbStore.open({ dataDir: dir, log: silentLogger, journalAboveBytes: 0 }),
+    reopen: () => LowdbStore.open({ dataDir: dir, log: silentLogger, journalAboveBytes: 0 }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
 describe.skipIf(postgresMissing())('postgres', () => {
   let server: TestPostgres;
   beforeAll(async () => { server = await startPostgres(); }, 90_000);
