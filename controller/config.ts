@@ -49,7 +49,11 @@ export const controllerConfigSchema = z.strictObject({
   externalUrl: z.url().optional(),
   /** Where records live: the embedded lowdb file in dataDir (default), or a shared PostgreSQL. */
   store: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('lowdb') }),
+    z.strictObject({
+      type: z.literal('lowdb'),
+      /** From this file size on, a write-ahead goes to a fsynced journal, not a whole-file rewrite (default 1 MiB; 0 = always). */
+      journalAboveBytes: z.number().int().min(0).optional(),
+    }),
     z.strictObject({ type: z.literal('postgres'), url: secretSchema }),
   ]).default({ type: 'lowdb' }),
   /** Several controllers on one PostgreSQL store: this one's identity and liveness timing. */
@@ -100,7 +104,7 @@ export interface ControllerConfig {
   metrics: { maxHostsWithFacts: number };
 }
 
-export type StoreConfig = { type: 'lowdb' } | { type: 'postgres'; url: string };
+export type StoreConfig = { type: 'lowdb'; journalAboveBytes?: number } | { type: 'postgres'; url: string };
 
 export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
   const c = validate(value, where, controllerConfigSchema);
@@ -121,7 +125,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
     cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
-    store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb' },
+    store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
     metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts },
   };
 }
