@@ -79,7 +79,10 @@ describe('agent footprint bench, short mode', () => {
     rmSync(out, { force: true });
     const agent = j.processes['laas-agent (installed)'];
     expect(agent.rssMiB.max).toBeGreaterThan(10);
-    expect(agent.rssMiB.peakHWM).toBeGreaterThanOrEqual(agent.rssMiB.max);
+    // The kernel folds per-thread RSS counts into VmHWM lazily, so the peak may trail the sampled
+    // VmRSS by a few pages: within 1 MiB.
+    expect(agent.rssMiB.peakHWM).toBeGreaterThan(0);
+    expect(agent.rssMiB.peakHWM).toBeGreaterThanOrEqual(agent.rssMiB.max - 1);
     expect(agent.cpuSeconds).toBeGreaterThan(0);
     // The start-up collection and at least one at the 10 s interval, each with its stall measured.
     expect(j.agents.installed.collections).toBeGreaterThanOrEqual(1);
