@@ -108,15 +108,22 @@ try {
   for (const b of bundles) cpSync(join(outDir, b.out), join(scratch, b.out));
   const config = join(scratch, 'agent.json');
   writeFileSync(config, JSON.stringify({ controller: 'ws://127.0.0.1:7070', token: 'pack-smoke-token-0123456789', id: 'pack-smoke', services: [{ name: 'p', probe: { process: 'node' } }], metrics: { listen: '127.0.0.1:9101' } }));
+  // The agent runs with the unit's Node flags (e.g. --jitless: no WebAssembly), so check it with them.
+  const unit = readFileSync(join(root, 'packaging/systemd/laas-agent.service'), 'utf8');
+  const flags = /^ExecStart=@NODE@\s+(.*?)\s*\/opt\/laas\/laas-agent\.mjs\b/m.exec(unit)?.[1].split(/\s+/).filter(Boolean);
+  if (!flags) fail('packaging/systemd/laas-agent.service: no "ExecStart=@NODE@ [flags] /opt/laas/laas-agent.mjs" line');
   const runs = [
     ['laas-agent.mjs', '--version'],
     ['laas-agent.mjs', '--config', config, '--check'],
+    [...flags, 'laas-agent.mjs', '--config', config, '--check'],
     ['laas.mjs', '--version'],
     ['laas.mjs', 'rules', 'validate', join(root, 'rules')],
   ];
-  for (const [file, ...args] of runs) {
-    const r = spawnSync(process.execPath, [join(scratch, file), ...args], { cwd: scratch, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
-    if (r.status !== 0) fail(`${file} ${args.join(' ')} failed outside the checkout (exit ${r.status}):\n${r.stderr}${r.stdout}`);
+  for (const run of runs) {
+    const at = run.findIndex((a) => a.endsWith('.mjs'));
+    const [nodeFlags, file, args] = [run.slice(0, at), run[at], run.slice(at + 1)];
+    const r = spawnSync(process.execPath, [...nodeFlags, join(scratch, file), ...args], { cwd: scratch, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+    if (r.status !== 0) fail(`${[...nodeFlags, file, ...args].join(' ')} failed outside the checkout (exit ${r.status}):\n${r.stderr}${r.stdout}`);
   }
   step('both bundles start from a folder without node_modules');
 } finally {
