@@ -11,7 +11,9 @@
  * By default the agent is the installed form: the esbuild bundle (npm run pack →
  * dist/bundle/laas-agent.mjs) with the Node flags of packaging/systemd/laas-agent.service.
  * --variant NAME=FLAGS (repeatable) runs more agents beside it with other Node flags (";" for
- * none), to measure each flag side by side; --agent dist runs the unbundled dist/cli/agent-main.js.
+ * none), to measure each flag side by side; NAME@FILE=FLAGS runs another agent script (e.g. a kept
+ * copy of the previous bundle) so two builds are compared in the same run; --agent dist runs the
+ * unbundled dist/cli/agent-main.js.
  *
  *   npm run build && npm run pack && node dist/bench/agent-footprint.js [--seconds 300] [--warmup 10]
  *       [--agent bundle|dist] [--variant plain=] [--variant small="--max-semi-space-size=1"] [--out FILE]
@@ -81,10 +83,12 @@ async function main(): Promise<void> {
   const script = form === 'dist' ? resolve('dist/cli/agent-main.js') : resolve('dist/bundle/laas-agent.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: run ${form === 'dist' ? 'npm run build' : 'npm run pack'} first`);
   const installed = unitFlags();
-  const variants: [string, string[]][] = [['installed', installed], ...args('variant').map((v): [string, string[]] => {
+  const variants: [string, string[], string][] = [['installed', installed, script], ...args('variant').map((v): [string, string[], string] => {
     const i = v.indexOf('=');
-    if (i <= 0) throw new Error(`--variant ${v}: expected NAME=FLAGS`);
-    return [v.slice(0, i), v.slice(i + 1).split(/[\s;]+/).filter(Boolean)];
+    if (i <= 0) throw new Error(`--variant ${v}: expected NAME=FLAGS or NAME@FILE=FLAGS`);
+    const [name, file] = v.slice(0, i).split('@', 2) as [string, string | undefined];
+    if (file !== undefined && !existsSync(file)) throw new Error(`--variant ${v}: ${file} is missing`);
+    return [name, v.slice(i + 1).split(/[\s;]+/).filter(Boolean), file !== undefined ? resolve(file) : script];
   })];
   const anchorsWanted = !process.argv.includes('--no-anchors');
   for (const [what, bins] of [['monit', BINS.monit], ['node_exporter', BINS.nodeExporter]] as const) {
@@ -113,14 +117,14 @@ async function main(): Promise<void> {
       services.push(s);
     }
     await fleet.startController();
-    for (const [name, flags] of variants) {
+    for (const [name, flags, file] of variants) {
       // Default settings: no interval, no probeInterval given (10 s and 1 s), plain tcp probes.
       const config = fleet.writeRaw(`agent-${name}.json`, JSON.stringify({
         controller: `ws://127.0.0.1:${fleet.port}`, token: AGENT_TOKEN, id: `footprint-${name}`, labels: { role: 'bench' },
         services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
       }));
       // Debug level adds only the one "collected" line per interval, which carries the stall.
-      const proc = run(process.execPath, [...flags, script, '--config', config], { env: { LAAS_LOG_LEVEL: 'debug' } });
+      const proc = run(process.execPath, [...flags, file, '--config', config], { env: { LAAS_LOG_LEVEL: 'debug' } });
       agents.push({ name, proc, flags });
     }
     await waitFor('agents connected', async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === agents.length, 30_000);

@@ -65,6 +65,18 @@ describe('http probe', () => {
     expect(await PROBES.http(`http://127.0.0.1:${port}/slow`, 100)).toEqual({ up: false, detail: 'no answer within 100ms' });
     expect(await PROBES.http(`http://127.0.0.1:${await freePort()}/`, 1000)).toEqual({ up: false, detail: 'ECONNREFUSED' });
   });
+
+  it('follows redirects as fetch does, and calls a redirect loop down', async () => {
+    const port = await listen(createHttpServer((req, res) => {
+      if (req.url === '/old') { res.statusCode = 301; res.setHeader('location', '/new'); return res.end(); }
+      if (req.url === '/loop') { res.statusCode = 302; res.setHeader('location', '/loop'); return res.end(); }
+      res.statusCode = req.url === '/new' ? 200 : 404;
+      res.end('body the probe does not read');
+    }));
+    expect(await PROBES.http(`http://127.0.0.1:${port}/old`, 1000)).toEqual({ up: true });
+    expect(await PROBES.http(`http://127.0.0.1:${port}/loop`, 1000)).toEqual({ up: false, detail: 'redirect count exceeded' });
+    expect(await PROBES.http(`http://127.0.0.1:${port}/gone`, 1000)).toEqual({ up: false, detail: 'HTTP 404' });
+  });
 });
 
 describe.runIf(linux)('process probe', () => {
