@@ -49,10 +49,20 @@ async function main(): Promise<void> {
     }
     for (let i = 0; i < agents.length; i += 100) await Promise.all(agents.slice(i, i + 100).map((a) => a.connect()));
     const pid = controller.child.pid!;
-    const series: { t: number; rssMiB: number; fds: number }[] = [];
+    const series: { t: number; rssMiB: number; fds: number; heapMiB?: number | null }[] = [];
     const started = Date.now();
     let faults = 0;
-    const sampler = setInterval(() => series.push({ t: Math.round((Date.now() - started) / 1000), ...proc(pid) }), 5000);
+    // RSS alone cannot tell a leak from a lazy collector: the V8 heap in use (from the controller's
+    // own /metrics) is sampled beside it.
+    const heapMiB = async () => {
+      const text = await (await fetch(`${fleet.url}/metrics`)).text().catch(() => '');
+      const m = /^laas_controller_nodejs_heap_size_used_bytes (\S+)/m.exec(text);
+      return m ? Math.round(Number(m[1]) / 1024 / 102.4) / 10 : null;
+    };
+    const sampler = setInterval(() => {
+      const at = { t: Math.round((Date.now() - started) / 1000), ...proc(pid) };
+      void heapMiB().then((heap) => series.push({ ...at, heapMiB: heap }), () => series.push({ ...at, heapMiB: null }));
+    }, 5000);
     try {
       // Like real agents, every simulated agent reports every 10 s (a tenth of them each second),
       // so a connected host never looks silent.
