@@ -387,9 +387,11 @@ export class Pipeline {
     if (order.state === 'skipped') return;
     await this.drain(order.rule);
     for (const [key, d] of [...this.deferred]) {
+      // Two heals ending together each drain the deferred list: only one may retry an entry
+      // (the other would find the order open and record a needless "still open" skip).
+      if (!this.deferred.delete(key)) continue;
       const rule = this.ruleById.get(d.rule);
       const alert = this.alerts.get(d.rule, d.host);
-      this.deferred.delete(key);
       if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
     }
   }
