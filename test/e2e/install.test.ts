@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../helpers/fleet.js';
-import { freePort, laasRun, logLines, stopAll, waitFor } from '../helpers/procs.js';
+import { freePort, laasRun, logLines, onPath, stopAll, waitFor } from '../helpers/procs.js';
 
 const REPO = resolve('.');
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -25,7 +25,6 @@ const IS_ROOT = process.getuid?.() === 0;
 /** A throwaway system user for the controller install (as root); removed by --purge or afterAll. */
 const TEST_USER = `laast${process.pid % 100_000}`;
 
-const which = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const uidOf = (user: string) => Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
 const userExists = (user: string) => spawnSync('getent', ['passwd', user]).status === 0;
@@ -157,7 +156,7 @@ describe('install.sh', () => {
   };
 
   it('passes shellcheck', (ctx) => {
-    if (!which('shellcheck')) {
+    if (!onPath('shellcheck')) {
       if (process.env.CI) throw new Error('shellcheck is not installed: .ci/run installs it (apt-get install shellcheck)');
       console.log('skipped shellcheck: not installed here (apt-get install shellcheck)');
       ctx.skip();
@@ -355,7 +354,7 @@ describe('install.sh', () => {
   });
 
   it('the unit files pass systemd-analyze verify', (ctx) => {
-    if (!which('systemd-analyze')) {
+    if (!onPath('systemd-analyze')) {
       console.log('skipped systemd-analyze verify: systemd-analyze is not installed here (no systemd in this container)');
       ctx.skip();
     }

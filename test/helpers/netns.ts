@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { CLI, type Proc } from './procs.js';
+import { CLI, track, type Proc } from './procs.js';
 
 /** Every namespace these tests make starts with this; a crashed run's leftovers are found by it. */
 export const NETNS_PREFIX = 'laas-t-';
@@ -100,29 +100,12 @@ export class NetnsHost {
 
   /** Sets a network sysctl inside the namespace only, e.g. ("net/ipv4/tcp_rmem", "4096 4096 4096"). */
   sysctl(path: string, value: string): void {
-    ip('netns', 'exec', this.ns, 'sh', '-c', 'printf "%s" "$1" > "/proc/sys/$0"', path, value);
+    ip('netns', 'exec', this.ns, 'sysctl', '-q', '-w', `${path.replaceAll('/', '.')}=${value}`);
   }
 
   /** Runs node with `args` inside the namespace. */
   node(args: string[]): Proc {
-    const child = spawn(IP!, ['netns', 'exec', this.ns, process.execPath, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    let out = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const proc: Proc = {
-      child, exited, stderr: () => err, stdout: () => out,
-      async stop(signal = 'SIGTERM') {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill(signal);
-          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(t);
-        }
-        return child.exitCode;
-      },
-    };
+    const proc = track(spawn(IP!, ['netns', 'exec', this.ns, process.execPath, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.procs.push(proc);
     return proc;
   }

@@ -4,7 +4,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, waitFor } from './procs.js';
+import { freePort, onPath, waitFor } from './procs.js';
 
 /**
  * A real PostgreSQL for a test file. With LAAS_TEST_PG_URL set, that server is used; otherwise
@@ -42,9 +42,8 @@ function pgBinDir(): string | undefined {
     const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(join(root, v, 'bin', 'initdb'))) return join(root, v, 'bin');
   }
-  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
-  const found = which.stdout.trim();
-  return which.status === 0 && found ? join(found, '..') : undefined;
+  const found = onPath('initdb');
+  return found ? join(found, '..') : undefined;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {

@@ -1,9 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 
 export const CLI = resolve('dist/cli/main.js');
+
+/** The path of an executable found on PATH, or undefined: no shell involved. */
+export function onPath(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const file = join(dir, cmd);
+    try { accessSync(file, constants.X_OK); return file; } catch { /* not here */ }
+  }
+  return undefined;
+}
 
 /** A free TCP port on 127.0.0.1 (bound, then released for the caller to use). */
 export async function freePort(): Promise<number> {
@@ -47,7 +56,11 @@ const running = new Set<Proc>();
 /** Starts `laas <args>` as a real child process; killed by stopAll() if a test forgets. */
 export function laas(args: string[], env: Record<string, string> = {}): Proc {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it)`);
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return track(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Wraps a spawned child (stdio piped) as a Proc: output kept, stop() with a SIGKILL fallback, stopped by stopAll(). */
+export function track(child: ChildProcess): Proc {
   let err = '';
   let out = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
