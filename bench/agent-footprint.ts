@@ -37,6 +37,31 @@ function args(name: string): string[] {
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The environment the installed agent runs with: the unit's Environment= assignments. */
+export function unitEnv(unit = readFileSync('packaging/systemd/laas-agent.service', 'utf8')): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of unit.split('\n')) {
+    if (!line.startsWith('Environment=')) continue;
+    for (const kv of line.slice('Environment='.length).split(/\s+/).filter(Boolean)) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+  }
+  return env;
+}
+
+/** A variant's words: NAME=VALUE words in capitals are environment (as in a shell), the rest Node flags. */
+export function splitVariant(words: string[]): { flags: string[]; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const flags: string[] = [];
+  for (const w of words) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(w);
+    if (m) env[m[1]] = m[2];
+    else flags.push(w);
+  }
+  return { flags, env };
+}
+
 /** The Node flags the installed agent runs with: what ExecStart puts between @NODE@ and the bundle. */
 export function unitFlags(unit = readFileSync('packaging/systemd/laas-agent.service', 'utf8')): string[] {
   const line = unit.split('\n').find((l) => l.startsWith('ExecStart='));
@@ -83,12 +108,15 @@ async function main(): Promise<void> {
   const script = form === 'dist' ? resolve('dist/cli/agent-main.js') : resolve('dist/bundle/laas-agent.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: run ${form === 'dist' ? 'npm run build' : 'npm run pack'} first`);
   const installed = unitFlags();
-  const variants: [string, string[], string][] = [['installed', installed, script], ...args('variant').map((v): [string, string[], string] => {
+  const installedEnv = unitEnv();
+  type Variant = [name: string, flags: string[], file: string, env: Record<string, string>];
+  const variants: Variant[] = [['installed', installed, script, installedEnv], ...args('variant').map((v): Variant => {
     const i = v.indexOf('=');
     if (i <= 0) throw new Error(`--variant ${v}: expected NAME=FLAGS or NAME@FILE=FLAGS`);
     const [name, file] = v.slice(0, i).split('@', 2) as [string, string | undefined];
     if (file !== undefined && !existsSync(file)) throw new Error(`--variant ${v}: ${file} is missing`);
-    return [name, v.slice(i + 1).split(/[\s;]+/).filter(Boolean), file !== undefined ? resolve(file) : script];
+    const { flags, env } = splitVariant(v.slice(i + 1).split(/[\s;]+/).filter(Boolean));
+    return [name, flags, file !== undefined ? resolve(file) : script, env];
   })];
   const anchorsWanted = !process.argv.includes('--no-anchors');
   for (const [what, bins] of [['monit', BINS.monit], ['node_exporter', BINS.nodeExporter]] as const) {
@@ -98,7 +126,7 @@ async function main(): Promise<void> {
   const dir = scratch('footprint');
   const fleet = new Fleet();
   const services: DemoService[] = [];
-  const agents: { name: string; proc: Child; flags: string[] }[] = [];
+  const agents: { name: string; proc: Child; flags: string[]; env: Record<string, string> }[] = [];
   const watched: Watched[] = [];
   const skipped: Record<string, string> = {};
   const cleanup = async () => {
@@ -117,15 +145,15 @@ async function main(): Promise<void> {
       services.push(s);
     }
     await fleet.startController();
-    for (const [name, flags, file] of variants) {
+    for (const [name, flags, file, env] of variants) {
       // Default settings: no interval, no probeInterval given (10 s and 1 s), plain tcp probes.
       const config = fleet.writeRaw(`agent-${name}.json`, JSON.stringify({
         controller: `ws://127.0.0.1:${fleet.port}`, token: AGENT_TOKEN, id: `footprint-${name}`, labels: { role: 'bench' },
         services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
       }));
       // Debug level adds only the one "collected" line per interval, which carries the stall.
-      const proc = run(process.execPath, [...flags, file, '--config', config], { env: { LAAS_LOG_LEVEL: 'debug' } });
-      agents.push({ name, proc, flags });
+      const proc = run(process.execPath, [...flags, file, '--config', config], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
+      agents.push({ name, proc, flags, env });
     }
     await waitFor('agents connected', async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === agents.length, 30_000);
     for (const a of agents) watched.push({ name: `laas-agent (${a.name})`, pid: a.proc.pid, rss: [], anon: [], file: [] });
@@ -178,7 +206,7 @@ async function main(): Promise<void> {
       const stalls = lines.map((l) => Number(l.stallMs));
       const heap = lines.map((l) => (l.memory as { heapUsed?: number; heapTotal?: number; external?: number } | undefined) ?? {}).at(-1) ?? {};
       return [a.name, {
-        flags: a.flags, collections: lines.length,
+        flags: a.flags, env: a.env, collections: lines.length,
         collectionStallMaxMs: stalls.length ? Math.max(...stalls) : null,
         collectionMsMax: lines.length ? Math.max(...lines.map((l) => Number(l.ms))) : null,
         lastHeapMiB: { used: r1((heap.heapUsed ?? 0) / 2 ** 20), total: r1((heap.heapTotal ?? 0) / 2 ** 20), external: r1((heap.external ?? 0) / 2 ** 20) },
@@ -194,7 +222,7 @@ async function main(): Promise<void> {
     const result = {
       bench: 'agent-footprint', date: new Date().toISOString(), node: process.version,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
-      seconds, warmup, agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed },
+      seconds, warmup, agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed, installedEnv },
       settings: 'agent defaults: interval 10s, 3 services probed over tcp every 1s; node_exporter scraped every 10s; monit set daemon 1 with 3 check process',
       processes, agents: agentLogs, targets, skipped,
     };
