@@ -181,6 +181,8 @@ export interface StepResult {
   scrape: { count: number; series: number; bytes: number; minMs: number | null; medianMs: number | null; p99Ms: number | null; maxMs: number | null };
   eventLoopLagMaxMs: number | null;
   eventLoopLagP99Ms: number | null;
+  /** The longest the controller held its event loop while making one /metrics answer (its own measure, laas_controller_metrics_scrape_block_seconds). */
+  scrapeBlockMaxMs: number | null;
   /** The same measure in an idle process during the window: the shared machine's share of the lag. */
   noiseLagMaxMs: number | null;
   controller: { rssMiBMax: number; cpuPercent: number };
@@ -219,6 +221,7 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
     const scrapes: { ms: number; bytes: number; series: number }[] = [];
     const lagMax: number[] = [];
     const lagP99: number[] = [];
+    const scrapeBlock: number[] = [];
     let rssMax = p0.rssMiB;
     let last = before.text;
     while (Date.now() - w0 < o.seconds * 1000) {
@@ -228,6 +231,7 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
       scrapes.push({ ms: s.ms, bytes: Buffer.byteLength(s.text), series: s.text.split('\n').filter((l) => l && !l.startsWith('#')).length });
       lagMax.push(scalar(s.text, 'laas_controller_nodejs_eventloop_lag_max_seconds'));
       lagP99.push(scalar(s.text, 'laas_controller_nodejs_eventloop_lag_p99_seconds'));
+      scrapeBlock.push(scalar(s.text, 'laas_controller_metrics_scrape_block_seconds'));
       rssMax = Math.max(rssMax, proc(pid).rssMiB);
       const nz = await noiseRead();
       if (nz) noiseMax.push(nz.maxMs);
@@ -240,6 +244,7 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
     const after = await scrape(controller.url);
     // The last scrape's lag covers the window's final scrape generation too.
     lagMax.push(scalar(after.text, 'laas_controller_nodejs_eventloop_lag_max_seconds'));
+    scrapeBlock.push(scalar(after.text, 'laas_controller_metrics_scrape_block_seconds'));
     const hist1 = histogram(after.text, 'laas_controller_sample_decision_seconds');
     const diff = hist1.map((b, i) => ({ le: b.le, count: b.count - (hist0[i]?.count ?? 0) }));
     const count = diff.at(-1)?.count ?? 0;
@@ -263,6 +268,7 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
       },
       eventLoopLagMaxMs: ms(Math.max(...lagMax.filter((x) => !Number.isNaN(x)))),
       eventLoopLagP99Ms: ms(Math.max(...lagP99.filter((x) => !Number.isNaN(x)))),
+      scrapeBlockMaxMs: ms(Math.max(...scrapeBlock.filter((x) => !Number.isNaN(x)))),
       noiseLagMaxMs: noiseMax.length ? r1(Math.max(...noiseMax)) : null,
       controller: { rssMiBMax: r1(rssMax)!, cpuPercent: r1(((p1.cpuTicks - p0.cpuTicks) / 100 / windowSeconds) * 100)! },
       load: { drops: ls.drops, connectFailures: ls.connectFailures, errors: ls.errors, samplesSent: ls.samplesSent },
@@ -278,7 +284,7 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
 export function summaryLine(s: StepResult): string {
   return `${s.agents} agents every ${s.intervalMs / 1000}s (= ${s.agentEquivalent} at 10 s; ${s.connected} connected in ${s.connectSeconds}s): ${s.samplesPerSecond} samples/s, sample→decision p50 ${s.decision.p50Ms} ms p99 ${s.decision.p99Ms} ms max≤${s.decision.maxBucketMs} ms; `
     + `dispatch p50 ${s.dispatch.p50Ms} ms p99 ${s.dispatch.p99Ms} ms max ${s.dispatch.maxMs} ms (${s.dispatch.count}/${s.dispatch.faults} faults); `
-    + `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); `
+    + `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms, longest hold of the loop ${s.scrapeBlockMaxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); `
     + `RSS ${s.controller.rssMiBMax} MiB, CPU ${s.controller.cpuPercent}%`;
 }
 

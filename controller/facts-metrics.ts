@@ -1,4 +1,5 @@
 import type { Counter, Gauge } from 'prom-client';
+import type { HostGauge } from './host-gauge.js';
 import type { Sample } from '../protocol/index.js';
 
 /** The per-host fact gauges controller/metrics.ts defines, by fact. */
@@ -89,7 +90,7 @@ export class FactsMetrics {
 
   constructor(private readonly deps: {
     gauges: FactGauges;
-    hostUp: Gauge<'host'>;
+    hostUp: HostGauge;
     capped: Counter<'kind'>;
     fleet?: FleetGauges;
     clock?: () => number;

@@ -187,7 +187,7 @@ export async function startController(config: ControllerConfig, opts: Controller
   const listFilter = (q: URLSearchParams, keys: string[]) => Object.fromEntries(keys.filter((k) => q.get(k)).map((k) => [k, q.get(k)!]));
   api
     .route('GET', '/healthz', 'public', async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
-    .route('GET', '/metrics', 'public', async () => ({ body: await metrics.text(), contentType: metrics.registry.contentType }))
+    .route('GET', '/metrics', 'public', async () => ({ body: metrics.stream(), contentType: metrics.registry.contentType }))
     .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: cluster ? await store.listHosts() : pipeline.hosts.list() }))
     .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: (cluster ? await store.getHost(r.params.id) : pipeline.hosts.list().find((h) => h.id === r.params.id)) ?? notFound('host', r.params.id) }))
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))

@@ -1,5 +1,8 @@
+import { readdir, stat } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FactsMetrics, type FactsLimits } from './facts-metrics.js';
+import { HostGauge } from './host-gauge.js';
 
 /**
  * Every metric the controller exports, in one place: dashboards may use only names defined
@@ -15,7 +18,9 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'laas_controller_' });
   const r = { registers: [registry] };
-  const hostUp = new Gauge({ name: 'laas_host_up', help: '1 when the host reports within its deadline, 0 when it is down', labelNames: ['host'], ...r });
+  withoutBlockingDefaults(registry, r);
+  const scrapeBlock = new Gauge({ name: 'laas_controller_metrics_scrape_block_seconds', help: 'The longest the previous /metrics scrape held the event loop in one go (it is built in slices)', ...r });
+  const hostUp = new HostGauge('laas_host_up', '1 when the host reports within its deadline, 0 when it is down', registry);
   // The latest facts each host reported, one gauge per fact (the rules' names, in base units).
   const hostFacts = {
     // Registered first of the facts, so its scrape-time prune runs before the others are read.
@@ -49,7 +54,13 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
   return {
     registry,
     /** The /metrics text, built one metric family at a time so a scrape never holds the event loop for long. */
-    text: () => exposition(registry),
+    text: async () => {
+      const parts: string[] = [];
+      for await (const part of exposition(registry, scrapeBlock)) parts.push(part);
+      return parts.join('');
+    },
+    /** The same text as a stream of parts, to send as it is made (no 3 MB string at 20k hosts). */
+    stream: () => exposition(registry, scrapeBlock),
     hostUp,
     hostFacts,
     /** Turns each sample into the per-host gauges above; pipeline.sample() calls it. */
@@ -58,7 +69,7 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
     framesRejected: new Counter({ name: 'laas_link_frames_rejected_total', help: 'Frames refused as malformed or unexpected, by error code', labelNames: ['code'], ...r }),
     upgradesRejected: new Counter({ name: 'laas_link_upgrades_rejected_total', help: 'Agent connections refused at the upgrade, by reason', labelNames: ['reason'], ...r }),
-    hostLastSeen: new Gauge({ name: 'laas_host_last_seen_timestamp_seconds', help: 'When the host last reported', labelNames: ['host'], ...r }),
+    hostLastSeen: new HostGauge('laas_host_last_seen_timestamp_seconds', 'When the host last reported', registry),
     samplesReceived: new Counter({ name: 'laas_samples_received_total', help: 'Samples received, by trigger', labelNames: ['trigger'], ...r }),
     samplesLate: new Counter({ name: 'laas_samples_late_total', help: 'Samples kept out of rule evaluation because they tell the past: buffered by the agent during an outage, or older than one already seen', labelNames: ['reason'], ...r }),
     framesDropped: new Counter({ name: 'laas_link_frames_dropped_total', help: 'Frames from agents dropped unread, by reason (rate-limit: over the per-connection frame budget)', labelNames: ['reason'], ...r }),
@@ -91,36 +102,108 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /**
- * Registry.metrics() formats every family in one go (a chain of microtasks: nothing else runs
- * until it is done — ~0.4 s at 100k series). This yields to the event loop between families, so
- * samples keep flowing during a large scrape; the text is the same.
+ * Three of prom-client's default metrics list every handle the process holds, synchronously, on
+ * each scrape: process_open_fds (readdirSync of /proc/self/fd), nodejs_active_handles
+ * (process._getActiveHandles()) and nodejs_active_resources (getActiveResourcesInfo()). With
+ * 20,000 agent sockets each is 20–90 ms of blocked event loop per scrape (measured with
+ * bench/controller-scale.ts). The open-fd count is kept, read from the size Linux (6.2+) reports for
+ * /proc/self/fd, else listed off the event loop; the handle and resource counts are dropped —
+ * laas_link_agents_connected counts the sockets that matter.
  */
-async function exposition(registry: Registry): Promise<string> {
-  const parts: string[] = [];
-  const format = (registry as unknown as { getMetricsAsString(m: unknown): Promise<string> }).getMetricsAsString.bind(registry);
-  for (const metric of registry.getMetricsAsArray()) {
-    parts.push(metric instanceof Gauge ? await gaugeText(metric) : await format(metric));
-    await yieldNow();
+function withoutBlockingDefaults(registry: Registry, r: { registers: Registry[] }): void {
+  const prefix = 'laas_controller_';
+  for (const name of ['process_open_fds', 'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(prefix + name);
   }
-  return `${parts.join('\n\n')}\n`;
+  const fds: Gauge = new Gauge({
+    name: `${prefix}process_open_fds`, help: 'Number of open file descriptors.', ...r,
+    async collect() {
+      try {
+        const size = (await stat('/proc/self/fd')).size;
+        fds.set(size > 0 ? size : (await readdir('/proc/self/fd')).length);
+      } catch {
+        // Not Linux: no /proc. The series stays absent rather than wrong.
+      }
+    },
+  });
+}
+
+/**
+ * Registry.metrics() formats every family in one go (a chain of microtasks: nothing else runs
+ * until it is done — ~0.4 s at 100k series). This yields each family (and each slice of a large
+ * gauge) as its own part, going back to the event loop between parts, so samples keep flowing
+ * during a large scrape; the parts joined are Registry.metrics()'s text. The longest stretch it
+ * held the loop is recorded in `block` for the next scrape to show.
+ */
+async function* exposition(registry: Registry, block: Gauge): AsyncGenerator<string> {
+  const format = (registry as unknown as { getMetricsAsString(m: unknown): Promise<string> }).getMetricsAsString.bind(registry);
+  let longest = 0;
+  let since = performance.now();
+  const pause = async () => {
+    longest = Math.max(longest, performance.now() - since);
+    await yieldNow();
+    since = performance.now();
+  };
+  // Registry.metrics() joins the families with a blank line and ends with a newline.
+  let first = true;
+  for (const metric of registry.getMetricsAsArray()) {
+    if (!first) yield '\n';
+    first = false;
+    const parts = metric instanceof HostGauge ? hostGaugeText(metric) : metric instanceof Gauge ? gaugeText(metric) : oneText(format(metric));
+    for await (const part of parts) {
+      yield part;
+      await pause();
+    }
+    yield '\n';
+  }
+  longest = Math.max(longest, performance.now() - since);
+  block.set(longest / 1000);
+}
+
+async function* oneText(text: Promise<string>): AsyncGenerator<string> {
+  yield await text;
 }
 
 const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Lines formatted between two yields: a gauge with a series per host (20,000) is split up. */
-const LINES_PER_SLICE = 2000;
+const LINES_PER_SLICE = 250;
 
 /** A gauge family as prom-client writes it (same escaping and value spelling), in slices. */
-async function gaugeText(metric: Gauge): Promise<string> {
+async function* gaugeText(metric: Gauge): AsyncGenerator<string> {
   const m = await metric.get();
-  const lines = [`# HELP ${escape(m.name)} ${escape(m.help)}`, `# TYPE ${escape(m.name)} gauge`];
-  let n = 0;
-  for (const v of m.values) {
-    const labels = Object.entries(v.labels).map(([k, x]) => `${k}="${typeof x === 'string' ? escape(x).replace(/"/g, '\\"') : x}"`).join(',');
-    const value = Number.isNaN(v.value) ? 'Nan' : v.value === Infinity ? '+Inf' : v.value === -Infinity ? '-Inf' : `${v.value}`;
-    lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${value}`);
-    if (++n % LINES_PER_SLICE === 0) await yieldNow();
+  let lines = header(m.name, m.help);
+  for (let i = 0; i < m.values.length; i++) {
+    const v = m.values[i];
+    const labels = Object.entries(v.labels).map(([k, x]) => `${k}="${typeof x === 'string' ? labelValue(x) : x}"`).join(',');
+    lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${valueText(v.value)}`);
+    if (lines.length >= LINES_PER_SLICE && i < m.values.length - 1) {
+      yield `${lines.join('\n')}\n`;
+      lines = [];
+    }
   }
-  return lines.join('\n');
+  yield lines.join('\n');
+}
+
+/** The same text for a HostGauge, walking its Map a slice at a time. */
+async function* hostGaugeText(metric: HostGauge): AsyncGenerator<string> {
+  let text = header(metric.name, metric.help).join('\n');
+  for (const slice of metric.slices(LINES_PER_SLICE)) {
+    for (const [host, value] of slice) text += `\n${metric.name}{host="${labelValue(host)}"} ${valueText(value)}`;
+    if (text) yield text;
+    text = '';
+  }
+}
+
+function header(name: string, help: string): string[] {
+  return [`# HELP ${escape(name)} ${escape(help)}`, `# TYPE ${escape(name)} gauge`];
+}
+
+function labelValue(s: string): string {
+  return escape(s).replace(/"/g, '\\"');
+}
+
+function valueText(v: number): string {
+  return Number.isNaN(v) ? 'Nan' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`;
 }
 
 function escape(s: string): string {

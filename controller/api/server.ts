@@ -1,5 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { LaasError, errorMessage, type ErrorCode, type Logger } from '../../protocol/index.js';
 import type { AuthFailures } from '../security/rate-limit.js';
 
@@ -25,6 +28,10 @@ export interface ApiOptions {
   authFailures?: AuthFailures;
 }
 
+/**
+ * A handler's answer. A `body` that is an AsyncIterable of strings is streamed as it is made
+ * (chunked, gzipped when the client accepts it), for large texts such as /metrics.
+ */
 export type Handler = (req: ApiRequest) => Promise<{ status?: number; body: unknown; contentType?: string }>;
 
 interface Route {
@@ -89,6 +96,10 @@ export class Api {
       const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined;
       const params = Object.fromEntries(match.route.keys.map((k, i) => [k, decodeURIComponent(match!.m[i + 1])]));
       const out = await match.route.handler({ method, path: url.pathname, params, query: url.searchParams, body, caller: caller.name, role: caller.role, remote });
+      if (isStream(out.body)) {
+        await this.stream(req, res, out.status ?? 200, out.body, out.contentType ?? 'text/plain');
+        return;
+      }
       send(res, out.status ?? 200, out.body, out.contentType);
       audit('ok', out.status ?? 200);
     } catch (e) {
@@ -105,6 +116,24 @@ export class Api {
         this.log.error({ url: req.url, err: errorMessage(e) }, 'API request failed');
         send(res, 500, { error: { code: 'INTERNAL', message: 'internal error; see the controller log' } });
       }
+    }
+  }
+
+  /**
+   * Sends the parts as they come, with back-pressure; the work of making each part is the
+   * caller's, between parts the event loop runs. gzip (when accepted, as Prometheus does) runs on
+   * libuv's thread pool. A failure mid-way can only cut the connection: the status is sent.
+   */
+  private async stream(req: IncomingMessage, res: ServerResponse, status: number, body: AsyncIterable<string>, contentType: string): Promise<void> {
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    res.writeHead(status, { 'content-type': contentType, ...(gzip ? { 'content-encoding': 'gzip', vary: 'accept-encoding' } : {}) });
+    const source = Readable.from(body, { objectMode: false });
+    try {
+      await (gzip ? pipeline(source, createGzip(), res) : pipeline(source, res));
+    } catch (e) {
+      // The client went away, or making a part failed: nothing more can be said on this response.
+      if (!res.destroyed) res.destroy();
+      if (!(req.destroyed || (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')) this.log.error({ url: req.url, err: errorMessage(e) }, 'API response stream failed');
     }
   }
 
@@ -141,6 +170,10 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, 'API_BAD_REQUEST', `body is not valid JSON: ${errorMessage(e)}`);
   }
+}
+
+function isStream(body: unknown): body is AsyncIterable<string> {
+  return typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {

@@ -8,6 +8,7 @@ interface Step {
   dispatch: { faults: number; runs: number; count: number; p99Ms: number | null };
   scrape: { count: number; series: number; maxMs: number | null };
   eventLoopLagMaxMs: number | null;
+  scrapeBlockMaxMs: number | null;
   controller: { rssMiBMax: number; cpuPercent: number };
   load: { drops: number; samplesSent: number };
 }
@@ -46,6 +47,7 @@ describe('controller scale, short mode', () => {
     expect(s.scrape.count).toBeGreaterThanOrEqual(1);
     expect(s.scrape.series).toBeGreaterThan(1000);
     expect(s.eventLoopLagMaxMs).not.toBeNull();
+    expect(s.scrapeBlockMaxMs).toBeGreaterThan(0);
     expect(s.controller.rssMiBMax).toBeGreaterThan(20);
     expect(s.controller.cpuPercent).toBeGreaterThan(0);
   }, 180_000);
