@@ -79,13 +79,15 @@ export function strictObject<const E extends v.ObjectEntries>(entries: E, typeMe
     const at = issue.path?.[issue.path.length - 1] as { input: Record<string, unknown>; key: string } | undefined;
     if (issue.expected === 'never' && at) {
       const keys = Object.keys(at.input).filter((k) => !Object.hasOwn(entries, k));
+      // valibot stops at the first unknown key; all of them ride on the issue for the adapter below.
       (issue as { unknownKeys?: string[] }).unknownKeys = keys;
       return `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
     }
     if (issue.input === undefined && at && Object.hasOwn(entries, at.key)) {
       const field = entries[at.key] as { message?: unknown; expects?: string };
       if (typeof field.message === 'string') return field.message;
-      if (typeof field.message === 'function') return String(field.message({ ...issue, input: undefined, received: 'undefined' }));
+      // The field's own message for "nothing given" (no path: it is the field's issue, not ours).
+      if (typeof field.message === 'function') return String(field.message({ ...issue, input: undefined, received: 'undefined', path: undefined }));
       return `required, expected ${expectsWord(field.expects)}`;
     }
     return objectTypeMessage(issue.input, typeMessage);
