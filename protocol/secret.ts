@@ -6,7 +6,7 @@ import { strictObject } from './schema.js';
 /** A secret given inline, or as {env: NAME} or {file: PATH} so it need not sit in the config. */
 export type SecretRef = string | { env: string } | { file: string };
 
-export const SECRET_EXPECTED = 'expected a non-empty string, {"env": "VAR"} or {"file": "/path"}';
+const SECRET_EXPECTED = 'expected a non-empty string, {"env": "VAR"} or {"file": "/path"}';
 
 /** The secret forms; any other value gets one message naming all three. */
 export const secretSchema = v.union([
