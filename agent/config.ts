@@ -1,156 +1,204 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
-import { LaasError, deepFreeze, durationSchema, formatDuration, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+import * as v from 'valibot';
+import {
+  LaasError, deepFreeze, durationAtLeast, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
+} from '../protocol/index.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
+/** The path item valibot puts on an issue, for issues a check raises on a field below it. */
+function at(input: Record<string, unknown> | unknown[], ...keys: (string | number)[]): [v.IssuePathItem, ...v.IssuePathItem[]] {
+  let container: unknown = input;
+  const items = keys.map((key) => {
+    const value = (container as Record<string | number, unknown>)[key];
+    const item = Array.isArray(container)
+      ? { type: 'array' as const, origin: 'value' as const, input: container, key: key as number, value }
+      : { type: 'object' as const, origin: 'value' as const, input: container as Record<string, unknown>, key: key as string, value };
+    container = value;
+    return item;
+  });
+  return items as [v.IssuePathItem, ...v.IssuePathItem[]];
+}
+
+/**
+ * A URL of the given schemes (as `new URL` reads it), e.g. ["ws:", "wss:"]; surrounding blanks
+ * do not count (cleanUrl drops them). An http(s) URL must say "://", so "http:example.com" is
+ * not silently taken. Only a check, no transform: a transform would hide from `union` which
+ * branch (a URL or a list of them) the value was meant for.
+ */
+function urlOf(protocols: readonly string[], message: string) {
+  const http = protocols.includes('http:');
+  return v.pipe(v.string(message), v.check((raw) => {
+    const s = raw.trim();
+    if (http && !/^https?:\/\//i.test(s)) return false;
+    try {
+      return protocols.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, message));
+}
+
+/** A checked URL as it is used: trimmed, without the tabs and line breaks the URL parser ignores. */
+function cleanUrl(url: string): string {
+  return url.trim().replace(/[\t\n\r]/g, '');
+}
+
 /**
  * Builds the agent.json schema. Not kept at module level: the agent validates its config once at
- * start, and zod schemas are heavy (every instance carries its own method closures), so the
- * schema is garbage once the config is parsed — part of keeping the agent under 50 MB RSS.
+ * start, so the schema is garbage once the config is parsed — part of keeping the agent under
+ * 50 MB RSS.
  */
 function buildAgentConfigSchema() {
+  const durationMessage = (issue: { input: unknown }) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(issue.input)}`;
   /** A duration with a floor, so a typo like "1ms" cannot turn a loop into a busy loop. */
-  const durationAtLeast = (minMs: number) =>
-    z.string({ error: (issue) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(issue.input)}` })
-      .pipe(durationSchema).pipe(z.number().min(minMs, `must be at least ${formatDuration(minMs)}`));
+  const durationMin = (minMs: number) => durationAtLeast(minMs, undefined, durationMessage);
 
-  /** The secret union's own errors say only "Invalid input"; say what would be accepted. */
-  const token = z.unknown().transform((value, ctx) => {
-    const r = secretSchema.safeParse(value);
-    if (r.success) return r.data;
-    ctx.addIssue({ code: 'custom', message: value === undefined
+  /** The secret union's own errors say only what one branch wanted; say what would be accepted. */
+  const token = v.pipe(v.unknown(), v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const r = v.safeParse(secretSchema, dataset.value);
+    if (r.success) return r.output;
+    addIssue({ message: dataset.value === undefined
       ? 'required: the token this agent presents to the controller'
       : 'expected a token string, {"env": "VAR"} or {"file": "/path"}' });
-    return z.NEVER;
-  });
+    return NEVER;
+  }));
 
   /** Same limit as the wire's `name`, so everything named here can be sent in hello. */
-  const name = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+  const name = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'must be at most 200 characters'));
 
   /** A command as an argument vector: never a string a shell would split. */
-  const argv = z.array(z.string().min(1, 'must not be empty'), { error: 'expected an argument vector like ["/usr/bin/cmd", "--flag"]' })
-    .min(1, 'expected an argument vector like ["/usr/bin/cmd", "--flag"]');
+  const ARGV = 'expected an argument vector like ["/usr/bin/cmd", "--flag"]';
+  const argv = v.pipe(v.array(v.pipe(v.string(), v.minLength(1, 'must not be empty')), ARGV), v.minLength(1, ARGV));
 
   const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):(\d{1,5})$/;
-  const hostPort = z.string().refine((s) => {
+  const hostPort = v.pipe(v.string(), v.check((s) => {
     const m = HOST_PORT.exec(s);
     return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-  }, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"');
-  const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+  }, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"'));
+  const httpUrl = urlOf(['http:', 'https:'], 'expected an http:// or https:// URL');
   /** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
-  const systemdUnit = z.string().regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"');
-  const processName = z.string().min(1, 'must not be empty').max(255).regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"');
-  const pidfilePath = z.string({ error: 'expected an absolute path to a pid file like "/run/nginx.pid"' })
-    .max(4096).refine((p) => isAbsolute(p) && !p.includes('\0'), 'expected an absolute path to a pid file like "/run/nginx.pid"');
+  const systemdUnit = v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"'));
+  const processName = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(255), v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'));
+  const PIDFILE = 'expected an absolute path to a pid file like "/run/nginx.pid"';
+  const pidfilePath = v.pipe(v.string(PIDFILE), v.maxLength(4096), v.check((p) => isAbsolute(p) && !p.includes('\0'), PIDFILE));
 
   /** A directory disk.cleanup may work in; "/" would hand the whole filesystem to a rule. */
-  const cleanupRoot = z.string({ error: 'expected an absolute directory path like "/var/log/app"' })
-    .refine((p) => isAbsolute(p) && !p.includes('\0'), 'expected an absolute directory path like "/var/log/app"')
-    .transform((p) => resolve(p))
-    .refine((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean');
-
+  const CLEANUP_ROOT = 'expected an absolute directory path like "/var/log/app"';
+  const cleanupRoot = v.pipe(
+    v.string(CLEANUP_ROOT),
+    v.check((p) => isAbsolute(p) && !p.includes('\0'), CLEANUP_ROOT),
+    v.transform((p) => resolve(p)),
+    v.check((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean'),
+  );
 
   /** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
-  const probeSchema = z.strictObject({
-    tcp: hostPort.optional(),
-    http: httpUrl.optional(),
-    systemd: systemdUnit.optional(),
-    process: processName.optional(),
-    pidfile: pidfilePath.optional(),
+  const probeSchema = v.pipe(strictObject({
+    tcp: v.optional(hostPort),
+    http: v.optional(httpUrl),
+    systemd: v.optional(systemdUnit),
+    process: v.optional(processName),
+    pidfile: v.optional(pidfilePath),
     /**
      * tcp only: keep the connection open between probes, so the death of the service is seen
      * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
      */
-    hold: z.boolean({ error: 'expected true or false' }).optional(),
-  }, { error: 'expected an object like {"tcp": "127.0.0.1:8080"}' }).superRefine((p, ctx) => {
+    hold: v.optional(v.boolean('expected true or false')),
+  }, 'expected an object like {"tcp": "127.0.0.1:8080"}'), v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const p = dataset.value;
     const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
     if (given.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: given.length === 0
+      addIssue({ message: given.length === 0
         ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
         : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}` });
     } else if (p.hold !== undefined && given[0] !== 'tcp') {
-      ctx.addIssue({ code: 'custom', path: ['hold'], message: `"hold" applies only to a tcp probe, not to ${given[0]}` });
+      addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
     }
-  });
+  }));
 
-  const serviceSchema = z.strictObject({
+  const serviceSchema = strictObject({
     name,
     probe: probeSchema,
-    probeInterval: durationAtLeast(100).default(1000),
-    probeTimeout: durationAtLeast(10).default(1000),
-    restart: argv.optional(),
+    probeInterval: v.optional(durationMin(100), '1s'),
+    probeTimeout: v.optional(durationMin(10), '1s'),
+    restart: v.optional(argv),
   });
 
-  const wsUrl = z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"' });
+  const wsUrl = urlOf(['ws:', 'wss:'], 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"');
+  const wholeIn = (min: number, max: number, message: string) => v.pipe(wholeNumber(message), v.minValue(min), v.maxValue(max));
 
-  return z.strictObject({
+  return v.pipe(strictObject({
     /** One controller URL, or a list of controllers sharing one database (tried in shuffled order). */
-    controller: z.union([wsUrl, z.array(wsUrl).min(1, 'give at least one controller URL')]),
+    controller: v.union([wsUrl, v.pipe(v.array(wsUrl), v.minLength(1, 'give at least one controller URL'))],
+      'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070", or a list of them'),
     /** A shared agent token; or enroll with `enrollToken` and get a credential of this agent's own. */
-    token: token.optional(),
+    token: v.optional(token),
     /** A one-time enrollment token: used once to get this agent's credential, then not needed. */
-    enrollToken: token.optional(),
+    enrollToken: v.optional(token),
     /** Where the credential from enrollment is kept (mode 0600); default: credential.json beside the config. */
-    credentialFile: z.string().min(1).optional(),
+    credentialFile: v.optional(v.pipe(v.string(), v.minLength(1))),
     /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
-    ca: z.string().min(1).optional(),
+    ca: v.optional(v.pipe(v.string(), v.minLength(1))),
     /** The controller's instruction-signing public key (PEM, or {file}); enrollment pins it too. */
-    controllerKey: secretSchema.optional(),
-    id: name.optional(),
-    labels: z.record(z.string().min(1).max(100), z.string().max(200)).default({}),
-    interval: durationAtLeast(100).default(10_000),
-    services: z.array(serviceSchema).max(1000).default([]).superRefine((services, ctx) => {
+    controllerKey: v.optional(secretSchema),
+    id: v.optional(name),
+    labels: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(100)), v.pipe(v.string(), v.maxLength(200))), {}),
+    interval: v.optional(durationMin(100), '10s'),
+    services: v.optional(v.pipe(v.array(serviceSchema), v.maxLength(1000), v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
       const seen = new Map<string, number>();
-      services.forEach((s, i) => {
+      dataset.value.forEach((s, i) => {
         const first = seen.get(s.name);
         if (first === undefined) seen.set(s.name, i);
-        else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate service name ${JSON.stringify(s.name)} (first at /services/${first})` });
+        else addIssue({ message: `duplicate service name ${JSON.stringify(s.name)} (first at /services/${first})`, path: at(dataset.value, i, 'name') });
       });
-    }),
-    scripts: z.record(name, argv).default({}).refine((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts'),
+    })), []),
+    scripts: v.optional(v.pipe(record(name, argv), v.check((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts')), {}),
     /**
      * The only directories disk.cleanup may delete in (each with everything under it), e.g.
      * ["/var/log/app"]. Symbolic links are resolved at each run: a path reached through a link
      * that leaves every root is refused. Empty (the default) allows no cleanup at all.
      */
-    cleanupRoots: z.array(cleanupRoot, { error: 'expected a list of absolute directory paths' }).max(100).default([]),
+    cleanupRoots: v.optional(v.pipe(v.array(cleanupRoot, 'expected a list of absolute directory paths'), v.maxLength(100)), []),
     /** Upper bound on any action's run time, whatever the instruction asks for. */
-    actionTimeout: durationAtLeast(1).optional(),
+    actionTimeout: v.optional(durationMin(1)),
     /** Per stream; two streams of 256 KiB of plain text fit one 1 MiB link frame. */
-    maxOutputBytes: z.number({ error: 'expected a whole number of bytes' }).int({ error: 'expected a whole number of bytes' }).min(1).max(262_144).default(65_536),
-    reconnect: z.strictObject({
-      min: durationAtLeast(1).default(250),
-      max: durationAtLeast(1).default(15_000),
-    }).default({ min: 250, max: 15_000 }).refine((r) => r.min <= r.max, { message: 'min must not exceed max', path: ['min'] }),
-    outboxLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(1_000_000).default(1000),
+    maxOutputBytes: v.optional(wholeIn(1, 262_144, 'expected a whole number of bytes'), 65_536),
+    reconnect: v.optional(v.pipe(strictObject({
+      min: v.optional(durationMin(1), '250ms'),
+      max: v.optional(durationMin(1), '15s'),
+    }), v.forward(v.check((r) => r.min <= r.max, 'min must not exceed max'), ['min'])), {}),
+    outboxLimit: v.optional(wholeIn(1, 1_000_000, 'expected a whole number'), 1000),
     /** Samples kept while the link is down; past this the oldest are dropped (and counted). */
-    sampleBufferLimit: z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(1).max(100_000).default(60),
+    sampleBufferLimit: v.optional(wholeIn(1, 100_000, 'expected a whole number'), 60),
     /** No frame or ping from the controller for this long means the link is dead (a half-open TCP link). */
-    idleTimeout: durationAtLeast(500).default(45_000),
+    idleTimeout: v.optional(durationMin(500), '45s'),
     /**
      * Where the agent keeps what must survive its restart: the instruction ids it has run
      * (laas-<id>.runs.json) and the results not yet acknowledged (laas-<id>.outbox.json).
      * Default: the folder of agent.json.
      */
-    stateDir: z.string().min(1).optional(),
+    stateDir: v.optional(v.pipe(v.string(), v.minLength(1))),
     /**
      * The agent's own Prometheus endpoint (off when absent), e.g. {"listen": "127.0.0.1:9101"}.
      * It has no authentication: keep it on loopback unless a firewall guards the port.
      */
-    metrics: z.strictObject({ listen: hostPort }).optional(),
-  }).superRefine((c, ctx) => {
+    metrics: v.optional(strictObject({ listen: hostPort })),
+  }), v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const c = dataset.value;
     if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['token'], message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)' });
+      addIssue({ message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)', path: at(c, 'token') });
     }
-  });
+  }));
 }
 
 /** The parsed (not yet normalised) shape of agent.json. */
-type AgentConfigInput = z.output<ReturnType<typeof buildAgentConfigSchema>>;
+type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>;
 
 export interface ServiceConfig {
   readonly name: string;
@@ -196,10 +244,11 @@ export interface AgentConfig {
 
 /** Validates a parsed agent.json; `where` (usually the file path) prefixes every error. */
 export function parseAgentConfig(value: unknown, where: string): AgentConfig {
-  const c: AgentConfigInput = validate(value, where, buildAgentConfigSchema());
+  const c: AgentConfigInput = validate(value, where, validator(buildAgentConfigSchema()));
+  const controllers = (typeof c.controller === 'string' ? [c.controller] : c.controller).map(cleanUrl);
   const config: AgentConfig = {
-    controller: typeof c.controller === 'string' ? c.controller : c.controller[0],
-    controllers: typeof c.controller === 'string' ? [c.controller] : [...new Set(c.controller)],
+    controller: controllers[0],
+    controllers: [...new Set(controllers)],
     token: c.token === undefined ? '' : resolveSecret(c.token, `${where} /token`),
     ...(c.enrollToken !== undefined ? { enrollToken: resolveSecret(c.enrollToken, `${where} /enrollToken`) } : {}),
     credentialFile: c.credentialFile ?? 'credential.json',
@@ -212,7 +261,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
       const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
       return {
         name: s.name,
-        probe: { kind, target: s.probe[kind]!, ...(s.probe.hold ? { hold: true } : {}) },
+        probe: { kind, target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!, ...(s.probe.hold ? { hold: true } : {}) },
         probeIntervalMs: s.probeInterval,
         probeTimeoutMs: s.probeTimeout,
         ...(s.restart ? { restart: [...s.restart] } : {}),
@@ -234,11 +283,10 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
 
 /** Loads agent.json; relative paths in it (credentialFile, ca) are taken from the file's folder. */
 export function loadAgentConfig(file: string): AgentConfig {
-  const raw = loadJsonFile(file, z.unknown());
+  const raw = readJsonFile(file);
   const base = dirname(resolve(file));
-  const isObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
-  const ca = isObject ? (raw as Record<string, unknown>).ca : undefined;
-  const config = parseAgentConfig(isObject && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
+  const ca = isPlainObject(raw) ? raw.ca : undefined;
+  const config = parseAgentConfig(isPlainObject(raw) && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
   return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile), stateDir: resolve(base, config.stateDir ?? '.') });
 }
 

@@ -1,8 +1,8 @@
 import WebSocket from 'ws';
-import { z } from 'zod';
+import * as v from 'valibot';
 import {
   LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
-  MESSAGE_SCHEMAS, type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
+  MESSAGE_SCHEMAS, validator, type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
 } from '../protocol/index.js';
 import { StateFile } from './state-file.js';
 
@@ -70,7 +70,7 @@ export class AgentLink {
 
   constructor(private readonly opts: LinkOptions) {
     if (opts.outboxFile) {
-      this.outboxFile = new StateFile(opts.outboxFile, z.array(MESSAGE_SCHEMAS.result), opts.log);
+      this.outboxFile = new StateFile(opts.outboxFile, validator(v.array(MESSAGE_SCHEMAS.result)), opts.log);
       for (const r of this.outboxFile.load() ?? []) this.outbox.set(r.id, r);
       if (this.outbox.size) opts.log.info({ results: this.outbox.size }, 'unacknowledged results restored; they are sent when the link is up');
     }

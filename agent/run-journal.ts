@@ -1,5 +1,5 @@
-import { z } from 'zod';
-import type { Logger, Result, Run } from '../protocol/index.js';
+import * as v from 'valibot';
+import { strictObject, validator, wholeNumber, type Logger, type Result, type Run } from '../protocol/index.js';
 import { StateFile } from './state-file.js';
 
 /** Instruction ids remembered at most; past this the oldest are forgotten (their deadline guards them). */
@@ -7,15 +7,15 @@ export const MAX_REMEMBERED_RUNS = 10_000;
 /** Kept this long past an instruction's deadline, for clocks that disagree a little. */
 const KEEP_PAST_DEADLINE_MS = 10 * 60_000;
 
-const entrySchema = z.strictObject({
-  id: z.string().min(1).max(200),
-  deadline: z.number().int(),
+const entrySchema = strictObject({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  deadline: wholeNumber(),
   /** Absent while running: an entry still running at load is an action the agent's death interrupted. */
-  outcome: z.enum(['succeeded', 'failed', 'refused', 'timed-out']).optional(),
-  at: z.number().int(),
+  outcome: v.optional(v.picklist(['succeeded', 'failed', 'refused', 'timed-out'])),
+  at: wholeNumber(),
 });
-const fileSchema = z.strictObject({ version: z.literal(1), runs: z.array(entrySchema).max(MAX_REMEMBERED_RUNS) });
-type Entry = z.infer<typeof entrySchema>;
+const fileSchema = strictObject({ version: v.literal(1), runs: v.pipe(v.array(entrySchema), v.maxLength(MAX_REMEMBERED_RUNS)) });
+type Entry = v.InferOutput<typeof entrySchema>;
 
 /**
  * The instruction ids this agent has started, kept across its own restarts so a resend or
@@ -24,14 +24,14 @@ type Entry = z.infer<typeof entrySchema>;
  */
 export class RunJournal {
   private readonly runs = new Map<string, Entry>();
-  private readonly file: StateFile<z.infer<typeof fileSchema>> | undefined;
+  private readonly file: StateFile<v.InferOutput<typeof fileSchema>> | undefined;
   /** The next write, not yet started: changes made meanwhile ride on it (one fsync for a burst). */
   private nextWrite: Promise<void> | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   /** Without a file the journal lives in memory only (tests, embedded use). */
   constructor(file: string | undefined, private readonly log: Logger, private readonly clock: () => number = Date.now, private readonly cap = MAX_REMEMBERED_RUNS) {
-    this.file = file ? new StateFile(file, fileSchema, log) : undefined;
+    this.file = file ? new StateFile(file, validator(fileSchema), log) : undefined;
     const saved = this.file?.load();
     for (const e of saved?.runs ?? []) this.runs.set(e.id, e);
     this.prune();

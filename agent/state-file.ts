@@ -1,8 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { z } from 'zod';
-import { LaasError, errorMessage, type Logger } from '../protocol/index.js';
+import { LaasError, errorMessage, jsonPointer, type Logger, type Validator } from '../protocol/index.js';
 
 /**
  * A small JSON file in the agent's state directory, written atomically (temp file, fsync,
@@ -12,7 +11,7 @@ import { LaasError, errorMessage, type Logger } from '../protocol/index.js';
 export class StateFile<T> {
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string, private readonly schema: z.ZodType<T>, private readonly log: Logger) {}
+  constructor(readonly file: string, private readonly schema: Validator<T>, private readonly log: Logger) {}
 
   /** The saved value, or undefined when there is none (or it was corrupt and is now moved aside). */
   load(): T | undefined {
@@ -24,9 +23,9 @@ export class StateFile<T> {
       throw new LaasError('AGENT_STATE_CORRUPT', `cannot read: ${errorMessage(e)}`, this.file);
     }
     try {
-      const r = this.schema.safeParse(JSON.parse(text));
-      if (!r.success) throw new Error(r.error.issues.slice(0, 3).map((i) => `/${i.path.join('/')}: ${i.message}`).join('; '));
-      return r.data;
+      const r = this.schema.parse(JSON.parse(text));
+      if (!r.ok) throw new Error(r.issues.slice(0, 3).map((i) => `${jsonPointer(i.path)}: ${i.message}`).join('; '));
+      return r.value;
     } catch (e) {
       const aside = join(dirname(this.file), `${basename(this.file)}.corrupt-${Date.now()}`);
       renameSync(this.file, aside);

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { durationSchema, loadJsonFile, resolveSecret, secretSchema, validate } from '../protocol/index.js';
+import { readJsonFile, resolveSecret, validate } from '../protocol/index.js';
+import { zDuration, zSecret, zodValidator } from '../protocol/zod.js';
 import { maintenanceSchema, type MaintenanceWindow } from './alerts/maintenance.js';
 import { rootRouteSchema, type Route } from './alerts/routes.js';
 import { receiverSchema } from './notify/index.js';
@@ -12,23 +13,23 @@ export const controllerConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   rulesDir: z.string().min(1).default('./rules'),
   /** Shared agent tokens (simple setups); enrolled agents use their own credentials instead. */
-  agentTokens: z.array(secretSchema).default([]),
+  agentTokens: z.array(zSecret).default([]),
   /** Serve https/wss from this certificate (laas certs init makes one). */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   /** Allow plain http/ws on a non-loopback address (only when something else encrypts the link). */
   insecure: z.boolean().default(false),
   apiTokens: z.array(z.strictObject({
     name: z.string().min(1),
-    token: secretSchema,
+    token: zSecret,
     role: z.enum(['viewer', 'operator', 'admin']),
   })).default([]),
   receivers: z.record(z.string().min(1), receiverSchema).default({}),
   /** A host that sends nothing for this long is down (raises host-down). */
-  hostDownAfter: durationSchema.default(30_000),
+  hostDownAfter: zDuration.default(30_000),
   /** Bounds on each agent connection: how fast a dead peer is noticed, how much one peer may cost. */
   link: z.strictObject({
     /** Ping every agent this often; one that has not answered the previous ping is cut (so within two of these). */
-    heartbeat: durationSchema.pipe(z.number().min(100, 'must be at least 100ms')).default(15_000),
+    heartbeat: zDuration.pipe(z.number().min(100, 'must be at least 100ms')).default(15_000),
     /** Bytes queued to one agent that it has not read; past this it is cut (it is not reading). */
     maxBufferedBytes: z.number().int().min(1024).max(1024 ** 3).default(8 * 1024 * 1024),
     /** Frames per second one connection may send, on average; frames over it are dropped unread and counted. */
@@ -54,15 +55,15 @@ export const controllerConfigSchema = z.strictObject({
       /** From this file size on, a write-ahead goes to a fsynced journal, not a whole-file rewrite (default 1 MiB; 0 = always). */
       journalAboveBytes: z.number().int().min(0).optional(),
     }),
-    z.strictObject({ type: z.literal('postgres'), url: secretSchema }),
+    z.strictObject({ type: z.literal('postgres'), url: zSecret }),
   ]).default({ type: 'lowdb' }),
   /** Several controllers on one PostgreSQL store: this one's identity and liveness timing. */
   cluster: z.strictObject({
     /** Stable across restarts (default "<hostname>:<port>"): a restarted controller gets its hosts back. */
     id: z.string().min(1).max(200).regex(/^[\w.:@-]+$/, 'letters, digits and . : @ _ - only').optional(),
-    heartbeat: durationSchema.default(2_000),
+    heartbeat: zDuration.default(2_000),
     /** A controller silent this long is dead: its hosts and open work orders are adopted. */
-    expireAfter: durationSchema.default(10_000),
+    expireAfter: zDuration.default(10_000),
   }).optional(),
   /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
   metrics: z.strictObject({
@@ -107,7 +108,7 @@ export interface ControllerConfig {
 export type StoreConfig = { type: 'lowdb'; journalAboveBytes?: number } | { type: 'postgres'; url: string };
 
 export function parseControllerConfig(value: unknown, where: string): ControllerConfig {
-  const c = validate(value, where, controllerConfigSchema);
+  const c = validate(value, where, zodValidator(controllerConfigSchema));
   const i = c.listen.lastIndexOf(':');
   return {
     listen: { host: c.listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.listen.slice(i + 1)) },
@@ -132,7 +133,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
 
 /** Loads controller.json; relative dataDir and rulesDir are taken from the file's folder. */
 export function loadControllerConfig(file: string): ControllerConfig {
-  const config = parseControllerConfig(loadJsonFile(file, z.unknown()), file);
+  const config = parseControllerConfig(readJsonFile(file), file);
   const at = (p: string) => resolve(dirname(file), p);
   return {
     ...config, dataDir: at(config.dataDir), rulesDir: at(config.rulesDir),

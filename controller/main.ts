@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { LAAS_VERSION, LaasError, durationSchema, errorMessage, signRun, validate, zodIssues, type Logger } from '../protocol/index.js';
+import { LAAS_VERSION, LaasError, errorMessage, signRun, validate, type Logger } from '../protocol/index.js';
+import { zDuration, zodIssues, zodValidator } from '../protocol/zod.js';
 import { AgentAuth } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
 import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
@@ -199,7 +200,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     })
     .route('GET', '/api/v1/silences', 'viewer', async () => ({ body: pipeline.silences.all(clock.now()) }))
     .route('POST', '/api/v1/silences', 'operator', async (r) => {
-      const input = validate(r.body ?? {}, 'request body', silenceInput, 'API_BAD_REQUEST');
+      const input = validate(r.body ?? {}, 'request body', zodValidator(silenceInput), 'API_BAD_REQUEST');
       const now = clock.now();
       const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
       const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 3_600_000);
@@ -241,7 +242,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       return { body: await pipeline.runSchedule(id) };
     })
     .route('POST', '/v1/enroll', 'public', async (r) => {
-      const b = validate(r.body ?? {}, 'request body', enrollInput, 'API_BAD_REQUEST');
+      const b = validate(r.body ?? {}, 'request body', zodValidator(enrollInput), 'API_BAD_REQUEST');
       const out = await agentAuth.enroll(b.token, b.agentId);
       if ('error' in out) {
         authFailures.fail(r.remote);
@@ -260,7 +261,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       return { body: { revoked: r.params.id } };
     })
     .route('POST', '/api/v1/enroll-tokens', 'admin', async (r) => {
-      const b = validate(r.body ?? {}, 'request body', enrollTokenInput, 'API_BAD_REQUEST');
+      const b = validate(r.body ?? {}, 'request body', zodValidator(enrollTokenInput), 'API_BAD_REQUEST');
       const out = await agentAuth.createEnrollToken({ uses: b.uses, ttlMs: b.ttl, createdBy: r.caller });
       return { status: 201, body: { token: out.token, ...out.info } };
     })
@@ -348,7 +349,7 @@ const enrollInput = z.strictObject({
 
 const enrollTokenInput = z.strictObject({
   uses: z.number().int().min(1).max(10_000).default(1),
-  ttl: durationSchema.default(3_600_000),
+  ttl: zDuration.default(3_600_000),
 });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -367,7 +368,7 @@ const silenceInput = z.strictObject({
   matchers: z.array(matcherSchema).min(1, 'a silence needs at least one matcher, e.g. "host=web-1"'),
   startsAt: z.iso.datetime({ offset: true }).optional(),
   endsAt: z.iso.datetime({ offset: true }).optional(),
-  duration: durationSchema.optional(),
+  duration: zDuration.optional(),
   comment: z.string().max(1000).default(''),
   pauseHeals: z.boolean().default(false),
 });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
@@ -21,15 +21,33 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** A zod schema for a duration string that yields milliseconds. */
-export const durationSchema = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(text)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const durationMessage = (input: unknown) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(input)}`;
+
+/**
+ * A duration string ("10s") that yields milliseconds. `typeMessage` words the fault when the
+ * value is not a string at all (e.g. a field that wants "7d" and got 7).
+ */
+export function duration(typeMessage: v.ErrorMessage<v.StringIssue> = (issue) => durationMessage(issue.input)) {
+  return v.pipe(
+    v.string(typeMessage),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const ms = parseDuration(dataset.value);
+      if (ms === undefined) {
+        addIssue({ message: durationMessage(dataset.value) });
+        return NEVER;
+      }
+      return ms;
+    }),
+  );
+}
+
+/** A duration of at least `minMs`, so a typo like "1ms" cannot turn a loop into a busy loop. */
+export function durationAtLeast(minMs: number, message = `must be at least ${formatDuration(minMs)}`, typeMessage?: v.ErrorMessage<v.StringIssue>) {
+  return v.pipe(duration(typeMessage), v.minValue(minMs, message));
+}
+
+/** The duration schema with the default wording. */
+export const durationSchema = duration();
 
 /** Escapes one JSON pointer token (RFC 6901). */
 export function pointerToken(token: PropertyKey): string {
@@ -38,20 +56,4 @@ export function pointerToken(token: PropertyKey): string {
 
 export function jsonPointer(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '/' : '/' + path.map(pointerToken).join('/');
-}
-
-/** Turns a zod error into one line per issue: "/heal/params/service: expected string". */
-export function zodIssues(error: z.ZodError): { pointer: string; message: string }[] {
-  return error.issues.map((issue) => {
-    let message = tidy(issue.message);
-    if (issue.code === 'unrecognized_keys') message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    return { pointer: jsonPointer(issue.path), message };
-  });
-}
-
-/** zod's default wording, said the way an operator reads it. */
-export function tidy(message: string): string {
-  const missing = /^Invalid input: expected (\w+), received undefined$/.exec(message);
-  if (missing) return `required, expected ${missing[1]}`;
-  return message.replace(/^Invalid input: /, '').replace(/^Invalid option: expected one of /, 'expected one of ');
 }

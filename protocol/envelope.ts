@@ -1,6 +1,7 @@
 import { jsonPointer } from './duration.js';
 import { LaasError } from './errors.js';
 import { MESSAGE_SCHEMAS, PROTOCOL_VERSION, type BodyOf, type Message, type MessageType } from './messages.js';
+import { check } from './schema.js';
 
 /** Largest frame either side accepts; also the WebSocket maxPayload. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -39,10 +40,10 @@ export function decode(data: string | Buffer | ArrayBuffer | Buffer[]): Message 
     throw new LaasError('FRAME_UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type.slice(0, 100))}`);
   }
   const schema = MESSAGE_SCHEMAS[type as MessageType];
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0];
+  const result = check(schema, body);
+  if (!result.ok) {
+    const issue = result.issues[0];
     throw new LaasError('FRAME_BAD_BODY', `${type} ${jsonPointer(['body', ...issue.path])}: ${issue.message}`);
   }
-  return { type, body: result.data } as Message;
+  return { type, body: result.value } as Message;
 }

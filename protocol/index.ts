@@ -5,6 +5,7 @@ export * from './errors.js';
 export * from './messages.js';
 export * from './version.js';
 export * from './json-file.js';
+export * from './schema.js';
 export * from './log.js';
 export * from './secret.js';
 export * from './sign.js';

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseTree, printParseErrorCode, type ParseError, type ParseErrorCode } from 'jsonc-parser';
-import type { z } from 'zod';
-import { zodIssues } from './duration.js';
+import { jsonPointer } from './duration.js';
 import { LaasError, type ErrorCode } from './errors.js';
 
 /** Line and column (1-based) of a character offset, for JSON syntax errors. */
@@ -37,6 +36,27 @@ function describe(code: ParseErrorCode): string {
 
 export interface SchemaIssue { pointer: string; message: string }
 
+/**
+ * One fault a schema found: where (keys and indexes from the top) and what. `unknownKeys` is
+ * set on an "unknown field" issue (whose path is the object holding them), for callers that
+ * word it their own way.
+ */
+export interface ParseIssue { path: readonly PropertyKey[]; message: string; unknownKeys?: readonly string[] }
+export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; issues: ParseIssue[] };
+
+/**
+ * What loading and validating need of a schema, whatever library it is written with: the
+ * agent's and the protocol's schemas are valibot (protocol/schema.ts `validator`), the
+ * controller's own are zod (protocol/zod.ts `zodValidator`). The file position and
+ * JSON-pointer reporting below is the same for both.
+ */
+export interface Validator<T> { parse(data: unknown): ParseOutcome<T> }
+
+/** One line per issue: "/heal/params/service: expected string". */
+export function pointerIssues(issues: readonly ParseIssue[]): SchemaIssue[] {
+  return issues.map((i) => ({ pointer: jsonPointer(i.path), message: i.message }));
+}
+
 /** Thrown when a document fails its schema: every issue, each with its JSON pointer. */
 export class SchemaError extends LaasError {
   readonly issues: SchemaIssue[];
@@ -46,21 +66,26 @@ export class SchemaError extends LaasError {
   }
 }
 
-/** Reads, parses and validates a JSON config file; the value comes back frozen. */
-export function loadJsonFile<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+/** Reads and parses a JSON file, not yet validated (errors carry file:line:col). */
+export function readJsonFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new LaasError('CONFIG_READ_FAILED', `cannot read: ${(e as Error).message}`, file);
   }
-  return validate(parseJsonText(text, file, 'CONFIG_NOT_JSON'), file, schema);
+  return parseJsonText(text, file, 'CONFIG_NOT_JSON');
 }
 
-export function validate<S extends z.ZodType>(value: unknown, file: string, schema: S, code: ErrorCode = 'CONFIG_INVALID'): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new SchemaError(code, file, zodIssues(result.error));
-  return deepFreeze(result.data);
+/** Reads, parses and validates a JSON config file; the value comes back frozen. */
+export function loadJsonFile<T>(file: string, schema: Validator<T>): T {
+  return validate(readJsonFile(file), file, schema);
+}
+
+export function validate<T>(value: unknown, file: string, schema: Validator<T>, code: ErrorCode = 'CONFIG_INVALID'): T {
+  const result = schema.parse(value);
+  if (!result.ok) throw new SchemaError(code, file, pointerIssues(result.issues));
+  return deepFreeze(result.value);
 }
 
 export function deepFreeze<T>(value: T): T {

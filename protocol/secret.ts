@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { LaasError } from './errors.js';
+import { strictObject } from './schema.js';
 
 /** A secret given inline, or as {env: NAME} or {file: PATH} so it need not sit in the config. */
-export const secretSchema = z.union([
-  z.string().min(1),
-  z.strictObject({ env: z.string().min(1) }),
-  z.strictObject({ file: z.string().min(1) }),
-]);
-export type SecretRef = z.infer<typeof secretSchema>;
+export type SecretRef = string | { env: string } | { file: string };
+
+const SECRET_EXPECTED = 'expected a non-empty string, {"env": "VAR"} or {"file": "/path"}';
+
+/** The secret forms; any other value gets one message naming all three. */
+export const secretSchema = v.union([
+  v.pipe(v.string(), v.minLength(1)),
+  strictObject({ env: v.pipe(v.string(), v.minLength(1)) }),
+  strictObject({ file: v.pipe(v.string(), v.minLength(1)) }),
+], SECRET_EXPECTED);
 
 export function resolveSecret(ref: SecretRef, where: string): string {
   if (typeof ref === 'string') return ref;

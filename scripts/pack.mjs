@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { common, forbiddenInputs } from './bundle-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -28,50 +29,6 @@ const step = (what) => process.stdout.write(`pack: ${what}\n`);
 function fail(message) {
   process.stderr.write(`pack: ${message}\n`);
   process.exit(1);
-}
-
-/** Options both bundles share. */
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  // Prefer a package's ES module build: jsonc-parser's "main" is a UMD file whose lazy
-  // require('./impl/…') calls esbuild cannot follow.
-  mainFields: ['module', 'main'],
-  external: ['systeminformation'],
-  // CommonJS dependencies bundled into an ES module still call require() for Node's own
-  // modules (and ws for its optional native add-ons, inside try/catch): give them one.
-  banner: { js: "import { createRequire as __laasCreateRequire } from 'node:module'; const require = __laasCreateRequire(import.meta.url);" },
-  define: { 'process.env.NODE_ENV': '"production"' },
-  legalComments: 'eof',
-  logLevel: 'warning',
-  metafile: true,
-  // V8 keeps a module's whole source in memory, and as UTF-16 (twice the size) if one
-  // character in it is not Latin-1: minified, and ASCII-only (see asciiOnly), the agent's
-  // source is ~0.65 MB of one-byte text instead of 2.6 MB. Identifiers are kept, so stack
-  // traces still name our functions. Measured in bench/RESULTS.md (agent-footprint).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  plugins: [zodEnglishOnly()],
-};
-
-/**
- * zod's index re-exports all ~50 locales (~400 KiB of source) for z.locales; laas only ever
- * uses English, the one zod configures by default, so the others are left out of the bundles.
- * Error messages are unchanged (the unit and bad-input tests run against the same zod).
- */
-function zodEnglishOnly() {
-  return {
-    name: 'zod-english-only',
-    setup(b) {
-      b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
-        contents: 'export { default as en } from "./en.js";',
-        loader: 'js',
-        resolveDir: dirname(args.path),
-      }));
-    },
-  };
 }
 
 /**
@@ -87,8 +44,9 @@ function asciiOnly(file) {
 }
 
 const bundles = [
-  { entry: 'cli/agent-main.ts', out: 'laas-agent.mjs' },
-  { entry: 'cli/main.ts', out: 'laas.mjs' },
+  // The agent validates with valibot only: zod's classic schemas cost ~2.5 MiB of RSS (issue #9).
+  { entry: 'cli/agent-main.ts', out: 'laas-agent.mjs', forbid: ['zod'] },
+  { entry: 'cli/main.ts', out: 'laas.mjs', forbid: [] },
 ];
 
 rmSync(outDir, { recursive: true, force: true });
@@ -99,6 +57,8 @@ for (const b of bundles) {
   asciiOnly(outfile);
   chmodSync(outfile, 0o755);
   const inputs = Object.keys(result.metafile.inputs);
+  const forbidden = forbiddenInputs(result.metafile, b.forbid);
+  if (forbidden.length > 0) fail(`${b.out} must not contain ${b.forbid.join(', ')}, but bundles ${forbidden.length} of its modules, e.g. ${forbidden[0]}: find which agent or protocol module imports it (esbuild --metafile, "imports")`);
   step(`${relative(root, outfile)} ${(statSync(outfile).size / 1024).toFixed(0)} KiB from ${inputs.length} modules`);
 }
 

@@ -1,5 +1,5 @@
 import {
-  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, zodIssues, type ActionName, type ActionParams, type Logger, type Result, type Run,
+  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type ActionParams, type Logger, type Result, type Run,
 } from '../../protocol/index.js';
 import type { AgentConfig } from '../config.js';
 import { refuse } from './exec.js';
@@ -59,9 +59,9 @@ export async function runInstruction(run: Run, ctx: ActionContext, now: () => nu
     return finish(refuse('ACTION_UNKNOWN', `unknown action ${JSON.stringify(run.action)} (this agent runs: ${Object.keys(ACTION_HANDLERS).join(', ')})`));
   }
   const action = run.action;
-  const parsed = ACTIONS[action].params.safeParse(run.params);
-  if (!parsed.success) {
-    const issues = zodIssues(parsed.error).map((i) => `${i.pointer === '/' ? '/params' : `/params${i.pointer}`}: ${i.message}`);
+  const parsed = check(ACTIONS[action].params, run.params);
+  if (!parsed.ok) {
+    const issues = parsed.issues.map((i) => `${jsonPointer(['params', ...i.path])}: ${i.message}`);
     return finish(refuse('ACTION_BAD_PARAMS', `bad params for ${action}: ${issues.join('; ')}`));
   }
   if (run.deadline < startedAt) {
@@ -71,7 +71,7 @@ export async function runInstruction(run: Run, ctx: ActionContext, now: () => nu
   const timeoutMs = Math.min(run.timeoutMs, ctx.config.actionTimeoutMs ?? Infinity);
   const handler = ACTION_HANDLERS[action] as ActionHandler;
   try {
-    const out = await handler(parsed.data as ActionParams<ActionName>, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
+    const out = await handler(parsed.value as ActionParams<ActionName>, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
     return finish(fitOutput(out));
   } catch (e) {
     ctx.log.error({ id: run.id, action, err: errorMessage(e) }, 'action handler failed');

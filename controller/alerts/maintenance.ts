@@ -1,6 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { durationSchema } from '../../protocol/index.js';
+import { zDuration } from '../../protocol/zod.js';
 
 export const maintenanceSchema = z.strictObject({
   name: z.string().min(1),
@@ -9,7 +9,7 @@ export const maintenanceSchema = z.strictObject({
     if (expr.trim().split(/\s+/).length !== 5) ctx.addIssue({ code: 'custom', message: `expected a 5-field cron expression (minute hour day month weekday), got ${JSON.stringify(expr)}` });
     else if (!cron.validate(expr)) ctx.addIssue({ code: 'custom', message: `bad cron expression ${JSON.stringify(expr)}` });
   }),
-  duration: durationSchema.refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'a window lasts from 1m to 7d'),
+  duration: zDuration.refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'a window lasts from 1m to 7d'),
   /** Hosts covered, by labels; absent covers every host. */
   hosts: z.record(z.string(), z.string()).refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to cover every host').optional(),
   timezone: z.string().optional(),

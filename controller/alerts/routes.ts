@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from '../../protocol/index.js';
+import { zDuration } from '../../protocol/zod.js';
 import { matcherSchema, matches, type Matcher } from './silences.js';
 
 export interface Route {
@@ -19,9 +19,9 @@ const routeSchema: z.ZodType<Route, unknown> = z.lazy(() => z.strictObject({
   matchers: z.array(matcherSchema).default([]),
   /** Labels that split alerts into notification groups; ["..."] groups by every label. */
   groupBy: z.array(z.string().min(1)).optional(),
-  groupWait: durationSchema.optional(),
-  groupInterval: durationSchema.optional(),
-  repeatInterval: durationSchema.optional(),
+  groupWait: zDuration.optional(),
+  groupInterval: zDuration.optional(),
+  repeatInterval: zDuration.optional(),
   continue: z.boolean().default(false),
   routes: z.array(routeSchema).default([]),
 })) as unknown as z.ZodType<Route, unknown>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { durationSchema, errorMessage } from '../../protocol/index.js';
+import { errorMessage } from '../../protocol/index.js';
+import { zDuration } from '../../protocol/zod.js';
 import type { AlertNotice, NotifierKind } from './notifier.js';
 import { alertLink, postJson, timeoutSchema } from './template.js';
 
@@ -8,7 +9,7 @@ const configSchema = z.strictObject({
   /** Alertmanager's base URL (with its route prefix, if any), e.g. "http://127.0.0.1:9093". */
   url: z.url({ protocol: /^https?$/, error: 'expected Alertmanager\'s base URL, e.g. "http://127.0.0.1:9093"' }),
   /** Firing alerts are sent again this often, as Prometheus does, so Alertmanager keeps them active. */
-  resendInterval: durationSchema.pipe(z.number().min(1000, 'must be at least "1s"')).default(60_000),
+  resendInterval: zDuration.pipe(z.number().min(1000, 'must be at least "1s"')).default(60_000),
   timeout: timeoutSchema,
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { durationSchema, errorMessage, resolveSecret, secretSchema } from '../../protocol/index.js';
+import { errorMessage, resolveSecret } from '../../protocol/index.js';
+import { zDuration, zSecret } from '../../protocol/zod.js';
 import type { AlertNotice, Notification } from './notifier.js';
 
 /**
@@ -146,7 +147,7 @@ export function truncateBytes(text: string, max: number): string {
 }
 
 /** A secret ({env}/{file}/inline) resolved while the config is checked, so a missing one fails start-up with its pointer. */
-export const resolvedSecretSchema = secretSchema.transform((ref, ctx) => {
+export const resolvedSecretSchema = zSecret.transform((ref, ctx) => {
   try {
     return resolveSecret(ref, 'secret');
   } catch (e) {
@@ -155,7 +156,7 @@ export const resolvedSecretSchema = secretSchema.transform((ref, ctx) => {
   }
 });
 
-export const timeoutSchema = durationSchema.default(10_000);
+export const timeoutSchema = zDuration.default(10_000);
 
 /** Where a request went, without the path or query (robot URLs carry their token there). */
 export function redact(url: string): string {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { durationSchema } from '../../protocol/index.js';
+import { zDuration } from '../../protocol/zod.js';
 import type { Notification, NotifierKind } from './notifier.js';
 import { postJson } from './template.js';
 
 const configSchema = z.strictObject({
   type: z.literal('webhook'),
   url: z.url({ protocol: /^https?$/ }),
-  timeout: durationSchema.default(10_000),
+  timeout: zDuration.default(10_000),
   headers: z.record(z.string(), z.string()).default({}),
 });
 

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { LaasError, deepFreeze, parseJsonText, zodIssues, type ErrorCode } from '../../protocol/index.js';
+import { LaasError, deepFreeze, parseJsonText, type ErrorCode } from '../../protocol/index.js';
+import { zodIssues } from '../../protocol/zod.js';
 import { NAMESPACE_FILE, namespaceSchema, ruleSchema, type Rule } from './schema.js';
 
 export interface RuleError {

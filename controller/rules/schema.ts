@@ -1,6 +1,7 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { ACTIONS, durationSchema, isActionName, tidy } from '../../protocol/index.js';
+import { ACTIONS, check, isActionName } from '../../protocol/index.js';
+import { tidy, zDuration } from '../../protocol/zod.js';
 import { parsePath } from './path.js';
 
 /** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
@@ -65,17 +66,17 @@ function checkStep(step: { action: string; params: Record<string, unknown> }, pa
     ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `unknown action ${JSON.stringify(step.action)} (known: ${Object.keys(ACTIONS).join(', ')})` });
     return;
   }
-  const parsed = ACTIONS[step.action].params.safeParse(step.params);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} for ${step.action}` : `${step.action}: ${tidy(issue.message)}`;
-      ctx.addIssue({ code: 'custom', path: [...path, 'params', ...issue.path], message });
+  const parsed = check(ACTIONS[step.action].params, step.params);
+  if (!parsed.ok) {
+    for (const issue of parsed.issues) {
+      const message = issue.unknownKeys ? `unknown parameter ${issue.unknownKeys.map((k) => JSON.stringify(k)).join(', ')} for ${step.action}` : `${step.action}: ${issue.message}`;
+      ctx.addIssue({ code: 'custom', path: [...path, 'params', ...(issue.path as (string | number)[])], message });
     }
   }
 }
 
 const params = z.record(z.string(), z.unknown()).default({});
-const step = z.strictObject({ action: z.string(), params, timeout: durationSchema.optional() });
+const step = z.strictObject({ action: z.string(), params, timeout: zDuration.optional() });
 
 /** A count of hosts, or a share of the hosts the rule selects ("20%"). */
 const hostLimit = z.union([
@@ -89,22 +90,22 @@ const heal = z.strictObject({
   params: z.record(z.string(), z.unknown()).optional(),
   steps: z.array(step).min(1).max(10).optional(),
   /** How long the rule's condition may still hold after a step before the next step runs. */
-  verifyWithin: durationSchema.default(30_000),
+  verifyWithin: zDuration.default(30_000),
   /** Per step, unless the step sets its own; default: the action's own timeout. */
-  timeout: durationSchema.optional(),
+  timeout: zDuration.optional(),
   maxPerHour: z.number().int().min(0).default(3),
   /** Least time between two heals of this rule on one host. */
-  cooldown: durationSchema.default(0),
+  cooldown: zDuration.default(0),
   /** Hosts this rule may heal at once, fleet-wide (at least one when a percentage rounds to 0). */
   maxConcurrent: hostLimit.default('25%'),
   approval: z.enum(['none', 'required']).default('none'),
-  approvalTimeout: durationSchema.default(3_600_000),
+  approvalTimeout: zDuration.default(3_600_000),
   breaker: z.strictObject({
     /** Failed work orders on one host within `window` that open the breaker. */
     failures: z.number().int().min(1).default(3),
-    window: durationSchema.default(3_600_000),
+    window: zDuration.default(3_600_000),
     /** An open breaker closes after the rule has been healthy on the host this long. */
-    resetAfter: durationSchema.default(1_800_000),
+    resetAfter: zDuration.default(1_800_000),
   }).prefault({}),
 }).superRefine((h, ctx) => {
   if ((h.action === undefined) === (h.steps === undefined)) {
@@ -133,11 +134,11 @@ export const ruleSchema = z.strictObject({
   hosts: z.record(z.string(), z.string()).refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to select every host, or name labels').optional(),
   /** Required unless the rule runs on a `schedule`. */
   when: when.optional(),
-  for: durationSchema.default(0),
+  for: zDuration.default(0),
   /** After the condition clears, keep the alert firing this long; a fault back within it is the same incident. */
-  keepFiringFor: durationSchema.default(0),
+  keepFiringFor: zDuration.default(0),
   /** Flap damping: this many condition changes within the window mark the alert flapping and hold it firing until calm. */
-  flap: z.strictObject({ window: durationSchema.default(600_000), changes: z.number().int().min(2).default(10) }).prefault({})
+  flap: z.strictObject({ window: zDuration.default(600_000), changes: z.number().int().min(2).default(10) }).prefault({})
     .transform((f) => ({ windowMs: f.window, changes: f.changes })),
   /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
   schedule: schedule.optional(),

@@ -1,7 +1,8 @@
 import { dirname, join, resolve } from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { durationSchema, parseJsonText, silentLogger, zodIssues, type Result, type Run, type Sample } from '../../protocol/index.js';
+import { parseJsonText, silentLogger, type Result, type Run, type Sample } from '../../protocol/index.js';
+import { zDuration, zodIssues } from '../../protocol/zod.js';
 import { SimClock } from '../clock.js';
 import { createMetrics } from '../metrics.js';
 import type { Notification } from '../notify/index.js';
@@ -22,27 +23,27 @@ const testSchema = z.strictObject({
   rules: z.array(z.string()).min(1).optional(),
   /** Host id → labels. */
   hosts: z.record(z.string(), z.record(z.string(), z.string())).refine((h) => Object.keys(h).length > 0, 'name at least one host'),
-  interval: durationSchema.default(10_000),
+  interval: zDuration.default(10_000),
   timeline: z.array(z.strictObject({
-    at: durationSchema,
+    at: zDuration,
     host: z.string(),
     /** Facts to merge into the host's current facts (cpu, memory, disk, net, service). */
     facts: z.record(z.string(), z.unknown()).default({}),
     /** Repeat the change at this period until `until`. */
-    every: durationSchema.optional(),
-    until: durationSchema.optional(),
+    every: zDuration.optional(),
+    until: zDuration.optional(),
     /** From now on the host's agent sends nothing (to test host-down). */
     silent: z.boolean().optional(),
   })).min(1),
   /** What the simulated agents answer, per action: one outcome, or one per call in turn. */
   agent: z.strictObject({
     results: z.record(z.string(), z.union([outcome, z.array(outcome).min(1)])).default({}),
-    resultAfter: durationSchema.default(1000),
+    resultAfter: zDuration.default(1000),
   }).prefault({}),
   /** Approve or reject work orders that wait for a person, at a time. */
-  decisions: z.array(z.strictObject({ at: durationSchema, decision: z.enum(['approve', 'reject']), rule: z.string(), host: z.string() })).default([]),
+  decisions: z.array(z.strictObject({ at: zDuration, decision: z.enum(['approve', 'reject']), rule: z.string(), host: z.string() })).default([]),
   /** How long to run; default one minute after the last sample. */
-  end: durationSchema.optional(),
+  end: zDuration.optional(),
   /** Expected items, in time order (ties by rule, then host); every field given must match. */
   expect: z.strictObject({
     alerts: z.array(z.record(z.string(), z.unknown())).optional(),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACTION_HANDLERS, runInstruction } from '../../../agent/actions/index.js';
 import { parseAgentConfig } from '../../../agent/config.js';
-import { ACTION_NAMES, ERROR_CODES, MAX_FRAME_BYTES, encode, resultBody, silentLogger, type Result, type Run } from '../../../protocol/index.js';
+import { ACTION_NAMES, ERROR_CODES, MAX_FRAME_BYTES, check, encode, resultBody, silentLogger, type Result, type Run } from '../../../protocol/index.js';
 
 const node = process.execPath;
 const config = parseAgentConfig({
@@ -33,7 +33,7 @@ function run(action: string, params: Record<string, unknown>, extra: Partial<Run
 /** Every result, whatever happened, must be a valid wire message. */
 async function instruct(r: Run, now?: () => number, context = ctx): Promise<Result> {
   const result = await runInstruction(r, context, now);
-  expect(resultBody.safeParse(result).success).toBe(true);
+  expect(check(resultBody, result)).toMatchObject({ ok: true });
   expect(result).toMatchObject({ id: r.id, action: r.action });
   return result;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COLLECTORS, collectFacts, createCollectors } from '../../../agent/collectors/index.js';
 import { parseMounts } from '../../../agent/collectors/disk.js';
-import { sampleBody } from '../../../protocol/index.js';
+import { check, sampleBody } from '../../../protocol/index.js';
 
 const linux = process.platform === 'linux';
 
@@ -27,7 +27,7 @@ describe('collectors on this host', () => {
     await collectFacts(collectors); // sets the baselines for rates
     await new Promise((r) => setTimeout(r, 50));
     const facts = await collectFacts(collectors);
-    expect(sampleBody.safeParse({ seq: 0, ts: Date.now(), trigger: 'interval', ...facts }).success).toBe(true);
+    expect(check(sampleBody, { seq: 0, ts: Date.now(), trigger: 'interval', ...facts })).toMatchObject({ ok: true });
 
     expect(facts.cpu!.usage).toBeGreaterThanOrEqual(0);
     expect(facts.cpu!.usage).toBeLessThanOrEqual(100);

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanup, diskCleanup, globToRegExp, within } from '../../../agent/actions/disk-cleanup.js';
 import { runInstruction, type ActionOutput, type ActionRunContext } from '../../../agent/actions/index.js';
 import { parseAgentConfig } from '../../../agent/config.js';
-import { ACTIONS, LaasError, resultBody, silentLogger, zodIssues, type Run } from '../../../protocol/index.js';
+import * as v from 'valibot';
+import { ACTIONS, LaasError, check, pointerIssues, resultBody, silentLogger, type Run } from '../../../protocol/index.js';
 
 const DAY = 86_400_000;
 let base: string;
@@ -36,7 +37,7 @@ function ctxFor(roots: string[]): ActionRunContext {
   return { config, log: silentLogger, timeoutMs: 60_000, maxOutputBytes: 65_536 };
 }
 
-const params = (p: Record<string, unknown>) => ACTIONS['disk.cleanup'].params.parse(p);
+const params = (p: Record<string, unknown>) => v.parse(ACTIONS['disk.cleanup'].params, p);
 
 function counts(out: ActionOutput): Record<string, unknown> {
   expect(out.stdout.endsWith('\n')).toBe(true);
@@ -50,9 +51,9 @@ describe('disk.cleanup params', () => {
   });
 
   function issues(p: Record<string, unknown>): string {
-    const r = ACTIONS['disk.cleanup'].params.safeParse(p);
-    expect(r.success).toBe(false);
-    return zodIssues(r.error!).map((i) => `${i.pointer}: ${i.message}`).join('; ');
+    const r = check(ACTIONS['disk.cleanup'].params, p);
+    if (r.ok) throw new Error(`expected ${JSON.stringify(p)} to be refused`);
+    return pointerIssues(r.issues).map((i) => `${i.pointer}: ${i.message}`).join('; ');
   }
   const bad: [string, Record<string, unknown>, string][] = [
     ['a number for olderThan', { path: '/var/log', olderThan: 7 }, '/olderThan: expected a duration like "7d", got 7'],
@@ -254,7 +255,7 @@ describe('disk.cleanup through runInstruction', () => {
   it('runs a wire instruction whose olderThan is a string, and its result is a valid message', async () => {
     const old = file(join(root, 'x.log'), 10, 'abc');
     const r = await runInstruction(run({ path: root, olderThan: '7d', pattern: '*.log' }), { config: ctxFor([root]).config, log: silentLogger });
-    expect(resultBody.safeParse(r).success).toBe(true);
+    expect(check(resultBody, r)).toMatchObject({ ok: true });
     expect(r).toMatchObject({ id: 'c1', action: 'disk.cleanup', outcome: 'succeeded', stdout: '{"matched":1,"deleted":1,"bytes":3,"dryRun":false,"errors":0}\n' });
     expect(existsSync(old)).toBe(false);
   });

@@ -6,12 +6,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runInstruction, type ActionRunContext } from '../../../agent/actions/index.js';
 import { processKill } from '../../../agent/actions/process-kill.js';
 import { parseAgentConfig } from '../../../agent/config.js';
-import { ACTIONS, ERROR_CODES, resultBody, silentLogger, zodIssues, type Result, type Run } from '../../../protocol/index.js';
+import * as v from 'valibot';
+import { ACTIONS, ERROR_CODES, check, pointerIssues, resultBody, silentLogger, type Result, type Run } from '../../../protocol/index.js';
 
 const linux = process.platform === 'linux';
 const config = parseAgentConfig({ controller: 'ws://127.0.0.1:7070', token: 't' }, 'agent.json');
 const ctx: ActionRunContext = { config, log: silentLogger, timeoutMs: 5000, maxOutputBytes: 65_536 };
-const params = (p: Record<string, unknown>) => ACTIONS['process.kill'].params.parse(p);
+const params = (p: Record<string, unknown>) => v.parse(ACTIONS['process.kill'].params, p);
 
 const dir = mkdtempSync(join(tmpdir(), 'laas-kill-'));
 const children: ChildProcess[] = [];
@@ -37,9 +38,9 @@ function death(child: ChildProcess): Promise<NodeJS.Signals | null> {
 }
 
 function issues(p: Record<string, unknown>): string {
-  const r = ACTIONS['process.kill'].params.safeParse(p);
-  expect(r.success).toBe(false);
-  return zodIssues(r.error!).map((i) => `${i.pointer}: ${i.message}`).join('; ');
+  const r = check(ACTIONS['process.kill'].params, p);
+  if (r.ok) throw new Error(`expected ${JSON.stringify(p)} to be refused`);
+  return pointerIssues(r.issues).map((i) => `${i.pointer}: ${i.message}`).join('; ');
 }
 
 describe('process.kill params', () => {
@@ -146,7 +147,7 @@ describe.runIf(linux)('process.kill through runInstruction', () => {
   const run = (p: Record<string, unknown>): Run => ({ id: 'k1', host: 'h', action: 'process.kill', params: p, timeoutMs: 10_000, deadline: Date.now() + 60_000 });
   async function instruct(r: Run): Promise<Result> {
     const result = await runInstruction(r, { config, log: silentLogger });
-    expect(resultBody.safeParse(result).success).toBe(true);
+    expect(check(resultBody, result)).toMatchObject({ ok: true });
     if (result.error) expect(Object.hasOwn(ERROR_CODES, result.error.code)).toBe(true);
     return result;
   }
