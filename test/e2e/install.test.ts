@@ -218,7 +218,8 @@ describe('install.sh', () => {
     });
     expect(readFileSync(join(prefix, 'etc/laas/ca.pem'), 'utf8')).toBe(readFileSync(ca, 'utf8'));
     const unit = readFileSync(join(prefix, 'etc/systemd/system/laas-agent.service'), 'utf8');
-    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --optimize-for-size --no-opt --jitless /opt/laas/laas-agent.mjs --config /etc/laas/agent.json`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --optimize-for-size --no-opt --jitless --bytecode-old-age=1 --single-threaded /opt/laas/laas-agent.mjs --config /etc/laas/agent.json`);
+    expect(unit).toContain('Environment=MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=65536 MALLOC_TOP_PAD_=0');
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^ProtectSystem=full$/m);
     expect(unit).toMatch(/^ReadWritePaths=\/etc\/laas$/m);
