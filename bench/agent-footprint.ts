@@ -16,14 +16,14 @@
  * unbundled dist/cli/agent-main.js.
  *
  *   npm run build && npm run pack && node dist/bench/agent-footprint.js [--seconds 300] [--warmup 10]
- *       [--agent bundle|dist] [--variant plain=] [--variant small="--max-semi-space-size=1"] [--out FILE]
+ *       [--tls] [--agent bundle|dist] [--variant plain=] [--variant small="--max-semi-space-size=1"] [--out FILE]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AGENT_TOKEN, Fleet } from '../test/helpers/fleet.js';
-import { freePort, logLines, stopAll, waitFor } from '../test/helpers/procs.js';
+import { freePort, laasRun, logLines, stopAll, waitFor } from '../test/helpers/procs.js';
 import { BINS, demoService, hasBin, onInterrupt, removeDir, run, scratch, startDemo, stopAnchors, type Child, type DemoService } from './anchors/common.js';
 import { startMonit } from './anchors/monit.js';
 import { startNodeExporter } from './anchors/node-exporter.js';
@@ -105,6 +105,7 @@ async function main(): Promise<void> {
   const warmup = Number(arg('warmup', '10'));
   const out = arg('out', 'bench/results/agent-footprint.json');
   const form = arg('agent', 'bundle');
+  const tls = process.argv.includes('--tls');
   const script = form === 'dist' ? resolve('dist/cli/agent-main.js') : resolve('dist/bundle/laas-agent.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: run ${form === 'dist' ? 'npm run build' : 'npm run pack'} first`);
   const installed = unitFlags();
@@ -144,11 +145,23 @@ async function main(): Promise<void> {
       await startDemo(s);
       services.push(s);
     }
-    await fleet.startController();
+    // --tls: the link as install.sh sets it up off the controller's host — wss:// with a pinned CA
+    // (TLS costs the agent node:tls and OpenSSL's state; ws:// on loopback is the cheaper case).
+    let link = { url: '', ca: undefined as string | undefined };
+    if (tls) {
+      const certs = join(fleet.dir, 'certs');
+      const made = await laasRun(['certs', 'init', '--dir', certs, '--hosts', 'localhost,127.0.0.1']);
+      if (made.code !== 0) throw new Error(`laas certs init failed: ${made.stderr}`);
+      await fleet.startController({ tls: { cert: join(certs, 'controller.pem'), key: join(certs, 'controller-key.pem') } }, { https: true, ca: readFileSync(join(certs, 'ca.pem'), 'utf8') });
+      link = { url: `wss://localhost:${fleet.port}`, ca: join(certs, 'ca.pem') };
+    } else {
+      await fleet.startController();
+      link = { url: `ws://127.0.0.1:${fleet.port}`, ca: undefined };
+    }
     for (const [name, flags, file, env] of variants) {
       // Default settings: no interval, no probeInterval given (10 s and 1 s), plain tcp probes.
       const config = fleet.writeRaw(`agent-${name}.json`, JSON.stringify({
-        controller: `ws://127.0.0.1:${fleet.port}`, token: AGENT_TOKEN, id: `footprint-${name}`, labels: { role: 'bench' },
+        controller: link.url, ...(link.ca ? { ca: link.ca } : {}), token: AGENT_TOKEN, id: `footprint-${name}`, labels: { role: 'bench' },
         services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
       }));
       // Debug level adds only the one "collected" line per interval, which carries the stall.
@@ -222,7 +235,7 @@ async function main(): Promise<void> {
     const result = {
       bench: 'agent-footprint', date: new Date().toISOString(), node: process.version,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
-      seconds, warmup, agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed, installedEnv },
+      seconds, warmup, link: tls ? 'wss' : 'ws', agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed, installedEnv },
       settings: 'agent defaults: interval 10s, 3 services probed over tcp every 1s; node_exporter scraped every 10s; monit set daemon 1 with 3 check process',
       processes, agents: agentLogs, targets, skipped,
     };

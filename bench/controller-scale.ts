@@ -17,7 +17,7 @@
  * CI runs a short mode (200 agents, 2 workers) from test/e2e/controller-scale-short.test.ts.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort, waitFor } from '../test/helpers/procs.js';
@@ -122,7 +122,7 @@ function proc(pid: number): { rssMiB: number; cpuTicks: number } {
 
 interface Controller { child: ChildProcess; url: string; dir: string; stderr: () => string }
 
-async function startController(opts: { profileDir?: string }): Promise<Controller> {
+async function startController(opts: { profileDir?: string; nodeFlags?: string[]; stdoutFile?: string }): Promise<Controller> {
   const dir = mkdtempSync(join(tmpdir(), 'laas-scale-'));
   for (const [id, rule] of Object.entries(scaleRules())) {
     const [ns, name] = id.split('/');
@@ -133,11 +133,13 @@ async function startController(opts: { profileDir?: string }): Promise<Controlle
   writeFileSync(join(dir, 'controller.json'), JSON.stringify({
     listen: `127.0.0.1:${port}`, dataDir: './data', rulesDir: './rules', agentTokens: [TOKEN], hostDownAfter: '60s', heal: { maxConcurrent: '100%' },
   }));
-  const node = [process.execPath, ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), CLI, 'controller', '--config', join(dir, 'controller.json')];
+  const node = [process.execPath, ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), ...(opts.nodeFlags ?? []), CLI, 'controller', '--config', join(dir, 'controller.json')];
   // 20,000 links need more descriptors than the usual soft limit; root may raise it for this process.
   const child = spawn('/bin/sh', ['-c', 'ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'sh', ...node], {
-    env: { ...process.env, LAAS_LOG_LEVEL: process.env.LAAS_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LAAS_LOG_LEVEL: process.env.LAAS_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', opts.stdoutFile ? 'pipe' : 'ignore', 'pipe'],
   });
+  // e.g. --trace-gc's lines, which V8 writes to stdout.
+  if (opts.stdoutFile) child.stdout!.pipe(createWriteStream(opts.stdoutFile));
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-20_000); });
   const url = `http://127.0.0.1:${port}`;
@@ -189,9 +191,9 @@ export interface StepResult {
   load: Pick<LoadStats, 'drops' | 'connectFailures' | 'errors' | 'samplesSent'>;
 }
 
-export async function runStep(n: number, o: { seconds: number; intervalMs: number; faultsPerSecond: number; workers?: number; profileDir?: string; connectTimeoutMs?: number; log?: (s: string) => void }): Promise<StepResult> {
+export async function runStep(n: number, o: { seconds: number; intervalMs: number; faultsPerSecond: number; workers?: number; profileDir?: string; nodeFlags?: string[]; stdoutFile?: string; connectTimeoutMs?: number; log?: (s: string) => void }): Promise<StepResult> {
   const log = o.log ?? (() => {});
-  const controller = await startController({ profileDir: o.profileDir });
+  const controller = await startController({ profileDir: o.profileDir, nodeFlags: o.nodeFlags, stdoutFile: o.stdoutFile });
   const pid = controller.child.pid!;
   let load: Awaited<ReturnType<typeof startLoad>> | undefined;
   const noise = fork(new URL('./load/noise.js', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -297,6 +299,8 @@ async function main(): Promise<void> {
   const workers = process.argv.includes('--workers') ? Number(arg('workers', '2')) : undefined;
   const profileDir = process.argv.includes('--profile') ? resolve(arg('profile', 'reports/profiles')) : undefined;
   const out = arg('out', 'bench/results/controller-scale.json');
+  // Extra Node flags for the controller (e.g. "--trace-gc"); its stdout then goes to <out>.<step>.stdout.
+  const nodeFlags = process.argv.includes('--node-flags') ? arg('node-flags', '').split(/\s+/).filter(Boolean) : undefined;
   const label = arg('label', 'current');
   const results: StepResult[] = [];
   let breakPoint: number | null = null;
@@ -304,7 +308,7 @@ async function main(): Promise<void> {
     const n = step.agents;
     const every = step.intervalMs ?? intervalMs;
     console.log(`step ${n} agents, a sample each every ${every} ms…`);
-    const s = await runStep(n, { seconds, intervalMs: every, faultsPerSecond, workers, profileDir: profileDir && join(profileDir, `${n}@${every}`), log: (l) => console.log(l) });
+    const s = await runStep(n, { seconds, intervalMs: every, faultsPerSecond, workers, profileDir: profileDir && join(profileDir, `${n}@${every}`), nodeFlags, stdoutFile: nodeFlags && `${out}.${n}@${every}.stdout`, log: (l) => console.log(l) });
     results.push(s);
     console.log(summaryLine(s));
     if (s.decision.p99Ms !== null && s.decision.p99Ms > 1000) { breakPoint = n * (10_000 / every); break; }
