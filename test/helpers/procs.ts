@@ -108,7 +108,7 @@ export function tcpAnswers(port: number): Promise<boolean> {
   });
 }
 
-/** Log lines (pino JSON) a process wrote, parsed. */
+/** Log lines (JSON, pino's line shape) a process wrote, parsed. */
 export function logLines(text: string): Record<string, unknown>[] {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
 }
