@@ -135,12 +135,12 @@ describe('a real controller and an agent restarted with a result in its outbox',
     fleet.rule('persist', 'svc-down', { when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] }, heal: { action: 'service.restart', params: { service: 'svc' } } });
     await fleet.startController({ link: { heartbeat: '1s' } });
     const svc = await fleet.service('svc');
-    const count = join(fleet.dir, 'restarts');
-    const cfg = { interval: '500ms', idleTimeout: '2s', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: ['sh', '-c', 'echo x >> "$0"; sleep 2; shift; exec "$@"', count, 'next', ...svc.restart] }] };
+    const slow = fleet.slowRestart(svc.restart, 2);
+    const cfg = { interval: '500ms', idleTimeout: '2s', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] };
     let agent = fleet.startAgent('kept-1', cfg);
-    await waitFor('kept-1 connected', async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).some((h) => h.id === 'kept-1' && h.connected), 20_000);
+    await fleet.hostConnected('kept-1');
     process.kill(svc.pid(), 'SIGKILL');
-    const order = await waitFor('the heal accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=kept-1')).find((h) => h.steps[0]?.ackedAt), 15_000, 20);
+    const order = await fleet.healAccepted<Heal>('kept-1');
     // The controller freezes, so the result cannot be delivered; the agent keeps it and is restarted.
     fleet.controller!.child.kill('SIGSTOP');
     const outbox = join(fleet.dir, 'laas-kept-1.outbox.json');
@@ -155,7 +155,7 @@ describe('a real controller and an agent restarted with a result in its outbox',
     }, 30_000, 100);
     expect(done.state).toBe('succeeded');
     expect(done.steps[0].result?.outcome).toBe('succeeded');
-    expect(readFileSync(count, 'utf8')).toBe('x\n');
+    expect(readFileSync(slow.file, 'utf8')).toBe('x\n');
     expect(await fleet.api<Heal[]>('/api/v1/heals?host=kept-1')).toHaveLength(1);
   }, 90_000);
 });

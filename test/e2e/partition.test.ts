@@ -26,7 +26,7 @@ const counter = (text: string, name: string, labels = ''): number => text.split(
 describe.skipIf(unavailable)('network partition (agent in its own network namespace)', () => {
   const fleet = new Fleet();
   const part = new NetnsHost('part');
-  const count = join(fleet.dir, 'fix-runs');
+  let fix: ReturnType<Fleet['slowRestart']>;
   const pidfile = join(fleet.dir, 'svc.pid');
   let svcPort = 0;
   let metricsPort = 0;
@@ -52,6 +52,7 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     metricsPort = await freePort();
     const start = [process.execPath, CLI, 'demo', 'start', '--port', String(svcPort), '--pidfile', pidfile];
     const started = part.laas(start.slice(2));
+    fix = fleet.slowRestart(start, 3, 'fix-runs');
     expect(await started.exited).toBe(0);
     const agentConfig = (id: string, extra: Record<string, unknown>) => fleet.writeRaw(`agent-${id}.json`, JSON.stringify({
       controller: `wss://${part.hostAddr}:${fleet.port}`, ca: join(certs, 'ca.pem'), token: 'partition-token-0123456789abcdef', id,
@@ -62,7 +63,7 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
       metrics: { listen: `${part.nsAddr}:${metricsPort}` },
       services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svcPort}` }, probeInterval: '250ms' }],
       // Counts its runs, takes 3 s (so its result is produced during the cut), then brings the service back.
-      scripts: { fix: ['sh', '-c', 'echo x >> "$0"; sleep 3; shift; exec "$@"', count, 'next', ...start] },
+      scripts: { fix: fix.argv },
     })]);
     // A second agent on the same controller, in the root namespace: the partition must not touch it.
     steady = laas(['agent', '--config', agentConfig('steady-1', {})]);
@@ -83,7 +84,7 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
   it('host-down while cut; samples buffered (bounded, drops counted); the heal result arrives once after', async () => {
     // The service dies; the heal is dispatched and accepted by the agent; then the link is cut.
     process.kill(Number(readFileSync(pidfile, 'utf8')), 'SIGKILL');
-    const order = await waitFor('the heal accepted by the agent', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=part-1')).find((h) => h.steps[0]?.ackedAt), 15_000, 20);
+    const order = await fleet.healAccepted<Heal>('part-1');
     part.cut();
     const cutAt = Date.now();
 
@@ -111,7 +112,7 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     expect(done.state).toBe('succeeded');
     expect(done.steps).toHaveLength(1);
     expect(done.steps[0].result?.outcome).toBe('succeeded');
-    expect(readFileSync(count, 'utf8')).toBe('x\n');
+    expect(readFileSync(fix.file, 'utf8')).toBe('x\n');
     expect(await fleet.api<Heal[]>('/api/v1/heals?host=part-1')).toHaveLength(1);
     // No flapping on old news: svc-down fired once, host-down fired once, and both are resolved.
     const alerts = (await fleet.api<Alert[]>('/api/v1/alerts')).filter((a) => a.host === 'part-1');
@@ -133,6 +134,6 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     expect(counter(metrics, 'laas_samples_late_total', 'reason="buffered"')).toBe(sent);
     expect(counter(metrics, 'laas_link_peers_cut_total', 'reason="not-answering"')).toBeGreaterThanOrEqual(1);
     expect(steady.child.exitCode).toBeNull();
-    process.stderr.write(`partition: host-down ${hostDownAfterMs} ms after the cut; agent buffered ${back.sent}, dropped ${back.dropped as number}; fix ran ${readFileSync(count, 'utf8').trim().split('\n').length}x\n`);
+    process.stderr.write(`partition: host-down ${hostDownAfterMs} ms after the cut; agent buffered ${back.sent}, dropped ${back.dropped as number}; fix ran ${fix.runs()}x\n`);
   }, 120_000);
 });

@@ -35,12 +35,11 @@ async function rawPeer(url: string, id: string, opts: { autoPong?: boolean } = {
 /** A real agent process watching a real service, with a rule that restarts it: the "others" that must keep working. */
 async function goodAgent(fleet: Fleet, id: string, extra: Record<string, unknown> = {}): Promise<{ agent: Proc; svc: Awaited<ReturnType<Fleet['service']>>; restarts: () => number }> {
   const svc = await fleet.service(`svc-${id}`);
-  const count = join(fleet.dir, `restarts-${id}`);
-  const restart = ['sh', '-c', 'echo x >> "$0"; sleep "$1"; shift; exec "$@"', count, String(extra.sleep ?? 0), ...svc.restart];
+  const slow = fleet.slowRestart(svc.restart, Number(extra.sleep ?? 0), `restarts-${id}`);
   delete extra.sleep;
-  const agent = fleet.startAgent(id, { interval: '500ms', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart }], ...extra });
-  await waitFor(`${id} connected`, async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === id && h.connected), 20_000);
-  return { agent, svc, restarts: () => { try { return readFileSync(count, 'utf8').trim().split('\n').length; } catch { return 0; } } };
+  const agent = fleet.startAgent(id, { interval: '500ms', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }], ...extra });
+  await fleet.hostConnected(id);
+  return { agent, svc, restarts: slow.runs };
 }
 
 describe('half-open, flooding peers against a real controller; the others keep working', () => {
@@ -129,7 +128,7 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
     const good = await goodAgent(fleet, 'frozen-1', { idleTimeout: '2s', sleep: 2 });
     const controller = fleet.controller!;
     process.kill(good.svc.pid(), 'SIGKILL');
-    const order = await waitFor('the heal accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=frozen-1')).find((h) => h.steps[0]?.ackedAt), 15_000, 20);
+    const order = await fleet.healAccepted<Heal>('frozen-1');
     controller.child.kill('SIGSTOP');
     // The restart finishes (2 s) while the controller is frozen; the agent gives up on the link after 2 s of silence.
     await waitFor('the agent to drop the silent link', () => logLines(good.agent.stderr()).some((l) => l.msg === 'no word from the controller; dropping the link'), 15_000, 100);
@@ -145,7 +144,7 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
     expect(done.steps[0].result?.outcome).toBe('succeeded');
     expect(good.restarts()).toBe(1);
     expect(await fleet.api<Heal[]>('/api/v1/heals?host=frozen-1')).toHaveLength(1);
-    await waitFor('frozen-1 back', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'frozen-1' && h.connected), 20_000);
+    await fleet.hostConnected('frozen-1');
     // The controller's own stall is not the host's silence: no host-down after it wakes.
     await sleep(1500);
     expect((await fleet.api<Alert[]>('/api/v1/alerts')).filter((a) => a.rule.endsWith('host-down'))).toEqual([]);

@@ -1,21 +1,49 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
 interface Heal { id: string; host: string; rule: string; state: string; reason: string; steps: { state: string; ackedAt: string | null }[] }
-interface Host { id: string; connected: boolean }
 const down = { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A restart command that takes a while, and counts how often it ran. */
-function slowRestart(fleet: Fleet, restart: string[], seconds: number): { argv: string[]; runs: () => number } {
-  const count = join(fleet.dir, `restarts-${seconds}`);
-  const argv = ['sh', '-c', `echo x >> "$0"; sleep ${seconds}; shift; exec "$@"`, count, 'next', ...restart];
-  return { argv, runs: () => { try { return readFileSync(count, 'utf8').trim().split('\n').length; } catch { return 0; } } };
+/**
+ * A controller killed (SIGKILL) while the agent runs the heal's step, then started again with the
+ * same config: the work order is followed up once — not lost, not run twice.
+ */
+async function controllerKilledMidHeal(fleet: Fleet, host: string, controllerConfig: Record<string, unknown> = {}): Promise<void> {
+  fleet.rule('rel', 'svc-down', { when: down, heal: { action: 'service.restart', params: { service: 'svc' } } });
+  await fleet.startController(controllerConfig);
+  const svc = await fleet.service('svc');
+  const slow = fleet.slowRestart(svc.restart, 2);
+  fleet.startAgent(host, { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] });
+  await fleet.hostConnected();
+  process.kill(svc.pid(), 'SIGKILL');
+  const order = await fleet.healAccepted<Heal>(host, 10_000);
+  await fleet.controller!.stop('SIGKILL');
+  await fleet.startController(controllerConfig);
+  const done = await waitFor('the work order to finish', async () => {
+    const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+    return h.state !== 'dispatched' && h;
+  }, 20_000);
+  expect(done.state).toBe('succeeded');
+  expect(await tcpAnswers(svc.port)).toBe(true);
+  expect(slow.runs()).toBe(1);
+  expect((await fleet.api<Heal[]>('/api/v1/heals')).length).toBe(1);
 }
+
+// The same with a store that journals every write-ahead (as one with thousands of hosts does).
+describe('lowdb store journalling, end to end', () => {
+  const fleet = new Fleet();
+  afterAll(async () => {
+    await stopAll();
+    await fleet.cleanup();
+  });
+
+  it('a controller killed mid-heal with a journalling store loses no work order and runs nothing twice', async () => {
+    await controllerKilledMidHeal(fleet, 'j1', { store: { type: 'lowdb', journalAboveBytes: 0 } });
+  }, 60_000);
+});
 
 describe('reliability under faults', () => {
   const fleet = new Fleet();
@@ -25,34 +53,17 @@ describe('reliability under faults', () => {
   });
 
   it('a controller killed mid-heal loses no work order and runs nothing twice', async () => {
-    fleet.rule('rel', 'svc-down', { when: down, heal: { action: 'service.restart', params: { service: 'svc' } } });
-    await fleet.startController();
-    const svc = await fleet.service('svc');
-    const slow = slowRestart(fleet, svc.restart, 2);
-    fleet.startAgent('r1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] });
-    await waitFor('agent', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.connected));
-    process.kill(svc.pid(), 'SIGKILL');
-    const order = await waitFor('the step accepted by the agent', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r1')).find((h) => h.steps[0]?.ackedAt), 10_000);
-    await fleet.controller!.stop('SIGKILL');
-    await fleet.startController();
-    const done = await waitFor('the work order to finish', async () => {
-      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
-      return h.state !== 'dispatched' && h;
-    }, 20_000);
-    expect(done.state).toBe('succeeded');
-    expect(await tcpAnswers(svc.port)).toBe(true);
-    expect(slow.runs()).toBe(1);
-    expect((await fleet.api<Heal[]>('/api/v1/heals')).length).toBe(1);
+    await controllerKilledMidHeal(fleet, 'r1');
   });
 
   it('an agent killed during an action: the work order says so at once, not after a timeout', async () => {
     fleet.rule('rel', 'slow-down', { when: { all: [{ fact: 'service', path: '$.slow.up', operator: 'equal', value: false }] }, heal: { action: 'service.restart', params: { service: 'slow' } } });
     await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
     const svc = await fleet.service('slow');
-    const slow = slowRestart(fleet, svc.restart, 5);
+    const slow = fleet.slowRestart(svc.restart, 5);
     const cfg = { services: [{ name: 'slow', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] };
     let agent = fleet.startAgent('r2', cfg);
-    await waitFor('agent r2', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'r2' && h.connected));
+    await fleet.hostConnected('r2', 15_000);
     process.kill(svc.pid(), 'SIGKILL');
     const order = await waitFor('the step accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r2')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'), 10_000);
     await agent.stop('SIGKILL');

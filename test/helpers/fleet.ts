@@ -101,6 +101,26 @@ export class Fleet {
     return (await (await this.fetch(path, init)).json()) as T;
   }
 
+  /**
+   * A restart (or script) command that first waits `seconds` (so a test can act while it runs)
+   * and counts each run in a file; `runs()` reads the count.
+   */
+  slowRestart(restart: string[], seconds: number, name = `restarts-${seconds}`): { argv: string[]; runs: () => number; file: string } {
+    const file = join(this.dir, name);
+    const argv = ['sh', '-c', `echo x >> "$0"; sleep ${seconds}; shift; exec "$@"`, file, 'next', ...restart];
+    return { argv, file, runs: () => { try { return readFileSync(file, 'utf8').trim().split('\n').length; } catch { return 0; } } };
+  }
+
+  /** Waits until the controller lists the host (any host, without an id) as connected. */
+  async hostConnected(id?: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${id ?? 'an agent'} connected`, async () => (await this.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).some((h) => (id === undefined || h.id === id) && h.connected), timeoutMs);
+  }
+
+  /** Waits for a work order on the host whose first step the agent has accepted, and returns it. */
+  async healAccepted<H extends { steps: { ackedAt: string | null }[] }>(host: string, timeoutMs = 15_000): Promise<H> {
+    return waitFor(`a heal on ${host} accepted by its agent`, async () => (await this.api<H[]>(`/api/v1/heals?host=${encodeURIComponent(host)}`)).find((h) => h.steps[0]?.ackedAt), timeoutMs, 20);
+  }
+
   async cleanup(): Promise<void> {
     for (const pid of this.pids) {
       try { process.kill(pid(), 'SIGKILL'); } catch { /* already gone */ }
