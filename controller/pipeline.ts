@@ -86,7 +86,7 @@ export class Pipeline {
 
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
-    this.alerts = new AlertManager({ onTransition: (t) => this.onTransition(t) });
+    this.alerts = new AlertManager({ onTransition: (t) => this.onTransition(t), onHoldChange: (a) => void deps.store.putAlert(a) });
     this.heal = new HealManager({
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
@@ -195,7 +195,15 @@ export class Pipeline {
       if (holds) this.holding.add(k);
       else this.holding.delete(k);
       const t = this.alerts.observe(this.alertRuleOf(rule), view, holds, now);
-      if (t?.to === 'firing' && t.from !== 'firing' && rule.heal) await this.healAlert(rule, t.alert, faultAt);
+      if (rule.heal) {
+        if (t?.to === 'firing' && t.from !== 'firing') await this.healAlert(rule, t.alert, faultAt);
+        else if (holds && !held) {
+          // The fault is back while keepFiringFor or flap damping still holds its alert firing:
+          // a new occurrence, so it is healed through the brakes or recorded as why not.
+          const alert = this.alerts.get(ruleId, hostId);
+          if (alert?.state === 'firing') await this.healAlert(rule, alert, faultAt);
+        }
+      }
       // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
       if (!holds && held) {
         this.deferred.delete(k);
@@ -377,7 +385,7 @@ export class Pipeline {
     if (!order) return;
     this.alerts.linkHeal(alert, order.id);
     await this.deps.store.putAlert(alert);
-    if (order.state === 'skipped' && /^(maxConcurrent|fleet-wide limit)/.test(order.reason)) {
+    if (order.state === 'skipped' && (order.brake === 'max-concurrent' || order.brake === 'fleet-limit')) {
       this.deferred.set(`${rule.id}\u0000${alert.host}`, { rule: rule.id, host: alert.host });
     }
   }
@@ -442,7 +450,7 @@ export class Pipeline {
     const iso = new Date(this.deps.clock.now()).toISOString();
     const labels: Record<string, string> = {
       alertname: `laas-heal-${kind}`, rule: order.rule, host: order.host, namespace: rule?.namespace ?? order.rule.split('/')[0],
-      severity: kind === 'approval-needed' ? 'info' : 'critical',
+      severity: kind === 'approval-needed' ? 'info' : kind === 'flapping' ? 'warning' : 'critical',
     };
     for (const receiver of receivers) {
       this.deps.deliver({

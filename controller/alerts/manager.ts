@@ -28,6 +28,8 @@ export interface Transition {
 
 export interface AlertManagerOptions {
   onTransition: (t: Transition) => void;
+  /** A held alert's condition cleared or came back (no state change): it must be stored, or a restart forgets it. */
+  onHoldChange?: (alert: AlertRecord) => void;
   newId?: () => string;
 }
 
@@ -127,8 +129,9 @@ export class AlertManager {
       }
       if (current.clearedAt) { // back before keepFiringFor ran out: the same incident goes on
         current.clearedAt = null;
+        current.updatedAt = iso;
         this.change(k, rule, at);
-        return this.flapCheck(current, k, rule, at);
+        return this.flapCheck(current, k, rule, at) ?? this.held(current);
       }
       if (current.state === 'pending' && at - Date.parse(current.startsAt) >= rule.forMs) {
         current.state = 'firing';
@@ -142,11 +145,18 @@ export class AlertManager {
     if (current.state === 'pending') return this.resolve(current, at);
     if (!current.clearedAt) {
       current.clearedAt = iso;
+      current.updatedAt = iso;
       this.change(k, rule, at);
       const t = this.flapCheck(current, k, rule, at);
       if (t) return t;
+      return this.expire(current, rule, at) ?? this.held(current);
     }
     return this.expire(current, rule, at);
+  }
+
+  private held(alert: AlertRecord): undefined {
+    this.opts.onHoldChange?.(alert);
+    return undefined;
   }
 
   /** Resolves firing alerts whose hold (keepFiringFor, flap damping) ran out with no new sample. */

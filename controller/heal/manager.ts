@@ -13,12 +13,12 @@ const START_DEADLINE_MS = 30_000;
 const RESULT_GRACE_MS = 5_000;
 const DEFAULT_BREAKER = { failures: 3, window: 3_600_000, resetAfter: 1_800_000 };
 
-export type BrakeKind = 'paused' | 'maintenance' | 'breaker' | 'cooldown' | 'max-per-hour' | 'max-concurrent' | 'fleet-limit' | 'busy';
+export type BrakeKind = 'paused' | 'maintenance' | 'flapping' | 'breaker' | 'cooldown' | 'max-per-hour' | 'max-concurrent' | 'fleet-limit' | 'busy';
 type Verdict = { allowed: true } | { allowed: false; kind: BrakeKind; reason: string };
 
 export interface PauseState { by: string; at: string; reason: string }
 
-export type NoticeKind = 'escalation' | 'breaker-open' | 'approval-needed';
+export type NoticeKind = 'escalation' | 'breaker-open' | 'approval-needed' | 'flapping';
 
 export interface HealDeps {
   store: Store;
@@ -177,12 +177,13 @@ export class HealManager {
     const reserve = order.mode === 'enforce' && heal.approval !== 'required' ? order : undefined;
     let verdict: Verdict;
     if (busy) verdict = { allowed: false, kind: 'busy', reason: `work order ${busy.id} for ${rule.id} on ${ctx.host} is still open` };
-    else if (!this.deps.gate) verdict = this.brakes(rule, ctx.host, now); // no await between the busy check and open.set
+    else if (!this.deps.gate) verdict = this.brakes(rule, ctx.host, now, [], ctx.alert); // no await between the busy check and open.set
     else {
       // The order holds its rule and host while the fleet-wide decision waits for the gate.
       this.open.set(order.id, order);
-      verdict = await this.decide(rule, ctx.host, now, reserve);
+      verdict = await this.decide(rule, ctx.host, now, reserve, ctx.alert);
     }
+    if (!verdict.allowed) order.brake = verdict.kind;
     if (order.mode === 'shadow') {
       const plan = steps.map((s) => `${s.action} ${JSON.stringify(s.params)}`).join(', then ');
       this.deps.metrics.healShadow.inc({ rule: rule.id });
@@ -192,6 +193,8 @@ export class HealManager {
     if (!verdict.allowed) {
       if (verdict.kind === 'breaker') this.breakers.noteUnhealthy(rule.id, ctx.host, now);
       this.deps.metrics.healSkipped.inc({ rule: rule.id, reason: verdict.kind });
+      // Automation stands back from a flapping fault: people must hear that nothing was done.
+      if (verdict.kind === 'flapping') this.recordNotice(order, 'flapping', `${verdict.reason}. Nothing was run on ${ctx.host}.`);
       await this.finish(order, 'skipped', verdict.reason);
       if (verdict.kind === 'breaker') await this.saveBreakers();
       return order;
@@ -229,6 +232,7 @@ export class HealManager {
     order.reason = `approved by ${by}`;
     const verdict = this.deps.gate ? await this.decide(rule, order.host, this.deps.clock.now(), order) : this.brakes(rule, order.host, this.deps.clock.now());
     if (!verdict.allowed) {
+      order.brake = verdict.kind;
       this.deps.metrics.healSkipped.inc({ rule: rule.id, reason: verdict.kind });
       await this.finish(order, 'skipped', `approved by ${by}, but ${verdict.reason}`);
       return order;
@@ -393,10 +397,10 @@ export class HealManager {
   // --- inside ---
 
   /** The brakes' verdict; when it allows and `reserve` is given, that order is written first. */
-  private async decide(rule: Rule, host: string, now: number, reserve?: HealRecord): Promise<Verdict> {
+  private async decide(rule: Rule, host: string, now: number, reserve?: HealRecord, alert?: AlertRecord): Promise<Verdict> {
     return this.deps.gate!(async (): Promise<Verdict> => {
       const fleet = this.deps.inFlight ? await this.deps.inFlight() : [];
-      const verdict = this.brakes(rule, host, now, fleet);
+      const verdict = this.brakes(rule, host, now, fleet, alert);
       if (verdict.allowed && reserve) {
         await this.deps.store.putHeal(reserve);
         await this.deps.store.flush();
@@ -405,11 +409,14 @@ export class HealManager {
     });
   }
 
-  private brakes(rule: Rule, host: string, now: number, inFlight: { host: string; rule: string }[] = []): Verdict {
+  private brakes(rule: Rule, host: string, now: number, inFlight: { host: string; rule: string }[] = [], alert?: AlertRecord): Verdict {
     const heal = rule.heal!;
     if (this.pauseState) return { allowed: false, kind: 'paused', reason: `heals are paused fleet-wide by ${this.pauseState.by} since ${this.pauseState.at}${this.pauseState.reason ? ` (${this.pauseState.reason})` : ''}; resume with: laas resume` };
     const hold = this.deps.hold?.(rule, host);
     if (hold) return { allowed: false, kind: 'maintenance', reason: hold };
+    if (alert?.flapping) {
+      return { allowed: false, kind: 'flapping', reason: `flapping: the condition of ${rule.id} on ${host} changed ${rule.flap.changes} times or more within ${rule.flap.windowMs / 1000}s, so automatic heals wait until it settles; look at it by hand` };
+    }
     const breaker = this.breakers.check(rule.id, host, now, heal.breaker, false);
     if (breaker === 'closed-now') this.deps.log.info({ rule: rule.id, host }, 'circuit breaker closed after a healthy period');
     if (breaker === 'open') {

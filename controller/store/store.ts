@@ -94,6 +94,8 @@ export interface HealRecord {
   params: Record<string, unknown>;
   state: HealState;
   reason: string;
+  /** The brake that stopped it (skipped), or would have (shadow): paused, flapping, max-per-hour… */
+  brake?: string;
   createdAt: string;
   updatedAt: string;
   /** When the fault was first seen (the sample time), for fault-to-heal figures. */
