@@ -230,7 +230,7 @@ export class Pipeline {
     const gap = this.lastSweepAt === undefined ? 0 : now - this.lastSweepAt;
     this.lastSweepAt = now;
     if (gap > STALL_MS) {
-      this.hosts.excuse(gap - SWEEP_MS);
+      this.hosts.excuse();
       this.deps.log.warn({ stalledMs: gap }, 'the controller was stalled; every host gets its full host-down time again');
     }
     for (const h of await this.hosts.sweep(now)) this.alerts.observe(HOST_DOWN, { id: h.id, labels: h.labels }, true, now);

@@ -116,10 +116,14 @@ export class HostRegistry {
     return back;
   }
 
-  /** The controller was not running for `ms`: that time does not count against any host. */
-  excuse(ms: number): void {
+  /**
+   * The controller itself was not running (stopped, paused, blocked): it could not have heard
+   * anyone, and what agents sent meanwhile is still queued in the kernel or in their reconnects.
+   * Every host gets its full deadline again from now, as after a restart.
+   */
+  excuse(): void {
     const now = this.deps.clock();
-    for (const [id, at] of this.lastSeen) this.lastSeen.set(id, Math.min(now, at + ms));
+    for (const [id, at] of this.lastSeen) this.lastSeen.set(id, Math.max(at, now));
   }
 
   /** Hosts silent past their deadline that are not yet marked down; marks them down. */

@@ -67,8 +67,14 @@ describe('samples that tell the past', () => {
     await clock.advanceTo(clock.now() + 10_000);
     await pipeline.sweep();
     expect(pipeline.alerts.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
-    // The host still gets only its normal deadline after that.
-    for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await pipeline.sweep(); }
+    // From the wake the host gets its whole deadline (3 s) again — its frames and reconnect were
+    // queued while the controller slept — and no more than that.
+    const woke = clock.now();
+    for (let i = 0; i < 29; i++) { await clock.advanceTo(clock.now() + 100); await pipeline.sweep(); }
+    expect(clock.now() - woke).toBe(2900);
+    expect(pipeline.alerts.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
+    await clock.advanceTo(woke + 3000);
+    await pipeline.sweep();
     expect(pipeline.alerts.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
   });
 
