@@ -159,9 +159,9 @@ function buildAgentConfigSchema() {
     })), []),
     scripts: v.optional(v.pipe(record(name, argv), v.check((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts')), {}),
     /**
-     * The only directories disk.cleanup may delete in (each with everything under it), e.g.
-     * ["/var/log/app"]. Symbolic links are resolved at each run: a path reached through a link
-     * that leaves every root is refused. Empty (the default) allows no cleanup at all.
+     * The only directories disk.cleanup may delete in (each with everything on its filesystem
+     * under it), e.g. ["/var/log/app"]. Symbolic links are resolved at each run: a path reached
+     * through a link that leaves every root is refused. Empty (the default) allows no cleanup.
      */
     cleanupRoots: v.optional(v.pipe(v.array(cleanupRoot, 'expected a list of absolute directory paths'), v.maxLength(100)), []),
     /** Upper bound on any action's run time, whatever the instruction asks for. */
