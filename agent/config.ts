@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as v from 'valibot';
 import {
-  LaasError, deepFreeze, durationAtLeast, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
+  LaasError, deepFreeze, durationAtLeast, errorMessage, isPlainObject, publicKeyFromPem, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
 } from '../protocol/index.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
@@ -143,8 +143,19 @@ function buildAgentConfigSchema() {
     credentialFile: v.optional(v.pipe(v.string(), v.minLength(1))),
     /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
     ca: v.optional(v.pipe(v.string(), v.minLength(1))),
-    /** The controller's instruction-signing public key (PEM, or {file}); enrollment pins it too. */
+    /**
+     * The controller's instruction-signing public key (PEM text, {"file"} or {"env"}), pinned:
+     * only instructions it signed run. Enrollment pins it too; an agent on a shared token needs
+     * it here (`laas signing-key` prints it). `controllerKey` is its older name, still accepted.
+     */
+    signingKey: v.optional(secretSchema),
     controllerKey: v.optional(secretSchema),
+    /**
+     * Names of the agent's environment variables that the commands it starts (restarts, scripts,
+     * probes) may also see, besides a small fixed set (PATH, HOME, LANG, LC_*, TZ, …). LAAS_*
+     * variables and the ones the config's secrets come from are never passed.
+     */
+    passEnv: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like "HTTP_PROXY"'))), v.maxLength(100)), []),
     id: v.optional(name),
     labels: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(100)), v.pipe(v.string(), v.maxLength(200))), {}),
     interval: v.optional(durationMin(100), '10s'),
@@ -194,11 +205,44 @@ function buildAgentConfigSchema() {
     if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
       addIssue({ message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)', path: at(c, 'token') });
     }
+    const secretVars = secretEnvNames(c);
+    c.passEnv.forEach((name, i) => {
+      if (/^LAAS_/i.test(name)) addIssue({ message: `${name}: LAAS_* variables are never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
+      else if (secretVars.includes(name)) addIssue({ message: `${name} holds a secret of this config; it is never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
+    });
   }));
 }
 
 /** The parsed (not yet normalised) shape of agent.json. */
 type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>;
+
+/** The environment variables this config's secrets are read from ({"env": NAME}). */
+function secretEnvNames(c: Pick<AgentConfigInput, 'token' | 'enrollToken' | 'signingKey' | 'controllerKey'>): string[] {
+  return [c.token, c.enrollToken, c.signingKey, c.controllerKey].flatMap((s) => (s !== undefined && typeof s === 'object' && 'env' in s ? [s.env] : []));
+}
+
+/**
+ * The pinned signing key from `signingKey` or its older name `controllerKey`: PEM of an Ed25519
+ * public key. Both given and different is an error: which one was meant cannot be guessed.
+ */
+function pinnedKey(c: AgentConfigInput, where: string): string | undefined {
+  const read = (field: 'signingKey' | 'controllerKey') => {
+    const ref = c[field];
+    if (ref === undefined) return undefined;
+    const pem = resolveSecret(ref, `${where} /${field}`);
+    try {
+      return { pem, der: publicKeyFromPem(pem).export({ type: 'spki', format: 'der' }) };
+    } catch (e) {
+      throw new LaasError('CONFIG_INVALID', `expected the controller's Ed25519 public key in PEM ("-----BEGIN PUBLIC KEY-----", from laas signing-key): ${errorMessage(e)}`, `${where} /${field}`);
+    }
+  };
+  const key = read('signingKey');
+  const alias = read('controllerKey');
+  if (key && alias && !key.der.equals(alias.der)) {
+    throw new LaasError('CONFIG_INVALID', '"signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"', `${where} /controllerKey`);
+  }
+  return (key ?? alias)?.pem;
+}
 
 export interface ServiceConfig {
   readonly name: string;
@@ -221,8 +265,12 @@ export interface AgentConfig {
   readonly credentialFile: string;
   /** PEM text of the CA to trust (read at load). */
   readonly ca?: string;
-  /** PEM of the controller's signing key, when the config pins one. */
-  readonly controllerKey?: string;
+  /** PEM of the controller's signing key, when the config pins one (`signingKey` or `controllerKey`). */
+  readonly signingKey?: string;
+  /** Environment variables passed on to the commands the agent starts, besides the fixed set. */
+  readonly passEnv: readonly string[];
+  /** Environment variables the config's secrets come from: never passed on. */
+  readonly secretEnv: readonly string[];
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly intervalMs: number;
@@ -246,6 +294,7 @@ export interface AgentConfig {
 export function parseAgentConfig(value: unknown, where: string): AgentConfig {
   const c: AgentConfigInput = validate(value, where, validator(buildAgentConfigSchema()));
   const controllers = (typeof c.controller === 'string' ? [c.controller] : c.controller).map(cleanUrl);
+  const signingKey = pinnedKey(c, where);
   const config: AgentConfig = {
     controller: controllers[0],
     controllers: [...new Set(controllers)],
@@ -253,7 +302,9 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     ...(c.enrollToken !== undefined ? { enrollToken: resolveSecret(c.enrollToken, `${where} /enrollToken`) } : {}),
     credentialFile: c.credentialFile ?? 'credential.json',
     ...(c.ca !== undefined ? { ca: readPem(c.ca, `${where} /ca`) } : {}),
-    ...(c.controllerKey !== undefined ? { controllerKey: resolveSecret(c.controllerKey, `${where} /controllerKey`) } : {}),
+    ...(signingKey !== undefined ? { signingKey } : {}),
+    passEnv: [...new Set(c.passEnv)],
+    secretEnv: secretEnvNames(c),
     id: c.id ?? hostname(),
     labels: { ...c.labels },
     intervalMs: c.interval,
