@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, release } from 'node:os';
 import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Hello, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { childEnv } from './child-env.js';
 import { credentials } from './enroll.js';
 import { runInstruction } from './actions/index.js';
 import { createCollectors } from './collectors/index.js';
@@ -41,6 +42,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
 
   const services = new ServiceWatcher({
     services: config.services,
+    env: childEnv(process.env, config),
     log,
     onChange: (name, state) => {
       log.info({ service: name, up: state.up, detail: state.detail }, `service ${name} is ${state.up ? 'up' : 'down'}`);
