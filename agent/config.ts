@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as v from 'valibot';
 import {
-  LaasError, deepFreeze, durationAtLeast, errorMessage, isPlainObject, publicKeyFromPem, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
+  LaasError, deepFreeze, durationAtLeast, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
 } from '../protocol/index.js';
+import { pinnedKey, secretEnvNames } from './config-secrets.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -215,34 +216,6 @@ function buildAgentConfigSchema() {
 
 /** The parsed (not yet normalised) shape of agent.json. */
 type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>;
-
-/** The environment variables this config's secrets are read from ({"env": NAME}). */
-function secretEnvNames(c: Pick<AgentConfigInput, 'token' | 'enrollToken' | 'signingKey' | 'controllerKey'>): string[] {
-  return [c.token, c.enrollToken, c.signingKey, c.controllerKey].flatMap((s) => (s !== undefined && typeof s === 'object' && 'env' in s ? [s.env] : []));
-}
-
-/**
- * The pinned signing key from `signingKey` or its older name `controllerKey`: PEM of an Ed25519
- * public key. Both given and different is an error: which one was meant cannot be guessed.
- */
-function pinnedKey(c: AgentConfigInput, where: string): string | undefined {
-  const read = (field: 'signingKey' | 'controllerKey') => {
-    const ref = c[field];
-    if (ref === undefined) return undefined;
-    const pem = resolveSecret(ref, `${where} /${field}`);
-    try {
-      return { pem, der: publicKeyFromPem(pem).export({ type: 'spki', format: 'der' }) };
-    } catch (e) {
-      throw new LaasError('CONFIG_INVALID', `expected the controller's Ed25519 public key in PEM ("-----BEGIN PUBLIC KEY-----", from laas signing-key): ${errorMessage(e)}`, `${where} /${field}`);
-    }
-  };
-  const key = read('signingKey');
-  const alias = read('controllerKey');
-  if (key && alias && !key.der.equals(alias.der)) {
-    throw new LaasError('CONFIG_INVALID', '"signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"', `${where} /controllerKey`);
-  }
-  return (key ?? alias)?.pem;
-}
 
 export interface ServiceConfig {
   readonly name: string;

@@ -107,7 +107,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       ack: async (session, body) => { await coordinator?.ready(session.hostId!); await pipeline.ack(session.hostId!, body.id); },
       async result(session, result) {
         await coordinator?.ready(session.hostId!);
-        if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
+        if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|NO_SIGNING_KEY|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
           audit.add({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
         }
         if (!(await pipeline.result(session.hostId!, result))) log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');

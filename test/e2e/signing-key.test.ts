@@ -50,6 +50,8 @@ describe('agents on a shared token pin the controller\'s signing key', () => {
     expect(heal.reason).toContain('ACTION_NO_SIGNING_KEY');
     expect(heal.reason).toContain('set "signingKey" in agent.json');
     expect(await tcpAnswers(svc.port)).toBe(false);
+    const audit = await fleet.api<{ who: string; action: string; result: string; detail?: string }[]>('/api/v1/audit');
+    expect(audit).toEqual(expect.arrayContaining([expect.objectContaining({ who: 'bare-1', action: 'instruction refused', result: 'denied', detail: expect.stringContaining('ACTION_NO_SIGNING_KEY') })]));
     // Still monitoring: its samples keep arriving.
     const seen = (await fleet.api<Host>('/api/v1/hosts/bare-1')).lastSeen;
     await waitFor('a later sample', async () => (await fleet.api<Host>('/api/v1/hosts/bare-1')).lastSeen > seen, 10_000);
