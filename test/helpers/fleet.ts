@@ -83,7 +83,8 @@ export class Fleet {
 
   /**
    * Starts a real agent on the shared token, pinning the controller's signing key (a config
-   * that names its own `signingKey` or `controllerKey`, e.g. of a test's fake controller, keeps it).
+   * that names its own `signingKey` or `controllerKey`, e.g. of a test's fake controller, keeps
+   * it; one that enrolls pins the key enrollment gives).
    */
   startAgent(id: string, config: Record<string, unknown> = {}): Proc {
     const file = this.writeRaw(`agent-${id}.json`, JSON.stringify({
@@ -93,9 +94,12 @@ export class Fleet {
     return laas(['agent', '--config', file]);
   }
 
-  /** `signingKey` for an agent config that pins none of its own; throws before any controller started. */
+  /**
+   * `signingKey` for an agent config on the shared token that pins none of its own (one that
+   * enrolls gets the key from enrollment); throws before any controller started.
+   */
   pin(config: Record<string, unknown> = {}): { signingKey?: string } {
-    if (config.signingKey !== undefined || config.controllerKey !== undefined) return {};
+    if (config.signingKey !== undefined || config.controllerKey !== undefined || config.enrollToken !== undefined) return {};
     if (!this.signingKey) throw new Error('no signing key to pin yet: start the controller first, or give the agent a "signingKey"');
     return { signingKey: this.signingKey };
   }
