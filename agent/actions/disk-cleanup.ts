@@ -1,5 +1,5 @@
 import { realpath } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorMessage } from '../../protocol/index.js';
 import { DirFd, descriptorPathsWork } from './dir-fd.js';
 import { refuse } from './exec.js';
@@ -117,7 +117,7 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
     else problem(`${path}: ${errorMessage(e)}`);
   };
   const rel = relative(rootPath, start);
-  if (rel.startsWith('..') || resolve(rootPath, rel) !== resolve(start)) {
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     problem(`${start}: not under ${rootPath}`);
     return report;
   }
