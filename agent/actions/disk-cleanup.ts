@@ -132,6 +132,13 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
   }
   /** Directories held open: the root, each ancestor of where the walk is, and that directory. */
   const open: DirFd[] = [root];
+  // O_NOFOLLOW guards only the last component: the root's real path must still be what was opened.
+  const opened = await root.whereNow().catch(() => '');
+  if (opened !== rootPath) {
+    problem(`${rootPath}: the cleanup root moved while it was opened (now ${opened || 'unknown'}); nothing done`);
+    await root.close().catch(() => undefined);
+    return report;
+  }
   /** Opens a child directory of `parent`; 'other-fs' for a mount point, undefined when it cannot. */
   const enter = async (parent: DirFd, name: string, path: string): Promise<DirFd | 'other-fs' | undefined> => {
     let dir: DirFd;

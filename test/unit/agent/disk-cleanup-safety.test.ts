@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as v from 'valibot';
-import { diskCleanup } from '../../../agent/actions/disk-cleanup.js';
+import { cleanup, diskCleanup } from '../../../agent/actions/disk-cleanup.js';
 import { parseAgentConfig } from '../../../agent/config.js';
 import { ACTIONS, silentLogger } from '../../../protocol/index.js';
 import { waitFor } from '../../helpers/procs.js';
@@ -126,6 +126,16 @@ describe('disk.cleanup on descriptors', () => {
     const limited = await diskCleanup(params({ path: join(root, 'd0'), olderThan: '7d' }), { ...ctxFor([root]), timeoutMs: 0 });
     expect(limited.outcome).toBe('timed-out');
     expect(openFds()).toBe(before);
+  });
+
+  it('does nothing when the root is no longer where its real path said (an ancestor swapped for a link)', async () => {
+    const victim = oldFile(join(outside, 'x.log'));
+    // As if, between realpath and open, an ancestor of the root had become a link elsewhere.
+    symlinkSync(base, join(root, 'up'));
+    const claimed = join(root, 'up', 'outside');
+    const report = await cleanup(claimed, { root: claimed, olderThanMs: 7 * DAY, pattern: '*', dryRun: false, recursive: true, now: Date.now(), deadline: Date.now() + 10_000 });
+    expect(report).toMatchObject({ deleted: 0, errors: 1, messages: [`${claimed}: the cleanup root moved while it was opened (now ${outside}); nothing done`] });
+    expect(existsSync(victim)).toBe(true);
   });
 
   it('refuses, deleting nothing, where /proc/self/fd cannot pin directories', async () => {
