@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +43,10 @@ describe('agents on a shared token pin the controller\'s signing key', () => {
       controller: fleet.url.replace(/^http/, 'ws'), token: AGENT_TOKEN, id: 'bare-1', labels: { role: 'bare' }, interval: '1s',
       services: [{ name: 'bare', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
     }));
+    // laas-agent --check (what install.sh runs) says what such a config will not do.
+    const check = spawnSync(process.execPath, ['dist/cli/agent-main.js', '--config', config, '--check'], { encoding: 'utf8' });
+    expect(check.status).toBe(0);
+    expect(check.stdout).toContain('note: it pins no controller signing key, so it will monitor but refuse every instruction');
     const agent = laas(['agent', '--config', config]);
     await fleet.hostConnected('bare-1');
     expect(agent.stderr()).toContain('ACTION_NO_SIGNING_KEY');
