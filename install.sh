@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install.sh: put a laas agent (or controller) on a Linux server, in one command.
 #
-#   sudo bash install.sh agent --controller wss://HOST:PORT --enroll-token TOKEN \
+#   sudo bash install.sh agent --controller wss://HOST:PORT --enroll-token-file FILE \
 #        [--ca ca.pem] [--labels role=web,env=prod] [--id NAME]
 #   sudo bash install.sh controller [--listen 127.0.0.1:7070] [--hosts NAME,…]
 #   sudo bash install.sh --uninstall [--purge]
@@ -19,14 +19,21 @@ set -Eeuo pipefail
 umask 022
 
 readonly USAGE="usage:
-  install.sh agent --controller wss://HOST:PORT (--enroll-token TOKEN | --token TOKEN) [options]
+  install.sh agent --controller wss://HOST:PORT (--enroll-token-file FILE | --token-file FILE --signing-key FILE) [options]
   install.sh controller [--listen HOST:PORT] [--hosts NAME,...] [options]
   install.sh [agent|controller] --uninstall [--purge]
 
 agent options:
   --controller URL      the controller's agent link, ws:// or wss:// (wss:// off this host)
-  --enroll-token TOKEN  a one-time enrollment token (laas agents enroll-token on the controller)
-  --token TOKEN         a shared agent token instead (from the controller's agentTokens)
+  --enroll-token-file FILE  a file holding a one-time enrollment token (laas agents enroll-token
+                        on the controller); - reads it from standard input
+  --token-file FILE     a file holding a shared agent token instead (one of the controller's
+                        agentTokens); - reads it from standard input
+  --signing-key FILE    with a shared token: the controller's public signing key (laas signing-key
+                        --out FILE on the controller); without it the agent runs no instruction
+  --enroll-token TOKEN, --token TOKEN
+                        the same tokens on the command line (still accepted, but visible in ps
+                        and shell history: prefer the -file forms)
   --ca FILE             the CA certificate that signed the controller's (laas certs init: ca.pem)
   --labels K=V,...      labels for rules to select hosts by, e.g. role=web,env=prod
   --id NAME             this agent's id (default: this host's name)
@@ -59,6 +66,10 @@ ROLE=""
 CONTROLLER_URL=""
 ENROLL_TOKEN=""
 SHARED_TOKEN=""
+ENROLL_TOKEN_FILE=""
+SHARED_TOKEN_FILE=""
+TOKEN_ON_ARGV=""
+SIGNING_KEY_FILE=""
 CA_FILE=""
 LABELS=""
 AGENT_ID=""
@@ -92,8 +103,11 @@ while [ $# -gt 0 ]; do
       [ -z "$ROLE" ] || die_usage "give one of agent or controller, not both"
       ROLE="$1" ;;
     --controller) need_value "$@"; CONTROLLER_URL="$2"; shift ;;
-    --enroll-token) need_value "$@"; ENROLL_TOKEN="$2"; shift ;;
-    --token) need_value "$@"; SHARED_TOKEN="$2"; shift ;;
+    --enroll-token) need_value "$@"; ENROLL_TOKEN="$2"; TOKEN_ON_ARGV="$1"; shift ;;
+    --token) need_value "$@"; SHARED_TOKEN="$2"; TOKEN_ON_ARGV="$1"; shift ;;
+    --enroll-token-file) need_value "$@"; ENROLL_TOKEN_FILE="$2"; shift ;;
+    --token-file) need_value "$@"; SHARED_TOKEN_FILE="$2"; shift ;;
+    --signing-key) need_value "$@"; SIGNING_KEY_FILE="$2"; shift ;;
     --ca) need_value "$@"; CA_FILE="$2"; shift ;;
     --labels) need_value "$@"; LABELS="$2"; shift ;;
     --id) need_value "$@"; AGENT_ID="$2"; shift ;;
@@ -118,6 +132,31 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then die_usage "--purge goes with --uninstall"; fi
+
+# read_token FLAG FILE: the token in FILE (- is standard input): its first line, blanks trimmed.
+read_token() {
+  local flag=$1 file=$2 token=""
+  if [ "$file" = - ]; then
+    [ ! -t 0 ] || die_usage "$flag -: give the token on standard input, e.g. $flag - <token-file"
+    IFS= read -r token || true
+  else
+    if ! [ -r "$file" ] || ! [ -f "$file" ]; then die_usage "$flag $file cannot be read"; fi
+    IFS= read -r token <"$file" || true
+  fi
+  token="${token#"${token%%[![:space:]]*}"}"
+  token="${token%"${token##*[![:space:]]}"}"
+  [ -n "$token" ] || die_usage "$flag $file: no token in it (expected the token on its first line)"
+  printf '%s' "$token"
+}
+if [ -n "$ENROLL_TOKEN_FILE" ] && [ -n "$SHARED_TOKEN_FILE" ] && [ "$ENROLL_TOKEN_FILE" = - ] && [ "$SHARED_TOKEN_FILE" = - ]; then die_usage "standard input holds one token: give --enroll-token-file or --token-file, not both"; fi
+if [ -n "$ENROLL_TOKEN_FILE" ]; then
+  [ -z "$ENROLL_TOKEN" ] || die_usage "give --enroll-token or --enroll-token-file, not both"
+  ENROLL_TOKEN="$(read_token --enroll-token-file "$ENROLL_TOKEN_FILE")"
+fi
+if [ -n "$SHARED_TOKEN_FILE" ]; then
+  [ -z "$SHARED_TOKEN" ] || die_usage "give --token or --token-file, not both"
+  SHARED_TOKEN="$(read_token --token-file "$SHARED_TOKEN_FILE")"
+fi
 if [ "$UNINSTALL" = 0 ] && [ -z "$ROLE" ]; then die_usage "say what to install: agent or controller"; fi
 
 # --prefix: an absolute root directory with no trailing slash ("" is the real root).
@@ -447,8 +486,15 @@ validate_agent_flags() {
   if ! [[ "$CONTROLLER_URL" =~ ^wss?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?/?$ ]]; then
     die_usage "--controller $CONTROLLER_URL is not a ws:// or wss:// URL like wss://controller.example.com:7443"
   fi
-  if [ -z "$ENROLL_TOKEN" ] && [ -z "$SHARED_TOKEN" ]; then die_usage "agent needs --enroll-token TOKEN (make one on the controller: laas agents enroll-token)"; fi
-  if [ -n "$ENROLL_TOKEN" ] && [ -n "$SHARED_TOKEN" ]; then die_usage "give --enroll-token or --token, not both"; fi
+  if [ -z "$ENROLL_TOKEN" ] && [ -z "$SHARED_TOKEN" ]; then die_usage "agent needs --enroll-token-file FILE (make the token on the controller: laas agents enroll-token)"; fi
+  if [ -n "$ENROLL_TOKEN" ] && [ -n "$SHARED_TOKEN" ]; then die_usage "give an enrollment token or a shared token, not both"; fi
+  if [ -n "$TOKEN_ON_ARGV" ]; then warn "$TOKEN_ON_ARGV puts the token on the command line, where ps and shell history show it; next time use ${TOKEN_ON_ARGV}-file FILE (or - for standard input)"; fi
+  if [ -n "$SIGNING_KEY_FILE" ]; then
+    if ! [ -r "$SIGNING_KEY_FILE" ] || ! [ -f "$SIGNING_KEY_FILE" ]; then die_usage "--signing-key $SIGNING_KEY_FILE cannot be read"; fi
+    grep -q -- '-----BEGIN PUBLIC KEY-----' "$SIGNING_KEY_FILE" || die_usage "--signing-key $SIGNING_KEY_FILE is not a PEM public key (expected what laas signing-key --out FILE writes)"
+  elif [ -n "$SHARED_TOKEN" ]; then
+    warn "a shared token without --signing-key: the agent will monitor and report, but refuse every instruction (heals) until agent.json pins the controller's key; get it with laas signing-key --out FILE on the controller"
+  fi
   if [ -n "$CA_FILE" ]; then
     [ -r "$CA_FILE" ] || die_usage "--ca $CA_FILE cannot be read"
     grep -q -- '-----BEGIN CERTIFICATE-----' "$CA_FILE" || die_usage "--ca $CA_FILE is not a PEM certificate (expected the ca.pem from laas certs init)"
@@ -562,7 +608,7 @@ write_state() {
 
 render_agent_json() {
   LAAS_I_CONTROLLER="$CONTROLLER_URL" LAAS_I_ENROLL="$ENROLL_TOKEN" LAAS_I_TOKEN="$SHARED_TOKEN" \
-  LAAS_I_CA="${CA_FILE:+ca.pem}" LAAS_I_ID="$AGENT_ID" LAAS_I_LABELS="$LABELS" \
+  LAAS_I_CA="${CA_FILE:+ca.pem}" LAAS_I_ID="$AGENT_ID" LAAS_I_LABELS="$LABELS" LAAS_I_KEY="$SIGNING_KEY_FILE" \
   "$NODE" -e '
     const e = process.env;
     const labels = {};
@@ -574,6 +620,8 @@ render_agent_json() {
     if (e.LAAS_I_ENROLL) c.enrollToken = e.LAAS_I_ENROLL;
     if (e.LAAS_I_TOKEN) c.token = e.LAAS_I_TOKEN;
     if (e.LAAS_I_CA) c.ca = e.LAAS_I_CA;
+    // A public key, inlined: agent.json then stands alone (and is 0600 anyway).
+    if (e.LAAS_I_KEY) c.signingKey = require("node:fs").readFileSync(e.LAAS_I_KEY, "utf8");
     c.id = e.LAAS_I_ID;
     c.labels = labels;
     c.interval = "10s";
@@ -596,13 +644,13 @@ write_agent_config() {
   if [ -f "$config" ] && [ "$RECONFIGURE" = 0 ]; then
     say "kept the existing $ETC/agent.json (and the agent's credential, if it enrolled)"
     local given=""
-    [ -z "$CONTROLLER_URL$ENROLL_TOKEN$SHARED_TOKEN$CA_FILE$LABELS$AGENT_ID" ] || given=1
+    [ -z "$CONTROLLER_URL$ENROLL_TOKEN$SHARED_TOKEN$CA_FILE$LABELS$AGENT_ID$SIGNING_KEY_FILE" ] || given=1
     if [ -n "$given" ]; then note "the flags given were not applied to it; to rewrite it from the flags add --reconfigure"; fi
   else
     [ -n "$AGENT_ID" ] || AGENT_ID="$(uname -n)"
     if [ -n "$CA_FILE" ]; then put_file "$CA_FILE" "$etc/ca.pem" 0644 root root; fi
     if [ "$DRY_RUN" = 1 ]; then
-      printf '    would write %s (0600 root:root): controller %s, id %s, labels %s, %s\n' "$ETC/agent.json" "$CONTROLLER_URL" "$AGENT_ID" "${LABELS:-none}" "${ENROLL_TOKEN:+enrollment token}${SHARED_TOKEN:+shared token}"
+      printf '    would write %s (0600 root:root): controller %s, id %s, labels %s, %s%s\n' "$ETC/agent.json" "$CONTROLLER_URL" "$AGENT_ID" "${LABELS:-none}" "${ENROLL_TOKEN:+enrollment token}${SHARED_TOKEN:+shared token}" "${SIGNING_KEY_FILE:+, the controller signing key}"
     else
       render_agent_json >"$TMP/agent.json"
       put_file "$TMP/agent.json" "$config" 0600 root root
@@ -807,7 +855,7 @@ summary() {
     # shellcheck disable=SC2016 # the $(cat …) is for the reader's shell
     printf '  export LAAS_URL=%s://%s:%s LAAS_TOKEN="$(cat %s/api-token)"%s\n' "$scheme" "$host" "$(listen_port)" "$ETC" "$([ "$scheme" = https ] && printf ' NODE_EXTRA_CA_CERTS=%s/tls/ca.pem' "$ETC")"
     printf '  laas agents enroll-token --uses 10 --ttl 1d\n'
-    printf '  sudo bash install.sh agent --controller %s://%s:%s --enroll-token TOKEN%s\n' "$([ "$scheme" = https ] && echo wss || echo ws)" "$host" "$(listen_port)" "$([ "$scheme" = https ] && printf ' --ca ca.pem   # ca.pem: a copy of %s/tls/ca.pem' "$ETC")"
+    printf '  sudo bash install.sh agent --controller %s://%s:%s --enroll-token-file TOKEN_FILE%s\n' "$([ "$scheme" = https ] && echo wss || echo ws)" "$host" "$(listen_port)" "$([ "$scheme" = https ] && printf ' --ca ca.pem   # ca.pem: a copy of %s/tls/ca.pem' "$ETC")"
     if [ "$scheme" = https ]; then printf '\nMove %s/tls/ca-key.pem somewhere offline: it signs controller certificates.\n' "$ETC"; fi
     if is_loopback "$(listen_host)"; then printf '\nIt listens on %s only (loopback): agents on other servers need --listen 0.0.0.0:7443 (TLS is set up for it).\n' "$LISTEN"; fi
   fi

@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import {
   LaasError, deepFreeze, durationAtLeast, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
 } from '../protocol/index.js';
+import { pinnedKey, secretEnvNames } from './config-secrets.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -143,8 +144,19 @@ function buildAgentConfigSchema() {
     credentialFile: v.optional(v.pipe(v.string(), v.minLength(1))),
     /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
     ca: v.optional(v.pipe(v.string(), v.minLength(1))),
-    /** The controller's instruction-signing public key (PEM, or {file}); enrollment pins it too. */
+    /**
+     * The controller's instruction-signing public key (PEM text, {"file"} or {"env"}), pinned:
+     * only instructions it signed run. Enrollment pins it too; an agent on a shared token needs
+     * it here (`laas signing-key` prints it). `controllerKey` is its older name, still accepted.
+     */
+    signingKey: v.optional(secretSchema),
     controllerKey: v.optional(secretSchema),
+    /**
+     * Names of the agent's environment variables that the commands it starts (restarts, scripts,
+     * probes) may also see, besides a small fixed set (PATH, HOME, LANG, LC_*, TZ, …). LAAS_*
+     * variables and the ones the config's secrets come from are never passed.
+     */
+    passEnv: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like "HTTP_PROXY"'))), v.maxLength(100)), []),
     id: v.optional(name),
     labels: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(100)), v.pipe(v.string(), v.maxLength(200))), {}),
     interval: v.optional(durationMin(100), '10s'),
@@ -159,9 +171,9 @@ function buildAgentConfigSchema() {
     })), []),
     scripts: v.optional(v.pipe(record(name, argv), v.check((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts')), {}),
     /**
-     * The only directories disk.cleanup may delete in (each with everything under it), e.g.
-     * ["/var/log/app"]. Symbolic links are resolved at each run: a path reached through a link
-     * that leaves every root is refused. Empty (the default) allows no cleanup at all.
+     * The only directories disk.cleanup may delete in (each with everything on its filesystem
+     * under it), e.g. ["/var/log/app"]. Symbolic links are resolved at each run: a path reached
+     * through a link that leaves every root is refused. Empty (the default) allows no cleanup.
      */
     cleanupRoots: v.optional(v.pipe(v.array(cleanupRoot, 'expected a list of absolute directory paths'), v.maxLength(100)), []),
     /** Upper bound on any action's run time, whatever the instruction asks for. */
@@ -194,6 +206,11 @@ function buildAgentConfigSchema() {
     if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
       addIssue({ message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)', path: at(c, 'token') });
     }
+    const secretVars = secretEnvNames(c);
+    c.passEnv.forEach((name, i) => {
+      if (/^LAAS_/i.test(name)) addIssue({ message: `${name}: LAAS_* variables are never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
+      else if (secretVars.includes(name)) addIssue({ message: `${name} holds a secret of this config; it is never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
+    });
   }));
 }
 
@@ -221,8 +238,12 @@ export interface AgentConfig {
   readonly credentialFile: string;
   /** PEM text of the CA to trust (read at load). */
   readonly ca?: string;
-  /** PEM of the controller's signing key, when the config pins one. */
-  readonly controllerKey?: string;
+  /** PEM of the controller's signing key, when the config pins one (`signingKey` or `controllerKey`). */
+  readonly signingKey?: string;
+  /** Environment variables passed on to the commands the agent starts, besides the fixed set. */
+  readonly passEnv: readonly string[];
+  /** Environment variables the config's secrets come from: never passed on. */
+  readonly secretEnv: readonly string[];
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly intervalMs: number;
@@ -246,6 +267,7 @@ export interface AgentConfig {
 export function parseAgentConfig(value: unknown, where: string): AgentConfig {
   const c: AgentConfigInput = validate(value, where, validator(buildAgentConfigSchema()));
   const controllers = (typeof c.controller === 'string' ? [c.controller] : c.controller).map(cleanUrl);
+  const signingKey = pinnedKey(c, where);
   const config: AgentConfig = {
     controller: controllers[0],
     controllers: [...new Set(controllers)],
@@ -253,7 +275,9 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     ...(c.enrollToken !== undefined ? { enrollToken: resolveSecret(c.enrollToken, `${where} /enrollToken`) } : {}),
     credentialFile: c.credentialFile ?? 'credential.json',
     ...(c.ca !== undefined ? { ca: readPem(c.ca, `${where} /ca`) } : {}),
-    ...(c.controllerKey !== undefined ? { controllerKey: resolveSecret(c.controllerKey, `${where} /controllerKey`) } : {}),
+    ...(signingKey !== undefined ? { signingKey } : {}),
+    passEnv: [...new Set(c.passEnv)],
+    secretEnv: secretEnvNames(c),
     id: c.id ?? hostname(),
     labels: { ...c.labels },
     intervalMs: c.interval,

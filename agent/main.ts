@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, release } from 'node:os';
 import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Hello, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import { childEnv } from './child-env.js';
 import { credentials } from './enroll.js';
 import { runInstruction } from './actions/index.js';
 import { createCollectors } from './collectors/index.js';
@@ -13,6 +14,8 @@ import { RunJournal } from './run-journal.js';
 import { ServiceWatcher } from './services.js';
 import { timeStalls } from './stalls.js';
 
+const NO_KEY = 'this agent pins no controller signing key: enroll it ("enrollToken"), or set "signingKey" in agent.json to the controller\'s public key (laas signing-key prints it)';
+
 export interface Agent {
   readonly link: AgentLink;
   stop(): Promise<void>;
@@ -21,8 +24,9 @@ export interface Agent {
 /** Builds the agent's parts and wires them: collectors and probes feed samples to the link, instructions run actions. */
 export async function startAgent(config: AgentConfig, { log }: { log: Logger }): Promise<Agent> {
   const creds = await credentials(config, log);
-  const controllerKey = creds.controllerKey ? publicKeyFromPem(creds.controllerKey) : undefined;
-  if (!controllerKey) log.warn('no controller key pinned: instructions are not signature-checked — enroll the agent, or set "controllerKey"');
+  const signingKey = creds.signingKey ? publicKeyFromPem(creds.signingKey) : undefined;
+  // Still worth running: it monitors and reports; it only refuses every instruction.
+  if (!signingKey) log.error({ code: 'ACTION_NO_SIGNING_KEY' }, `${NO_KEY}; it monitors and reports, but runs no instruction`);
   const collectors = createCollectors();
   const instance = randomUUID();
   let facts: Partial<Pick<Sample, 'cpu' | 'memory' | 'disk' | 'net'>> = {};
@@ -38,6 +42,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
 
   const services = new ServiceWatcher({
     services: config.services,
+    env: childEnv(process.env, config),
     log,
     onChange: (name, state) => {
       log.info({ service: name, up: state.up, detail: state.detail }, `service ${name} is ${state.up ? 'up' : 'down'}`);
@@ -69,14 +74,15 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     onCollect: () => void services.probeNow().then(() => link.sendSample(sample('request'))),
   });
 
-  /** The agent owns its safety: an instruction runs only if it is for this host, signed, and new. */
+  /** The agent owns its safety: an instruction runs only if it is for this host, signed by the pinned key, and new. */
   function refusal(run: Run): Result | undefined {
     const refuse = (code: ErrorCode, message: string): Result => {
       log.warn({ id: run.id, action: run.action, code }, `instruction refused: ${message}`);
       return { id: run.id, action: run.action, outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code, message } };
     };
     if (run.host !== config.id) return refuse('ACTION_NOT_ALLOWED', `instruction is addressed to host "${run.host}", this is "${config.id}"`);
-    if (controllerKey && !verifyRun(run, controllerKey)) return refuse('ACTION_BAD_SIGNATURE', run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed');
+    if (!signingKey) return refuse('ACTION_NO_SIGNING_KEY', `${NO_KEY}, so it runs no instruction`);
+    if (!verifyRun(run, signingKey)) return refuse('ACTION_BAD_SIGNATURE', run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed');
     const seen = journal.get(run.id);
     if (seen?.outcome === 'running') return refuse('ACTION_REPLAYED', `instruction ${run.id} was started here at ${new Date(seen.at).toISOString()} and the agent stopped while it ran; not run again`);
     if (seen) return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome}, started ${new Date(seen.at).toISOString()}); not run again`);

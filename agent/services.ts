@@ -26,6 +26,8 @@ export interface ServiceWatcherOptions {
   probes?: Readonly<Record<ServiceConfig['probe']['kind'], Probe>>;
   /** The tcp probe that holds its connection (services with `hold`); tests may swap it. */
   hold?: typeof holdTcp;
+  /** The environment of probes that run a command (child-env.ts); default: the allow-listed few. */
+  env?: Readonly<Record<string, string>>;
 }
 
 interface Watch {
@@ -53,6 +55,7 @@ export class ServiceWatcher {
   private readonly now: () => number;
   private readonly probes: NonNullable<ServiceWatcherOptions['probes']>;
   private readonly hold: typeof holdTcp;
+  private readonly env: Readonly<Record<string, string>> | undefined;
   /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
   private generation = 0;
   private running = false;
@@ -63,6 +66,7 @@ export class ServiceWatcher {
     this.now = opts.now ?? Date.now;
     this.probes = opts.probes ?? PROBES;
     this.hold = opts.hold ?? holdTcp;
+    this.env = opts.env;
     for (const service of opts.services) this.watches.set(service.name, { service, holdTokens: HOLD_BURST, holdTokensAt: 0 });
   }
 
@@ -154,7 +158,7 @@ export class ServiceWatcher {
     let late = false;
     const looking = service.probe.hold && kind === 'tcp'
       ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
-      : this.probes[kind](target, service.probeTimeoutMs);
+      : this.probes[kind](target, service.probeTimeoutMs, this.env);
     // A probe that answers after the watcher gave up on it must not leave a connection open.
     void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
     try {

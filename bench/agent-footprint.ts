@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     for (const [name, flags, file, env] of variants) {
       // Default settings: no interval, no probeInterval given (10 s and 1 s), plain tcp probes.
       const config = fleet.writeRaw(`agent-${name}.json`, JSON.stringify({
-        controller: link.url, ...(link.ca ? { ca: link.ca } : {}), token: AGENT_TOKEN, id: `footprint-${name}`, labels: { role: 'bench' },
+        controller: link.url, ...(link.ca ? { ca: link.ca } : {}), token: AGENT_TOKEN, ...fleet.pin(), id: `footprint-${name}`, labels: { role: 'bench' },
         services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
       }));
       // Debug level adds only the one "collected" line per interval, which carries the stall.

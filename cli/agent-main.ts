@@ -7,6 +7,7 @@
  * so the file is small, starts fast and needs no node_modules on the host. `laas agent` in the
  * full CLI does the same thing.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { errorMessage, isLaasError } from '../protocol/errors.js';
 import { createLogger } from '../protocol/log.js';
@@ -41,7 +42,10 @@ async function main(argv: string[]): Promise<number> {
 
   const config = loadAgentConfig(opts.config);
   if (opts.check) {
-    process.stdout.write(`ok: ${opts.config} is a valid agent config (id ${config.id}, controller ${config.controller})\n`);
+    // Valid, but worth saying: such an agent reports and refuses every instruction.
+    const unpinned = !config.signingKey && !config.enrollToken && !existsSync(config.credentialFile);
+    process.stdout.write(`ok: ${opts.config} is a valid agent config (id ${config.id}, controller ${config.controller})${unpinned
+      ? '; note: it pins no controller signing key, so it will monitor but refuse every instruction (set "signingKey": laas signing-key prints it)' : ''}\n`);
     return 0;
   }
   const log = createLogger('laas-agent');

@@ -60,7 +60,7 @@ program.command('up')
     const restart = [process.execPath, CLI_PATH, 'demo', 'start', '--port', String(o.demoPort), '--pidfile', pidfile];
     if (o.demo && (await demoStart(CLI_PATH, o.demoPort, pidfile)) !== 0) log.warn('demo service did not start; the agent will report it down');
     const agent = await startAgent(parseAgentConfig({
-      controller: `ws://127.0.0.1:${controller.port}`, token, controllerKey: controller.signingKey, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s', stateDir: dataDir,
+      controller: `ws://127.0.0.1:${controller.port}`, token, signingKey: controller.signingKey, id: 'local', labels: { role: 'demo', env: 'local' }, interval: '10s', stateDir: dataDir,
       services: o.demo ? [{ name: 'demo', probe: { tcp: `127.0.0.1:${o.demoPort}`, hold: true }, probeInterval: '1s', restart }] : [],
     }, 'laas up'), { log: log.child({ part: 'agent' }) });
     process.on('SIGHUP', () => void controller.reloadRules());
@@ -265,6 +265,30 @@ program.command('audit')
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
     for (const e of out) process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${e.who} (${e.role}) from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
     if (out.length === 0) process.stdout.write('(none)\n');
+  });
+
+program.command('signing-key')
+  .description("print the controller's instruction-signing public key (PEM), for agents on a shared token to pin: \"signingKey\" in agent.json, or install.sh agent --signing-key FILE")
+  .option(...urlOption)
+  .option('--out <file>', 'write it to this file instead of printing it')
+  .action(async (o: { url: string; out?: string }) => {
+    const out = await (await api()).call('GET', '/v1/signing-key', o) as { signingKey?: unknown } | undefined;
+    if (!out) return;
+    const { publicKeyFromPem } = await import('../protocol/sign.js');
+    const pem = typeof out.signingKey === 'string' ? out.signingKey : '';
+    try {
+      publicKeyFromPem(pem);
+    } catch (e) {
+      process.stderr.write(`laas: ${o.url} did not answer with an Ed25519 public key (${errorMessage(e)}); is it a laas controller of this release?\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if (o.out) {
+      (await import('node:fs')).writeFileSync(o.out, pem, { mode: 0o644 });
+      process.stderr.write(`wrote ${o.out}: pin it with "signingKey": {"file": "${resolve(o.out)}"} in agent.json, or install.sh agent --signing-key ${o.out}\n`);
+    } else {
+      process.stdout.write(pem.endsWith('\n') ? pem : `${pem}\n`);
+    }
   });
 
 const certs = program.command('certs').description('TLS certificates for the controller');

@@ -107,7 +107,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       ack: async (session, body) => { await coordinator?.ready(session.hostId!); await pipeline.ack(session.hostId!, body.id); },
       async result(session, result) {
         await coordinator?.ready(session.hostId!);
-        if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
+        if (result.outcome === 'refused' && result.error && /^ACTION_(BAD_SIGNATURE|NO_SIGNING_KEY|REPLAYED|DEADLINE_PASSED)$/.test(result.error.code)) {
           audit.add({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
         }
         if (!(await pipeline.result(session.hostId!, result))) log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');
@@ -253,6 +253,8 @@ export async function startController(config: ControllerConfig, opts: Controller
       log.info({ agent: b.agentId, from: r.remote }, 'agent enrolled');
       return { status: 201, body: { agentId: b.agentId, credential: out.credential, signingKey: signing.publicKeyPem } };
     })
+    // Public by nature: agents on a shared token pin it (laas signing-key; fetch it over TLS).
+    .route('GET', '/v1/signing-key', 'public', async () => ({ body: { algorithm: 'ed25519', signingKey: signing.publicKeyPem } }))
     .route('GET', '/api/v1/agents', 'admin', async () => ({ body: agentAuth.list().map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
     .route('DELETE', '/api/v1/agents/{id}', 'admin', async (r) => {
       if (!(await agentAuth.revoke(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no enrolled, unrevoked agent ${JSON.stringify(r.params.id)}`);

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   ACTION_INTERNAL_ERROR: 'the agent failed while running the action (a bug in the agent)',
   ACTION_TARGET_NOT_FOUND: 'the process or path the action names does not exist',
   ACTION_PERMISSION_DENIED: 'the operating system denied the agent\'s user the action (EPERM, EACCES)',
+  ACTION_UNSUPPORTED: 'the action cannot run safely on this agent\'s system, so it was refused',
+  ACTION_NO_SIGNING_KEY: 'the agent pins no controller signing key, so it runs no instruction',
   // Controller HTTP API
   API_UNAUTHORIZED: 'the request has no valid bearer token',
   API_FORBIDDEN: 'the token is valid but its role may not do this',

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../../protocol/index.js';
+import { childEnv } from '../child-env.js';
 import type { ActionOutput } from './index.js';
 
 /** Longest error message a result carries (the wire's limit). */
@@ -10,6 +11,7 @@ export interface CommandOptions {
   timeoutMs: number;
   /** Cap per stream; the rest is read and dropped so the child never blocks on a full pipe. */
   maxOutputBytes: number;
+  /** The command's whole environment; default: the agent's allow-listed few (child-env.ts), never all of it. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Between SIGTERM and SIGKILL after a timeout. */
@@ -52,7 +54,7 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
     let child: ChildProcess;
     try {
       child = spawn(argv[0], argv.slice(1), {
-        stdio: ['ignore', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, detached: true, windowsHide: true,
+        stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? childEnv(process.env), cwd: opts.cwd, detached: true, windowsHide: true,
       });
     } catch (e) {
       // Synchronous refusals, e.g. a NUL byte in an argument.

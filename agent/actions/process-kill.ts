@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { errorMessage, type ErrorCode } from '../../protocol/index.js';
-import { findProcesses } from '../probes/process.js';
+import { findProcesses, readStat } from '../probes/process.js';
 import { refuse } from './exec.js';
 import type { ActionHandler, ActionOutput } from './index.js';
 
@@ -11,6 +11,13 @@ const MAX_LISTED = 10;
  * Sends a signal to one process by pid, or to every live process with a name (matched as the
  * `process` probe matches it). Never signals pid 1, the agent itself or its parent: a rule that
  * names them is refused, and a name that also matches them skips them.
+ *
+ * A pid is only a name for a process until that process dies; then the kernel may give it to
+ * another. So the process meant is the one seen when the victim was chosen (by name, or the
+ * pid's owner when the instruction arrived): its start time is noted then and checked again
+ * right before the signal, and a pid that changed hands meanwhile is not signalled. Node has no
+ * pidfd to close the last microseconds; the start time (in clock ticks) cannot tell two
+ * processes started in the same tick apart. Without /proc (not Linux) there is no such check.
  */
 export const processKill: ActionHandler<'process.kill'> = async (params, ctx) => {
   const { signal } = params;
@@ -18,11 +25,14 @@ export const processKill: ActionHandler<'process.kill'> = async (params, ctx) =>
 
   if (params.pid !== undefined) {
     const pid = params.pid;
+    const seen = await startTimeOf(pid);
     // A thread id signals its whole process: judge the process, not the thread.
     const tgid = await threadGroupOf(pid);
     const why = whyForbidden(pid, forbidden) ?? (tgid !== undefined && tgid !== pid ? whyForbidden(tgid, forbidden) : undefined);
     if (why) return refuse('ACTION_NOT_ALLOWED', `pid ${pid} is ${why}; the agent never signals it`);
-    const err = send(pid, signal);
+    if (process.platform === 'linux' && seen === undefined) return failed('ACTION_TARGET_NOT_FOUND', `no process ${pid}`);
+    const err = await signalIfSame(pid, seen, signal);
+    if (err === 'REUSED') return failed('ACTION_TARGET_NOT_FOUND', `process ${pid} exited while the agent checked it, and its pid now belongs to another process; not signalled`);
     if (err === 'ESRCH') return failed('ACTION_TARGET_NOT_FOUND', `no process ${pid}`);
     if (err === 'EPERM') return failed('ACTION_PERMISSION_DENIED', `not permitted to send ${signal} to process ${pid}`);
     if (err) return failed('ACTION_INTERNAL_ERROR', `cannot send ${signal} to process ${pid}: ${err}`);
@@ -57,9 +67,10 @@ export const processKill: ActionHandler<'process.kill'> = async (params, ctx) =>
   let gone = 0;
   let denied = 0;
   for (const pid of targets) {
-    const err = send(pid, signal);
+    const err = await signalIfSame(pid, found.startTimes.get(pid), signal);
     if (!err) signalled.push(pid);
     else if (err === 'ESRCH') { gone++; problems.push(`pid ${pid}: exited before it was signalled`); }
+    else if (err === 'REUSED') { gone++; problems.push(`pid ${pid}: exited, and its pid was reused by another process, before it was signalled; not signalled`); }
     else if (err === 'EPERM') { denied++; problems.push(`pid ${pid}: not permitted to send ${signal}`); }
     else problems.push(`pid ${pid}: ${err}`);
   }
@@ -97,6 +108,27 @@ async function threadGroupOf(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** A process's start time (clock ticks after boot) on Linux; undefined when it is gone or unknown. */
+export async function startTimeOf(pid: number): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const start = (await readStat(pid))?.start;
+  return start || undefined;
+}
+
+/**
+ * Signals `pid` only if it is still the process that started at `seen` (see processKill):
+ * 'REUSED' when the pid now belongs to another process, 'ESRCH' when none; undefined when sent.
+ * With `seen` unknown (no /proc) it signals unchecked.
+ */
+export async function signalIfSame(pid: number, seen: string | undefined, signal: NodeJS.Signals): Promise<string | undefined> {
+  if (seen !== undefined) {
+    const now = await startTimeOf(pid);
+    if (now === undefined) return 'ESRCH';
+    if (now !== seen) return 'REUSED';
+  }
+  return send(pid, signal);
 }
 
 /** Sends the signal; returns the error code (ESRCH, EPERM, …) or undefined when it was sent. */

@@ -1,3 +1,4 @@
+import { childEnv } from '../child-env.js';
 import { commandOutput, refuse, runCommand } from './exec.js';
 import type { ActionHandler } from './index.js';
 
@@ -11,5 +12,5 @@ export const serviceRestart: ActionHandler<'service.restart'> = async ({ service
   const argv = s.restart ?? (s.probe.kind === 'systemd' ? ['systemctl', 'restart', s.probe.target] : undefined);
   if (!argv) return refuse('ACTION_NOT_ALLOWED', `service ${JSON.stringify(service)} has no restart command`);
   ctx.log.info({ service, argv }, 'restarting service');
-  return commandOutput(await runCommand(argv, { timeoutMs: ctx.timeoutMs, maxOutputBytes: ctx.maxOutputBytes }));
+  return commandOutput(await runCommand(argv, { timeoutMs: ctx.timeoutMs, maxOutputBytes: ctx.maxOutputBytes, env: childEnv(process.env, ctx.config) }));
 };

@@ -15,8 +15,11 @@ export interface ProbeResult {
   held?: Held;
 }
 
-/** Looks once at one service. Never throws: a failure to look is a "down" with the reason. */
-export type Probe = (target: string, timeoutMs: number) => Promise<ProbeResult>;
+/**
+ * Looks once at one service. Never throws: a failure to look is a "down" with the reason.
+ * `env` is the environment for a probe that runs a command (see child-env.ts).
+ */
+export type Probe = (target: string, timeoutMs: number, env?: Readonly<Record<string, string>>) => Promise<ProbeResult>;
 
 /** The probe registry: one line per kind a service may be watched by. */
 export const PROBES: Readonly<Record<ProbeKind, Probe>> = {

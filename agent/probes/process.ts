@@ -11,6 +11,11 @@ const COMM_LENGTH = 15;
 export interface ProcessMatch {
   /** Live (not zombie) processes named so, in the order the system lists them. */
   pids: number[];
+  /**
+   * Each found pid's start time (clock ticks since boot, from /proc/<pid>/stat), so a caller
+   * acting on a pid later can tell the same process from a new one that reused its pid. Linux only.
+   */
+  startTimes: Map<number, string>;
   /** Zombie processes named so: dead, waiting for their parent to reap them. */
   zombies: number;
   /** False when the deadline passed before the whole process list was read. */
@@ -29,15 +34,19 @@ export async function findProcesses(target: string, opts: { deadline: number; fi
   const found: number[] = [];
   const rest: string[] = [];
   let zombies = 0;
-  const done = (complete: boolean): ProcessMatch => ({ pids: found, zombies, complete });
+  const startTimes = new Map<number, string>();
+  const starts = new Map<string, string>();
+  const done = (complete: boolean): ProcessMatch => ({ pids: found, zombies, complete, startTimes });
   // Cheap pass first: the stat file alone gives comm and state.
   for (let i = 0; i < entries.length; i += BATCH) {
     const stats = await Promise.all(entries.slice(i, i + BATCH).map((pid) => readStat(pid)));
     for (const [n, s] of stats.entries()) {
       if (!s) continue;
+      starts.set(entries[i + n], s.start);
       if (s.state === 'Z' || s.state === 'X') { if (s.comm === target.slice(0, COMM_LENGTH)) zombies++; continue; }
       if (s.comm === target) {
         found.push(Number(entries[i + n]));
+        startTimes.set(Number(entries[i + n]), s.start);
         if (opts.first) return done(true);
       } else {
         rest.push(entries[i + n]);
@@ -53,6 +62,7 @@ export async function findProcesses(target: string, opts: { deadline: number; fi
     for (const [n, a] of argv0.entries()) {
       if (a !== target) continue;
       found.push(Number(batch[n]));
+      startTimes.set(Number(batch[n]), starts.get(batch[n])!);
       if (opts.first) return done(true);
     }
     if (Date.now() > opts.deadline) return done(false);
@@ -74,13 +84,15 @@ export async function probe(target: string, timeoutMs: number): Promise<ProbeRes
 }
 
 /** comm sits in parentheses and may itself contain ") ", so split at the last one. */
-async function readStat(pid: string): Promise<{ comm: string; state: string } | undefined> {
+export async function readStat(pid: string | number): Promise<{ comm: string; state: string; start: string } | undefined> {
   try {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
     const open = text.indexOf('(');
     const close = text.lastIndexOf(')');
     if (open < 0 || close < open) return undefined;
-    return { comm: text.slice(open + 1, close), state: text.charAt(close + 2) };
+    // After the comm: state (field 3) … starttime (field 22).
+    const fields = text.slice(close + 2).split(' ');
+    return { comm: text.slice(open + 1, close), state: fields[0], start: fields[19] ?? '' };
   } catch {
     return undefined; // exited while we looked
   }
@@ -104,11 +116,12 @@ async function findPortable(target: string, opts: { deadline: number }): Promise
     si.processes(),
     new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), Math.max(0, opts.deadline - Date.now())); }),
   ]).finally(() => clearTimeout(timer));
-  if (!list) return { pids: [], zombies: 0, complete: false };
+  if (!list) return { pids: [], zombies: 0, complete: false, startTimes: new Map() };
   const named = list.list.filter((p) => p.name === target || basename(p.command ?? '') === target);
   return {
     pids: named.filter((p) => p.state !== 'zombie').map((p) => p.pid),
     zombies: named.filter((p) => p.state === 'zombie').length,
     complete: true,
+    startTimes: new Map(),
   };
 }

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
+import { childEnv } from '../child-env.js';
 import type { ProbeResult } from './index.js';
 
 /** Up when `systemctl is-active` says the unit is active (exit 0); its state word is the detail otherwise. */
-export function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
+export function probe(target: string, timeoutMs: number, env: Readonly<Record<string, string>> = childEnv(process.env)): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    execFile('systemctl', ['is-active', target], { timeout: timeoutMs, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
+    execFile('systemctl', ['is-active', target], { timeout: timeoutMs, maxBuffer: 64 * 1024, env }, (err, stdout, stderr) => {
       if (!err) return resolve({ up: true });
       const e = err as NodeJS.ErrnoException & { killed?: boolean };
       if (e.code === 'ENOENT') return resolve({ up: false, detail: 'systemctl not found' });

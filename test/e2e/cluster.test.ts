@@ -32,6 +32,8 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
   const sim = async (fleet: Fleet, id: string, labels: Record<string, string>, services: Record<string, boolean> = {}, intervalMs = 60_000) => {
     const s = new SimAgent(fleet.url, AGENT_TOKEN, id, labels, intervalMs);
+    // Both controllers sign with the one key in the database: a host moved between them still runs.
+    s.signingKey = a.signingKey;
     for (const [name, up] of Object.entries(services)) s.services[name] = { up, since: Date.now() };
     s.reconnect = { minMs: 100, maxMs: 500 };
     sims.push(s);
@@ -213,4 +215,9 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
       await db.end();
     }
   }, 120_000);
+
+  it('every instruction the simulated agents got, from either controller, was signed with the key they pin', () => {
+    expect(sims.reduce((n, s) => n + s.runs.length, 0)).toBeGreaterThan(0);
+    expect(sims.flatMap((s) => s.badlySigned.map((r) => `${s.id}: ${r.id}`))).toEqual([]);
+  });
 });

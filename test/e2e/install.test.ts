@@ -30,8 +30,8 @@ const uidOf = (user: string) => Number(spawnSync('id', ['-u', user], { encoding:
 const userExists = (user: string) => spawnSync('getent', ['passwd', user]).status === 0;
 
 interface Run { code: number | null; out: string; err: string }
-function sh(args: string[], opts: { cwd?: string } = {}): Run {
-  const r = spawnSync('bash', args, { cwd: opts.cwd ?? REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: tmpdir() } });
+function sh(args: string[], opts: { cwd?: string; input?: string } = {}): Run {
+  const r = spawnSync('bash', args, { cwd: opts.cwd ?? REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: tmpdir() }, input: opts.input ?? '' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 const ok = (r: Run) => {
@@ -93,6 +93,8 @@ describe('install.sh', () => {
   const owner = IS_ROOT ? '0:0' : me;
   let ca = '';
   let token = '';
+  /** The enrollment token in a file: what install.sh is given, so it never shows in ps. */
+  const tokenFile = join(work, 'enroll-token');
   const numbers: Record<string, string> = {};
   const procs: ReturnType<typeof spawn>[] = [];
 
@@ -112,6 +114,7 @@ describe('install.sh', () => {
     const r = await fleet.fetch('/api/v1/enroll-tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ uses: 1, ttl: '10m' }) });
     expect(r.status).toBe(201);
     token = ((await r.json()) as { token: string }).token;
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   }, 60_000);
 
   afterAll(async () => {
@@ -126,7 +129,7 @@ describe('install.sh', () => {
   });
 
   const install = (args: string[], from = release) => ok(sh([join(from, 'install.sh'), ...args, '--prefix', prefix, '--node', process.execPath]));
-  const agentArgs = () => ['agent', '--controller', `wss://localhost:${fleet.port}`, '--enroll-token', token, '--ca', ca, '--labels', 'role=web,env=prod', '--id', 'installed-1'];
+  const agentArgs = () => ['agent', '--controller', `wss://localhost:${fleet.port}`, '--enroll-token-file', tokenFile, '--ca', ca, '--labels', 'role=web,env=prod', '--id', 'installed-1'];
 
   /** Starts the installed agent bundle from the prefix; resolves when it says it is connected. */
   async function startInstalledAgent(): Promise<{ child: ReturnType<typeof spawn>; log: () => string; startMs: number }> {
@@ -250,6 +253,41 @@ describe('install.sh', () => {
     numbers['cold start to connected'] = `${agent.startMs.toFixed(0)} ms (enrolling included)`;
     numbers.RSS = `${(rssKb / 1024).toFixed(1)} MiB`;
     await stop(agent.child);
+  });
+
+  it('takes a shared token from standard input or a file, pins the signing key given, and warns about tokens on the command line', () => {
+    const root = join(work, 'shared-root');
+    const keyFile = join(work, 'signing-key.pem');
+    writeFileSync(keyFile, fleet.signingKey!);
+    const shared = 'shared-agent-token-from-stdin-0123456789';
+    const base = [join(release, 'install.sh'), 'agent', '--controller', `wss://localhost:${fleet.port}`, '--ca', ca, '--id', 'shared-1', '--prefix', root, '--node', process.execPath];
+    const r = ok(sh([...base, '--token-file', '-', '--signing-key', keyFile], { input: `${shared}\n` }));
+    expect(r.out + r.err).not.toContain(shared);
+    expect(r.err).not.toContain('warning');
+    expect(JSON.parse(readFileSync(join(root, 'etc/laas/agent.json'), 'utf8'))).toEqual({
+      controller: `wss://localhost:${fleet.port}`, token: shared, ca: 'ca.pem', signingKey: fleet.signingKey, id: 'shared-1',
+      labels: {}, interval: '10s', services: [], scripts: {}, cleanupRoots: [],
+    });
+    // From a file, the same; on the command line it still works, with a warning.
+    const file = join(work, 'shared-token');
+    writeFileSync(file, `  ${shared}  \n`, { mode: 0o600 });
+    ok(sh([...base, '--reconfigure', '--token-file', file, '--signing-key', keyFile]));
+    expect((JSON.parse(readFileSync(join(root, 'etc/laas/agent.json'), 'utf8')) as { token: string }).token).toBe(shared);
+    const argv = ok(sh([...base, '--reconfigure', '--token', shared, '--signing-key', keyFile, '--dry-run']));
+    expect(argv.err).toContain('--token puts the token on the command line, where ps and shell history show it; next time use --token-file FILE');
+    // A shared token without the key: installed, with a warning that heals will be refused.
+    const bare = ok(sh([...base, '--reconfigure', '--token-file', file, '--dry-run']));
+    expect(bare.err).toContain('a shared token without --signing-key: the agent will monitor and report, but refuse every instruction');
+    // Mistakes stop before anything changes, with what is wrong.
+    const missing = sh([...base, '--reconfigure', '--token-file', join(work, 'nope')]);
+    expect([missing.code, missing.err]).toEqual([2, expect.stringContaining(`--token-file ${join(work, 'nope')} cannot be read`)]);
+    const empty = sh([...base, '--reconfigure', '--token-file', '-'], { input: '\n' });
+    expect([empty.code, empty.err]).toEqual([2, expect.stringContaining('--token-file -: no token in it')]);
+    const notKey = sh([...base, '--reconfigure', '--token-file', file, '--signing-key', ca]);
+    expect([notKey.code, notKey.err]).toEqual([2, expect.stringContaining('is not a PEM public key')]);
+    const both = sh([...base, '--reconfigure', '--token-file', file, '--token', shared]);
+    expect([both.code, both.err]).toEqual([2, expect.stringContaining('give --token or --token-file, not both')]);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('laas status exits non-zero when the controller is unreachable', async () => {

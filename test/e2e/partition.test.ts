@@ -55,7 +55,7 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     fix = fleet.slowRestart(start, 3, 'fix-runs');
     expect(await started.exited).toBe(0);
     const agentConfig = (id: string, extra: Record<string, unknown>) => fleet.writeRaw(`agent-${id}.json`, JSON.stringify({
-      controller: `wss://${part.hostAddr}:${fleet.port}`, ca: join(certs, 'ca.pem'), token: 'partition-token-0123456789abcdef', id,
+      controller: `wss://${part.hostAddr}:${fleet.port}`, ca: join(certs, 'ca.pem'), token: 'partition-token-0123456789abcdef', id, ...fleet.pin(),
       interval: '500ms', reconnect: { min: '100ms', max: '1s' }, idleTimeout: '3s', ...extra,
     }));
     agent = part.laas(['agent', '--config', agentConfig('part-1', {

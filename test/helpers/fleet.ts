@@ -17,6 +17,11 @@ export class Fleet {
   private tls: { ca: string } | undefined;
   /** The address the controller listens on, when not loopback (e.g. a veth address for netns tests). */
   private host: string | undefined;
+  /**
+   * The controller's signing public key (PEM), as it serves it once started: every agent
+   * startAgent makes pins it, as an agent on a shared token must to run instructions.
+   */
+  signingKey: string | undefined;
 
   get url(): string {
     return `${this.tls ? 'https' : 'http'}://${this.host ?? (this.tls ? 'localhost' : '127.0.0.1')}:${this.port}`;
@@ -48,6 +53,7 @@ export class Fleet {
       if (proc.child.exitCode !== null) throw new Error(`controller exited ${proc.child.exitCode}: ${proc.stderr()}`);
       return (await this.fetch('/healthz')).ok;
     });
+    this.signingKey = ((await (await this.fetch('/v1/signing-key')).json()) as { signingKey: string }).signingKey;
     return proc;
   }
 
@@ -75,12 +81,27 @@ export class Fleet {
     return (await (await this.fetch(path, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
   }
 
+  /**
+   * Starts a real agent on the shared token, pinning the controller's signing key (a config
+   * that names its own `signingKey` or `controllerKey`, e.g. of a test's fake controller, keeps
+   * it; one that enrolls pins the key enrollment gives).
+   */
   startAgent(id: string, config: Record<string, unknown> = {}): Proc {
     const file = this.writeRaw(`agent-${id}.json`, JSON.stringify({
       controller: `ws://127.0.0.1:${this.port}`, token: AGENT_TOKEN, id, labels: { role: 'web' }, interval: '2s',
-      reconnect: { min: '100ms', max: '1s' }, ...config,
+      reconnect: { min: '100ms', max: '1s' }, ...this.pin(config), ...config,
     }, null, 2));
     return laas(['agent', '--config', file]);
+  }
+
+  /**
+   * `signingKey` for an agent config on the shared token that pins none of its own (one that
+   * enrolls gets the key from enrollment); throws before any controller started.
+   */
+  pin(config: Record<string, unknown> = {}): { signingKey?: string } {
+    if (config.signingKey !== undefined || config.controllerKey !== undefined || config.enrollToken !== undefined) return {};
+    if (!this.signingKey) throw new Error('no signing key to pin yet: start the controller first, or give the agent a "signingKey"');
+    return { signingKey: this.signingKey };
   }
 
   /** A service for agents to watch: the demo HTTP server, started like an init script would. */

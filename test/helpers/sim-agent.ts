@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { backoffDelay } from '../../agent/link.js';
-import { decode, encode, type Message, type Result, type Run, type Sample } from '../../protocol/index.js';
+import { decode, encode, publicKeyFromPem, verifyRun, type Message, type Result, type Run, type Sample } from '../../protocol/index.js';
 
 /**
  * A lightweight agent that speaks the real protocol over a real WebSocket, for tests that need
@@ -25,6 +25,12 @@ export class SimAgent {
   healOnRun = false;
   /** When set, instructions are acknowledged and never answered, like an action still running. */
   hold = false;
+  /**
+   * The controller's signing key (PEM) to pin, as a real agent on the shared token must: a run
+   * it did not sign is answered refused (ACTION_BAD_SIGNATURE) and kept in `badlySigned`.
+   */
+  signingKey: string | undefined;
+  readonly badlySigned: Run[] = [];
 
   constructor(readonly url: string, readonly token: string, readonly id: string, readonly labels: Record<string, string> = {}, readonly intervalMs = 10_000) {}
 
@@ -77,6 +83,11 @@ export class SimAgent {
   private answer(run: Run): void {
     this.runs.push(run);
     this.ws!.send(encode('ack', { id: run.id }));
+    if (this.signingKey !== undefined && !verifyRun(run, publicKeyFromPem(this.signingKey))) {
+      this.badlySigned.push(run);
+      this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code: 'ACTION_BAD_SIGNATURE', message: 'not signed by the pinned controller key' } }));
+      return;
+    }
     if (this.hold) return;
     this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: this.outcome, exitCode: this.outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 1 }));
     const service = (run.params as { service?: unknown }).service;

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,9 @@ function errorOf(value: unknown): LaasError {
 }
 
 describe('agent config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'laas-agent-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('fills every default and resolves durations to milliseconds', () => {
     const c = parseAgentConfig({ ...base, services: [svc()] }, 'agent.json');
     expect(c).toEqual({
@@ -37,6 +41,8 @@ describe('agent config', () => {
       outboxLimit: 1000,
       sampleBufferLimit: 60,
       idleTimeoutMs: 45_000,
+      passEnv: [],
+      secretEnv: [],
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
@@ -108,11 +114,41 @@ describe('agent config', () => {
     ['output cap beyond a frame', { ...base, maxOutputBytes: 10_000_000 }, 'agent.json /maxOutputBytes:'],
     ['reconnect min above max', { ...base, reconnect: { min: '20s', max: '1s' } }, 'agent.json /reconnect/min: min must not exceed max'],
     ['unknown reconnect field', { ...base, reconnect: { jitter: true } }, 'agent.json /reconnect: unknown field "jitter"'],
+    ['passEnv naming a LAAS_ variable', { ...base, passEnv: ['HTTP_PROXY', 'LAAS_TOKEN'] }, 'agent.json /passEnv/1: LAAS_TOKEN: LAAS_* variables are never passed'],
+    ['passEnv naming the token\'s variable', { ...base, token: { env: 'AGENT_SECRET' }, passEnv: ['AGENT_SECRET'] }, 'agent.json /passEnv/0: AGENT_SECRET holds a secret of this config'],
+    ['passEnv not a variable name', { ...base, passEnv: ['A=B'] }, 'agent.json /passEnv/0: expected an environment variable name'],
   ];
   it.each(bad)('rejects %s', (_, value, expected) => {
     const e = errorOf(value);
     expect(e.code).toBe('CONFIG_INVALID');
     expect(e.message).toContain(expected);
+  });
+
+  describe('the pinned signing key', () => {
+    const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }) as string;
+    const key = pem(generateKeyPairSync('ed25519').publicKey);
+    const other = pem(generateKeyPairSync('ed25519').publicKey);
+
+    it('is "signingKey", with "controllerKey" still accepted as its older name', () => {
+      expect(parseAgentConfig({ ...base, signingKey: key }, 'agent.json').signingKey).toBe(key);
+      expect(parseAgentConfig({ ...base, controllerKey: key }, 'agent.json').signingKey).toBe(key);
+      expect(parseAgentConfig({ ...base, signingKey: key, controllerKey: key }, 'agent.json').signingKey).toBe(key);
+      expect(parseAgentConfig(base, 'agent.json').signingKey).toBeUndefined();
+    });
+
+    it('may come from a file', () => {
+      const file = join(dir, 'signing-key.pem');
+      writeFileSync(file, key);
+      expect(parseAgentConfig({ ...base, signingKey: { file } }, 'agent.json').signingKey).toBe(key.trim());
+    });
+
+    it('refuses two different keys under both names, and anything but an Ed25519 public key', () => {
+      expect(errorOf({ ...base, signingKey: key, controllerKey: other }).message)
+        .toBe('agent.json /controllerKey: "signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"');
+      const rsa = pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
+      expect(errorOf({ ...base, signingKey: rsa }).message).toContain('agent.json /signingKey: expected the controller\'s Ed25519 public key in PEM');
+      expect(errorOf({ ...base, controllerKey: 'not a key' })).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('agent.json /controllerKey: expected the controller\'s Ed25519 public key') });
+    });
   });
 
   it('takes a list of controllers sharing one database; a bad one is named by its index', () => {
@@ -133,9 +169,6 @@ describe('agent config', () => {
     expect(e.code).toBe('CONFIG_SECRET_UNRESOLVED');
     expect(e.message).toBe('agent.json /token: environment variable LAAS_TEST_SURELY_UNSET is not set');
   });
-
-  const dir = mkdtempSync(join(tmpdir(), 'laas-agent-config-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('loads a file and reports syntax errors with line and column', () => {
     const good = join(dir, 'agent.json');

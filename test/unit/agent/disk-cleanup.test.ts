@@ -202,6 +202,13 @@ describe('disk.cleanup', () => {
     expect(existsSync(old)).toBe(false);
   });
 
+  it('cleans a directory whose name merely starts with two dots', async () => {
+    const old = file(join(root, '..cache', 'x.log'), 10);
+    const out = await diskCleanup(params({ path: join(root, '..cache'), olderThan: '7d' }), ctxFor([root]));
+    expect(counts(out)).toMatchObject({ matched: 1, deleted: 1, errors: 0 });
+    expect(existsSync(old)).toBe(false);
+  });
+
   it('deletes one old file named directly', async () => {
     const old = file(join(root, 'x.log'), 10);
     const out = await diskCleanup(params({ path: old, olderThan: '7d' }), ctxFor([root]));

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,5 +174,27 @@ describe.runIf(linux)('pidfile probe', () => {
     const bad = join(dir, 'bad.pid');
     writeFileSync(bad, 'not a pid');
     expect(await PROBES.pidfile(bad, 1000)).toEqual({ up: false, detail: `${bad} holds no pid: "not a pid"` });
+  });
+
+  it('does not follow a pid file that is a symbolic link, even to a valid pid file', async () => {
+    const real = join(dir, 'real.pid');
+    writeFileSync(real, `${process.pid}\n`);
+    expect(await PROBES.pidfile(real, 1000)).toEqual({ up: true });
+    const link = join(dir, 'link.pid');
+    symlinkSync(real, link);
+    expect(await PROBES.pidfile(link, 1000)).toEqual({ up: false, detail: `${link} is a symbolic link; a pid file must be a regular file (links are not followed)` });
+  });
+
+  it('reads at most 64 bytes, and never waits on a FIFO or reads a device', async () => {
+    const big = join(dir, 'big.pid');
+    writeFileSync(big, `${process.pid}${' '.repeat(100)}\n`);
+    expect(await PROBES.pidfile(big, 1000)).toEqual({ up: false, detail: `${big} is larger than 64 bytes: not a pid file` });
+    const fits = join(dir, 'fits.pid');
+    writeFileSync(fits, `${process.pid}`.padEnd(63, ' ') + '\n');
+    expect(await PROBES.pidfile(fits, 1000)).toEqual({ up: true });
+    const fifo = join(dir, 'fifo.pid');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(await PROBES.pidfile(fifo, 1000)).toEqual({ up: false, detail: `${fifo} is not a regular file` });
+    expect(await PROBES.pidfile('/dev/zero', 1000)).toEqual({ up: false, detail: '/dev/zero is not a regular file' });
   });
 });
