@@ -198,11 +198,15 @@ silence.command('list')
   .option('--json', 'print JSON for scripts')
   .option(...urlOption)
   .action(async (o: { url: string; json?: boolean }) => {
-    const out = await (await api()).call('GET', '/api/v1/silences', o) as { id: string; state: string; matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[]; endsAt: string; createdBy: string; comment: string }[] | undefined;
+    const out = await (await api()).call('GET', '/api/v1/silences', o) as { id: string; state: string; matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[]; endsAt: string; createdBy: string; comment: string; problem?: string }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
     const op = (m: { isRegex: boolean; isEqual: boolean }) => (m.isEqual ? (m.isRegex ? '=~' : '=') : (m.isRegex ? '!~' : '!='));
-    for (const s of out) process.stdout.write(`${s.id}  ${s.state.padEnd(7)}  until ${s.endsAt}  ${s.matchers.map((m) => `${m.name}${op(m)}${m.value}`).join(' ')}  (${s.createdBy}${s.comment ? `: ${s.comment}` : ''})\n`);
+    for (const s of out) {
+      // A stored silence the controller cannot apply: it mutes nothing until fixed or expired.
+      if (s.state === 'invalid') process.stdout.write(`${s.id}  invalid  ${s.problem}  (remove it: laas silence expire ${s.id})\n`);
+      else process.stdout.write(`${s.id}  ${s.state.padEnd(7)}  until ${s.endsAt}  ${s.matchers.map((m) => `${m.name}${op(m)}${m.value}`).join(' ')}  (${s.createdBy}${s.comment ? `: ${s.comment}` : ''})\n`);
+    }
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 silence.command('expire')

@@ -60,6 +60,8 @@ export const ERROR_CODES = {
   // Reliability
   AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
   LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',
+  // Alerting
+  SILENCE_INVALID: 'a stored silence cannot be applied (e.g. a matcher regex that does not compile); it is skipped',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
