@@ -261,13 +261,17 @@ agents.command('enroll-token')
 program.command('audit')
   .description('the audit log: who changed what, from where, and every refused attempt (newest first)')
   .option('--limit <n>', 'how many entries', (v) => Number(v), 50)
+  .option('--authenticated', 'only what authenticated callers and agents did: leave out requests refused before anyone was authenticated')
   .option('--json', 'print JSON for scripts')
   .option(...urlOption)
-  .action(async (o: { url: string; limit: number; json?: boolean }) => {
-    const out = await (await api()).call('GET', `/api/v1/audit?limit=${o.limit}`, o) as { at: string; who: string; role: string; from: string; action: string; result: string; status?: number; detail?: string }[] | undefined;
+  .action(async (o: { url: string; limit: number; authenticated?: boolean; json?: boolean }) => {
+    const out = await (await api()).call('GET', `/api/v1/audit?limit=${o.limit}${o.authenticated ? '&unauthenticated=false' : ''}`, o) as { at: string; who: string; role: string; from: string; action: string; result: string; status?: number; detail?: string; unauthenticated?: boolean; count?: number }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
-    for (const e of out) process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${e.who} (${e.role}) from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
+    for (const e of out) {
+      const who = e.unauthenticated ? `unauthenticated${e.count ? ` ×${e.count}` : ''}` : `${e.who} (${e.role})`;
+      process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${who} from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
+    }
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 
