@@ -9,7 +9,9 @@ export async function call(method: string, path: string, o: ClientOptions, body?
   try {
     res = await fetch(url, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      // JSON on every state-changing call, body or not: a controller with no tokens refuses one
+      // that is not (what a web page could send it), see API_CROSS_SITE.
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined || method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });

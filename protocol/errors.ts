@@ -45,8 +45,11 @@ export const ERROR_CODES = {
   API_BAD_REQUEST: 'the request body or parameters are invalid',
   API_CONFLICT: 'the request does not fit the record\'s state (e.g. approving a work order that is not waiting)',
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
+  API_HOST_NOT_ALLOWED: 'a request to an API without tokens named a Host that is not loopback or the externalUrl\'s (DNS rebinding)',
+  API_CROSS_SITE: 'a state-changing request without a bearer token was not JSON, or came from another origin (what a web page sends)',
   // Security
   CONFIG_INSECURE_LISTEN: 'the controller would listen beyond loopback without TLS',
+  CONFIG_OPEN_API: 'the controller would listen beyond loopback with no apiTokens: everyone reaching it would be admin',
   ENROLL_FAILED: 'an agent could not enroll (token unknown, used, expired, or the agent already enrolled)',
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
