@@ -60,8 +60,12 @@ export class Api {
   private readonly routes: Route[] = [];
   private readonly tokens: { name: string; hash: Buffer; role: Role }[];
 
+  /** The externalUrl's host name, lower case, without brackets. */
+  private readonly external: string | undefined;
+
   constructor(tokens: readonly { name: string; token: string; role: Role }[], private readonly log: Logger, private readonly opts: ApiOptions = {}) {
     this.tokens = tokens.map((t) => ({ name: t.name, role: t.role, hash: sha256(t.token) }));
+    this.external = opts.externalUrl ? new URL(opts.externalUrl).hostname.toLowerCase().replace(/^\[|\]$/g, '') : undefined;
   }
 
   route(method: string, path: string, role: Role | 'public', handler: Handler): this {
@@ -191,11 +195,6 @@ export class Api {
     const h = host.toLowerCase().replace(/^\[|\]$/g, '');
     if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
     return this.external !== undefined && h === this.external;
-  }
-
-  private get external(): string | undefined {
-    if (!this.opts.externalUrl) return undefined;
-    try { return new URL(this.opts.externalUrl).hostname.toLowerCase().replace(/^\[|\]$/g, ''); } catch { return undefined; }
   }
 }
 
