@@ -1,4 +1,6 @@
-/** Talks to a controller's HTTP API: tables and stories for people, --json for scripts. */
+import { printable, printableDeep, printableLines } from './terminal-safe.js';
+
+/** Talks to a controller's HTTP API: tables and stories for people (control characters escaped), --json for scripts. */
 export interface ClientOptions { url: string; json?: boolean }
 
 /** One API call; on failure prints what went wrong and what to do, sets exit code 1, returns undefined. */
@@ -9,7 +11,9 @@ export async function call(method: string, path: string, o: ClientOptions, body?
   try {
     res = await fetch(url, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      // JSON on every state-changing call, body or not: a controller with no tokens refuses one
+      // that is not (what a web page could send it), see API_CROSS_SITE.
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined || method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
@@ -22,7 +26,7 @@ export async function call(method: string, path: string, o: ClientOptions, body?
   if (!res.ok) {
     const err = (out as { error?: { code: string; message: string } } | undefined)?.error;
     const hint = res.status === 401 ? ' (set LAAS_TOKEN to an API token)' : '';
-    process.stderr.write(`laas: ${res.status} ${err ? `${err.code}: ${err.message}` : res.statusText}${hint}\n`);
+    process.stderr.write(`laas: ${res.status} ${printable(err ? `${err.code}: ${err.message}` : res.statusText)}${hint}\n`);
     process.exitCode = 1;
     return undefined;
   }
@@ -41,8 +45,8 @@ export async function printList(kind: keyof typeof COLUMNS, path: string, id: st
   const body = await call('GET', id ? `${path}/${encodeURIComponent(id)}${query}` : `${path}${query}`, o);
   if (body === undefined) return;
   if (o.json) return print(JSON.stringify(body, null, 2));
-  if (id) return print(kind === 'heals' ? story(body as Record<string, unknown>) : JSON.stringify(body, null, 2));
-  const rows = body as Record<string, unknown>[];
+  if (id) return print(kind === 'heals' ? story(printableDeep(body) as Record<string, unknown>) : printableLines(JSON.stringify(body, null, 2)));
+  const rows = printableDeep(body) as Record<string, unknown>[];
   print(table(COLUMNS[kind], rows.map((r) => COLUMNS[kind].map((c) => cell(r[c])))).trimEnd());
 }
 

@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage, isLaasError } from '../protocol/errors.js';
 import { LAAS_VERSION } from '../protocol/version.js';
 import { demoStart, demoStop } from './demo.js';
+import { printable, printableDeep } from './terminal-safe.js';
 
 // Each command loads only what it runs: the agent never loads the controller's modules
 // (smaller RSS on every host), and `laas demo start` stays fast as a restart command.
@@ -167,7 +168,7 @@ for (const verb of ['approve', 'reject'] as const) {
     .option(...urlOption)
     .action(async (id: string, o: { url: string; comment?: string }) => {
       const out = await (await api()).call('POST', `/api/v1/heals/${encodeURIComponent(id)}/${verb}`, o, { comment: o.comment ?? '' }) as { state: string; reason: string } | undefined;
-      if (out) process.stdout.write(`work order ${id}: ${out.state} — ${out.reason}\n`);
+      if (out) process.stdout.write(printable(`work order ${id}: ${out.state} — ${out.reason}`) + '\n');
     });
 }
 
@@ -178,7 +179,7 @@ program.command('ack')
   .option(...urlOption)
   .action(async (id: string, o: { url: string; comment?: string }) => {
     const out = await (await api()).call('POST', `/api/v1/alerts/${encodeURIComponent(id)}/ack`, o, { comment: o.comment ?? '' }) as { ack: { by: string } } | undefined;
-    if (out) process.stdout.write(`alert ${id} acknowledged by ${out.ack.by}\n`);
+    if (out) process.stdout.write(printable(`alert ${id} acknowledged by ${out.ack.by}`) + '\n');
   });
 
 const silence = program.command('silence').description('mute pages for alerts matching labels, for a while');
@@ -191,18 +192,22 @@ silence.command('add')
   .option(...urlOption)
   .action(async (matchers: string[], o: { url: string; duration: string; comment: string; pauseHeals?: boolean }) => {
     const out = await (await api()).call('POST', '/api/v1/silences', o, { matchers, duration: o.duration, comment: o.comment, pauseHeals: Boolean(o.pauseHeals) }) as { id: string; endsAt: string } | undefined;
-    if (out) process.stdout.write(`silence ${out.id} until ${out.endsAt}\n`);
+    if (out) process.stdout.write(printable(`silence ${out.id} until ${out.endsAt}`) + '\n');
   });
 silence.command('list')
   .description('list silences (pending, active and recently expired)')
   .option('--json', 'print JSON for scripts')
   .option(...urlOption)
   .action(async (o: { url: string; json?: boolean }) => {
-    const out = await (await api()).call('GET', '/api/v1/silences', o) as { id: string; state: string; matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[]; endsAt: string; createdBy: string; comment: string }[] | undefined;
+    const out = await (await api()).call('GET', '/api/v1/silences', o) as { id: string; state: string; matchers: { name: string; value: string; isRegex: boolean; isEqual: boolean }[]; endsAt: string; createdBy: string; comment: string; problem?: string }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
     const op = (m: { isRegex: boolean; isEqual: boolean }) => (m.isEqual ? (m.isRegex ? '=~' : '=') : (m.isRegex ? '!~' : '!='));
-    for (const s of out) process.stdout.write(`${s.id}  ${s.state.padEnd(7)}  until ${s.endsAt}  ${s.matchers.map((m) => `${m.name}${op(m)}${m.value}`).join(' ')}  (${s.createdBy}${s.comment ? `: ${s.comment}` : ''})\n`);
+    for (const s of printableDeep(out)) {
+      // A stored silence the controller cannot apply: it mutes nothing until fixed or expired.
+      if (s.state === 'invalid') process.stdout.write(`${s.id}  invalid  ${s.problem}  (remove it: laas silence expire ${s.id})\n`);
+      else process.stdout.write(`${s.id}  ${s.state.padEnd(7)}  until ${s.endsAt}  ${s.matchers.map((m) => `${m.name}${op(m)}${m.value}`).join(' ')}  (${s.createdBy}${s.comment ? `: ${s.comment}` : ''})\n`);
+    }
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 silence.command('expire')
@@ -223,7 +228,7 @@ program.command('notifications')
     const out = await (await api()).call('GET', `/api/v1/notifications${q}`, o) as { at: string; receiver: string; status: string; outcome: string; alerts: { alertname: string; host: string }[]; error?: string; reason?: string }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
-    for (const e of out) process.stdout.write(`${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`);
+    for (const e of printableDeep(out)) process.stdout.write(`${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`);
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 
@@ -234,7 +239,7 @@ const agents = program.command('agents').description('enrolled agents: list, rev
     const out = await (await api()).call('GET', '/api/v1/agents', o) as { id: string; enrolledAt: string; revokedAt: string | null; revokedBy: string | null; connected: boolean }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
-    for (const a of out) process.stdout.write(`${a.id}  ${a.revokedAt ? `revoked ${a.revokedAt} by ${a.revokedBy}` : a.connected ? 'connected' : 'enrolled, not connected'}  (enrolled ${a.enrolledAt})\n`);
+    for (const a of printableDeep(out)) process.stdout.write(`${a.id}  ${a.revokedAt ? `revoked ${a.revokedAt} by ${a.revokedBy}` : a.connected ? 'connected' : 'enrolled, not connected'}  (enrolled ${a.enrolledAt})\n`);
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 agents.command('revoke')
@@ -257,13 +262,17 @@ agents.command('enroll-token')
 program.command('audit')
   .description('the audit log: who changed what, from where, and every refused attempt (newest first)')
   .option('--limit <n>', 'how many entries', (v) => Number(v), 50)
+  .option('--authenticated', 'only what authenticated callers and agents did: leave out requests refused before anyone was authenticated')
   .option('--json', 'print JSON for scripts')
   .option(...urlOption)
-  .action(async (o: { url: string; limit: number; json?: boolean }) => {
-    const out = await (await api()).call('GET', `/api/v1/audit?limit=${o.limit}`, o) as { at: string; who: string; role: string; from: string; action: string; result: string; status?: number; detail?: string }[] | undefined;
+  .action(async (o: { url: string; limit: number; authenticated?: boolean; json?: boolean }) => {
+    const out = await (await api()).call('GET', `/api/v1/audit?limit=${o.limit}${o.authenticated ? '&unauthenticated=false' : ''}`, o) as { at: string; who: string; role: string; from: string; action: string; result: string; status?: number; detail?: string; unauthenticated?: boolean; count?: number }[] | undefined;
     if (!out) return;
     if (o.json) { process.stdout.write(JSON.stringify(out, null, 2) + '\n'); return; }
-    for (const e of out) process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${e.who} (${e.role}) from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
+    for (const e of printableDeep(out)) {
+      const who = e.unauthenticated ? `unauthenticated${e.count ? ` ×${e.count}` : ''}` : `${e.who} (${e.role})`;
+      process.stdout.write(`${e.at}  ${e.result.padEnd(6)}  ${who} from ${e.from}  ${e.action}${e.status ? ` → ${e.status}` : ''}${e.detail ? `  ${e.detail}` : ''}\n`);
+    }
     if (out.length === 0) process.stdout.write('(none)\n');
   });
 

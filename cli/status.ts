@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { errorMessage } from '../protocol/errors.js';
+import { printable } from './terminal-safe.js';
 
 export const DEFAULT_AGENT_CONFIG = '/etc/laas/agent.json';
 export const DEFAULT_CONTROLLER_CONFIG = '/etc/laas/controller.json';
@@ -139,7 +140,9 @@ function health(url: URL, ca: string | undefined, timeout = 5000, insecure = fal
   // 127.0.0.1 is rarely in a certificate; ask with the name it is issued for.
   const servername = url.hostname === '127.0.0.1' || url.hostname === '[::1]' ? 'localhost' : undefined;
   return new Promise((done) => {
-    const req = request(url, { method: 'GET', timeout, ...(ca ? { ca } : {}), ...(servername ? { servername } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) }, (res) => {
+    // A controller with "metrics": {"requireToken": true} answers /healthz only to a token.
+    const token = process.env.LAAS_TOKEN;
+    const req = request(url, { method: 'GET', timeout, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}), ...(ca ? { ca } : {}), ...(servername ? { servername } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { if (text.length < 10_000) text += c; });
@@ -172,8 +175,10 @@ function render(s: Status): string {
   if (s.service !== undefined) rows.push(['service', `laas-${s.kind}: ${s.service}`]);
   const h = s.health;
   rows.push(['health', h.reachable
-    ? `${h.status === 200 ? 'ok' : `HTTP ${h.status}`} — laas ${h.version ?? '?'}, ${h.agents ?? '?'} agent(s) connected, ${h.rules ?? '?'} rule(s) (${h.url}, ${h.ms} ms)`
+    ? h.status === 401 ? `HTTP 401 — the controller answers /healthz only with a token ("metrics": {"requireToken": true}): set LAAS_TOKEN (${h.url})`
+      : `${h.status === 200 ? 'ok' : `HTTP ${h.status}`} — laas ${h.version ?? '?'}, ${h.agents ?? '?'} agent(s) connected, ${h.rules ?? '?'} rule(s) (${h.url}, ${h.ms} ms)`
     : `UNREACHABLE: ${h.error} (${h.url}) — is the controller running, and is this the right address?`]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
-  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n') + '\n';
+  // The version and errors come from the network, the rest from files others may write.
+  return rows.map(([k, v]) => `${k.padEnd(width)}${printable(v)}`).join('\n') + '\n';
 }

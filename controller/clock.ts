@@ -12,11 +12,23 @@ export interface Clock {
   after(ms: number, fn: () => void): Timer;
 }
 
+/** setTimeout's longest delay; a longer one fires after 1 ms (a 30-day silence re-armed itself every millisecond). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 export const realClock: Clock = {
   now: () => Date.now(),
   after(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
+    const due = Date.now() + Math.max(0, ms);
+    let t: NodeJS.Timeout;
+    const arm = (wait: number) => {
+      t = setTimeout(() => {
+        const left = due - Date.now();
+        if (left > 0 && wait === MAX_TIMEOUT_MS) arm(Math.min(left, MAX_TIMEOUT_MS));
+        else fn();
+      }, wait);
+      t.unref();
+    };
+    arm(Math.min(Math.max(0, ms), MAX_TIMEOUT_MS));
     return { cancel: () => clearTimeout(t) };
   },
 };

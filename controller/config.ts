@@ -68,9 +68,12 @@ export const controllerConfigSchema = z.strictObject({
   /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
   metrics: z.strictObject({
     maxHostsWithFacts: z.number().int().min(0).max(100_000).default(1000),
+    /** /metrics and /healthz need a bearer token (any role) too: they list hosts, labels and fleet size. */
+    requireToken: z.boolean().default(false),
   }).prefault({}),
 }).superRefine((c, ctx) => {
   if (c.cluster && c.store.type !== 'postgres') ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'several controllers need a shared store: set "store": {"type": "postgres", "url": ...}' });
+  if (c.metrics.requireToken && c.apiTokens.length === 0) ctx.addIssue({ code: 'custom', path: ['metrics', 'requireToken'], message: 'needs "apiTokens" (a viewer token is enough; give Prometheus one as its bearer token)' });
   if (c.cluster && c.cluster.expireAfter < 3 * c.cluster.heartbeat) ctx.addIssue({ code: 'custom', path: ['cluster', 'expireAfter'], message: 'must be at least 3 heartbeats, or a busy controller reads as dead' });
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
@@ -102,7 +105,7 @@ export interface ControllerConfig {
   externalUrl?: string;
   store: StoreConfig;
   cluster: { id?: string; heartbeatMs: number; expireAfterMs: number };
-  metrics: { maxHostsWithFacts: number };
+  metrics: { maxHostsWithFacts: number; requireToken: boolean };
 }
 
 export type StoreConfig = { type: 'lowdb'; journalAboveBytes?: number } | { type: 'postgres'; url: string };
@@ -127,7 +130,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     externalUrl: c.externalUrl,
     cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
     store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
-    metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts },
+    metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts, requireToken: c.metrics.requireToken },
   };
 }
 

@@ -71,7 +71,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     parts = sharedStore(store, id, (key) => cluster!.broadcast('state', { key }));
   }
   // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const signing = store instanceof PostgresStore
     ? await sharedSigningKey((pem) => store.putStateIfAbsent(SIGNING_KEY_STATE, pem))
     : loadOrCreateSigningKey(config.dataDir);
@@ -184,11 +184,13 @@ export async function startController(config: ControllerConfig, opts: Controller
   const first = await reloadRules();
   if (!first.ok) log.warn('starting with no rules until the rule files are fixed; run "laas rules validate" to see every error');
 
-  const api = new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e) });
+  const api = new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e), externalUrl: config.externalUrl });
+  // Host inventory and fleet size are in both; "metrics": {"requireToken": true} keeps them to token holders.
+  const scrape = config.metrics.requireToken ? 'viewer' : 'public';
   const listFilter = (q: URLSearchParams, keys: string[]) => Object.fromEntries(keys.filter((k) => q.get(k)).map((k) => [k, q.get(k)!]));
   api
-    .route('GET', '/healthz', 'public', async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
-    .route('GET', '/metrics', 'public', async () => ({ body: metrics.stream(), contentType: metrics.registry.contentType }))
+    .route('GET', '/healthz', scrape, async () => ({ body: { status: 'ok', version: LAAS_VERSION, agents: link.size, rules: pipeline.ruleSet.length, paused: pipeline.heal.paused() !== null } }))
+    .route('GET', '/metrics', scrape, async () => ({ body: metrics.stream(), contentType: metrics.registry.contentType }))
     .route('GET', '/api/v1/hosts', 'viewer', async () => ({ body: cluster ? await store.listHosts() : pipeline.hosts.list() }))
     .route('GET', '/api/v1/hosts/{id}', 'viewer', async (r) => ({ body: (cluster ? await store.getHost(r.params.id) : pipeline.hosts.list().find((h) => h.id === r.params.id)) ?? notFound('host', r.params.id) }))
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
@@ -246,7 +248,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       const out = await agentAuth.enroll(b.token, b.agentId);
       if ('error' in out) {
         authFailures.fail(r.remote);
-        audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error });
+        audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error, unauthenticated: true });
         throw new ApiError(403, 'ENROLL_FAILED', out.error);
       }
       audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
@@ -267,7 +269,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       const out = await agentAuth.createEnrollToken({ uses: b.uses, ttlMs: b.ttl, createdBy: r.caller });
       return { status: 201, body: { token: out.token, ...out.info } };
     })
-    .route('GET', '/api/v1/audit', 'admin', async (r) => ({ body: audit.tail(limitOf(r.query) ?? 100) }))
+    .route('GET', '/api/v1/audit', 'admin', async (r) => ({ body: audit.tail(limitOf(r.query) ?? 100, { unauthenticated: r.query.get('unauthenticated') !== 'false' }) }))
     .route('POST', '/api/v1/rules/validate', 'viewer', async (r) => {
       const parsed = ruleSchema.safeParse(r.body);
       const errors = parsed.success ? [] : zodIssues(parsed.error);
@@ -328,6 +330,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await notifications.close();
       await store.close();
+      audit.close();
       log.info('controller stopped');
     },
   };
@@ -356,14 +359,20 @@ const enrollTokenInput = z.strictObject({
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-/** Plain http/ws beyond loopback would carry tokens and instructions in the clear. */
+/**
+ * Plain http/ws beyond loopback would carry tokens and instructions in the clear; an API with no
+ * tokens beyond loopback would make everyone who reaches it admin.
+ */
 function checkListenSafety(config: ControllerConfig, log: Logger): void {
-  if (config.tls || LOOPBACK.test(config.listen.host)) return;
+  if (LOOPBACK.test(config.listen.host)) return;
   const where = `${config.listen.host}:${config.listen.port}`;
-  if (!config.insecure) {
+  if (!config.tls && !config.insecure) {
     throw new LaasError('CONFIG_INSECURE_LISTEN', `refusing to listen on ${where} without TLS: set "tls": {"cert", "key"} (make them with "laas certs init"), or "insecure": true if something else encrypts the link`);
   }
-  log.warn({ listen: where }, 'INSECURE: listening beyond loopback without TLS ("insecure": true) — agent tokens, API tokens and instructions cross the network in the clear');
+  if (config.apiTokens.length === 0) {
+    throw new LaasError('CONFIG_OPEN_API', `refusing to listen on ${where} with no "apiTokens": anyone reaching it would be admin. Add "apiTokens": [{"name": "ops", "token": {"file": "/etc/laas/api-token"}, "role": "admin"}] (the CLI sends it from LAAS_TOKEN), or listen on 127.0.0.1`);
+  }
+  if (!config.tls) log.warn({ listen: where }, 'INSECURE: listening beyond loopback without TLS ("insecure": true) — agent tokens, API tokens and instructions cross the network in the clear');
 }
 
 const silenceInput = z.strictObject({

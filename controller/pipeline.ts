@@ -1,5 +1,5 @@
 import type { Hello, Logger, Result, Sample, Welcome } from '../protocol/index.js';
-import { LAAS_VERSION } from '../protocol/index.js';
+import { LAAS_VERSION, errorMessage } from '../protocol/index.js';
 import { Groups, type NotificationLogEntry } from './alerts/groups.js';
 import { AlertManager, fingerprint, type AlertRule, type Transition } from './alerts/manager.js';
 import type { Maintenance } from './alerts/maintenance.js';
@@ -101,6 +101,7 @@ export class Pipeline {
     this.groups = new Groups({
       clock: deps.clock, deliver: deps.deliver, externalUrl: deps.externalUrl, resolveWaitMs: deps.resolveWaitMs,
       mutedBy: (a) => this.mutedBy(a), log: (e) => deps.logNotification?.(e),
+      onError: (e, where) => deps.log.error({ err: errorMessage(e), where }, `${where} failed; carrying on (the next change to it tries again)`),
     });
   }
 
@@ -114,7 +115,7 @@ export class Pipeline {
     for (const a of p.alerts.list()) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) p.holding.add(`${a.rule}\u0000${a.host}`);
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
     await p.heal.restore(owns);
-    p.silences = new Silences((await deps.store.getState<Silence[]>('silences')) ?? []);
+    p.silences = p.loadSilences(await deps.store.getState<unknown>('silences'));
     p.armSilenceTimer();
     return p;
   }
@@ -276,12 +277,18 @@ export class Pipeline {
 
   /** Another controller changed the silences. */
   async reloadSilences(): Promise<void> {
-    this.silences = new Silences((await this.deps.store.getState<Silence[]>('silences')) ?? []);
+    this.silences = this.loadSilences(await this.deps.store.getState<unknown>('silences'));
     this.armSilenceTimer();
     this.groups.refresh();
   }
 
-  private alertRuleOf(rule: Rule): AlertRule {
+  /** A stored silence that cannot be applied is logged once here and skipped (never thrown at a flush). */
+  private loadSilences(saved: unknown): Silences {
+    return new Silences(saved ?? [], (p) => this.deps.log.error({ code: 'SILENCE_INVALID', silence: p.id, problem: p.problem },
+      `stored silence ${p.id} is invalid and is skipped: ${p.problem}; fix or expire it (laas silence expire ${p.id})`));
+  }
+
+    private alertRuleOf(rule: Rule): AlertRule {
     let a = this.alertRules.get(rule);
     if (!a) { a = alertRule(rule); this.alertRules.set(rule, a); }
     return a;

@@ -47,8 +47,11 @@ export const ERROR_CODES = {
   API_BAD_REQUEST: 'the request body or parameters are invalid',
   API_CONFLICT: 'the request does not fit the record\'s state (e.g. approving a work order that is not waiting)',
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
+  API_HOST_NOT_ALLOWED: 'a request to an API without tokens named a Host that is not loopback or the externalUrl\'s (DNS rebinding)',
+  API_CROSS_SITE: 'a state-changing request without a bearer token was not JSON, or came from another origin (what a web page sends)',
   // Security
   CONFIG_INSECURE_LISTEN: 'the controller would listen beyond loopback without TLS',
+  CONFIG_OPEN_API: 'the controller would listen beyond loopback with no apiTokens: everyone reaching it would be admin',
   ENROLL_FAILED: 'an agent could not enroll (token unknown, used, expired, or the agent already enrolled)',
   // Store
   STORE_CORRUPT: 'the data file exists but is not a valid laas store',
@@ -62,6 +65,8 @@ export const ERROR_CODES = {
   // Reliability
   AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
   LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',
+  // Alerting
+  SILENCE_INVALID: 'a stored silence cannot be applied (e.g. a matcher regex that does not compile); it is skipped',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,6 +25,8 @@ export interface GroupDeps {
   log: (entry: NotificationLogEntry) => void;
   /** A resolved notice waits this long, so a fault that comes straight back does not page twice. */
   resolveWaitMs?: number;
+  /** Something failed inside a flush (it runs on a timer: a throw there would end the process). */
+  onError?: (err: unknown, where: string) => void;
 }
 
 interface Group {
@@ -125,8 +127,23 @@ export class Groups {
     g.timer = this.deps.clock.after(due - now, () => {
       g.timer = null;
       g.timerAt = null;
-      this.flush(g);
+      try {
+        this.flush(g);
+      } catch (e) {
+        // A fault in one group's flush costs that flush, never the controller; the next change retries.
+        this.deps.onError?.(e, `notification group ${g.key}`);
+      }
     });
+  }
+
+  /** Why the alert is muted; a mute check that fails lets the page through (people hear rather than not). */
+  private mutedBy(a: AlertRecord): string | null {
+    try {
+      return this.deps.mutedBy(a);
+    } catch (e) {
+      this.deps.onError?.(e, `mute check of alert ${a.id}`);
+      return null;
+    }
   }
 
   private flush(g: Group): void {
@@ -134,7 +151,7 @@ export class Groups {
     const all = [...g.alerts.values()];
     const firing: AlertRecord[] = [];
     for (const a of all.filter((x) => x.state !== 'resolved')) {
-      const muted = this.deps.mutedBy(a);
+      const muted = this.mutedBy(a);
       if (!muted) firing.push(a);
       else if (!g.mutedLogged.has(a.id)) {
         g.mutedLogged.add(a.id);

@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { zodIssues } from '../../protocol/zod.js';
+import { matcherSchema, matches, type Matcher } from './matchers.js';
 
-/** One label matcher: name=value, name!=value, name=~regex, name!~regex (anchored, like Alertmanager). */
-export interface Matcher {
-  name: string;
-  value: string;
-  isRegex: boolean;
-  isEqual: boolean;
-}
+export { formatMatcher, matcherSchema, matches, parseMatcher, regexProblem, type Matcher } from './matchers.js';
 
 export interface Silence {
   id: string;
@@ -21,55 +17,58 @@ export interface Silence {
   createdAt: string;
 }
 
-const MATCHER = /^([A-Za-z_][\w.-]*)\s*(=~|!~|!=|=)\s*(.*)$/;
+/** `invalid`: a stored silence that cannot be applied (see `problem`); it mutes nothing. */
+export type SilenceState = 'pending' | 'active' | 'expired' | 'invalid';
 
-/** Parses "host=web-1", "alertname=~disk.*", "env!=prod". */
-export function parseMatcher(text: string): Matcher | string {
-  const m = MATCHER.exec(text.trim());
-  if (!m) return `bad matcher ${JSON.stringify(text)}: expected name=value, name!=value, name=~regex or name!~regex`;
-  const [, name, op, raw] = m;
-  const value = raw.replace(/^"(.*)"$/, '$1');
-  const isRegex = op === '=~' || op === '!~';
-  if (isRegex) {
-    try { new RegExp(`^(?:${value})$`); } catch (e) { return `bad regex in matcher ${JSON.stringify(text)}: ${(e as Error).message}`; }
-  }
-  return { name, value, isRegex, isEqual: op === '=' || op === '=~' };
-}
-
-export const matcherSchema = z.union([
-  z.string().transform((s, ctx) => {
-    const m = parseMatcher(s);
-    if (typeof m === 'string') { ctx.addIssue({ code: 'custom', message: m }); return z.NEVER; }
-    return m;
-  }),
-  z.strictObject({ name: z.string().min(1), value: z.string(), isRegex: z.boolean().default(false), isEqual: z.boolean().default(true) }),
-]);
-
-export function matches(matchers: readonly Matcher[], labels: Readonly<Record<string, string>>): boolean {
-  return matchers.every((m) => {
-    const v = labels[m.name] ?? '';
-    const hit = m.isRegex ? new RegExp(`^(?:${m.value})$`).test(v) : v === m.value;
-    return hit === m.isEqual;
-  });
-}
-
-export function formatMatcher(m: Matcher): string {
-  return `${m.name}${m.isEqual ? (m.isRegex ? '=~' : '=') : (m.isRegex ? '!~' : '!=')}${m.value}`;
-}
-
-export type SilenceState = 'pending' | 'active' | 'expired';
-
-export function silenceState(s: Silence, now: number): SilenceState {
+export function silenceState(s: Silence, now: number): Exclude<SilenceState, 'invalid'> {
   if (now < Date.parse(s.startsAt)) return 'pending';
   return now < Date.parse(s.endsAt) ? 'active' : 'expired';
 }
 
-/** The silences: created by people through the API/CLI, kept in the store, applied to alerts. */
-export class Silences {
-  private list: Silence[];
+const isoTime = z.string().refine((t) => Number.isFinite(Date.parse(t)), 'expected an ISO date-time');
 
-  constructor(saved: readonly Silence[] = []) {
-    this.list = saved.map((s) => ({ ...s }));
+/** A silence as stored: checked again on load, since the file may be older than this code or edited by hand (fields it does not know are kept). */
+const storedSilence = z.looseObject({
+  id: z.string().min(1),
+  matchers: z.array(matcherSchema).min(1),
+  startsAt: isoTime,
+  endsAt: isoTime,
+  createdBy: z.string().default(''),
+  comment: z.string().default(''),
+  pauseHeals: z.boolean().default(false),
+  createdAt: isoTime.optional(),
+});
+
+/** A stored entry that failed the check: kept as it was (so nothing is lost), never applied. */
+interface Invalid { raw: unknown; id: string; problem: string }
+
+export interface SilenceProblem { id: string; index: number; problem: string }
+
+/**
+ * The silences: created by people through the API/CLI, kept in the store, applied to alerts.
+ * Every matcher is checked (and its regex compiled) before a silence is used; a bad stored one
+ * is reported once, through `onInvalid`, and skipped — it can never throw where alerts flush.
+ */
+export class Silences {
+  private list: Silence[] = [];
+  private invalid: Invalid[] = [];
+
+  constructor(saved: unknown = [], onInvalid?: (p: SilenceProblem) => void) {
+    const entries = Array.isArray(saved) ? saved : [saved];
+    entries.forEach((raw, index) => {
+      const r = storedSilence.safeParse(raw);
+      if (r.success) {
+        this.list.push({ ...r.data, createdAt: r.data.createdAt ?? r.data.startsAt });
+        return;
+      }
+      const issue = zodIssues(r.error)[0];
+      const where = issue.pointer ? `${issue.pointer}: ` : '';
+      const rawId = (raw as { id?: unknown } | null)?.id;
+      const id = typeof rawId === 'string' && rawId ? rawId : `#${index}`;
+      const problem = Array.isArray(saved) ? `${where}${issue.message}` : 'the stored silences are not a list';
+      this.invalid.push({ raw, id, problem });
+      onInvalid?.({ id, index, problem });
+    });
   }
 
   add(input: { matchers: Matcher[]; startsAt: number; endsAt: number; createdBy: string; comment: string; pauseHeals?: boolean }, now: number): Silence {
@@ -81,8 +80,13 @@ export class Silences {
     return s;
   }
 
-  /** Ends a silence now; false when there is no such silence or it already ended. */
+  /** Ends a silence now; false when there is no such silence or it already ended. An invalid one is removed. */
   expire(id: string, now: number): boolean {
+    const bad = this.invalid.findIndex((x) => x.id === id);
+    if (bad >= 0) {
+      this.invalid.splice(bad, 1);
+      return true;
+    }
     const s = this.list.find((x) => x.id === id);
     if (!s || silenceState(s, now) === 'expired') return false;
     s.endsAt = new Date(now).toISOString();
@@ -95,11 +99,14 @@ export class Silences {
     return this.list.filter((s) => silenceState(s, now) === 'active' && matches(s.matchers, labels));
   }
 
-  all(now: number): (Silence & { state: SilenceState })[] {
-    return this.list.map((s) => ({ ...s, state: silenceState(s, now) })).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  all(now: number): ((Silence & { state: SilenceState }) | { id: string; state: 'invalid'; problem: string; stored: unknown })[] {
+    return [
+      ...this.list.map((s) => ({ ...s, state: silenceState(s, now) })).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
+      ...this.invalid.map((x) => ({ id: x.id, state: 'invalid' as const, problem: x.problem, stored: x.raw })),
+    ];
   }
 
-  /** Drops silences that ended more than `keepMs` ago. */
+  /** Drops silences that ended more than `keepMs` ago (invalid ones stay until expired by hand). */
   prune(now: number, keepMs = 7 * 86_400_000): void {
     this.list = this.list.filter((s) => Date.parse(s.endsAt) > now - keepMs);
   }
@@ -113,7 +120,8 @@ export class Silences {
     return next;
   }
 
-  toJSON(): Silence[] {
-    return this.list;
+  /** What the store keeps: the valid silences and, unchanged, the invalid ones. */
+  toJSON(): unknown[] {
+    return [...this.list, ...this.invalid.map((x) => x.raw)];
   }
 }

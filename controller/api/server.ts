@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { LaasError, errorMessage, type ErrorCode, type Logger } from '../../protocol/index.js';
+import { LaasError, errorMessage, parseJsonText, type ErrorCode, type Logger } from '../../protocol/index.js';
 import type { AuthFailures } from '../security/rate-limit.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -23,10 +23,20 @@ export interface ApiRequest {
 }
 
 export interface ApiOptions {
-  /** Called for every mutating request and every refused one: the audit log. */
+  /**
+   * Called for every mutating request and every refused one: the audit log. `who` is "-" when
+   * the request was refused before a caller was known (or a public route was called without a token).
+   */
   audit?: (entry: { who: string; role: string; from: string; action: string; target: string; result: 'ok' | 'denied' | 'failed'; status: number; detail?: string }) => void;
   authFailures?: AuthFailures;
+  /** Where people reach this controller: its host is allowed in Host and Origin besides loopback names. */
+  externalUrl?: string;
 }
+
+/** Who is calling: `viaToken` when a bearer token proved it (the browser-safety checks are then not needed). */
+interface Caller { name: string; role: Role; viaToken: boolean }
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
 /**
  * A handler's answer. A `body` that is an AsyncIterable of strings is streamed as it is made
@@ -50,8 +60,12 @@ export class Api {
   private readonly routes: Route[] = [];
   private readonly tokens: { name: string; hash: Buffer; role: Role }[];
 
+  /** The externalUrl's host name, lower case, without brackets. */
+  private readonly external: string | undefined;
+
   constructor(tokens: readonly { name: string; token: string; role: Role }[], private readonly log: Logger, private readonly opts: ApiOptions = {}) {
     this.tokens = tokens.map((t) => ({ name: t.name, role: t.role, hash: sha256(t.token) }));
+    this.external = opts.externalUrl ? new URL(opts.externalUrl).hostname.toLowerCase().replace(/^\[|\]$/g, '') : undefined;
   }
 
   route(method: string, path: string, role: Role | 'public', handler: Handler): this {
@@ -91,8 +105,9 @@ export class Api {
         throw new ApiError(404, 'API_NOT_FOUND', `no endpoint ${method} ${url.pathname}`);
       }
       const caller = this.authorize(req, match.route.role);
+      if (!caller.viaToken) this.browserSafe(req, method);
       who = caller.name;
-      role = caller.role;
+      role = match.route.role === 'public' && !caller.viaToken ? '-' : caller.role;
       const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined;
       const params = Object.fromEntries(match.route.keys.map((k, i) => [k, decodeURIComponent(match!.m[i + 1])]));
       const out = await match.route.handler({ method, path: url.pathname, params, query: url.searchParams, body, caller: caller.name, role: caller.role, remote });
@@ -137,16 +152,57 @@ export class Api {
     }
   }
 
-  private authorize(req: IncomingMessage, role: Role | 'public'): { name: string; role: Role } {
-    // With no API tokens configured the API is open (for a loopback-only controller).
-    if (role === 'public' || this.tokens.length === 0) return { name: 'anonymous', role: 'admin' };
+  private authorize(req: IncomingMessage, role: Role | 'public'): Caller {
+    // With no API tokens configured the API is open: the controller then listens on loopback only.
+    if (this.tokens.length === 0) return { name: role === 'public' ? '-' : 'anonymous', role: 'admin', viaToken: false };
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const hash = token ? sha256(token) : undefined;
     const found = hash && this.tokens.find((t) => timingSafeEqual(t.hash, hash));
+    if (role === 'public') return found ? { name: found.name, role: found.role, viaToken: true } : { name: '-', role: 'viewer', viaToken: false };
     if (!found) throw new ApiError(401, 'API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
     if (RANK[found.role] < RANK[role]) throw new ApiError(403, 'API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
-    return { name: found.name, role: found.role };
+    return { name: found.name, role: found.role, viaToken: true };
   }
+
+  /**
+   * What a web page could send is refused unless a bearer token (which no page can attach
+   * cross-origin) came with it. On an open API the Host must be a loopback name or the
+   * externalUrl's host: a page that rebinds its own name to 127.0.0.1 gets its name here (DNS
+   * rebinding). A state-changing request must be JSON (a page cannot send that cross-origin
+   * without a CORS preflight, which this API never grants) and must not come from another origin.
+   */
+  private browserSafe(req: IncomingMessage, method: string): void {
+    if (this.tokens.length === 0) {
+      const host = req.headers.host;
+      if (host !== undefined && !this.knownHost(hostOf(host))) {
+        throw new ApiError(403, 'API_HOST_NOT_ALLOWED', `Host ${JSON.stringify(host.slice(0, 100))} is not this controller's: use 127.0.0.1 or localhost, set "externalUrl" to the address people use, or configure apiTokens`);
+      }
+    }
+    if (!STATE_CHANGING.has(method)) return;
+    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new ApiError(403, 'API_CROSS_SITE', `${method} without a bearer token must send "Content-Type: application/json"${type ? `, not ${JSON.stringify(type.slice(0, 100))}` : ''}`);
+    }
+    const origin = req.headers.origin;
+    let originHost: string | undefined;
+    try { originHost = origin === undefined ? undefined : new URL(origin).hostname; } catch { originHost = ''; }
+    if ((origin !== undefined && !this.knownHost(originHost!)) || req.headers['sec-fetch-site'] === 'cross-site') {
+      throw new ApiError(403, 'API_CROSS_SITE', `a ${method} from another origin${origin ? ` (${JSON.stringify(origin.slice(0, 100))})` : ''} is refused without a bearer token`);
+    }
+  }
+
+  private knownHost(host: string): boolean {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+    if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+    return this.external !== undefined && h === this.external;
+  }
+}
+
+/** The name in a Host header, without its port: "127.0.0.1:7070" → "127.0.0.1", "[::1]:7070" → "::1". */
+function hostOf(header: string): string {
+  const v6 = /^\[([^\]]*)\](:\d*)?$/.exec(header);
+  if (v6) return v6[1];
+  return header.replace(/:\d*$/, '');
 }
 
 export class ApiError extends Error {
@@ -166,9 +222,10 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
   if (size === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return parseJsonText(Buffer.concat(chunks).toString('utf8'), 'request body', 'API_BAD_REQUEST');
   } catch (e) {
-    throw new ApiError(400, 'API_BAD_REQUEST', `body is not valid JSON: ${errorMessage(e)}`);
+    // Only where and what kind of fault: JSON.parse's own message quotes the body, which may hold a secret.
+    throw new ApiError(400, 'API_BAD_REQUEST', `body is not valid JSON (${(e as LaasError).where ?? 'request body'}: ${(e as Error).message.replace(/^.*?not valid JSON: /, '')})`);
   }
 }
 

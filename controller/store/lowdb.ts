@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { open as openFile, rename } from 'node:fs/promises';
@@ -158,7 +158,8 @@ export class LowdbStore extends MemoryStore {
   private snapshot: { seq: number; gen: number } | undefined;
 
   static async open(opts: LowdbStoreOptions): Promise<LowdbStore> {
-    mkdirSync(opts.dataDir, { recursive: true });
+    // Records, journals, the backup and the lock are the controller's alone (0700 dir, 0600 files).
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const store = new LowdbStore(opts);
     store.lock();
     try {
@@ -173,7 +174,7 @@ export class LowdbStore extends MemoryStore {
   private lock(): void {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const fd = openSync(this.lockFile, 'wx');
+        const fd = openSync(this.lockFile, 'wx', PRIVATE);
         writeSync(fd, String(process.pid));
         closeSync(fd);
         return;
@@ -292,7 +293,7 @@ export class LowdbStore extends MemoryStore {
       }
       this.pending.clear();
       try {
-        const fh = await openFile(join(this.opts.dataDir, `${JOURNAL}${gen}`), 'a');
+        const fh = await openFile(join(this.opts.dataDir, `${JOURNAL}${gen}`), 'a', PRIVATE);
         try {
           await fh.writeFile(lines.join(''));
           await fh.datasync();
@@ -360,6 +361,7 @@ export class LowdbStore extends MemoryStore {
     if (!existsSync(this.file)) return;
     try {
       copyFileSync(this.file, `${this.file}.bak.tmp`);
+      chmodSync(`${this.file}.bak.tmp`, PRIVATE);
       renameSync(`${this.file}.bak.tmp`, `${this.file}.bak`);
       this.backedUpAt = t;
     } catch (e) {
@@ -376,6 +378,8 @@ export class LowdbStore extends MemoryStore {
 }
 
 const BACKUP_EVERY_MS = 10 * 60_000;
+/** Mode of every file the store makes: records and enrollment hashes are nobody else's to read. */
+const PRIVATE = 0o600;
 const CHUNKS = 64;
 const COMMA = Buffer.from(',');
 const newChunks = () => Array.from({ length: CHUNKS }, () => ({ ids: new Set<string>(), bytes: undefined as Buffer | undefined }));
@@ -403,8 +407,9 @@ class SectionFile implements Adapter<StoreData> {
     const pieces = await this.pieces(data);
     const bytes = pieces.reduce((n, p) => n + p.length, 0);
     const tmp = join(dirname(this.file), `.${basename(this.file)}.tmp`);
-    const fh = await openFile(tmp, 'w');
+    const fh = await openFile(tmp, 'w', PRIVATE);
     try {
+      await fh.chmod(PRIVATE); // a temp file left by a crash keeps its old mode otherwise
       // writeFile on a handle writes at its position and loops until every byte is written.
       for (const p of pieces) await fh.writeFile(p);
     } finally {

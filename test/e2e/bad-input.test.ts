@@ -91,7 +91,7 @@ describe('bad input', () => {
 
   it('reports an invalid rule file with file and pointer, and keeps running the previous rules', async () => {
     const file = fleet.writeRaw('rules/web/broken.json', JSON.stringify({ name: 'broken', when: { all: [{ fact: 'cpu', path: '$.usage', operator: 'greaterThan', value: 1 }] }, heal: { action: 'service.restart', params: { svc: 'x' } } }));
-    const res = await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
+    const res = await fleet.fetch('/api/v1/rules/reload', { method: 'POST' });
     expect(res.status).toBe(422);
     const body = await res.json() as { ok: boolean; rules: number; errors: { code: string; file: string; pointer: string; text: string }[] };
     expect(body).toMatchObject({ ok: false, rules: 1 });
@@ -108,7 +108,7 @@ describe('bad input', () => {
     expect(await tcpAnswers(svc.port)).toBe(true);
 
     rmSync(file);
-    const fixed = await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
+    const fixed = await fleet.fetch('/api/v1/rules/reload', { method: 'POST' });
     expect(fixed.status).toBe(200);
     expect(await fixed.json()).toMatchObject({ ok: true, rules: 1 });
   });
@@ -117,10 +117,10 @@ describe('bad input', () => {
     const res = await fetch(`${fleet.url}/api/v1/nope`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: 'API_NOT_FOUND', message: 'no endpoint GET /api/v1/nope' } });
-    const bad = await fetch(`${fleet.url}/api/v1/rules/validate`, { method: 'POST', body: '{"name":' });
+    const bad = await fleet.fetch('/api/v1/rules/validate', { method: 'POST', body: '{"name":' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('API_BAD_REQUEST');
-    const invalid = await fetch(`${fleet.url}/api/v1/rules/validate`, { method: 'POST', body: JSON.stringify({ name: 'x', when: { all: [] } }) });
+    const invalid = await fleet.fetch('/api/v1/rules/validate', { method: 'POST', body: JSON.stringify({ name: 'x', when: { all: [] } }) });
     expect(invalid.status).toBe(422);
     expect(await invalid.json()).toEqual({ valid: false, errors: [{ pointer: '/when/all', message: '"all" must be a non-empty array of conditions' }] });
   });

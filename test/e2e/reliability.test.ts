@@ -58,7 +58,7 @@ describe('reliability under faults', () => {
 
   it('an agent killed during an action: the work order says so at once, not after a timeout', async () => {
     fleet.rule('rel', 'slow-down', { when: { all: [{ fact: 'service', path: '$.slow.up', operator: 'equal', value: false }] }, heal: { action: 'service.restart', params: { service: 'slow' } } });
-    await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
+    await fleet.fetch('/api/v1/rules/reload', { method: 'POST' });
     const svc = await fleet.service('slow');
     const slow = fleet.slowRestart(svc.restart, 5);
     const cfg = { services: [{ name: 'slow', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] };

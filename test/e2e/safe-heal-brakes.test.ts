@@ -187,12 +187,12 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
 
   it('an operator resets the breaker (POST /api/v1/breakers/reset) and the next fault is dispatched again', async () => {
     const rule = brkRule;
-    const res = await fetch(`${fleet.url}/api/v1/breakers/reset`, { method: 'POST', body: JSON.stringify({ rule, host: HOST }) });
+    const res = await fleet.fetch('/api/v1/breakers/reset', { method: 'POST', body: JSON.stringify({ rule, host: HOST }) });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ reset: true, rule, host: HOST });
     expect((await fleet.api<Breaker[]>('/api/v1/breakers')).filter((b) => b.state === 'open')).toEqual([]);
     expect(metricValue(await metrics(fleet), 'laas_heal_breakers_open')).toBe(0);
-    const again = await fetch(`${fleet.url}/api/v1/breakers/reset`, { method: 'POST', body: JSON.stringify({ rule, host: HOST }) });
+    const again = await fleet.fetch('/api/v1/breakers/reset', { method: 'POST', body: JSON.stringify({ rule, host: HOST }) });
     expect(again.status).toBe(404);
 
     const fourth = await brkFault();

@@ -37,7 +37,7 @@ describe('safe healing: schedules and disk.cleanup', () => {
   };
   const runNow = async (rule: string) => {
     const [ns, name] = rule.split('/');
-    const res = await fetch(`${fleet.url}/api/v1/rules/${ns}/${name}/run`, { method: 'POST' });
+    const res = await fleet.fetch(`/api/v1/rules/${ns}/${name}/run`, { method: 'POST' });
     return { status: res.status, body: await res.json() as unknown };
   };
   /** Runs a scheduled rule now and returns its (single) work order once final. */
@@ -128,7 +128,7 @@ describe('safe healing: schedules and disk.cleanup', () => {
     expect(order.steps[0].result).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
     expect(readFileSync(markNow, 'utf8')).toBe('x');
     expect(metricValue(await metrics(fleet), 'laas_schedule_runs_total{rule="sched/mark-now",outcome="started"}')).toBe(1);
-    const notScheduled = await fetch(`${fleet.url}/api/v1/rules/sched/nope/run`, { method: 'POST' });
+    const notScheduled = await fleet.fetch('/api/v1/rules/sched/nope/run', { method: 'POST' });
     expect(notScheduled.status).toBe(404);
   });
 

@@ -143,7 +143,7 @@ describe('listening beyond loopback', () => {
     const r = await laasRun(['controller', '--config', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`laas: CONFIG_INSECURE_LISTEN: refusing to listen on 0.0.0.0:${port} without TLS`);
-    const ok = fleet.writeRaw('insecure.json', JSON.stringify({ listen: `0.0.0.0:${port}`, agentTokens: ['t'], dataDir: './d2', rulesDir: './rules', insecure: true }));
+    const ok = fleet.writeRaw('insecure.json', JSON.stringify({ listen: `0.0.0.0:${port}`, agentTokens: ['t'], dataDir: './d2', rulesDir: './rules', insecure: true, apiTokens: [{ name: 'ops', token: ADMIN, role: 'admin' }] }));
     const p = laas(['controller', '--config', ok]);
     await waitFor('the warning', () => p.stderr().includes('INSECURE: listening beyond loopback without TLS'), 10_000);
     expect(logLines(p.stderr()).find((l) => String(l.msg).startsWith('INSECURE'))).toMatchObject({ level: 40 });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { CLI, freePort, laas, laasRun, waitFor, type Proc } from './procs.js';
 
 export const AGENT_TOKEN = 'agent-token-for-tests-0123456789';
+/** The API token a controller off loopback gets when a test names none (it refuses to start without one). */
+export const FLEET_API_TOKEN = 'api-token-for-tests-0123456789ab';
 
 /** A scratch folder with a controller config, rules and agent configs, for end-to-end tests. */
 export class Fleet {
@@ -13,6 +15,8 @@ export class Fleet {
   readonly dataDir = join(this.dir, 'data');
   port = 0;
   controller?: Proc;
+  /** Sent as the bearer token by fetch() when a request carries no authorization of its own. */
+  apiToken: string | undefined;
   /** Set when the controller serves TLS: its scheme and the CA to trust. */
   private tls: { ca: string } | undefined;
   /** The address the controller listens on, when not loopback (e.g. a veth address for netns tests). */
@@ -44,6 +48,10 @@ export class Fleet {
     this.host = opts.host;
     if (!this.port) this.port = await freePort();
     mkdirSync(this.rulesDir, { recursive: true });
+    if (opts.host && extra.apiTokens === undefined) {
+      extra = { ...extra, apiTokens: [{ name: 'tests', token: FLEET_API_TOKEN, role: 'admin' }] };
+      this.apiToken = FLEET_API_TOKEN;
+    }
     const file = this.writeRaw('controller.json', JSON.stringify({
       listen: `${opts.host ?? '127.0.0.1'}:${this.port}`, dataDir: './data', rulesDir: './rules', agentTokens: [AGENT_TOKEN], hostDownAfter: '3s', ...extra,
     }, null, 2));
@@ -59,6 +67,13 @@ export class Fleet {
 
   /** fetch() against the controller, trusting its CA when it serves TLS (Node's fetch cannot be given a CA). */
   async fetch(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> }> {
+    // As the laas CLI calls it: JSON on every state-changing request, and the fleet's token if any.
+    const given = Object.keys(init.headers ?? {}).map((k) => k.toLowerCase());
+    init = { ...init, headers: {
+      ...(this.apiToken && !given.includes('authorization') ? { authorization: `Bearer ${this.apiToken}` } : {}),
+      ...(init.method && init.method !== 'GET' && !given.includes('content-type') ? { 'content-type': 'application/json' } : {}),
+      ...init.headers,
+    } };
     if (!this.tls) {
       const r = await fetch(`${this.url}${path}`, init);
       return r as unknown as { status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> };
