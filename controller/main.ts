@@ -95,6 +95,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
     heartbeatMs: config.link.heartbeatMs, maxBufferedBytes: config.link.maxBufferedBytes,
     rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
+    queue: { maxFrames: config.link.maxQueuedFrames, maxBytes: config.link.maxQueuedBytes }, maxPendingHellosPerSource: config.link.maxPendingHellosPerSource,
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
       hello: async (_session, hello) => {

@@ -14,6 +14,11 @@ export const AGENT_PATH = '/v1/agent';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
 const MAX_PENDING_HELLOS = 2000;
+/** Of those, from one source address (default; `link.maxPendingHellosPerSource`): one address cannot take them all (429). */
+const MAX_PENDING_HELLOS_PER_SOURCE = 64;
+/** Frames read but not yet handled on one connection before reading from it pauses (defaults; `link.maxQueuedFrames`, `link.maxQueuedBytes`). */
+const MAX_QUEUED_FRAMES = 256;
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 /** Ticks per heartbeat period: each pings 1/HEARTBEAT_SLICES of the links. */
 const HEARTBEAT_SLICES = 50;
 
@@ -53,6 +58,13 @@ export interface LinkOptions {
   maxBufferedBytes?: number;
   /** Per-connection frame budget (token bucket): `perSecond` on average, `burst` at once. */
   rate?: { perSecond: number; burst: number };
+  /**
+   * Frames (and their bytes) read from one connection and waiting for their handler: at either
+   * bound the socket is not read until half of them are handled (back-pressure on the agent).
+   */
+  queue?: { maxFrames: number; maxBytes: number };
+  /** Connections from one source address that may wait for their welcome at once. */
+  maxPendingHellosPerSource?: number;
 }
 
 interface Conn {
@@ -68,6 +80,13 @@ interface Conn {
   /** Frames dropped over the budget on this connection. */
   dropped: number;
   cut: boolean;
+  /** Frames read and not yet handled, and their bytes (see LinkOptions.queue). */
+  queued: number;
+  queuedBytes: number;
+  /** Reading is paused because the queue is full. */
+  paused: boolean;
+  /** Paused at some point since its last ping: a missing pong may be ours, unread. */
+  heldBack: boolean;
 }
 
 /**
@@ -81,6 +100,10 @@ export class LinkServer {
   private readonly heartbeat: NodeJS.Timeout;
   private nextId = 1;
   private pendingHellos = 0;
+  /** Pending hellos by source address (entries removed at zero). */
+  private readonly pendingBySource = new Map<string, number>();
+  private readonly maxQueuedFrames: number;
+  private readonly maxQueuedBytes: number;
   /** This heartbeat round's links, pinged a slice per tick (see ping()). */
   private round: Conn[] = [];
   private roundAt = 0;
@@ -88,6 +111,8 @@ export class LinkServer {
 
   constructor(private readonly opts: LinkOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.maxQueuedFrames = opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES;
+    this.maxQueuedBytes = opts.queue?.maxBytes ?? MAX_QUEUED_BYTES;
     this.heartbeat = setInterval(() => this.ping(), Math.max(10, Math.floor(this.heartbeatMs / HEARTBEAT_SLICES)));
     this.heartbeat.unref();
   }
@@ -102,6 +127,13 @@ export class LinkServer {
     if (this.pendingHellos >= MAX_PENDING_HELLOS) {
       this.opts.metrics.upgradesRejected.inc({ reason: 'overloaded' });
       socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    // Nor can one address hold every pending slot (connect, never say hello) and lock the fleet out.
+    if ((this.pendingBySource.get(source) ?? 0) >= (this.opts.maxPendingHellosPerSource ?? MAX_PENDING_HELLOS_PER_SOURCE)) {
+      this.opts.metrics.upgradesRejected.inc({ reason: 'source-busy' });
+      this.opts.log.debug({ remote, pending: this.pendingBySource.get(source) }, 'agent refused at upgrade: too many connections from its address waiting for a welcome');
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
     const wait = this.opts.authFailures?.retryAfter(source) ?? 0;
@@ -122,7 +154,7 @@ export class LinkServer {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)');
       return true;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, identity));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, source, identity));
     return true;
   }
 
@@ -175,6 +207,40 @@ export class LinkServer {
     return false;
   }
 
+  /**
+   * False when the frame does not fit the connection's queue even at twice its bounds: reading
+   * paused at the bounds, but frames of a socket read already taken in still arrive. Dropped
+   * unread then, like frames over the budget (an agent keeps results until acked).
+   */
+  private roomFor(conn: Conn, bytes: number): boolean {
+    if (conn.queued < 2 * this.maxQueuedFrames && conn.queuedBytes + bytes <= 2 * this.maxQueuedBytes) return true;
+    this.opts.metrics.framesDropped.inc({ reason: 'queue-full' });
+    return false;
+  }
+
+  /** A frame joins the queue; at a bound, reading stops until half the queue is handled. */
+  private enqueued(conn: Conn, bytes: number): void {
+    conn.queued++;
+    conn.queuedBytes += bytes;
+    this.opts.metrics.framesQueued.inc();
+    if (conn.paused || (conn.queued < this.maxQueuedFrames && conn.queuedBytes < this.maxQueuedBytes)) return;
+    conn.paused = true;
+    conn.heldBack = true;
+    conn.ws.pause();
+    this.opts.metrics.readsPaused.inc();
+    this.opts.log.debug({ host: conn.session.hostId, queued: conn.queued, bytes: conn.queuedBytes }, 'agent frames arrive faster than they are handled; not reading from it for now');
+  }
+
+  private handled(conn: Conn, bytes: number): void {
+    conn.queued--;
+    conn.queuedBytes -= bytes;
+    this.opts.metrics.framesQueued.dec();
+    if (conn.paused && conn.queued <= this.maxQueuedFrames / 2 && conn.queuedBytes <= this.maxQueuedBytes / 2) {
+      conn.paused = false;
+      conn.ws.resume();
+    }
+  }
+
   sendRun(hostId: string, run: Run): boolean {
     return this.send(hostId, 'run', run);
   }
@@ -207,15 +273,24 @@ export class LinkServer {
     });
   }
 
-  private accept(ws: WebSocket, remote: string, identity: Identity): void {
+  private accept(ws: WebSocket, remote: string, source: string, identity: Identity): void {
     let pending = true;
-    const helloDone = () => { if (pending) { pending = false; this.pendingHellos--; } };
+    const helloDone = () => {
+      if (!pending) return;
+      pending = false;
+      this.pendingHellos--;
+      const left = (this.pendingBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.pendingBySource.set(source, left);
+      else this.pendingBySource.delete(source);
+    };
     const conn: Conn = {
       session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone,
       tokens: this.opts.rate?.burst ?? 0, refilledAt: performance.now(), dropped: 0, cut: false,
+      queued: 0, queuedBytes: 0, paused: false, heldBack: false,
     };
     this.conns.add(conn);
     this.pendingHellos++;
+    this.pendingBySource.set(source, (this.pendingBySource.get(source) ?? 0) + 1);
     const helloTimer = setTimeout(() => {
       if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
     }, this.opts.helloTimeoutMs ?? 10_000);
@@ -224,6 +299,8 @@ export class LinkServer {
     ws.on('message', (data, isBinary) => {
       // Over budget: dropped before it costs a parse. The agent keeps results until acked, so nothing owed is lost.
       if (conn.cut || !this.admit(conn)) return;
+      const bytes = frameBytes(data);
+      if (!this.roomFor(conn, bytes)) return;
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
@@ -233,11 +310,12 @@ export class LinkServer {
         return;
       }
       this.opts.metrics.framesReceived.inc({ type: msg.type });
+      this.enqueued(conn, bytes);
       conn.queue = conn.queue.then(() => this.route(conn, msg)).catch((e) => {
         if (e instanceof LaasError) return this.reject(conn, e);
         // Our own fault, not the agent's: keep the link and say what failed.
         this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
-      });
+      }).finally(() => this.handled(conn, bytes));
     });
     ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
     ws.on('close', () => {
@@ -312,10 +390,15 @@ export class LinkServer {
     const slice = this.round.splice(0, Math.ceil(this.conns.size / HEARTBEAT_SLICES) || 1);
     for (const c of slice) {
       if (!this.conns.has(c)) continue;
-      if (!c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
+      // A link we stopped reading (its queue was full) may have answered: its pong waits unread.
+      if (!c.alive && !c.heldBack) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
+      c.heldBack = c.paused;
       c.alive = false;
       c.ws.ping();
     }
   }
 }
 
+function frameBytes(data: WebSocket.RawData): number {
+  return Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+}
