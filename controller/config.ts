@@ -41,7 +41,7 @@ export const controllerConfigSchema = z.strictObject({
     /** The same bound in bytes; at least one largest frame (1 MiB). */
     maxQueuedBytes: z.number().int().min(1024 * 1024).max(1024 ** 3).default(4 * 1024 * 1024),
     /** Connections from one address that may wait for their welcome at once; more are refused (429) to retry. */
-    maxPendingHellosPerSource: z.number().int().min(1).max(100_000).default(64),
+    maxPendingHellosPerSource: z.number().int().min(1).max(100_000).default(200),
   }).prefault({}),
   /** Fleet-wide brakes on automatic heals. */
   heal: z.strictObject({

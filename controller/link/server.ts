@@ -14,8 +14,8 @@ export const AGENT_PATH = '/v1/agent';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
 const MAX_PENDING_HELLOS = 2000;
-/** Of those, from one source address (default; `link.maxPendingHellosPerSource`): one address cannot take them all (429). */
-const MAX_PENDING_HELLOS_PER_SOURCE = 64;
+/** Of those, from one source address (default; `link.maxPendingHellosPerSource`): a tenth, so one address cannot take them all (429); a NAT of 100 agents reconnecting at once still fits. */
+const MAX_PENDING_HELLOS_PER_SOURCE = 200;
 /** Frames read but not yet handled on one connection before reading from it pauses (defaults; `link.maxQueuedFrames`, `link.maxQueuedBytes`). */
 const MAX_QUEUED_FRAMES = 256;
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;

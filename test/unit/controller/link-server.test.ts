@@ -180,7 +180,7 @@ describe('link server: connections waiting for their welcome, per source address
 
 describe('controller.json link bounds', () => {
   it('has defaults, and refuses a queue that cannot hold one largest frame', () => {
-    expect(parseControllerConfig({}, 'c.json').link).toMatchObject({ maxQueuedFrames: 256, maxQueuedBytes: 4 * 1024 * 1024, maxPendingHellosPerSource: 64 });
+    expect(parseControllerConfig({}, 'c.json').link).toMatchObject({ maxQueuedFrames: 256, maxQueuedBytes: 4 * 1024 * 1024, maxPendingHellosPerSource: 200 });
     expect(parseControllerConfig({ link: { maxQueuedFrames: 10, maxPendingHellosPerSource: 500 } }, 'c.json').link).toMatchObject({ maxQueuedFrames: 10, maxPendingHellosPerSource: 500 });
     expect(() => parseControllerConfig({ link: { maxQueuedBytes: 1000 } }, 'c.json')).toThrow(/c\.json \/link\/maxQueuedBytes: .*1048576/);
     expect(() => parseControllerConfig({ link: { maxPendingHellosPerSource: 0 } }, 'c.json')).toThrow(/\/link\/maxPendingHellosPerSource/);
