@@ -8,6 +8,7 @@ import {
 import type { Metrics } from '../metrics.js';
 import type { AuthFailures } from '../security/rate-limit.js';
 import type { Identity } from '../security/agents.js';
+import { Inbound } from './inbound.js';
 
 export const AGENT_PATH = '/v1/agent';
 /** Bytes queued to one agent before it counts as not reading (default; `link.maxBufferedBytes`). */
@@ -74,19 +75,9 @@ interface Conn {
   queue: Promise<void>;
   /** Called once when the hello is answered or the link closes: it is no longer pending. */
   helloDone: () => void;
-  /** Frame budget left (token bucket) and when it was last refilled. */
-  tokens: number;
-  refilledAt: number;
-  /** Frames dropped over the budget on this connection. */
-  dropped: number;
+  /** Its frame budget and the frames waiting for their handlers. */
+  inbound: Inbound;
   cut: boolean;
-  /** Frames read and not yet handled, and their bytes (see LinkOptions.queue). */
-  queued: number;
-  queuedBytes: number;
-  /** Reading is paused because the queue is full. */
-  paused: boolean;
-  /** Paused at some point since its last ping: a missing pong may be ours, unread. */
-  heldBack: boolean;
 }
 
 /**
@@ -102,8 +93,6 @@ export class LinkServer {
   private pendingHellos = 0;
   /** Pending hellos by source address (entries removed at zero). */
   private readonly pendingBySource = new Map<string, number>();
-  private readonly maxQueuedFrames: number;
-  private readonly maxQueuedBytes: number;
   /** This heartbeat round's links, pinged a slice per tick (see ping()). */
   private round: Conn[] = [];
   private roundAt = 0;
@@ -111,8 +100,6 @@ export class LinkServer {
 
   constructor(private readonly opts: LinkOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
-    this.maxQueuedFrames = opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES;
-    this.maxQueuedBytes = opts.queue?.maxBytes ?? MAX_QUEUED_BYTES;
     this.heartbeat = setInterval(() => this.ping(), Math.max(10, Math.floor(this.heartbeatMs / HEARTBEAT_SLICES)));
     this.heartbeat.unref();
   }
@@ -186,61 +173,6 @@ export class LinkServer {
     conn.ws.terminate();
   }
 
-  /** True when the frame fits the connection's budget; a peer that keeps flooding is cut. */
-  private admit(conn: Conn): boolean {
-    const rate = this.opts.rate;
-    if (!rate) return true;
-    const now = performance.now();
-    conn.tokens = Math.min(rate.burst, conn.tokens + ((now - conn.refilledAt) / 1000) * rate.perSecond);
-    conn.refilledAt = now;
-    if (conn.tokens >= 1) {
-      conn.tokens -= 1;
-      return true;
-    }
-    conn.dropped++;
-    this.opts.metrics.framesDropped.inc({ reason: 'rate-limit' });
-    if (conn.dropped === 1) this.opts.log.warn({ host: conn.session.hostId, remote: conn.session.remote, perSecond: rate.perSecond, burst: rate.burst }, 'agent sends frames faster than its budget; dropping the excess unread');
-    if (conn.dropped > rate.burst) {
-      this.cut(conn, 'flooding', `${conn.dropped} frames over the budget of ${rate.perSecond}/s (burst ${rate.burst})`);
-      this.opts.metrics.framesRejected.inc({ code: 'LINK_FLOODING' });
-    }
-    return false;
-  }
-
-  /**
-   * False when the frame does not fit the connection's queue even at twice its bounds: reading
-   * paused at the bounds, but frames of a socket read already taken in still arrive. Dropped
-   * unread then, like frames over the budget (an agent keeps results until acked).
-   */
-  private roomFor(conn: Conn, bytes: number): boolean {
-    if (conn.queued < 2 * this.maxQueuedFrames && conn.queuedBytes + bytes <= 2 * this.maxQueuedBytes) return true;
-    this.opts.metrics.framesDropped.inc({ reason: 'queue-full' });
-    return false;
-  }
-
-  /** A frame joins the queue; at a bound, reading stops until half the queue is handled. */
-  private enqueued(conn: Conn, bytes: number): void {
-    conn.queued++;
-    conn.queuedBytes += bytes;
-    this.opts.metrics.framesQueued.inc();
-    if (conn.paused || (conn.queued < this.maxQueuedFrames && conn.queuedBytes < this.maxQueuedBytes)) return;
-    conn.paused = true;
-    conn.heldBack = true;
-    conn.ws.pause();
-    this.opts.metrics.readsPaused.inc();
-    this.opts.log.debug({ host: conn.session.hostId, queued: conn.queued, bytes: conn.queuedBytes }, 'agent frames arrive faster than they are handled; not reading from it for now');
-  }
-
-  private handled(conn: Conn, bytes: number): void {
-    conn.queued--;
-    conn.queuedBytes -= bytes;
-    this.opts.metrics.framesQueued.dec();
-    if (conn.paused && conn.queued <= this.maxQueuedFrames / 2 && conn.queuedBytes <= this.maxQueuedBytes / 2) {
-      conn.paused = false;
-      conn.ws.resume();
-    }
-  }
-
   sendRun(hostId: string, run: Run): boolean {
     return this.send(hostId, 'run', run);
   }
@@ -283,10 +215,11 @@ export class LinkServer {
       if (left > 0) this.pendingBySource.set(source, left);
       else this.pendingBySource.delete(source);
     };
+    const session: Session = { id: this.nextId++, remote, identity };
+    const limits = { rate: this.opts.rate, maxFrames: this.opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES, maxBytes: this.opts.queue?.maxBytes ?? MAX_QUEUED_BYTES };
     const conn: Conn = {
-      session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone,
-      tokens: this.opts.rate?.burst ?? 0, refilledAt: performance.now(), dropped: 0, cut: false,
-      queued: 0, queuedBytes: 0, paused: false, heldBack: false,
+      session, ws, alive: true, queue: Promise.resolve(), helloDone, cut: false,
+      inbound: new Inbound(ws, limits, this.opts.metrics, this.opts.log, () => ({ host: session.hostId, remote })),
     };
     this.conns.add(conn);
     this.pendingHellos++;
@@ -297,10 +230,16 @@ export class LinkServer {
     helloTimer.unref();
     ws.on('pong', () => { conn.alive = true; });
     ws.on('message', (data, isBinary) => {
-      // Over budget: dropped before it costs a parse. The agent keeps results until acked, so nothing owed is lost.
-      if (conn.cut || !this.admit(conn)) return;
+      if (conn.cut) return;
+      // Over budget: dropped before it costs a parse.
+      const budget = conn.inbound.admit();
+      if (budget === 'flood') {
+        this.cut(conn, 'flooding', conn.inbound.floodDetail());
+        this.opts.metrics.framesRejected.inc({ code: 'LINK_FLOODING' });
+      }
+      if (budget !== 'ok') return;
       const bytes = frameBytes(data);
-      if (!this.roomFor(conn, bytes)) return;
+      if (!conn.inbound.roomFor(bytes)) return;
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
@@ -310,12 +249,12 @@ export class LinkServer {
         return;
       }
       this.opts.metrics.framesReceived.inc({ type: msg.type });
-      this.enqueued(conn, bytes);
+      conn.inbound.enqueued(bytes);
       conn.queue = conn.queue.then(() => this.route(conn, msg)).catch((e) => {
         if (e instanceof LaasError) return this.reject(conn, e);
         // Our own fault, not the agent's: keep the link and say what failed.
         this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
-      }).finally(() => this.handled(conn, bytes));
+      }).finally(() => conn.inbound.handled(bytes));
     });
     ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
     ws.on('close', () => {
@@ -391,8 +330,7 @@ export class LinkServer {
     for (const c of slice) {
       if (!this.conns.has(c)) continue;
       // A link we stopped reading (its queue was full) may have answered: its pong waits unread.
-      if (!c.alive && !c.heldBack) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
-      c.heldBack = c.paused;
+      if (!c.inbound.heldBack() && !c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
       c.alive = false;
       c.ws.ping();
     }
