@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as v from 'valibot';
 import {
-  LaasError, deepFreeze, durationAtLeast, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
+  LaasError, deepFreeze, durationAtLeast, hostLabels, identifier, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
 } from '../protocol/index.js';
 import { pinnedKey, secretEnvNames } from './config-secrets.js';
 
@@ -68,8 +68,8 @@ function buildAgentConfigSchema() {
     return NEVER;
   }));
 
-  /** Same limit as the wire's `name`, so everything named here can be sent in hello. */
-  const name = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'must be at most 200 characters'));
+  /** The wire's own rule for ids and names, so everything named here can be sent in hello. */
+  const name = identifier(200);
 
   /** A command as an argument vector: never a string a shell would split. */
   const ARGV = 'expected an argument vector like ["/usr/bin/cmd", "--flag"]';
@@ -158,7 +158,7 @@ function buildAgentConfigSchema() {
      */
     passEnv: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like "HTTP_PROXY"'))), v.maxLength(100)), []),
     id: v.optional(name),
-    labels: v.optional(record(v.pipe(v.string(), v.minLength(1), v.maxLength(100)), v.pipe(v.string(), v.maxLength(200))), {}),
+    labels: v.optional(hostLabels(), {}),
     interval: v.optional(durationMin(100), '10s'),
     services: v.optional(v.pipe(v.array(serviceSchema), v.maxLength(1000), v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;

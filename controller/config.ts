@@ -36,6 +36,12 @@ export const controllerConfigSchema = z.strictObject({
     maxFramesPerSecond: z.number().int().min(1).max(1_000_000).default(100),
     /** Frames one connection may send at once (an agent flushing its buffer after an outage); a peer that has frames dropped past this many more is cut. */
     frameBurst: z.number().int().min(1).max(10_000_000).default(2000),
+    /** Frames one connection may have read and waiting for the controller (e.g. on a slow store); past this it is not read until they are handled. */
+    maxQueuedFrames: z.number().int().min(1).max(1_000_000).default(256),
+    /** The same bound in bytes; at least one largest frame (1 MiB). */
+    maxQueuedBytes: z.number().int().min(1024 * 1024).max(1024 ** 3).default(4 * 1024 * 1024),
+    /** Connections from one address that may wait for their welcome at once; more are refused (429) to retry. */
+    maxPendingHellosPerSource: z.number().int().min(1).max(100_000).default(200),
   }).prefault({}),
   /** Fleet-wide brakes on automatic heals. */
   heal: z.strictObject({
@@ -96,7 +102,10 @@ export interface ControllerConfig {
   apiTokens: { name: string; token: string; role: 'viewer' | 'operator' | 'admin' }[];
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
-  link: { heartbeatMs: number; maxBufferedBytes: number; maxFramesPerSecond: number; frameBurst: number };
+  link: {
+    heartbeatMs: number; maxBufferedBytes: number; maxFramesPerSecond: number; frameBurst: number;
+    maxQueuedFrames: number; maxQueuedBytes: number; maxPendingHellosPerSource: number;
+  };
   heal: { maxConcurrent: number | string };
   tls?: { cert: string; key: string };
   insecure: boolean;
@@ -121,7 +130,10 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     apiTokens: c.apiTokens.map((t, n) => ({ ...t, token: resolveSecret(t.token, `${where} /apiTokens/${n}/token`) })),
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
-    link: { heartbeatMs: c.link.heartbeat, maxBufferedBytes: c.link.maxBufferedBytes, maxFramesPerSecond: c.link.maxFramesPerSecond, frameBurst: c.link.frameBurst },
+    link: {
+      heartbeatMs: c.link.heartbeat, maxBufferedBytes: c.link.maxBufferedBytes, maxFramesPerSecond: c.link.maxFramesPerSecond, frameBurst: c.link.frameBurst,
+      maxQueuedFrames: c.link.maxQueuedFrames, maxQueuedBytes: c.link.maxQueuedBytes, maxPendingHellosPerSource: c.link.maxPendingHellosPerSource,
+    },
     heal: { maxConcurrent: c.heal.maxConcurrent },
     tls: c.tls,
     insecure: c.insecure,

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { LAAS_VERSION, LaasError, errorMessage, signRun, validate, type Logger } from '../protocol/index.js';
-import { zDuration, zodIssues, zodValidator } from '../protocol/zod.js';
+import { zDuration, zIdentifier, zodIssues, zodValidator } from '../protocol/zod.js';
 import { AgentAuth } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
 import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
@@ -95,6 +95,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
     heartbeatMs: config.link.heartbeatMs, maxBufferedBytes: config.link.maxBufferedBytes,
     rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
+    queue: { maxFrames: config.link.maxQueuedFrames, maxBytes: config.link.maxQueuedBytes }, maxPendingHellosPerSource: config.link.maxPendingHellosPerSource,
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
       hello: async (_session, hello) => {
@@ -348,7 +349,7 @@ async function decided<T>(fn: () => Promise<T>): Promise<T> {
 
 const enrollInput = z.strictObject({
   token: z.string().min(1).max(200),
-  agentId: z.string().min(1).max(200),
+  agentId: zIdentifier,
   hostname: z.string().max(255).optional(),
 });
 

@@ -1,6 +1,6 @@
 import { jsonPointer } from './duration.js';
 import { LaasError } from './errors.js';
-import { MESSAGE_SCHEMAS, PROTOCOL_VERSION, type BodyOf, type Message, type MessageType } from './messages.js';
+import { MAX_HELLO_BYTES, MESSAGE_SCHEMAS, PROTOCOL_VERSION, type BodyOf, type Message, type MessageType } from './messages.js';
 import { check } from './schema.js';
 
 /** Largest frame either side accepts; also the WebSocket maxPayload. */
@@ -17,8 +17,9 @@ export function encode<T extends MessageType>(type: T, body: BodyOf<T>): string 
 export function decode(data: string | Buffer | ArrayBuffer | Buffer[]): Message {
   const raw = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8')
     : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
-  if (Buffer.byteLength(raw) > MAX_FRAME_BYTES) {
-    throw new LaasError('FRAME_TOO_LARGE', `frame of ${Buffer.byteLength(raw)} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const bytes = Buffer.byteLength(raw);
+  if (bytes > MAX_FRAME_BYTES) {
+    throw new LaasError('FRAME_TOO_LARGE', `frame of ${bytes} bytes exceeds ${MAX_FRAME_BYTES}`);
   }
   let parsed: unknown;
   try {
@@ -38,6 +39,9 @@ export function decode(data: string | Buffer | ArrayBuffer | Buffer[]): Message 
   if (typeof type !== 'string') throw new LaasError('FRAME_BAD_ENVELOPE', 'frame has no string "type"');
   if (!Object.hasOwn(MESSAGE_SCHEMAS, type)) {
     throw new LaasError('FRAME_UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type.slice(0, 100))}`);
+  }
+  if (type === 'hello' && bytes > MAX_HELLO_BYTES) {
+    throw new LaasError('FRAME_TOO_LARGE', `hello of ${bytes} bytes exceeds ${MAX_HELLO_BYTES}: fewer or shorter labels, service and script names`);
   }
   const schema = MESSAGE_SCHEMAS[type as MessageType];
   const result = check(schema, body);

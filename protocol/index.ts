@@ -6,6 +6,7 @@ export * from './messages.js';
 export * from './version.js';
 export * from './json-file.js';
 export * from './schema.js';
+export * from './text.js';
 export * from './log.js';
 export * from './secret.js';
 export * from './sign.js';

@@ -1,26 +1,32 @@
 import * as v from 'valibot';
-import { finiteNumber, record, strictObject, text, wholeNumber } from './schema.js';
+import { finiteNumber, freeText, hostLabels, identifier, plainText, record, strictObject, text, wholeNumber } from './schema.js';
 
 /** Bumped on any incompatible change of a message below. */
 export const PROTOCOL_VERSION = 1;
 
-const name = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
-const labels = record(text(100), text(200));
+/** Ids and names: no control characters, no blanks around them (they key records and are typed back). */
+const name = identifier(200);
 const num = finiteNumber();
 const int = wholeNumber();
 const positiveInt = v.pipe(wholeNumber(), v.gtValue(0));
 const nonNegativeInt = v.pipe(wholeNumber(), v.minValue(0));
 
+/**
+ * Largest hello: a host's whole inventory (ids, labels, service and script names, result ids)
+ * is kept for as long as it is connected, so it is held to a quarter of a frame.
+ */
+export const MAX_HELLO_BYTES = 256 * 1024;
+
 export const helloBody = strictObject({
   agentId: name,
-  agentVersion: text(50),
-  hostname: text(255),
-  labels,
-  os: strictObject({ platform: text(50), release: text(100), distro: v.optional(text(200)) }),
+  agentVersion: plainText(50),
+  hostname: plainText(255),
+  labels: hostLabels(),
+  os: strictObject({ platform: plainText(50), release: plainText(100), distro: v.optional(plainText(200)) }),
   /** Sampling interval, so the controller can tell when a host went quiet. */
   intervalMs: positiveInt,
   /** Random per agent process: a new value means the agent restarted (and lost what it was running). */
-  instance: v.optional(text(100)),
+  instance: v.optional(plainText(100)),
   /** Ids of results this agent holds (e.g. from before its restart) and sends after the welcome. */
   results: v.optional(v.pipe(v.array(name), v.maxLength(2000))),
   services: v.pipe(v.array(name), v.maxLength(1000)),
@@ -30,7 +36,7 @@ export const helloBody = strictObject({
 
 export const welcomeBody = strictObject({
   hostId: name,
-  controllerVersion: text(50),
+  controllerVersion: plainText(50),
   /** The controller's instruction-signing public key (PEM), so an agent can show what it pins. */
   signingKey: v.optional(text(1000)),
 });
@@ -43,7 +49,7 @@ const serviceFacts = strictObject({
   up: v.boolean(),
   /** Epoch ms of the last change of `up`. */
   since: int,
-  detail: v.optional(text(500)),
+  detail: v.optional(freeText(500)),
 });
 
 export const sampleBody = strictObject({
@@ -85,14 +91,14 @@ export const resultBody = strictObject({
   action: name,
   outcome: resultOutcome,
   exitCode: v.nullable(int),
-  signal: v.nullable(text(20)),
-  stdout: text(1_000_000),
-  stderr: text(1_000_000),
+  signal: v.nullable(plainText(20)),
+  stdout: freeText(1_000_000),
+  stderr: freeText(1_000_000),
   truncated: v.boolean(),
   startedAt: nonNegativeInt,
   durationMs: v.pipe(num, v.minValue(0)),
   /** Why it was refused or failed before running, with the stable error code. */
-  error: v.optional(strictObject({ code: text(100), message: text(2000) })),
+  error: v.optional(strictObject({ code: plainText(100), message: freeText(2000) })),
 });
 
 /** Every message type → its body schema. The decoder refuses any other type. */

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import type { ParseIssue, ParseOutcome, Validator } from './json-file.js';
+import { CONTROL, LABEL_NAME, MAX_LABELS, UNSTORABLE, nameProblem, storable, unsafeCharMessage } from './text.js';
 
 /**
  * valibot, the protocol's and the agent's schema library, and the few helpers that keep its
@@ -143,8 +144,36 @@ export function record<const K extends v.GenericSchema<string, string>, const V 
 export const finiteNumber = (message?: string) => v.pipe(v.number(message), v.finite(message));
 /** A whole number within 2^53, as zod's `.int()` was. */
 export const wholeNumber = (message?: string) => v.pipe(v.number(message), v.safeInteger(message));
-/** A string of at most `max` characters. */
-export const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+
+/**
+ * A string of at most `max` characters, without NUL or a lone UTF-16 surrogate: PostgreSQL can
+ * store neither, and one write it refuses fails every flush after it.
+ */
+export const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !UNSTORABLE.test(s), (issue) => unsafeCharMessage(issue.input as string, UNSTORABLE)));
+
+/** Text shown and matched as it is (labels, host names, versions): no control characters either. */
+export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !CONTROL.test(s), (issue) => unsafeCharMessage(issue.input as string, CONTROL)));
+
+/**
+ * An identifier (agent and host ids, service, script and action names, instruction ids): 1 to
+ * `max` characters, no control characters, no blanks around it — it keys records and is typed
+ * back by people.
+ */
+export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(max),
+  v.check((s) => nameProblem(s) === undefined, (issue) => nameProblem(issue.input as string) ?? 'invalid'));
+
+/**
+ * Output as it came (stdout, stderr, a probe's detail): anything goes, except that NUL and lone
+ * surrogates become U+FFFD, the replacement character — so it can be stored anywhere.
+ */
+export const freeText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.transform(storable));
+
+/** A host's labels: at most MAX_LABELS, names like `role`, values of plain text. */
+export const hostLabels = () => v.pipe(
+  record(v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100),
+    v.regex(LABEL_NAME, 'expected a label name: a letter or "_", then letters, digits, "_", "." or "-"')), plainText(200)),
+  v.check((l) => Object.keys(l).length <= MAX_LABELS, (issue) => `expected at most ${MAX_LABELS} labels, got ${Object.keys(issue.input as object).length}`),
+);
 
 /** Where an issue points: the keys and indexes from the top of the checked value. */
 function toParseIssue(issue: Issue): ParseIssue {

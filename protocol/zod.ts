@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { pointerIssues, type ParseIssue, type SchemaIssue, type Validator } from './json-file.js';
+import { nameProblem } from './text.js';
 
 /**
  * The zod side of the protocol's schema helpers, for the controller's own schemas (its config,
@@ -16,6 +17,12 @@ export const zDuration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return ms;
+});
+
+/** An agent or host id, by the wire's rule (protocol/text.ts): no control characters, no blanks around it. */
+export const zIdentifier = z.string().min(1, 'must not be empty').max(200).superRefine((s, ctx) => {
+  const problem = nameProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 /** A secret given inline, or as {env: NAME} or {file: PATH} so it need not sit in the config. */

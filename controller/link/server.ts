@@ -8,12 +8,18 @@ import {
 import type { Metrics } from '../metrics.js';
 import type { AuthFailures } from '../security/rate-limit.js';
 import type { Identity } from '../security/agents.js';
+import { Inbound } from './inbound.js';
 
 export const AGENT_PATH = '/v1/agent';
 /** Bytes queued to one agent before it counts as not reading (default; `link.maxBufferedBytes`). */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Links past the upgrade but not yet welcomed; beyond this the controller sheds load (503). */
 const MAX_PENDING_HELLOS = 2000;
+/** Of those, from one source address (default; `link.maxPendingHellosPerSource`): a tenth, so one address cannot take them all (429); a NAT of 100 agents reconnecting at once still fits. */
+const MAX_PENDING_HELLOS_PER_SOURCE = 200;
+/** Frames read but not yet handled on one connection before reading from it pauses (defaults; `link.maxQueuedFrames`, `link.maxQueuedBytes`). */
+const MAX_QUEUED_FRAMES = 256;
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 /** Ticks per heartbeat period: each pings 1/HEARTBEAT_SLICES of the links. */
 const HEARTBEAT_SLICES = 50;
 
@@ -53,6 +59,13 @@ export interface LinkOptions {
   maxBufferedBytes?: number;
   /** Per-connection frame budget (token bucket): `perSecond` on average, `burst` at once. */
   rate?: { perSecond: number; burst: number };
+  /**
+   * Frames (and their bytes) read from one connection and waiting for their handler: at either
+   * bound the socket is not read until half of them are handled (back-pressure on the agent).
+   */
+  queue?: { maxFrames: number; maxBytes: number };
+  /** Connections from one source address that may wait for their welcome at once. */
+  maxPendingHellosPerSource?: number;
 }
 
 interface Conn {
@@ -62,11 +75,8 @@ interface Conn {
   queue: Promise<void>;
   /** Called once when the hello is answered or the link closes: it is no longer pending. */
   helloDone: () => void;
-  /** Frame budget left (token bucket) and when it was last refilled. */
-  tokens: number;
-  refilledAt: number;
-  /** Frames dropped over the budget on this connection. */
-  dropped: number;
+  /** Its frame budget and the frames waiting for their handlers. */
+  inbound: Inbound;
   cut: boolean;
 }
 
@@ -81,6 +91,8 @@ export class LinkServer {
   private readonly heartbeat: NodeJS.Timeout;
   private nextId = 1;
   private pendingHellos = 0;
+  /** Pending hellos by source address (entries removed at zero). */
+  private readonly pendingBySource = new Map<string, number>();
   /** This heartbeat round's links, pinged a slice per tick (see ping()). */
   private round: Conn[] = [];
   private roundAt = 0;
@@ -104,6 +116,13 @@ export class LinkServer {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
+    // Nor can one address hold every pending slot (connect, never say hello) and lock the fleet out.
+    if ((this.pendingBySource.get(source) ?? 0) >= (this.opts.maxPendingHellosPerSource ?? MAX_PENDING_HELLOS_PER_SOURCE)) {
+      this.opts.metrics.upgradesRejected.inc({ reason: 'source-busy' });
+      this.opts.log.debug({ remote, pending: this.pendingBySource.get(source) }, 'agent refused at upgrade: too many connections from its address waiting for a welcome');
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
     const wait = this.opts.authFailures?.retryAfter(source) ?? 0;
     if (wait > 0) {
       this.opts.metrics.upgradesRejected.inc({ reason: 'rate-limited' });
@@ -122,7 +141,7 @@ export class LinkServer {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)');
       return true;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, identity));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, source, identity));
     return true;
   }
 
@@ -152,27 +171,6 @@ export class LinkServer {
     this.opts.metrics.peersCut.inc({ reason });
     this.opts.log.warn({ host: conn.session.hostId, remote: conn.session.remote, reason, detail }, `agent connection cut off: ${reason}`);
     conn.ws.terminate();
-  }
-
-  /** True when the frame fits the connection's budget; a peer that keeps flooding is cut. */
-  private admit(conn: Conn): boolean {
-    const rate = this.opts.rate;
-    if (!rate) return true;
-    const now = performance.now();
-    conn.tokens = Math.min(rate.burst, conn.tokens + ((now - conn.refilledAt) / 1000) * rate.perSecond);
-    conn.refilledAt = now;
-    if (conn.tokens >= 1) {
-      conn.tokens -= 1;
-      return true;
-    }
-    conn.dropped++;
-    this.opts.metrics.framesDropped.inc({ reason: 'rate-limit' });
-    if (conn.dropped === 1) this.opts.log.warn({ host: conn.session.hostId, remote: conn.session.remote, perSecond: rate.perSecond, burst: rate.burst }, 'agent sends frames faster than its budget; dropping the excess unread');
-    if (conn.dropped > rate.burst) {
-      this.cut(conn, 'flooding', `${conn.dropped} frames over the budget of ${rate.perSecond}/s (burst ${rate.burst})`);
-      this.opts.metrics.framesRejected.inc({ code: 'LINK_FLOODING' });
-    }
-    return false;
   }
 
   sendRun(hostId: string, run: Run): boolean {
@@ -207,23 +205,41 @@ export class LinkServer {
     });
   }
 
-  private accept(ws: WebSocket, remote: string, identity: Identity): void {
+  private accept(ws: WebSocket, remote: string, source: string, identity: Identity): void {
     let pending = true;
-    const helloDone = () => { if (pending) { pending = false; this.pendingHellos--; } };
+    const helloDone = () => {
+      if (!pending) return;
+      pending = false;
+      this.pendingHellos--;
+      const left = (this.pendingBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.pendingBySource.set(source, left);
+      else this.pendingBySource.delete(source);
+    };
+    const session: Session = { id: this.nextId++, remote, identity };
+    const limits = { rate: this.opts.rate, maxFrames: this.opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES, maxBytes: this.opts.queue?.maxBytes ?? MAX_QUEUED_BYTES };
     const conn: Conn = {
-      session: { id: this.nextId++, remote, identity }, ws, alive: true, queue: Promise.resolve(), helloDone,
-      tokens: this.opts.rate?.burst ?? 0, refilledAt: performance.now(), dropped: 0, cut: false,
+      session, ws, alive: true, queue: Promise.resolve(), helloDone, cut: false,
+      inbound: new Inbound(ws, limits, this.opts.metrics, this.opts.log, () => ({ host: session.hostId, remote })),
     };
     this.conns.add(conn);
     this.pendingHellos++;
+    this.pendingBySource.set(source, (this.pendingBySource.get(source) ?? 0) + 1);
     const helloTimer = setTimeout(() => {
       if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
     }, this.opts.helloTimeoutMs ?? 10_000);
     helloTimer.unref();
     ws.on('pong', () => { conn.alive = true; });
     ws.on('message', (data, isBinary) => {
-      // Over budget: dropped before it costs a parse. The agent keeps results until acked, so nothing owed is lost.
-      if (conn.cut || !this.admit(conn)) return;
+      if (conn.cut) return;
+      // Over budget: dropped before it costs a parse.
+      const budget = conn.inbound.admit();
+      if (budget === 'flood') {
+        this.cut(conn, 'flooding', conn.inbound.floodDetail());
+        this.opts.metrics.framesRejected.inc({ code: 'LINK_FLOODING' });
+      }
+      if (budget !== 'ok') return;
+      const bytes = frameBytes(data);
+      if (!conn.inbound.roomFor(bytes)) return;
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
@@ -233,11 +249,12 @@ export class LinkServer {
         return;
       }
       this.opts.metrics.framesReceived.inc({ type: msg.type });
+      conn.inbound.enqueued(bytes);
       conn.queue = conn.queue.then(() => this.route(conn, msg)).catch((e) => {
         if (e instanceof LaasError) return this.reject(conn, e);
         // Our own fault, not the agent's: keep the link and say what failed.
         this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
-      });
+      }).finally(() => conn.inbound.handled(bytes));
     });
     ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
     ws.on('close', () => {
@@ -312,10 +329,14 @@ export class LinkServer {
     const slice = this.round.splice(0, Math.ceil(this.conns.size / HEARTBEAT_SLICES) || 1);
     for (const c of slice) {
       if (!this.conns.has(c)) continue;
-      if (!c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
+      // A link we stopped reading (its queue was full) may have answered: its pong waits unread.
+      if (!c.inbound.heldBack() && !c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
       c.alive = false;
       c.ws.ping();
     }
   }
 }
 
+function frameBytes(data: WebSocket.RawData): number {
+  return Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+}

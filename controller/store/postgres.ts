@@ -326,7 +326,16 @@ export function describeUrl(url: string): string {
   }
 }
 
-const json = (v: unknown): string => JSON.stringify(v);
+/**
+ * JSON text jsonb takes. It refuses the escapes of NUL and of a lone surrogate, and a write it
+ * refuses fails every flush after it; those characters become U+FFFD here (the agent link already
+ * refuses or replaces them; this covers text from anywhere else, e.g. a comment given to the API).
+ * An escaped backslash before "u0000" is text, not an escape: kept.
+ */
+const json = (v: unknown): string => {
+  const s = JSON.stringify(v);
+  return s.includes('\\u') ? s.replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g, '$1\\ufffd') : s;
+};
 const chainKey = (table: Table, id: string): string => `${table}\u0000${id}`;
 
 function limit(n: number | undefined, params: unknown[]): string {

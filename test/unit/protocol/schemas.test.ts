@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../../agent/config.js';
-import { ACTIONS, LaasError, PROTOCOL_VERSION, check, decode, pointerIssues, type ActionName } from '../../../protocol/index.js';
+import { ACTIONS, LaasError, MAX_HELLO_BYTES, PROTOCOL_VERSION, check, decode, pointerIssues, type ActionName } from '../../../protocol/index.js';
 
 /**
  * The schemas' contract, as a table: what each accepts, and for what it refuses the JSON pointer
@@ -67,9 +67,53 @@ describe('wire frames: accept or refuse, and the first fault\'s pointer', () => 
     ['a run with a timeout over an hour', frame('run', { ...run, timeoutMs: 3_600_001 }), '/body/timeoutMs: expected at most 3600000, got 3600001'],
     ['an ack whose body is an array', frame('ack', ['x']), '/body: expected object, got an array'],
     ['an ack whose body is null', frame('ack', null), '/body: expected object, got null'],
+    // Ids, names and labels at the edge: nothing PostgreSQL cannot store, nothing a terminal acts on.
+    ['hello with NUL in agentId', frame('hello', { ...hello, agentId: 'web\u00001' }), '/body/agentId: must not contain NUL (U+0000 at character 3)'],
+    ['hello with a newline in agentId', frame('hello', { ...hello, agentId: 'web-1\nfake log line' }), '/body/agentId: must not contain a control character (U+000A at character 5)'],
+    ['hello with a C1 control (CSI) in agentId', frame('hello', { ...hello, agentId: 'web\u009b1' }), '/body/agentId: must not contain a control character (U+009B at character 3)'],
+    ['hello with a lone surrogate in agentId', frame('hello', { ...hello, agentId: 'web\ud8001' }), '/body/agentId: must not contain a lone surrogate (not valid Unicode) (U+D800 at character 3)'],
+    ['hello with blanks around agentId', frame('hello', { ...hello, agentId: ' web-1' }), '/body/agentId: must not start or end with blanks, got " web-1"'],
+    ['hello with a blank-only agentId', frame('hello', { ...hello, agentId: '\u00a0' }), '/body/agentId: must not start or end with blanks, got "\u00a0"'],
+    ['hello with a unicode agentId', frame('hello', { ...hello, agentId: 'wéb-1 😀 東京' }), 'ok'],
+    ['hello with NUL in a label value', frame('hello', { ...hello, labels: { role: 'w\u0000eb' } }), '/body/labels/role: must not contain NUL (U+0000 at character 1)'],
+    ['hello with escape in a label value', frame('hello', { ...hello, labels: { role: '\u001b[31mweb' } }), '/body/labels/role: must not contain a control character (U+001B at character 0)'],
+    ['hello with a label name with a space', frame('hello', { ...hello, labels: { 'my role': 'web' } }), '/body/labels/my role: expected a label name: a letter or "_", then letters, digits, "_", "." or "-"'],
+    ['hello with a label name starting with a digit', frame('hello', { ...hello, labels: { '1role': 'web' } }), '/body/labels/1role: expected a label name: a letter or "_", then letters, digits, "_", "." or "-"'],
+    ['hello with label names with ".", "-" and "_"', frame('hello', { ...hello, labels: { 'team.name': 'a', 'cost-center': 'b', _tier: 'c', env: '' } }), 'ok'],
+    ['hello with 64 labels', frame('hello', { ...hello, labels: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`l${i}`, 'v'])) }), 'ok'],
+    ['hello with 65 labels', frame('hello', { ...hello, labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, 'v'])) }), '/body/labels: expected at most 64 labels, got 65'],
+    ['hello with a tab in a service name', frame('hello', { ...hello, services: ['demo', 'de\tmo'] }), '/body/services/1: must not contain a control character (U+0009 at character 2)'],
+    ['hello with DEL in a script name', frame('hello', { ...hello, scripts: ['flush\u007f'] }), '/body/scripts/0: must not contain a control character (U+007F at character 5)'],
+    ['hello with a control character in its hostname', frame('hello', { ...hello, hostname: 'web\r1' }), '/body/hostname: must not contain a control character (U+000D at character 3)'],
+    ['hello with NUL in os.release', frame('hello', { ...hello, os: { platform: 'linux', release: '6.1\u0000' } }), '/body/os/release: must not contain NUL (U+0000 at character 3)'],
+    ['sample with NUL in a service name', frame('sample', { ...sample, service: { 'de\u0000mo': { up: true, since: 1 } } }), '/body/service/de\u0000mo: must not contain NUL (U+0000 at character 2)'],
+    ['sample with NUL in a mount path', frame('sample', { ...sample, disk: { '/mnt/\u0000': { usedPercent: 1, freeBytes: 1, totalBytes: 1 } } }), '/body/disk/~1mnt~1\u0000: must not contain NUL (U+0000 at character 5)'],
+    ['sample with a newline in a mount path (the kernel allows it)', frame('sample', { ...sample, disk: { '/mnt/a\nb': { usedPercent: 1, freeBytes: 1, totalBytes: 1 } } }), 'ok'],
+    ['a result with a newline in its id', frame('result', { ...result, id: 'r1\n' }), '/body/id: must not contain a control character (U+000A at character 2)'],
+    ['a result with an escape in its error code', frame('result', { ...result, error: { code: 'X\u001b', message: 'm' } }), '/body/error/code: must not contain a control character (U+001B at character 1)'],
   ];
   it.each(table)('%s', (_name, text, expected) => {
     expect(frameOutcome(text)).toBe(expected);
+  });
+
+  it('keeps free text (output, details) whole, except NUL and lone surrogates, which become U+FFFD', () => {
+    const raw = 'ok\u0000\tcolour \u001b[31mred\u001b[0m \ud800 😀\n';
+    const r = decode(frame('result', { ...result, stdout: raw, stderr: '\\u0000 is text', error: { code: 'ACTION_SPAWN_FAILED', message: 'no\u0000such' } }));
+    expect(r.type).toBe('result');
+    const body = r.body as { stdout: string; stderr: string; error: { message: string } };
+    expect(body.stdout).toBe('ok\ufffd\tcolour \u001b[31mred\u001b[0m \ufffd 😀\n');
+    expect(body.stderr).toBe('\\u0000 is text');
+    expect(body.error.message).toBe('no\ufffdsuch');
+    const s = decode(frame('sample', { ...sample, service: { demo: { up: false, since: 1, detail: 'refused\u0000' } } }));
+    expect((s.body as { service: Record<string, { detail: string }> }).service.demo.detail).toBe('refused\ufffd');
+  });
+
+  it('refuses a hello over 256 KiB as too large, whatever it holds', () => {
+    const big = frame('hello', { ...hello, services: Array.from({ length: 1000 }, (_, i) => `${'s'.repeat(190)}${i}`), scripts: Array.from({ length: 1000 }, (_, i) => `${'x'.repeat(90)}${i}`) });
+    expect(Buffer.byteLength(big)).toBeGreaterThan(MAX_HELLO_BYTES);
+    expect(() => decode(big)).toThrow(expect.objectContaining({ code: 'FRAME_TOO_LARGE', message: expect.stringMatching(/^hello of \d+ bytes exceeds 262144/) }));
+    // Other messages keep the whole frame (a result may carry two 256 KiB outputs).
+    expect(decode(frame('result', { ...result, stdout: 'x'.repeat(300_000) })).type).toBe('result');
   });
 
   it('keeps a "constructor" label and drops a "__proto__" key without giving the value a prototype', () => {
@@ -129,6 +173,14 @@ describe('agent.json: accept or refuse, and the first fault\'s pointer', () => {
     ['an http probe without "//"', { ...base, services: [{ name: 'a', probe: { http: 'http:example.com' } }] }, '/services/0/probe/http: expected an http:// or https:// URL'],
     ['reconnect given as an array', { ...base, reconnect: [] }, '/reconnect: expected object, got an array'],
     ['labels with an empty key', { ...base, labels: { '': 'x' } }, '/labels/: must not be empty'],
+    // The agent refuses at start what the controller would refuse in its hello.
+    ['an id with NUL', { ...base, id: 'web\u00001' }, '/id: must not contain NUL (U+0000 at character 3)'],
+    ['an id with blanks around it', { ...base, id: 'web-1 ' }, '/id: must not start or end with blanks, got "web-1 "'],
+    ['a label value with a newline', { ...base, labels: { role: 'web\nprod' } }, '/labels/role: must not contain a control character (U+000A at character 3)'],
+    ['a label name with a space', { ...base, labels: { 'my role': 'web' } }, '/labels/my role: expected a label name: a letter or "_", then letters, digits, "_", "." or "-"'],
+    ['65 labels', { ...base, labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, 'v'])) }, '/labels: expected at most 64 labels, got 65'],
+    ['a service name with an escape', { ...base, services: [{ name: 'demo\u001b', probe: { tcp: '127.0.0.1:1' } }] }, '/services/0/name: must not contain a control character (U+001B at character 4)'],
+    ['a script name with NUL', { ...base, scripts: { 'fl\u0000ush': ['/bin/true'] } }, '/scripts/fl\u0000ush: must not contain NUL (U+0000 at character 2)'],
     ['a controllerKey of no known form', { ...base, controllerKey: {} }, '/controllerKey: expected a non-empty string, {"env": "VAR"} or {"file": "/path"}'],
     ['more than 1000 scripts', { ...base, scripts: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`s${i}`, ['/bin/true']])) }, '/scripts: at most 1000 scripts'],
     ['the filesystem root as a cleanup root', { ...base, cleanupRoots: ['/var/..'] }, '/cleanupRoots/0: the filesystem root may not be a cleanup root: name the directories to clean'],
