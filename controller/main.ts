@@ -6,13 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { LAAS_VERSION, LaasError, errorMessage, signRun, validate, type Logger } from '../protocol/index.js';
 import { zDuration, zodIssues, zodValidator } from '../protocol/zod.js';
-import { AgentAuth } from './security/agents.js';
+import { AgentAuth, type Identity } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
+import { HelloRefusals } from './security/hello-refusals.js';
 import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
 import { PostgresStore } from './store/postgres.js';
 import { Cluster, RemoteError } from './cluster/cluster.js';
 import { Coordinator } from './cluster/coordinator.js';
-import { sharedStore } from './cluster/shared-store.js';
+import { AGENTS_CHANGED, sharedStore } from './cluster/shared-store.js';
 import { hostname } from 'node:os';
 import type { Store } from './store/store.js';
 import { SIGNING_KEY_STATE } from './store/migrate.js';
@@ -24,7 +25,7 @@ import { Api, ApiError } from './api/server.js';
 import { realClock, type Clock } from './clock.js';
 import type { ControllerConfig } from './config.js';
 import { HealError } from './heal/manager.js';
-import { LinkServer } from './link/server.js';
+import { LinkServer, type Session } from './link/server.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
 import { Pipeline } from './pipeline.js';
@@ -82,6 +83,9 @@ export async function startController(config: ControllerConfig, opts: Controller
   const authFailures = new AuthFailures();
   const agentAuth = new AgentAuth(parts, config.agentTokens);
   await agentAuth.restore();
+  const refusals = new HelloRefusals({ audit: (e) => audit.add(e), count: (reason) => metrics.hellosRefused.inc({ reason }), log });
+  /** Each connected host's session, to re-check its credential when credentials change. */
+  const sessions = new Map<string, Session>();
   const receivers = new Set(Object.keys(config.receivers));
   const notificationLog = new NotificationLog(parts);
   await notificationLog.restore();
@@ -97,12 +101,20 @@ export async function startController(config: ControllerConfig, opts: Controller
     rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
-      hello: async (_session, hello) => {
+      hello: async (session, hello) => {
+        // Who may speak for this id is decided before anything is recorded about it.
+        const refused = await agentAuth.admit(session.identity, hello, session.remote);
+        if (refused) throw refusals.refuse(refused, hello.agentId, session.remote, describe(session.identity));
         const welcome = await pipeline.hello(hello);
         await coordinator?.claim(hello.agentId);
         return { ...welcome, signingKey: signing.publicKeyPem };
       },
-      connected: (session) => pipeline.connected(session.hostId!),
+      connected: (session) => {
+        sessions.set(session.hostId!, session);
+        // Revoked (or enrolled) while this hello was on its way: the check of changes may have run before the link was here.
+        if (!agentAuth.stillValid(session.identity, session.hostId!)) link.disconnect(session.hostId!, 'credential no longer valid');
+        pipeline.connected(session.hostId!);
+      },
       sample: async (session, sample) => { await coordinator?.ready(session.hostId!); await pipeline.sample(session.hostId!, sample); },
       ack: async (session, body) => { await coordinator?.ready(session.hostId!); await pipeline.ack(session.hostId!, body.id); },
       async result(session, result) {
@@ -114,7 +126,10 @@ export async function startController(config: ControllerConfig, opts: Controller
         // The ack lets the agent forget the result: it must be on disk first.
         await store.flush();
       },
-      disconnected: (session) => void pipeline.disconnected(session.hostId!),
+      disconnected: (session) => {
+        if (sessions.get(session.hostId!) === session) sessions.delete(session.hostId!);
+        void pipeline.disconnected(session.hostId!);
+      },
     },
   });
   pipeline = await Pipeline.create({
@@ -143,11 +158,30 @@ export async function startController(config: ControllerConfig, opts: Controller
       reloadState: async (key) => {
         if (key === 'pause') await pipeline.heal.reloadPause();
         else if (key === 'silences') await pipeline.reloadSilences();
-        else if (key === 'agents' || key === 'enrollTokens') await agentAuth.restore();
+        else if (key === AGENTS_CHANGED) await recheckAgents();
       },
     });
     cluster.run();
   }
+  /**
+   * Credentials changed (here, on another controller, or seen by the poll): links whose identity
+   * no longer holds are closed — a revoked agent, a shared token on an id now enrolled.
+   */
+  async function recheckAgents(): Promise<void> {
+    await agentAuth.refresh();
+    // Every link, not only the changed ids: a change may have reached the cache another way (a hello's read, enroll, revoke).
+    for (const [host, session] of sessions) {
+      if (agentAuth.stillValid(session.identity, host)) continue;
+      const why = session.identity.kind === 'agent' ? 'credential revoked' : 'agent id enrolled; only its own credential may use it';
+      link.disconnect(host, why);
+      log.warn({ agent: host, why }, 'agent link closed: its credential changed');
+    }
+  }
+  // A NOTIFY can be lost (the listener reconnecting): credentials are also polled, so a revocation
+  // made through another controller takes effect within a heartbeat or two regardless.
+  const credentialPoll = cluster ? setInterval(() => { recheckAgents().catch((e) => log.warn({ err: errorMessage(e) }, 'checking agent credentials failed; retrying')); }, config.cluster.heartbeatMs) : undefined;
+  credentialPoll?.unref();
+
   /** An operator's action on a host's record runs where the host is owned (see controller/cluster). */
   const onOwner = async <T>(host: string | undefined, req: Parameters<Coordinator['onOwner']>[1], local: () => Promise<T>): Promise<T> => {
     if (!coordinator || !host) return local();
@@ -243,7 +277,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     })
     .route('POST', '/v1/enroll', 'public', async (r) => {
       const b = validate(r.body ?? {}, 'request body', zodValidator(enrollInput), 'API_BAD_REQUEST');
-      const out = await agentAuth.enroll(b.token, b.agentId);
+      const out = await agentAuth.enroll(b.token, b.agentId, r.remote);
       if ('error' in out) {
         authFailures.fail(r.remote);
         audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error });
@@ -251,14 +285,24 @@ export async function startController(config: ControllerConfig, opts: Controller
       }
       audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
       log.info({ agent: b.agentId, from: r.remote }, 'agent enrolled');
+      await recheckAgents();
       return { status: 201, body: { agentId: b.agentId, credential: out.credential, signingKey: signing.publicKeyPem } };
     })
-    .route('GET', '/api/v1/agents', 'admin', async () => ({ body: agentAuth.list().map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
+    .route('GET', '/api/v1/agents', 'admin', async () => ({ body: (await agentAuth.list()).map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
     .route('DELETE', '/api/v1/agents/{id}', 'admin', async (r) => {
       if (!(await agentAuth.revoke(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no enrolled, unrevoked agent ${JSON.stringify(r.params.id)}`);
-      link.disconnect(r.params.id, 'credential revoked');
+      await recheckAgents();
       log.warn({ agent: r.params.id, by: r.caller }, 'agent credential revoked; disconnected');
       return { body: { revoked: r.params.id } };
+    })
+    .route('DELETE', '/api/v1/agents/{id}/claim', 'admin', async (r) => {
+      const out = await agentAuth.forget(r.params.id);
+      if (out === 'enrolled') throw new ApiError(409, 'API_CONFLICT', `agent ${JSON.stringify(r.params.id)} is enrolled; revoke it first (laas agents revoke ${r.params.id})`);
+      if (out === 'unknown') throw new ApiError(404, 'API_NOT_FOUND', `no claim of agent id ${JSON.stringify(r.params.id)}`);
+      // The link on it now would claim the id again at its next hello; it has to start over like any other.
+      if (sessions.get(r.params.id)?.identity.kind === 'shared') link.disconnect(r.params.id, 'agent id forgotten by an operator');
+      log.warn({ agent: r.params.id, by: r.caller }, 'agent id forgotten: the next hello as it claims it');
+      return { body: { forgotten: r.params.id } };
     })
     .route('POST', '/api/v1/enroll-tokens', 'admin', async (r) => {
       const b = validate(r.body ?? {}, 'request body', zodValidator(enrollTokenInput), 'API_BAD_REQUEST');
@@ -318,6 +362,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     async stop() {
       watcher?.close();
       clearInterval(sweep);
+      clearInterval(credentialPoll);
       scheduler.stop();
       pipeline.heal.close();
       pipeline.groups.close();
@@ -329,6 +374,11 @@ export async function startController(config: ControllerConfig, opts: Controller
       log.info('controller stopped');
     },
   };
+}
+
+/** What said hello, for the audit and log: which shared token, or which credential. */
+function describe(identity: Identity): string {
+  return identity.kind === 'shared' ? `shared token ${identity.token.where} (${identity.token.name})` : `credential of agent ${identity.id}`;
 }
 
 /** Approve/reject errors as API errors: 404 for no such order, 409 when it is not waiting. */
