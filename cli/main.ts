@@ -318,10 +318,13 @@ store.command('migrate')
   .description('copy a lowdb store (data dir) into PostgreSQL; safe to run again: records already there are kept, the counts say what was copied')
   .requiredOption('--from <dir>', 'the controller\'s dataDir (or its laas.json); stop that controller first')
   .option('--to <url>', 'PostgreSQL URL, e.g. postgres://laas@db:5432/laas (or LAAS_STORE_URL, which keeps the password out of ps)', process.env.LAAS_STORE_URL)
-  .action(async (o: { from: string; to?: string }) => {
+  .option('--secret-file <file>', 'the cluster secret the controllers will have ("cluster": {"secret": …}): the signing key is sealed with it (or LAAS_CLUSTER_SECRET)')
+  .action(async (o: { from: string; to?: string; secretFile?: string }) => {
     if (!o.to) throw new InvalidArgumentError('give --to <postgres url> or set LAAS_STORE_URL');
     const { migrateLowdbToPostgres } = await import('../controller/store/migrate.js');
-    const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'));
+    const { resolveSecret } = await import('../protocol/secret.js');
+    const clusterSecret = o.secretFile ? resolveSecret({ file: o.secretFile }, '--secret-file') : process.env.LAAS_CLUSTER_SECRET || undefined;
+    const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'), { clusterSecret });
     for (const [what, c] of Object.entries(counts)) process.stdout.write(`${what.padEnd(10)} copied ${c.copied}, already there ${c.present}\n`);
     process.stdout.write('done: point the controllers at it with "store": {"type": "postgres", "url": ...}\n');
   });

@@ -89,6 +89,11 @@ export const controllerConfigSchema = z.strictObject({
     heartbeat: zDuration.default(2_000),
     /** A controller silent this long is dead: its hosts and open work orders are adopted. */
     expireAfter: zDuration.default(10_000),
+    /**
+     * The same on every controller, and NOT in the database: authenticates their messages to each
+     * other and encrypts the instruction-signing key they share there.
+     */
+    secret: zSecret.optional(),
   }).optional(),
   /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
   metrics: z.strictObject({
@@ -96,6 +101,7 @@ export const controllerConfigSchema = z.strictObject({
   }).prefault({}),
 }).superRefine((c, ctx) => {
   if (c.cluster && c.store.type !== 'postgres') ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'several controllers need a shared store: set "store": {"type": "postgres", "url": ...}' });
+  if (c.store.type === 'postgres' && !c.cluster?.secret) ctx.addIssue({ code: 'custom', path: ['cluster', 'secret'], message: CLUSTER_SECRET_HINT });
   if (c.cluster && c.cluster.expireAfter < 3 * c.cluster.heartbeat) ctx.addIssue({ code: 'custom', path: ['cluster', 'expireAfter'], message: 'must be at least 3 heartbeats, or a busy controller reads as dead' });
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
@@ -109,6 +115,9 @@ export const controllerConfigSchema = z.strictObject({
     names.add(w.name);
   });
 });
+
+const CLUSTER_SECRET_HINT = 'required with the PostgreSQL store: a secret of at least 32 characters, the same on every controller sharing the database and kept out of it (it authenticates their messages and encrypts the signing key there), e.g. "cluster": {"secret": {"file": "/etc/laas/cluster.secret"}} with the file made by "openssl rand -base64 32"';
+const MIN_SECRET_CHARS = 32;
 
 export interface ControllerConfig {
   listen: { host: string; port: number };
@@ -126,7 +135,8 @@ export interface ControllerConfig {
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
   store: StoreConfig;
-  cluster: { id?: string; heartbeatMs: number; expireAfterMs: number };
+  /** `secret` is set whenever the store is PostgreSQL. */
+  cluster: { id?: string; heartbeatMs: number; expireAfterMs: number; secret?: string };
   metrics: { maxHostsWithFacts: number };
 }
 
@@ -150,7 +160,10 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
-    cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
+    cluster: {
+      id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000,
+      ...(c.cluster?.secret ? { secret: clusterSecret(c.cluster.secret, `${where} /cluster/secret`) } : {}),
+    },
     store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
     metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts },
   };
@@ -167,6 +180,12 @@ function resolveAgentTokens(entries: z.output<typeof agentToken>[], where: strin
     const { token: _t, at: _a, ...rest } = e;
     return { ...rest, token };
   });
+}
+
+function clusterSecret(ref: z.output<typeof zSecret>, where: string): string {
+  const secret = resolveSecret(ref, where);
+  if (secret.length < MIN_SECRET_CHARS) throw new LaasError('CONFIG_INVALID', `the cluster secret has ${secret.length} characters; use at least ${MIN_SECRET_CHARS} (e.g. "openssl rand -base64 32")`, where);
+  return secret;
 }
 
 /** Loads controller.json; relative dataDir and rulesDir are taken from the file's folder. */

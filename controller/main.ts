@@ -8,6 +8,7 @@ import { LAAS_VERSION, LaasError, errorMessage, signRun, validate, type Logger }
 import { zDuration, zodIssues, zodValidator } from '../protocol/zod.js';
 import { AgentAuth, type Identity } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
+import { ClusterSecret } from './security/cluster-secret.js';
 import { HelloRefusals } from './security/hello-refusals.js';
 import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
 import { PostgresStore } from './store/postgres.js';
@@ -58,6 +59,20 @@ export async function startController(config: ControllerConfig, opts: Controller
   checkListenSafety(config, log);
   const metrics = createMetrics({ facts: { hosts: config.metrics.maxHostsWithFacts } });
   const store = await openStore(config, { log, metrics });
+  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
+  mkdirSync(config.dataDir, { recursive: true });
+  let secret: ClusterSecret | undefined;
+  if (store instanceof PostgresStore) {
+    if (!config.cluster.secret) {
+      await store.close();
+      throw new LaasError('CONFIG_INVALID', 'the PostgreSQL store needs "cluster": {"secret": …}: the same secret of at least 32 characters on every controller sharing the database', '/cluster/secret');
+    }
+    secret = new ClusterSecret(config.cluster.secret);
+  }
+  // Before joining the cluster: a controller whose secret cannot open the shared key takes no part at all.
+  const signing = store instanceof PostgresStore
+    ? await sharedSigningKey(store, SIGNING_KEY_STATE, secret!, log).catch(async (e: unknown) => { await store.close(); throw e; })
+    : loadOrCreateSigningKey(config.dataDir);
   // Several controllers on one PostgreSQL: every controller on it takes part (one is a cluster of one).
   let cluster: Cluster | undefined;
   let coordinator: Coordinator | undefined;
@@ -66,16 +81,12 @@ export async function startController(config: ControllerConfig, opts: Controller
     const id = config.cluster.id ?? `${hostname()}:${config.listen.port}`;
     cluster = await Cluster.start({
       store, id, url: config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`, log,
-      heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs,
+      heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs, secret: secret!,
       onAdopted: (hosts) => coordinator!.adopted(hosts), onLost: (hosts) => coordinator!.lost(hosts),
+      onRejected: (reason) => metrics.clusterMessagesRejected.inc({ reason }),
     });
     parts = sharedStore(store, id, (key) => cluster!.broadcast('state', { key }));
   }
-  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
-  mkdirSync(config.dataDir, { recursive: true });
-  const signing = store instanceof PostgresStore
-    ? await sharedSigningKey((pem) => store.putStateIfAbsent(SIGNING_KEY_STATE, pem))
-    : loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
   // Failed authentication per source, apart for the agent link and the API: a revoked agent
   // hammering the link must not lock its operators out of the API from the same address.

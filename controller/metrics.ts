@@ -98,6 +98,7 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     storeWriteErrors: new Counter({ name: 'laas_store_write_errors_total', help: 'Failed store writes (the data stays in memory and is written again)', ...r }),
     // Identity and the database trust boundary (issue 16).
     hellosRefused: new Counter({ name: 'laas_link_hellos_refused_total', help: 'Agent hellos refused for the agent id they claim, by reason (enrolled, revoked, not-allowed, claimed, host-limit)', labelNames: ['reason'], ...r }),
+    clusterMessagesRejected: new Counter({ name: 'laas_cluster_messages_rejected_total', help: 'Messages on the controllers\' channel dropped as not from a controller with the cluster secret, by reason (bad-mac, stale, replayed, malformed)', labelNames: ['reason'], ...r }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Logger } from '../../protocol/index.js';
+import { LaasError, type Logger } from '../../protocol/index.js';
+import { ClusterSecret } from '../security/cluster-secret.js';
 import { CLAIM_STATE_PREFIX, CREDENTIALS_REV_STATE, CREDENTIALS_STATE, ENROLL_TOKENS_STATE } from './identity-memory.js';
 import { LowdbStore } from './lowdb.js';
 import { PostgresStore } from './postgres.js';
@@ -21,11 +22,12 @@ export const SIGNING_KEY_STATE = 'signing-key';
 /**
  * Copies a lowdb store (its data dir, or the laas.json in it) into PostgreSQL in one
  * transaction. Records already there are left alone, so running it again copies nothing
- * twice and never overwrites what controllers wrote since. The signing key goes along, so
- * agents that pinned it keep accepting instructions; so do agent identities. The lowdb store
- * must not be in use (its lock is taken, as a controller would).
+ * twice and never overwrites what controllers wrote since. The signing key goes along, sealed
+ * with the cluster secret (never in the clear in the database), so agents that pinned it keep
+ * accepting instructions. The lowdb store must not be in use (its lock is taken, as a
+ * controller would).
  */
-export async function migrateLowdbToPostgres(from: string, url: string, log: Logger): Promise<MigrateCounts> {
+export async function migrateLowdbToPostgres(from: string, url: string, log: Logger, opts: { clusterSecret?: string } = {}): Promise<MigrateCounts> {
   const dataDir = existsSync(from) && statSync(from).isFile() ? dirname(from) : from;
   if (existsSync(from) && statSync(from).isFile() && basename(from) !== 'laas.json') {
     throw new Error(`${from}: expected a laas data dir or its laas.json`);
@@ -34,6 +36,11 @@ export async function migrateLowdbToPostgres(from: string, url: string, log: Log
   const keyFile = join(dataDir, 'signing-key.pem');
   const source = await LowdbStore.open({ dataDir, log });
   try {
+    if (existsSync(keyFile) && !opts.clusterSecret) {
+      throw new LaasError('CONFIG_INVALID', `${keyFile}: the signing key goes into the database sealed with the cluster secret; give the file the controllers name in "cluster": {"secret": …} with --secret-file, or set LAAS_CLUSTER_SECRET`);
+    }
+    if (opts.clusterSecret !== undefined && opts.clusterSecret.length < 32) throw new LaasError('CONFIG_INVALID', `the cluster secret has ${opts.clusterSecret.length} characters; controllers need at least 32 (e.g. "openssl rand -base64 32")`);
+    const secret = opts.clusterSecret ? new ClusterSecret(opts.clusterSecret) : undefined;
     const target = await PostgresStore.open({ url, log, pruneEveryMs: 0 });
     try {
       const hosts = await source.listHosts();
@@ -42,7 +49,7 @@ export async function migrateLowdbToPostgres(from: string, url: string, log: Log
       const all = source.stateEntries();
       const identity = new Set([ENROLL_TOKENS_STATE, CREDENTIALS_STATE, CREDENTIALS_REV_STATE]);
       const state = all.filter(([k]) => !identity.has(k) && !k.startsWith(CLAIM_STATE_PREFIX));
-      if (existsSync(keyFile)) state.push([SIGNING_KEY_STATE, readFileSync(keyFile, 'utf8')]);
+      if (secret) state.push([SIGNING_KEY_STATE, secret.seal(readFileSync(keyFile, 'utf8'))]);
       const tokens = (await source.getState<EnrollTokenRecord[]>(ENROLL_TOKENS_STATE)) ?? [];
       const credentials = await source.listAgentCredentials();
       const claims = all.filter(([k]) => k.startsWith(CLAIM_STATE_PREFIX)).map(([, v]) => v as AgentClaim);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { parseControllerConfig } from '../../../controller/config.js';
 import { MIGRATIONS, PostgresStore } from '../../../controller/store/postgres.js';
 import { LaasError, silentLogger } from '../../../protocol/index.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
+import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { freePort } from '../../helpers/procs.js';
 import { alert, heal } from './store-suite.js';
 import { waitFor } from '../../helpers/procs.js';
@@ -22,11 +22,15 @@ describe('postgres store: errors and config', () => {
   it('the controller config chooses the store; the url may be a secret from the environment', () => {
     expect(parseControllerConfig({}, 'c.json').store).toEqual({ type: 'lowdb' });
     process.env.LAAS_TEST_STORE_URL = 'postgres://u:p@db:5432/laas';
-    expect(parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } } }, 'c.json').store).toEqual({ type: 'postgres', url: 'postgres://u:p@db:5432/laas' });
+    expect(parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').store).toEqual({ type: 'postgres', url: 'postgres://u:p@db:5432/laas' });
     delete process.env.LAAS_TEST_STORE_URL;
-    expect(() => parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } } }, 'c.json')).toThrow(/c\.json \/store\/url: environment variable LAAS_TEST_STORE_URL is not set/);
+    expect(() => parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json')).toThrow(/c\.json \/store\/url: environment variable LAAS_TEST_STORE_URL is not set/);
     expect(() => parseControllerConfig({ store: { type: 'mysql' } }, 'c.json')).toThrow(/store/);
     expect(() => parseControllerConfig({ store: { type: 'postgres' } }, 'c.json')).toThrow(/store\/url/);
+    // The cluster secret: required with PostgreSQL, long enough, with where and what to do.
+    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' } }, 'c.json')).toThrow(/c\.json \/cluster\/secret: required with the PostgreSQL store: .*"openssl rand -base64 32"/);
+    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: 'short' } }, 'c.json')).toThrow('c.json /cluster/secret: the cluster secret has 5 characters; use at least 32');
+    expect(parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').cluster.secret).toBe(CLUSTER_SECRET);
   });
 });
 
