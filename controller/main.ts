@@ -188,6 +188,8 @@ export async function startController(config: ControllerConfig, opts: Controller
       log.warn({ agent: host, why }, 'agent link closed: its credential changed');
     }
   }
+  /** After an enrollment or revocation here: the change is made, so a failed re-check is logged, not answered as a failure (the poll retries). */
+  const recheckNow = () => recheckAgents().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'checking agent links after a credential change failed; the next check retries'));
   // A NOTIFY can be lost (the listener reconnecting): credentials are also polled, so a revocation
   // made through another controller takes effect within a heartbeat or two regardless.
   const credentialPoll = cluster ? setInterval(() => { recheckAgents().catch((e) => log.warn({ err: errorMessage(e) }, 'checking agent credentials failed; retrying')); }, config.cluster.heartbeatMs) : undefined;
@@ -296,13 +298,13 @@ export async function startController(config: ControllerConfig, opts: Controller
       }
       audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
       log.info({ agent: b.agentId, from: r.remote }, 'agent enrolled');
-      await recheckAgents();
+      await recheckNow();
       return { status: 201, body: { agentId: b.agentId, credential: out.credential, signingKey: signing.publicKeyPem } };
     })
     .route('GET', '/api/v1/agents', 'admin', async () => ({ body: (await agentAuth.list()).map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
     .route('DELETE', '/api/v1/agents/{id}', 'admin', async (r) => {
       if (!(await agentAuth.revoke(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no enrolled, unrevoked agent ${JSON.stringify(r.params.id)}`);
-      await recheckAgents();
+      await recheckNow();
       log.warn({ agent: r.params.id, by: r.caller }, 'agent credential revoked; disconnected');
       return { body: { revoked: r.params.id } };
     })

@@ -128,13 +128,13 @@ export class AgentAuth {
         case 'enrolled': return { error: `agent ${agentId} is already enrolled; revoke it first (laas agents revoke ${agentId}) to enroll it again` };
       }
     }
-    await this.refresh();
+    await this.refresh().catch(() => undefined); // enrolled whatever the cache does; the next refresh catches up
     return { credential };
   }
 
   async revoke(agentId: string, by: string): Promise<boolean> {
     const out = await this.store.revokeAgentCredential(agentId, by, new Date(this.now()).toISOString());
-    if (out) await this.refresh();
+    if (out) await this.refresh().catch(() => undefined); // revoked whatever the cache does; hellos read the store
     return Boolean(out);
   }
 
