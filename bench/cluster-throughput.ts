@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Fleet, AGENT_TOKEN } from '../test/helpers/fleet.js';
-import { startPostgres } from '../test/helpers/postgres.js';
+import { CLUSTER_SECRET, startPostgres } from '../test/helpers/postgres.js';
 import { stopAll } from '../test/helpers/procs.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
 
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       const url = await pg.createDatabase();
       const pair = [new Fleet(), new Fleet()];
       fleets.push(...pair);
-      for (const [i, f] of pair.entries()) await f.startController({ hostDownAfter: '60s', store: { type: 'postgres', url }, cluster: { id: `bench-${i}` } });
+      for (const [i, f] of pair.entries()) await f.startController({ hostDownAfter: '60s', store: { type: 'postgres', url }, cluster: { id: `bench-${i}`, secret: CLUSTER_SECRET } });
       rows.push(await run('postgres-2', pair, agents));
       for (const f of pair) await f.controller!.stop();
       console.log(JSON.stringify(rows.slice(-2)));

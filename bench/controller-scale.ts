@@ -131,7 +131,7 @@ async function startController(opts: { profileDir?: string; nodeFlags?: string[]
   }
   const port = await freePort();
   writeFileSync(join(dir, 'controller.json'), JSON.stringify({
-    listen: `127.0.0.1:${port}`, dataDir: './data', rulesDir: './rules', agentTokens: [TOKEN], hostDownAfter: '60s', heal: { maxConcurrent: '100%' },
+    listen: `127.0.0.1:${port}`, dataDir: './data', rulesDir: './rules', agentTokens: [{ token: TOKEN, maxHosts: 1_000_000 }], hostDownAfter: '60s', heal: { maxConcurrent: '100%' },
   }));
   const node = [process.execPath, ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), ...(opts.nodeFlags ?? []), CLI, 'controller', '--config', join(dir, 'controller.json')];
   // 20,000 links need more descriptors than the usual soft limit; root may raise it for this process.

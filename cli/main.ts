@@ -55,7 +55,8 @@ program.command('up')
     const token = randomBytes(24).toString('base64url');
     const dataDir = resolve(o.data);
     const controller = await startController(parseControllerConfig({
-      listen: `127.0.0.1:${o.port}`, dataDir, rulesDir: resolve(o.rules), agentTokens: [token],
+      // Named: a new random token each run is the same claimant of the local agent's id.
+      listen: `127.0.0.1:${o.port}`, dataDir, rulesDir: resolve(o.rules), agentTokens: [{ name: 'laas-up', token }],
     }, 'laas up'), { log: log.child({ part: 'controller' }) });
     const pidfile = resolve(dataDir, 'demo.pid');
     const restart = [process.execPath, CLI_PATH, 'demo', 'start', '--port', String(o.demoPort), '--pidfile', pidfile];
@@ -249,6 +250,13 @@ agents.command('revoke')
   .action(async (id: string, o: { url: string }) => {
     if (await (await api()).call('DELETE', `/api/v1/agents/${encodeURIComponent(id)}`, o)) process.stdout.write(`agent ${id} revoked and disconnected\n`);
   });
+agents.command('forget')
+  .description('free an agent id: the next agent to say hello as it (with any allowed token) claims it; an enrolled agent must be revoked first')
+  .argument('<id>', 'agent id')
+  .option(...urlOption)
+  .action(async (id: string, o: { url: string }) => {
+    if (await (await api()).call('DELETE', `/api/v1/agents/${encodeURIComponent(id)}/claim`, o)) process.stdout.write(`agent id ${id} forgotten; the next hello as it claims it\n`);
+  });
 agents.command('enroll-token')
   .description('make an enrollment token for new agents (install.sh agent --enroll-token …)')
   .option('--uses <n>', 'how many agents may enroll with it', (v) => Number(v), 1)
@@ -343,11 +351,14 @@ store.command('migrate')
   .description('copy a lowdb store (data dir) into PostgreSQL; safe to run again: records already there are kept, the counts say what was copied')
   .requiredOption('--from <dir>', 'the controller\'s dataDir (or its laas.json); stop that controller first')
   .option('--to <url>', 'PostgreSQL URL, e.g. postgres://laas@db:5432/laas (or LAAS_STORE_URL, which keeps the password out of ps)', process.env.LAAS_STORE_URL)
-  .action(async (o: { from: string; to?: string }) => {
+  .option('--secret-file <file>', 'the cluster secret the controllers will have ("cluster": {"secret": …}): the signing key is sealed with it (or LAAS_CLUSTER_SECRET)')
+  .action(async (o: { from: string; to?: string; secretFile?: string }) => {
     if (!o.to) throw new InvalidArgumentError('give --to <postgres url> or set LAAS_STORE_URL');
     const { migrateLowdbToPostgres } = await import('../controller/store/migrate.js');
-    const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'));
-    for (const [what, c] of Object.entries(counts)) process.stdout.write(`${what.padEnd(7)} copied ${c.copied}, already there ${c.present}\n`);
+    const { resolveSecret } = await import('../protocol/secret.js');
+    const clusterSecret = o.secretFile ? resolveSecret({ file: o.secretFile }, '--secret-file') : process.env.LAAS_CLUSTER_SECRET || undefined;
+    const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'), { clusterSecret });
+    for (const [what, c] of Object.entries(counts)) process.stdout.write(`${what.padEnd(10)} copied ${c.copied}, already there ${c.present}\n`);
     process.stdout.write('done: point the controllers at it with "store": {"type": "postgres", "url": ...}\n');
   });
 

@@ -1,10 +1,35 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, resolveSecret, validate } from '../protocol/index.js';
+import { LaasError, readJsonFile, resolveSecret, validate } from '../protocol/index.js';
 import { zDuration, zSecret, zodValidator } from '../protocol/zod.js';
 import { maintenanceSchema, type MaintenanceWindow } from './alerts/maintenance.js';
 import { rootRouteSchema, type Route } from './alerts/routes.js';
 import { receiverSchema } from './notify/index.js';
+import { DEFAULT_MAX_HOSTS, type SharedTokenConfig } from './security/agent-tokens.js';
+
+/**
+ * A shared agent token: a secret (string, {env}, {file}), or an entry that names and restricts
+ * it. Which form an object is follows from its "token" field, so each gets its own errors.
+ */
+const agentTokenEntry = z.strictObject({
+  token: zSecret,
+  /** Entries with one name are one claimant of ids (rotate a token by adding the new one under the old name). */
+  name: z.string().min(1).max(100).regex(/^[\w.@-]+$/, 'letters, digits and . @ _ - only').optional(),
+  /** Agent ids it may say hello as: exact, or globs where "*" is any run of characters. */
+  ids: z.array(z.string().min(1).max(200).regex(/^\S+$/, 'no spaces')).min(1, 'list at least one id or glob, or leave "ids" out').optional(),
+  /** Labels its hellos must carry, with exactly these values. */
+  labels: z.record(z.string().min(1).max(100), z.string().max(200)).refine((l) => Object.keys(l).length > 0, 'give at least one label, or leave "labels" out').optional(),
+  /** Distinct host ids it may claim; past this a new id is refused. */
+  maxHosts: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_HOSTS),
+});
+const agentToken = z.unknown().transform((v, ctx) => {
+  const isEntry = typeof v === 'object' && v !== null && !Array.isArray(v) && 'token' in v;
+  const r = (isEntry ? agentTokenEntry : zSecret).safeParse(v);
+  if (r.success) return typeof r.data === 'object' && 'token' in r.data ? { ...r.data, at: '/token' } : { token: r.data, maxHosts: DEFAULT_MAX_HOSTS, at: '' };
+  if (isEntry) for (const issue of r.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+  else ctx.addIssue({ code: 'custom', message: 'expected a token: a string, {"env": "VAR"}, {"file": "/path"}, or {"token": …, "name", "ids", "labels", "maxHosts"}' });
+  return z.NEVER;
+});
 
 const listenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:7070"');
 
@@ -13,7 +38,7 @@ export const controllerConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   rulesDir: z.string().min(1).default('./rules'),
   /** Shared agent tokens (simple setups); enrolled agents use their own credentials instead. */
-  agentTokens: z.array(zSecret).default([]),
+  agentTokens: z.array(agentToken).default([]),
   /** Serve https/wss from this certificate (laas certs init makes one). */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   /** Allow plain http/ws on a non-loopback address (only when something else encrypts the link). */
@@ -70,6 +95,11 @@ export const controllerConfigSchema = z.strictObject({
     heartbeat: zDuration.default(2_000),
     /** A controller silent this long is dead: its hosts and open work orders are adopted. */
     expireAfter: zDuration.default(10_000),
+    /**
+     * The same on every controller, and NOT in the database: authenticates their messages to each
+     * other and encrypts the instruction-signing key they share there.
+     */
+    secret: zSecret.optional(),
   }).optional(),
   /** /metrics size: past this many hosts, host facts are exported as fleet summaries only. */
   metrics: z.strictObject({
@@ -80,6 +110,7 @@ export const controllerConfigSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.cluster && c.store.type !== 'postgres') ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'several controllers need a shared store: set "store": {"type": "postgres", "url": ...}' });
   if (c.metrics.requireToken && c.apiTokens.length === 0) ctx.addIssue({ code: 'custom', path: ['metrics', 'requireToken'], message: 'needs "apiTokens" (a viewer token is enough; give Prometheus one as its bearer token)' });
+  if (c.store.type === 'postgres' && !c.cluster?.secret) ctx.addIssue({ code: 'custom', path: ['cluster', 'secret'], message: CLUSTER_SECRET_HINT });
   if (c.cluster && c.cluster.expireAfter < 3 * c.cluster.heartbeat) ctx.addIssue({ code: 'custom', path: ['cluster', 'expireAfter'], message: 'must be at least 3 heartbeats, or a busy controller reads as dead' });
   const known = new Set(Object.keys(c.receivers));
   const walk = (r: Route, path: (string | number)[]) => {
@@ -94,11 +125,14 @@ export const controllerConfigSchema = z.strictObject({
   });
 });
 
+const CLUSTER_SECRET_HINT = 'required with the PostgreSQL store: a secret of at least 32 characters, the same on every controller sharing the database and kept out of it (it authenticates their messages and encrypts the signing key there), e.g. "cluster": {"secret": {"file": "/etc/laas/cluster.secret"}} with the file made by "openssl rand -base64 32"';
+const MIN_SECRET_CHARS = 32;
+
 export interface ControllerConfig {
   listen: { host: string; port: number };
   dataDir: string;
   rulesDir: string;
-  agentTokens: string[];
+  agentTokens: SharedTokenConfig[];
   apiTokens: { name: string; token: string; role: 'viewer' | 'operator' | 'admin' }[];
   receivers: Record<string, { type: string }>;
   hostDownAfterMs: number;
@@ -113,7 +147,8 @@ export interface ControllerConfig {
   maintenance: MaintenanceWindow[];
   externalUrl?: string;
   store: StoreConfig;
-  cluster: { id?: string; heartbeatMs: number; expireAfterMs: number };
+  /** `secret` is set whenever the store is PostgreSQL. */
+  cluster: { id?: string; heartbeatMs: number; expireAfterMs: number; secret?: string };
   metrics: { maxHostsWithFacts: number; requireToken: boolean };
 }
 
@@ -126,7 +161,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     listen: { host: c.listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(c.listen.slice(i + 1)) },
     dataDir: c.dataDir,
     rulesDir: c.rulesDir,
-    agentTokens: c.agentTokens.map((t, n) => resolveSecret(t, `${where} /agentTokens/${n}`)),
+    agentTokens: resolveAgentTokens(c.agentTokens, where),
     apiTokens: c.apiTokens.map((t, n) => ({ ...t, token: resolveSecret(t.token, `${where} /apiTokens/${n}/token`) })),
     receivers: c.receivers,
     hostDownAfterMs: c.hostDownAfter,
@@ -140,10 +175,32 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     route: c.route,
     maintenance: c.maintenance,
     externalUrl: c.externalUrl,
-    cluster: { id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000 },
+    cluster: {
+      id: c.cluster?.id, heartbeatMs: c.cluster?.heartbeat ?? 2_000, expireAfterMs: c.cluster?.expireAfter ?? 10_000,
+      ...(c.cluster?.secret ? { secret: clusterSecret(c.cluster.secret, `${where} /cluster/secret`) } : {}),
+    },
     store: c.store.type === 'postgres' ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) } : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
     metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts, requireToken: c.metrics.requireToken },
   };
+}
+
+function resolveAgentTokens(entries: z.output<typeof agentToken>[], where: string): SharedTokenConfig[] {
+  const seen = new Map<string, number>();
+  return entries.map((e, n) => {
+    const at = `${where} /agentTokens/${n}`;
+    const token = resolveSecret(e.token, `${at}${e.at}`);
+    const same = seen.get(token);
+    if (same !== undefined) throw new LaasError('CONFIG_INVALID', `the same token as /agentTokens/${same}; give each token once (several entries may share a "name")`, at);
+    seen.set(token, n);
+    const { token: _t, at: _a, ...rest } = e;
+    return { ...rest, token };
+  });
+}
+
+function clusterSecret(ref: z.output<typeof zSecret>, where: string): string {
+  const secret = resolveSecret(ref, where);
+  if (secret.length < MIN_SECRET_CHARS) throw new LaasError('CONFIG_INVALID', `the cluster secret has ${secret.length} characters; use at least ${MIN_SECRET_CHARS} (e.g. "openssl rand -base64 32")`, where);
+  return secret;
 }
 
 /** Loads controller.json; relative dataDir and rulesDir are taken from the file's folder. */

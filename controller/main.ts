@@ -6,13 +6,15 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { LAAS_VERSION, LaasError, errorMessage, signRun, validate, type Logger } from '../protocol/index.js';
 import { zDuration, zIdentifier, zodIssues, zodValidator } from '../protocol/zod.js';
-import { AgentAuth } from './security/agents.js';
+import { AgentAuth, type Identity } from './security/agents.js';
 import { AuditLog } from './security/audit.js';
+import { ClusterSecret } from './security/cluster-secret.js';
+import { HelloRefusals } from './security/hello-refusals.js';
 import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
 import { PostgresStore } from './store/postgres.js';
 import { Cluster, RemoteError } from './cluster/cluster.js';
 import { Coordinator } from './cluster/coordinator.js';
-import { sharedStore } from './cluster/shared-store.js';
+import { AGENTS_CHANGED, sharedStore } from './cluster/shared-store.js';
 import { hostname } from 'node:os';
 import type { Store } from './store/store.js';
 import { SIGNING_KEY_STATE } from './store/migrate.js';
@@ -24,7 +26,7 @@ import { Api, ApiError } from './api/server.js';
 import { realClock, type Clock } from './clock.js';
 import type { ControllerConfig } from './config.js';
 import { HealError } from './heal/manager.js';
-import { LinkServer } from './link/server.js';
+import { LinkServer, type Session } from './link/server.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
 import { Pipeline } from './pipeline.js';
@@ -57,6 +59,20 @@ export async function startController(config: ControllerConfig, opts: Controller
   checkListenSafety(config, log);
   const metrics = createMetrics({ facts: { hosts: config.metrics.maxHostsWithFacts } });
   const store = await openStore(config, { log, metrics });
+  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  let secret: ClusterSecret | undefined;
+  if (store instanceof PostgresStore) {
+    if (!config.cluster.secret) {
+      await store.close();
+      throw new LaasError('CONFIG_INVALID', 'the PostgreSQL store needs "cluster": {"secret": …}: the same secret of at least 32 characters on every controller sharing the database', '/cluster/secret');
+    }
+    secret = new ClusterSecret(config.cluster.secret);
+  }
+  // Before joining the cluster: a controller whose secret cannot open the shared key takes no part at all.
+  const signing = store instanceof PostgresStore
+    ? await sharedSigningKey(store, SIGNING_KEY_STATE, secret!, log).catch(async (e: unknown) => { await store.close(); throw e; })
+    : loadOrCreateSigningKey(config.dataDir);
   // Several controllers on one PostgreSQL: every controller on it takes part (one is a cluster of one).
   let cluster: Cluster | undefined;
   let coordinator: Coordinator | undefined;
@@ -65,16 +81,12 @@ export async function startController(config: ControllerConfig, opts: Controller
     const id = config.cluster.id ?? `${hostname()}:${config.listen.port}`;
     cluster = await Cluster.start({
       store, id, url: config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`, log,
-      heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs,
+      heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs, secret: secret!,
       onAdopted: (hosts) => coordinator!.adopted(hosts), onLost: (hosts) => coordinator!.lost(hosts),
+      onRejected: (reason) => metrics.clusterMessagesRejected.inc({ reason }),
     });
     parts = sharedStore(store, id, (key) => cluster!.broadcast('state', { key }));
   }
-  // The data dir still holds this controller's own files (the audit log) when records are in PostgreSQL.
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const signing = store instanceof PostgresStore
-    ? await sharedSigningKey((pem) => store.putStateIfAbsent(SIGNING_KEY_STATE, pem))
-    : loadOrCreateSigningKey(config.dataDir);
   const audit = new AuditLog(config.dataDir);
   // Failed authentication per source, apart for the agent link and the API: a revoked agent
   // hammering the link must not lock its operators out of the API from the same address.
@@ -82,6 +94,9 @@ export async function startController(config: ControllerConfig, opts: Controller
   const authFailures = new AuthFailures();
   const agentAuth = new AgentAuth(parts, config.agentTokens);
   await agentAuth.restore();
+  const refusals = new HelloRefusals({ audit: (e) => audit.add(e), count: (reason) => metrics.hellosRefused.inc({ reason }), log });
+  /** Each connected host's session, to re-check its credential when credentials change. */
+  const sessions = new Map<string, Session>();
   const receivers = new Set(Object.keys(config.receivers));
   const notificationLog = new NotificationLog(parts);
   await notificationLog.restore();
@@ -98,12 +113,20 @@ export async function startController(config: ControllerConfig, opts: Controller
     queue: { maxFrames: config.link.maxQueuedFrames, maxBytes: config.link.maxQueuedBytes }, maxPendingHellosPerSource: config.link.maxPendingHellosPerSource,
     onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: {
-      hello: async (_session, hello) => {
+      hello: async (session, hello) => {
+        // Who may speak for this id is decided before anything is recorded about it.
+        const refused = await agentAuth.admit(session.identity, hello, session.remote);
+        if (refused) throw refusals.refuse(refused, hello.agentId, session.remote, describe(session.identity));
         const welcome = await pipeline.hello(hello);
         await coordinator?.claim(hello.agentId);
         return { ...welcome, signingKey: signing.publicKeyPem };
       },
-      connected: (session) => pipeline.connected(session.hostId!),
+      connected: (session) => {
+        sessions.set(session.hostId!, session);
+        // Revoked (or enrolled) while this hello was on its way: the check of changes may have run before the link was here.
+        if (!agentAuth.stillValid(session.identity, session.hostId!)) link.disconnect(session.hostId!, 'credential no longer valid');
+        pipeline.connected(session.hostId!);
+      },
       sample: async (session, sample) => { await coordinator?.ready(session.hostId!); await pipeline.sample(session.hostId!, sample); },
       ack: async (session, body) => { await coordinator?.ready(session.hostId!); await pipeline.ack(session.hostId!, body.id); },
       async result(session, result) {
@@ -115,7 +138,10 @@ export async function startController(config: ControllerConfig, opts: Controller
         // The ack lets the agent forget the result: it must be on disk first.
         await store.flush();
       },
-      disconnected: (session) => void pipeline.disconnected(session.hostId!),
+      disconnected: (session) => {
+        if (sessions.get(session.hostId!) === session) sessions.delete(session.hostId!);
+        void pipeline.disconnected(session.hostId!);
+      },
     },
   });
   pipeline = await Pipeline.create({
@@ -144,11 +170,32 @@ export async function startController(config: ControllerConfig, opts: Controller
       reloadState: async (key) => {
         if (key === 'pause') await pipeline.heal.reloadPause();
         else if (key === 'silences') await pipeline.reloadSilences();
-        else if (key === 'agents' || key === 'enrollTokens') await agentAuth.restore();
+        else if (key === AGENTS_CHANGED) await recheckAgents();
       },
     });
     cluster.run();
   }
+  /**
+   * Credentials changed (here, on another controller, or seen by the poll): links whose identity
+   * no longer holds are closed — a revoked agent, a shared token on an id now enrolled.
+   */
+  async function recheckAgents(): Promise<void> {
+    await agentAuth.refresh();
+    // Every link, not only the changed ids: a change may have reached the cache another way (a hello's read, enroll, revoke).
+    for (const [host, session] of sessions) {
+      if (agentAuth.stillValid(session.identity, host)) continue;
+      const why = session.identity.kind === 'agent' ? 'credential revoked' : 'agent id enrolled; only its own credential may use it';
+      link.disconnect(host, why);
+      log.warn({ agent: host, why }, 'agent link closed: its credential changed');
+    }
+  }
+  /** After an enrollment or revocation here: the change is made, so a failed re-check is logged, not answered as a failure (the poll retries). */
+  const recheckNow = () => recheckAgents().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'checking agent links after a credential change failed; the next check retries'));
+  // A NOTIFY can be lost (the listener reconnecting): credentials are also polled, so a revocation
+  // made through another controller takes effect within a heartbeat or two regardless.
+  const credentialPoll = cluster ? setInterval(() => { recheckAgents().catch((e) => log.warn({ err: errorMessage(e) }, 'checking agent credentials failed; retrying')); }, config.cluster.heartbeatMs) : undefined;
+  credentialPoll?.unref();
+
   /** An operator's action on a host's record runs where the host is owned (see controller/cluster). */
   const onOwner = async <T>(host: string | undefined, req: Parameters<Coordinator['onOwner']>[1], local: () => Promise<T>): Promise<T> => {
     if (!coordinator || !host) return local();
@@ -246,7 +293,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     })
     .route('POST', '/v1/enroll', 'public', async (r) => {
       const b = validate(r.body ?? {}, 'request body', zodValidator(enrollInput), 'API_BAD_REQUEST');
-      const out = await agentAuth.enroll(b.token, b.agentId);
+      const out = await agentAuth.enroll(b.token, b.agentId, r.remote);
       if ('error' in out) {
         authFailures.fail(r.remote);
         audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error, unauthenticated: true });
@@ -254,16 +301,26 @@ export async function startController(config: ControllerConfig, opts: Controller
       }
       audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
       log.info({ agent: b.agentId, from: r.remote }, 'agent enrolled');
+      await recheckNow();
       return { status: 201, body: { agentId: b.agentId, credential: out.credential, signingKey: signing.publicKeyPem } };
     })
     // Public by nature: agents on a shared token pin it (laas signing-key; fetch it over TLS).
     .route('GET', '/v1/signing-key', 'public', async () => ({ body: { algorithm: 'ed25519', signingKey: signing.publicKeyPem } }))
-    .route('GET', '/api/v1/agents', 'admin', async () => ({ body: agentAuth.list().map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
+    .route('GET', '/api/v1/agents', 'admin', async () => ({ body: (await agentAuth.list()).map((a) => ({ ...a, connected: link.isConnected(a.id) })) }))
     .route('DELETE', '/api/v1/agents/{id}', 'admin', async (r) => {
       if (!(await agentAuth.revoke(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no enrolled, unrevoked agent ${JSON.stringify(r.params.id)}`);
-      link.disconnect(r.params.id, 'credential revoked');
+      await recheckNow();
       log.warn({ agent: r.params.id, by: r.caller }, 'agent credential revoked; disconnected');
       return { body: { revoked: r.params.id } };
+    })
+    .route('DELETE', '/api/v1/agents/{id}/claim', 'admin', async (r) => {
+      const out = await agentAuth.forget(r.params.id);
+      if (out === 'enrolled') throw new ApiError(409, 'API_CONFLICT', `agent ${JSON.stringify(r.params.id)} is enrolled; revoke it first (laas agents revoke ${r.params.id})`);
+      if (out === 'unknown') throw new ApiError(404, 'API_NOT_FOUND', `no claim of agent id ${JSON.stringify(r.params.id)}`);
+      // The link on it now would claim the id again at its next hello; it has to start over like any other.
+      if (sessions.get(r.params.id)?.identity.kind === 'shared') link.disconnect(r.params.id, 'agent id forgotten by an operator');
+      log.warn({ agent: r.params.id, by: r.caller }, 'agent id forgotten: the next hello as it claims it');
+      return { body: { forgotten: r.params.id } };
     })
     .route('POST', '/api/v1/enroll-tokens', 'admin', async (r) => {
       const b = validate(r.body ?? {}, 'request body', zodValidator(enrollTokenInput), 'API_BAD_REQUEST');
@@ -323,6 +380,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     async stop() {
       watcher?.close();
       clearInterval(sweep);
+      clearInterval(credentialPoll);
       scheduler.stop();
       pipeline.heal.close();
       pipeline.groups.close();
@@ -335,6 +393,11 @@ export async function startController(config: ControllerConfig, opts: Controller
       log.info('controller stopped');
     },
   };
+}
+
+/** What said hello, for the audit and log: which shared token, or which credential. */
+function describe(identity: Identity): string {
+  return identity.kind === 'shared' ? `shared token ${identity.token.where} (${identity.token.name})` : `credential of agent ${identity.id}`;
 }
 
 /** Approve/reject errors as API errors: 404 for no such order, 409 when it is not waiting. */

@@ -98,6 +98,9 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     notifyAttempts: new Counter({ name: 'laas_notify_attempts_total', help: 'Notification delivery attempts, by receiver and outcome', labelNames: ['receiver', 'outcome'], ...r }),
     storeWriteSeconds: new Histogram({ name: 'laas_store_write_seconds', help: 'Time to write the embedded store to disk', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ...r }),
     storeWriteErrors: new Counter({ name: 'laas_store_write_errors_total', help: 'Failed store writes (the data stays in memory and is written again)', ...r }),
+    // Identity and the database trust boundary (issue 16).
+    hellosRefused: new Counter({ name: 'laas_link_hellos_refused_total', help: 'Agent hellos refused for the agent id they claim, by reason (enrolled, revoked, not-allowed, claimed, host-limit)', labelNames: ['reason'], ...r }),
+    clusterMessagesRejected: new Counter({ name: 'laas_cluster_messages_rejected_total', help: 'Messages on the controllers\' channel dropped as not from a controller with the cluster secret, by reason (bad-mac, stale, replayed, malformed)', labelNames: ['reason'], ...r }),
   };
 }
 

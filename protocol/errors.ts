@@ -62,6 +62,13 @@ export const ERROR_CODES = {
   STORE_SCHEMA_NEWER: 'the PostgreSQL store was migrated by a newer laas than this one',
   // Several controllers
   CLUSTER_OWNER_UNAVAILABLE: 'the controller holding the host of this record did not answer',
+  CLUSTER_SECRET_MISMATCH: 'the signing key in the database was encrypted with another cluster secret than this controller has',
+  // Agent identity at hello
+  AGENT_ID_ENROLLED: 'a shared token said hello as an agent id that has (or had) its own credential',
+  AGENT_ID_NOT_ALLOWED: 'a shared token said hello as an id, or with labels, outside what its config entry allows',
+  AGENT_ID_CLAIMED: 'a shared token said hello as an agent id another token claimed first',
+  AGENT_HOST_LIMIT: 'a shared token said hello as a new agent id past its maxHosts',
+  AGENT_CREDENTIAL_REVOKED: 'an enrolled agent said hello with a credential that was revoked meanwhile',
   // Reliability
   AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
   LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',

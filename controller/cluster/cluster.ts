@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { errorMessage, type Logger } from '../../protocol/index.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 import type { PostgresStore } from '../store/postgres.js';
+import { MessageAuth, type Rejection } from './message-auth.js';
 
 /** The one channel controllers talk on; each message names its addressee (or "*" for all). */
 const CHANNEL = 'laas_cluster';
@@ -21,6 +23,10 @@ export interface ClusterOptions {
   /** Told of hosts this controller adopted from a dead one, and of hosts it lost to another. */
   onAdopted?: (hosts: string[]) => Promise<void>;
   onLost?: (hosts: string[]) => Promise<void>;
+  /** Authenticates the messages between controllers (the database does not hold it). */
+  secret: ClusterSecret;
+  /** Told of every message dropped as unauthenticated (counted in /metrics). */
+  onRejected?: (reason: Rejection) => void;
 }
 
 interface Envelope {
@@ -54,10 +60,15 @@ export class Cluster {
   private heartbeat: NodeJS.Timeout | undefined;
   private gateChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly auth: MessageAuth;
+  /** Per reason: when a dropped message was last logged, and how many were dropped since (logs stay quiet under a flood). */
+  private readonly dropLog = new Map<Rejection, { at: number; since: number }>();
   /** Hosts known fleet-wide (refreshed each heartbeat): the base of percentage limits. */
   hostCount = 0;
 
-  private constructor(private readonly opts: ClusterOptions) {}
+  private constructor(private readonly opts: ClusterOptions) {
+    this.auth = new MessageAuth(opts.secret);
+  }
 
   get id(): string {
     return this.opts.id;
@@ -232,11 +243,12 @@ export class Cluster {
   }
 
   private async send(msg: Envelope): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(msg)]);
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, this.auth.seal(msg)]);
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString });
+    // Named, so a DBA (or a test) can tell each controller's listener in pg_stat_activity.
+    const client = new pg.Client({ connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString, application_name: `laas ${this.id} listener`.slice(0, 63) });
     client.on('notification', (n) => { if (n.channel === CHANNEL && n.payload) void this.receive(n.payload); });
     client.on('error', (e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster listener connection failed'));
     client.on('end', () => {
@@ -250,11 +262,14 @@ export class Cluster {
   }
 
   private async receive(payload: string): Promise<void> {
-    let msg: Envelope;
-    try {
-      msg = JSON.parse(payload) as Envelope;
-    } catch {
-      this.opts.log.warn('cluster message is not JSON; dropped');
+    const opened = this.auth.open(payload);
+    if (!opened.ok) {
+      this.dropped(opened.reason);
+      return;
+    }
+    const msg = opened.msg as unknown as Envelope;
+    if (typeof msg.to !== 'string' || typeof msg.from !== 'string' || typeof msg.kind !== 'string') {
+      this.dropped('malformed');
       return;
     }
     if (msg.from === this.id || (msg.to !== '*' && msg.to !== this.id)) return;
@@ -282,5 +297,19 @@ export class Cluster {
       if (!msg.req) this.opts.log.error({ kind: msg.kind, from: msg.from, err: errorMessage(e) }, 'cluster message handler failed');
     }
     if (msg.req) await this.send({ to: msg.from, from: this.id, kind: 'reply', req: msg.req, body }).catch((e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster reply failed'));
+  }
+
+  /** A message that is not from a controller with our secret: dropped, counted, logged (at most every 10 s per reason). */
+  private dropped(reason: Rejection): void {
+    this.opts.onRejected?.(reason);
+    const now = Date.now();
+    const last = this.dropLog.get(reason);
+    if (last && now - last.at < 10_000) { last.since++; return; }
+    this.dropLog.set(reason, { at: now, since: 0 });
+    const hint = reason === 'bad-mac'
+      ? 'someone without the cluster secret wrote to the laas_cluster channel, or a controller has another cluster.secret'
+      : reason === 'stale' ? 'a message too old or from the future: a replay, or controller clocks more than 60 s apart (run NTP)'
+        : reason === 'replayed' ? 'a message seen before was sent again' : 'not a laas cluster message (or from an older laas)';
+    this.opts.log.warn({ reason, droppedSinceLastLog: last?.since ?? 0 }, `cluster message dropped: ${hint}`);
   }
 }

@@ -2,6 +2,8 @@ import type { Store } from '../store/store.js';
 
 /** State records each controller keeps for itself (they are about its own hosts and sends). */
 const PER_CONTROLLER = new Set(['breakers', 'notifications']);
+/** The key announced when agent credentials or claims change; the others poll for it too (a NOTIFY may be lost). */
+export const AGENTS_CHANGED = 'agents';
 
 /**
  * The store as the controller's parts see it in a cluster: the same records, but a change of a
@@ -25,6 +27,26 @@ export function sharedStore(store: Store, controllerId: string, announce: (key: 
     async putState(key, value) {
       await store.putState(keyOf(key), value);
       if (!PER_CONTROLLER.has(key)) await announce(key);
+    },
+    addEnrollToken: (t, now) => store.addEnrollToken(t, now),
+    async enrollAgent(input) {
+      const out = await store.enrollAgent(input);
+      if (out.ok) await announce(AGENTS_CHANGED).catch(() => undefined); // the others poll too
+      return out;
+    },
+    listAgentCredentials: (since) => store.listAgentCredentials(since),
+    getAgentCredential: (id) => store.getAgentCredential(id),
+    async revokeAgentCredential(id, by, at) {
+      const out = await store.revokeAgentCredential(id, by, at);
+      if (out) await announce(AGENTS_CHANGED).catch(() => undefined); // the others poll too
+      return out;
+    },
+    getAgentClaim: (id) => store.getAgentClaim(id),
+    claimAgentId: (claim, max) => store.claimAgentId(claim, max),
+    async forgetAgentClaim(id) {
+      const out = await store.forgetAgentClaim(id);
+      if (out) await announce(AGENTS_CHANGED).catch(() => undefined); // the others poll too
+      return out;
     },
     flush: () => store.flush(),
     close: () => store.close(),

@@ -1,4 +1,5 @@
-import type { AlertRecord, AlertState, HealRecord, HealState, HostRecord, Store } from './store.js';
+import { MemoryIdentity } from './identity-memory.js';
+import type { AgentClaim, AgentCredentialRecord, AlertRecord, AlertState, HealRecord, HealState, HostRecord, Store } from './store.js';
 
 export interface StoreData {
   version: 1;
@@ -16,6 +17,13 @@ export const emptyData = (): StoreData => ({ version: 1, hosts: {}, alerts: {}, 
  * lowdb store adds the file underneath. Reads and writes copy, so no caller shares a record.
  */
 export class MemoryStore implements Store {
+  /** Agent identities in named state records; writes go through putState, so the lowdb store journals them. */
+  private readonly identity = new MemoryIdentity({
+    read: (key) => this.data.state[key],
+    write: (key, value) => { void this.putState(key, value); },
+    keys: () => Object.keys(this.data.state),
+  });
+
   constructor(protected data: StoreData = emptyData(), private readonly maxHistory = 10_000) {}
 
   async listHosts() { return Object.values(this.data.hosts).map(clone); }
@@ -47,6 +55,15 @@ export class MemoryStore implements Store {
     else this.data.state[key] = clone(value);
     this.changed();
   }
+
+  async addEnrollToken(...a: Parameters<Store['addEnrollToken']>) { this.identity.addEnrollToken(...a); }
+  async enrollAgent(input: Parameters<Store['enrollAgent']>[0]) { return clone(this.identity.enrollAgent(input)); }
+  async listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> { return clone(this.identity.listAgentCredentials(sinceRev)); }
+  async getAgentCredential(id: string) { return cloneOpt(this.identity.getAgentCredential(id)); }
+  async revokeAgentCredential(id: string, by: string, at: string) { return cloneOpt(this.identity.revokeAgentCredential(id, by, at)); }
+  async getAgentClaim(id: string) { return cloneOpt(this.identity.getAgentClaim(id)); }
+  async claimAgentId(claim: AgentClaim, maxIds: number) { return clone(this.identity.claimAgentId(claim, maxIds)); }
+  async forgetAgentClaim(id: string) { return this.identity.forgetAgentClaim(id); }
 
   /** Every named state record, for copying a store elsewhere (laas store migrate). */
   stateEntries(): [string, unknown][] {

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { LaasError, errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
-import type { AlertRecord, AlertState, HealRecord, HealState, HostRecord, Store } from './store.js';
+import { IDENTITY_MIGRATION, PostgresIdentity } from './postgres-identity.js';
+import { RETENTION_MIGRATION, pruneHistory, type Pruned, type RetentionOptions } from './postgres-retention.js';
+import type { AgentClaim, AgentCredentialRecord, AlertRecord, AlertState, EnrollTokenRecord, HealRecord, HealState, HostRecord, Store } from './store.js';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -11,6 +13,9 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Attempts per write before it is given up and reported by the next flush (default 8, ~15 s). */
   writeAttempts?: number;
+  /** How often history past `retention.maxHistory` is pruned (default 60 s; 0 = never, e.g. for a one-off copy). */
+  pruneEveryMs?: number;
+  retention?: Partial<RetentionOptions>;
 }
 
 /**
@@ -44,6 +49,8 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX laas_host_owners_controller ON laas_host_owners (controller);
       CREATE TABLE laas_job_runs (job text COLLATE "C" NOT NULL, fire_at text COLLATE "C" NOT NULL, host text COLLATE "C" NOT NULL, controller text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, fire_at, host));`,
   },
+  { version: 3, name: 'agent identities as rows', sql: IDENTITY_MIGRATION },
+  { version: 4, name: 'retention indexes', sql: RETENTION_MIGRATION },
 ];
 
 /** Key of the advisory lock migrations run under, so controllers starting together take turns. */
@@ -63,11 +70,15 @@ export class PostgresStore implements Store {
   private readonly chains = new Map<string, Promise<void>>();
   private failed: { key: string; err: string }[] = [];
   private closed = false;
+  private readonly identity: PostgresIdentity;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly opts: PostgresStoreOptions) {
     this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 5, connectionTimeoutMillis: 10_000 });
     // An idle connection that breaks (server restart) must not crash the controller.
     this.pool.on('error', (e) => opts.log.warn({ err: errorMessage(e), db: describeUrl(opts.url) }, 'idle PostgreSQL connection failed; the pool opens a new one'));
+    this.identity = new PostgresIdentity(this.pool);
   }
 
   /** Connects, applies missing migrations, and returns the store; a clear error if it cannot. */
@@ -79,7 +90,24 @@ export class PostgresStore implements Store {
       await store.pool.end().catch(() => undefined);
       throw connectError(e, opts.url);
     }
+    const every = opts.pruneEveryMs ?? 60_000;
+    if (every > 0) {
+      store.pruneTimer = setInterval(() => { store.pruning = store.prune().catch((e) => opts.log.warn({ err: errorMessage(e) }, 'pruning old history failed; retrying next round')); }, every);
+      store.pruneTimer.unref();
+    }
     return store;
+  }
+
+  /**
+   * One round of retention (what the timer runs): resolved alerts and finished work orders past
+   * the cap go oldest first, a bounded number of rows per round; open records are never dropped.
+   */
+  async prune(): Promise<Pruned | undefined> {
+    if (this.closed) return undefined;
+    const r = this.opts.retention ?? {};
+    const out = await pruneHistory(this.pool, { maxHistory: r.maxHistory ?? 10_000, batch: r.batch ?? 1000, maxBatches: r.maxBatches ?? 10, jobRunsKeepHours: r.jobRunsKeepHours ?? 24 });
+    if (out && out.alerts + out.heals + out.jobRuns > 0) this.opts.log.info(out, 'pruned old history from PostgreSQL');
+    return out;
   }
 
   async listHosts(): Promise<HostRecord[]> {
@@ -159,6 +187,27 @@ export class PostgresStore implements Store {
     return (await this.query<{ value: T }>('SELECT value FROM laas_state WHERE key = $1', [key]))[0].value;
   }
 
+  addEnrollToken(token: EnrollTokenRecord, now: string): Promise<void> { return this.guard(() => this.identity.addEnrollToken(token, now)); }
+  enrollAgent(input: Parameters<Store['enrollAgent']>[0]) { return this.guard(() => this.identity.enrollAgent(input)); }
+  listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> { return this.guard(() => this.identity.listAgentCredentials(sinceRev)); }
+  getAgentCredential(id: string) { return this.guard(() => this.identity.getAgentCredential(id)); }
+  revokeAgentCredential(id: string, by: string, at: string) { return this.guard(() => this.identity.revokeAgentCredential(id, by, at)); }
+  getAgentClaim(id: string) { return this.guard(() => this.identity.getAgentClaim(id)); }
+  claimAgentId(claim: AgentClaim, maxIds: number) { return this.guard(() => this.identity.claimAgentId(claim, maxIds)); }
+  forgetAgentClaim(id: string) { return this.guard(() => this.identity.forgetAgentClaim(id)); }
+
+  /** Replaces a state record only while it still holds `expected` (compare and set); false when it did not. */
+  async replaceStateIf(key: string, expected: unknown, next: unknown): Promise<boolean> {
+    await this.settled('laas_state');
+    const r = await this.guard(() => this.pool.query('UPDATE laas_state SET value = $3 WHERE key = $1 AND value = $2', [key, json(expected), json(next)]));
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Drops dead row versions of the state table now (e.g. a secret just overwritten), where the user may. */
+  async vacuumState(): Promise<void> {
+    await this.pool.query('VACUUM laas_state');
+  }
+
   /** Several records changed together: all of them or none (used by migrate and the cluster). */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.settled();
@@ -187,6 +236,8 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.pruneTimer);
+    await this.pruning;
     try {
       await this.flush();
     } finally {
@@ -201,6 +252,15 @@ export class PostgresStore implements Store {
     await this.chains.get(chainKey(table, id));
     const rows = await this.query<{ doc: T }>(`SELECT doc FROM ${table} WHERE id = $1`, [id]);
     return rows[0]?.doc;
+  }
+
+  /** A direct (not queued) operation, its failure as a LaasError that says where and what to check. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw connectError(e, this.opts.url);
+    }
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {

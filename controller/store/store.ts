@@ -122,6 +122,53 @@ export interface ListOptions {
   limit?: number;
 }
 
+/** A one-time (or limited-use), expiring token that gets an agent its own credential. Only its hash is kept. */
+export interface EnrollTokenRecord {
+  id: string;
+  hash: string;
+  usesLeft: number;
+  expiresAt: string;
+  createdBy: string;
+  createdAt: string;
+  labels: Record<string, string>;
+}
+
+/** An enrolled agent's own credential (its hash). `rev` grows with every change, so others can poll for changes. */
+export interface AgentCredentialRecord {
+  id: string;
+  hash: string;
+  enrolledAt: string;
+  enrolledWith: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  rev: number;
+}
+
+/**
+ * Who first said hello as an agent id: a shared token (by its entry's name) or an enrollment.
+ * Another claimant of the id is refused until an operator forgets the claim.
+ */
+export interface AgentClaim {
+  id: string;
+  kind: 'shared' | 'enrolled';
+  /** The shared token entry's name (or fingerprint); null for an enrolled agent. */
+  token: string | null;
+  /** The address the claiming hello (or enrollment) came from. */
+  from: string;
+  at: string;
+}
+
+/** What spending an enrollment token came to; the credential is stored only with `ok`. */
+export type EnrollOutcome =
+  | { ok: true; token: EnrollTokenRecord }
+  | { ok: false; reason: 'unknown-token' | 'used' | 'enrolled' }
+  | { ok: false; reason: 'expired'; expiresAt: string };
+
+/** What a claim of an agent id came to: ours now, someone's already (maybe ours), or its claimant's limit reached. */
+export type ClaimOutcome =
+  | { outcome: 'claimed' | 'held'; claim: AgentClaim }
+  | { outcome: 'limit'; count: number };
+
 /**
  * The controller's record of hosts, alerts and work orders. The embedded lowdb store is the
  * default; a database-backed one implements the same interface.
@@ -139,6 +186,30 @@ export interface Store {
   /** Small named records (global pause, circuit breakers); undefined deletes. */
   getState<T>(key: string): Promise<T | undefined>;
   putState(key: string, value: unknown): Promise<void>;
+  /**
+   * Agent identities, as row operations so that controllers sharing a database cannot lose each
+   * other's writes or spend one token use twice.
+   */
+  addEnrollToken(token: EnrollTokenRecord, now: string): Promise<void>;
+  /**
+   * Spends one use of the enrollment token with this hash and stores the credential (enrolled
+   * with that token's id) and its claim of the id, all or nothing; refused when the id has an
+   * unrevoked credential.
+   */
+  enrollAgent(input: { tokenHash: string; credential: Omit<AgentCredentialRecord, 'rev' | 'enrolledWith'>; claim: AgentClaim; now: string }): Promise<EnrollOutcome>;
+  /** Credentials changed after `sinceRev` (all of them without it), in rev order. */
+  listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]>;
+  getAgentCredential(id: string): Promise<AgentCredentialRecord | undefined>;
+  /** Revokes the id's unrevoked credential; undefined when there is none. */
+  revokeAgentCredential(id: string, by: string, at: string): Promise<AgentCredentialRecord | undefined>;
+  getAgentClaim(id: string): Promise<AgentClaim | undefined>;
+  /** Records the claim unless the id is claimed already, or its token holds `maxIds` ids already. */
+  claimAgentId(claim: AgentClaim, maxIds: number): Promise<ClaimOutcome>;
+  /**
+   * Frees an id for a new claimant (an operator's decision): drops its claim and any revoked
+   * credential of it; an unrevoked credential stays. False when there was nothing to drop.
+   */
+  forgetAgentClaim(id: string): Promise<boolean>;
   /** Writes everything pending to durable storage. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -92,6 +92,20 @@ describe('laas up', () => {
     expect(up.exitCode).toBe(0);
   });
 
+  it('run again on the same data dir, its local agent is let back in (a new token each run, one claimant of the id)', async () => {
+    const port = await freePort();
+    const up = spawn(process.execPath, [CLI, 'up', '--port', String(port), '--no-demo'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    up.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    try {
+      await waitFor('the local agent back', async () => (await (await fetch(`http://127.0.0.1:${port}/api/v1/hosts`)).json() as { id: string; connected: boolean }[]).some((h) => h.id === 'local' && h.connected), 20_000);
+      expect(err).not.toContain('AGENT_ID_CLAIMED');
+    } finally {
+      up.kill('SIGTERM');
+      await new Promise((r) => up.once('exit', r));
+    }
+  });
+
   it('says how to reach a controller that is not running', async () => {
     const r = await laasRun(['hosts', '--url', `http://127.0.0.1:${await freePort()}`]);
     expect(r.code).toBe(1);

@@ -5,7 +5,8 @@ import { PostgresStore } from '../../controller/store/postgres.js';
 import { silentLogger } from '../../protocol/index.js';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import type { HealView } from '../helpers/heal.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { ClusterSecret } from '../../controller/security/cluster-secret.js';
 import { stopAll, waitFor, type Proc } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
@@ -64,7 +65,7 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
       });
     }
     const cluster = (id: string) => ({
-      store: { type: 'postgres', url: server.url }, cluster: { id, heartbeat: '300ms', expireAfter: '1500ms' },
+      store: { type: 'postgres', url: server.url }, cluster: { id, heartbeat: '300ms', expireAfter: '1500ms', secret: CLUSTER_SECRET },
       heal: { maxConcurrent: 2 }, hostDownAfter: '3s',
     });
     await a.startController(cluster('A'));
@@ -160,7 +161,7 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
   it('a lease lets exactly one controller run a host at a fire time, however many try at once', async () => {
     const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open({ url: server.url, log: silentLogger })));
-    const clusters = await Promise.all(stores.map((store, i) => Cluster.start({ store, id: `lease-${i}`, url: 'x', log: silentLogger, heartbeatMs: 60_000, expireMs: 120_000 })));
+    const clusters = await Promise.all(stores.map((store, i) => Cluster.start({ store, id: `lease-${i}`, url: 'x', log: silentLogger, heartbeatMs: 60_000, expireMs: 120_000, secret: new ClusterSecret(CLUSTER_SECRET) })));
     const hosts = Array.from({ length: 50 }, (_, i) => `h${i}`);
     const won = await Promise.all(clusters.map((c) => c.claimRuns('cl/lease', '2026-01-01T00:00:00.000Z', hosts)));
     expect(won.flat().sort()).toEqual([...hosts].sort());

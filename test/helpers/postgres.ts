@@ -20,6 +20,9 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
+/** The cluster secret test controllers on PostgreSQL share ("cluster": {"secret"}: required with that store). */
+export const CLUSTER_SECRET = 'cluster-secret-for-tests-0123456789abcdef';
+
 /**
  * Why PostgreSQL tests cannot run here, or undefined when they can. Under CI=true a missing
  * server is a failure, not a skip: this throws.

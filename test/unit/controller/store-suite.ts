@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertRecord, HealRecord, HostRecord, Store } from '../../../controller/store/store.js';
+import type { AgentClaim, AlertRecord, EnrollTokenRecord, HealRecord, HostRecord, Store } from '../../../controller/store/store.js';
 
 /**
  * The behaviour every store must have, run against each implementation: what one store does,
@@ -34,6 +34,13 @@ export const heal = (id: string, extra: Partial<HealRecord> = {}): HealRecord =>
 });
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+const enrollToken = (id: string, extra: Partial<EnrollTokenRecord> = {}): EnrollTokenRecord => ({
+  id, hash: `hash-of-${id}`, usesLeft: 1, expiresAt: at(3600), createdBy: 'ops', createdAt: at(0), labels: {}, ...extra,
+});
+const credential = (id: string) => ({ id, hash: `cred-of-${id}`, enrolledAt: at(1), revokedAt: null, revokedBy: null });
+const claim = (id: string, token: string | null, extra: Partial<AgentClaim> = {}): AgentClaim => ({ id, kind: token === null ? 'enrolled' : 'shared', token, from: '10.0.0.1', at: at(1), ...extra });
+const enroll = (store: Store, tokenHash: string, id: string, now = at(10)) => store.enrollAgent({ tokenHash, credential: credential(id), claim: claim(id, null), now });
 
 /** `durable: false` for a store that keeps nothing across a reopen (memory): its durability tests are not defined. */
 export function storeSuite(name: string, make: () => StoreUnderTest, opts: { durable?: boolean } = {}): void {
@@ -132,6 +139,103 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
       // Deleting what is not there is fine.
       await store.putState('never-set', undefined);
       expect(await store.getState('never-set')).toBeUndefined();
+    });
+
+    it('spends the one use of an enrollment token once, however many enroll with it at once', async () => {
+      await store.addEnrollToken(enrollToken('t1'), at(0));
+      const outs = await Promise.all(['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => enroll(store, 'hash-of-t1', id)));
+      expect(outs.filter((o) => o.ok)).toHaveLength(1);
+      expect(outs.filter((o) => !o.ok).map((o) => !o.ok && o.reason)).toEqual(['used', 'used', 'used', 'used']);
+      const winner = outs.findIndex((o) => o.ok);
+      expect((await store.listAgentCredentials()).map((c) => [c.id, c.enrolledWith])).toEqual([[`a${winner + 1}`, 't1']]);
+    });
+
+    it('enrolls agents at once with tokens of their own, losing none of them', async () => {
+      for (let i = 0; i < 8; i++) await store.addEnrollToken(enrollToken(`t${i}`), at(0));
+      const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => enroll(store, `hash-of-t${i}`, `agent-${i}`)));
+      expect(outs.every((o) => o.ok)).toBe(true);
+      expect((await store.listAgentCredentials()).map((c) => c.id).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `agent-${i}`));
+    });
+
+    it('says why an enrollment is refused, and a refused one spends no use', async () => {
+      await store.addEnrollToken(enrollToken('t2', { usesLeft: 2 }), at(0));
+      await store.addEnrollToken(enrollToken('old', { expiresAt: at(5) }), at(0));
+      expect(await enroll(store, 'hash-of-nothing', 'x')).toEqual({ ok: false, reason: 'unknown-token' });
+      expect(await enroll(store, 'hash-of-old', 'x')).toEqual({ ok: false, reason: 'expired', expiresAt: at(5) });
+      expect((await enroll(store, 'hash-of-t2', 'web-1')).ok).toBe(true);
+      expect(await enroll(store, 'hash-of-t2', 'web-1')).toEqual({ ok: false, reason: 'enrolled' });
+      const second = await enroll(store, 'hash-of-t2', 'web-2');
+      expect(second.ok && second.token.usesLeft).toBe(0);
+      expect(await enroll(store, 'hash-of-t2', 'web-3')).toEqual({ ok: false, reason: 'used' });
+      expect(await store.getAgentClaim('web-1')).toMatchObject({ id: 'web-1', kind: 'enrolled', token: null });
+    });
+
+    it('revokes a credential once; credentials changed after a rev come in rev order', async () => {
+      await store.addEnrollToken(enrollToken('t3', { usesLeft: 3 }), at(0));
+      for (const id of ['c1', 'c2', 'c3']) await enroll(store, 'hash-of-t3', id);
+      const all = await store.listAgentCredentials();
+      expect(all.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+      const mark = all[all.length - 1].rev;
+      const revoked = await store.revokeAgentCredential('c1', 'ops', at(20));
+      expect(revoked).toMatchObject({ id: 'c1', revokedAt: at(20), revokedBy: 'ops' });
+      expect(revoked!.rev).toBeGreaterThan(mark);
+      expect(await store.revokeAgentCredential('c1', 'ops', at(21))).toBeUndefined();
+      expect(await store.revokeAgentCredential('nobody', 'ops', at(21))).toBeUndefined();
+      expect((await store.listAgentCredentials(mark)).map((c) => [c.id, c.revokedBy])).toEqual([['c1', 'ops']]);
+      expect((await store.getAgentCredential('c1'))?.revokedAt).toBe(at(20));
+      // Enrolled again after the revocation: a new credential, a newer rev.
+      await store.addEnrollToken(enrollToken('t4'), at(0));
+      expect((await enroll(store, 'hash-of-t4', 'c1')).ok).toBe(true);
+      expect((await store.listAgentCredentials(revoked!.rev)).map((c) => [c.id, c.revokedAt])).toEqual([['c1', null]]);
+    });
+
+    it('claims an id for the first token, holds it against another, and bounds the ids per token', async () => {
+      expect(await store.claimAgentId(claim('web-1', 'fleet'), 2)).toEqual({ outcome: 'claimed', claim: claim('web-1', 'fleet') });
+      expect(await store.claimAgentId(claim('web-1', 'other', { from: '10.9.9.9' }), 2)).toEqual({ outcome: 'held', claim: claim('web-1', 'fleet') });
+      expect((await store.claimAgentId(claim('web-1', 'fleet'), 2)).outcome).toBe('held');
+      expect((await store.claimAgentId(claim('web-2', 'fleet'), 2)).outcome).toBe('claimed');
+      expect(await store.claimAgentId(claim('web-3', 'fleet'), 2)).toEqual({ outcome: 'limit', count: 2 });
+      expect((await store.claimAgentId(claim('web-3', 'other'), 2)).outcome).toBe('claimed');
+      expect(await store.forgetAgentClaim('web-1')).toBe(true);
+      expect(await store.forgetAgentClaim('web-1')).toBe(false);
+      expect(await store.getAgentClaim('web-1')).toBeUndefined();
+      expect((await store.claimAgentId(claim('web-4', 'fleet'), 2)).outcome).toBe('claimed');
+      // Two tokens claiming one new id at once: one wins, the other sees the winner's claim.
+      const race = await Promise.all([store.claimAgentId(claim('web-9', 'fleet', { at: at(5) }), 100), store.claimAgentId(claim('web-9', 'other', { at: at(5) }), 100)]);
+      expect(race.map((r) => r.outcome).sort()).toEqual(['claimed', 'held']);
+      const tokens = race.map((r) => (r.outcome === 'limit' ? '' : r.claim.token));
+      expect(tokens[0]).toBe(tokens[1]);
+    });
+
+    it('forgetting an id drops its claim and a revoked credential, never an unrevoked one', async () => {
+      await store.addEnrollToken(enrollToken('t5', { usesLeft: 2 }), at(0));
+      await enroll(store, 'hash-of-t5', 'gone');
+      await enroll(store, 'hash-of-t5', 'live');
+      await store.revokeAgentCredential('gone', 'ops', at(30));
+      expect(await store.forgetAgentClaim('gone')).toBe(true);
+      expect(await store.getAgentCredential('gone')).toBeUndefined();
+      expect(await store.getAgentClaim('gone')).toBeUndefined();
+      expect(await store.forgetAgentClaim('live')).toBe(true); // its claim
+      expect((await store.getAgentCredential('live'))?.revokedAt).toBeNull();
+      expect(await store.forgetAgentClaim('live')).toBe(false);
+      // A credential enrolled after the forget still gets a rev no poller has seen.
+      const mark = Math.max(...(await store.listAgentCredentials()).map((c) => c.rev));
+      await store.addEnrollToken(enrollToken('t6'), at(0));
+      await enroll(store, 'hash-of-t6', 'new');
+      expect((await store.listAgentCredentials(mark)).map((c) => c.id)).toEqual(['new']);
+    });
+
+    if (durable) it('identities survive a close and reopen', async () => {
+      await store.addEnrollToken(enrollToken('t7', { usesLeft: 2 }), at(0));
+      await enroll(store, 'hash-of-t7', 'kept');
+      await store.claimAgentId(claim('shared-1', 'fleet'), 10);
+      await store.close();
+      store = await sut.reopen!();
+      expect((await store.getAgentCredential('kept'))?.hash).toBe('cred-of-kept');
+      expect(await store.getAgentClaim('shared-1')).toEqual(claim('shared-1', 'fleet'));
+      expect(await store.claimAgentId(claim('shared-2', 'fleet'), 1)).toEqual({ outcome: 'limit', count: 1 });
+      expect((await enroll(store, 'hash-of-t7', 'kept-2')).ok).toBe(true);
+      expect(await enroll(store, 'hash-of-t7', 'kept-3')).toEqual({ ok: false, reason: 'used' });
     });
 
     if (durable) it('after flush(), everything written survives a close and reopen', async () => {
