@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { LinkServer } from '../controller/link/server.js';
+import { sharedTokens } from '../controller/security/agent-tokens.js';
 import { createMetrics } from '../controller/metrics.js';
 import { decode, encode, silentLogger, type Sample } from '../protocol/index.js';
 
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   let handled = 0;
   const link = new LinkServer({
-    identify: () => ({ kind: 'shared' }), log: silentLogger, metrics,
+    identify: () => ({ kind: 'shared', token: sharedTokens([{ token: 'bench', maxHosts: 10 }])[0] }), log: silentLogger, metrics,
     // The budget the peer keeps to: it floods "within the rules".
     rate: { perSecond: rate, burst: rate * 2 },
     handlers: {

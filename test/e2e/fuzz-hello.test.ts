@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decode, encode } from '../../protocol/index.js';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { stopAll, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
@@ -117,7 +117,7 @@ describe.each(stores)('fuzzing hello ids and labels at a real controller (%s sto
   beforeAll(async () => {
     if (skip) return;
     if (pg) db = await startPostgres();
-    await fleet.startController(pg ? { store: { type: 'postgres', url: db!.url }, hostDownAfter: '30s' } : { hostDownAfter: '30s' });
+    await fleet.startController(pg ? { store: { type: 'postgres', url: db!.url }, cluster: { secret: CLUSTER_SECRET }, hostDownAfter: '30s' } : { hostDownAfter: '30s' });
     good = new SimAgent(fleet.url, AGENT_TOKEN, 'good-1', { role: 'web' }, 60_000);
     await good.connect();
   }, 90_000);
@@ -186,7 +186,7 @@ describe.each(stores)('fuzzing hello ids and labels at a real controller (%s sto
     expect(good.welcomed).toBe(true);
     expect(await resultAcked(fleet.url, 'good-2')).toBe('ack good-2.0');
     await fleet.controller!.stop();
-    await fleet.startController(pg ? { store: { type: 'postgres', url: db!.url }, hostDownAfter: '30s' } : { hostDownAfter: '30s' });
+    await fleet.startController(pg ? { store: { type: 'postgres', url: db!.url }, cluster: { secret: CLUSTER_SECRET }, hostDownAfter: '30s' } : { hostDownAfter: '30s' });
     const hosts = await waitFor('the hosts, read back from the store', async () => {
       const list = await fleet.api<{ id: string; labels: Record<string, string>; hostname: string; services: string[] }[]>('/api/v1/hosts');
       return list.some((h) => h.id === 'good-2') && list;

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { parseControllerConfig } from '../../../controller/config.js';
 import { LinkServer, type LinkHandlers, type LinkOptions } from '../../../controller/link/server.js';
 import { createMetrics, type Metrics } from '../../../controller/metrics.js';
+import { sharedTokens } from '../../../controller/security/agent-tokens.js';
 import { decode, encode, silentLogger, type Sample } from '../../../protocol/index.js';
 import { waitFor } from '../../helpers/procs.js';
 
@@ -18,7 +19,7 @@ const peers: WebSocket[] = [];
 async function serve(opts: Partial<LinkOptions>, handlers: Partial<LinkHandlers> = {}): Promise<Served> {
   const metrics = createMetrics();
   const link = new LinkServer({
-    identify: (t) => (t === TOKEN ? { kind: 'shared' } : undefined), log: silentLogger, metrics,
+    identify: (t) => (t === TOKEN ? { kind: 'shared', token: sharedTokens([{ token: TOKEN, maxHosts: 10 }])[0] } : undefined), log: silentLogger, metrics,
     handlers: {
       hello: async (_s, h) => ({ hostId: h.agentId, controllerVersion: 'test' }),
       sample: async () => undefined, ack: async () => undefined, result: async () => undefined, disconnected: () => undefined,
