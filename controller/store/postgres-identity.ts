@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from './pg-transaction.js';
 import type { AgentClaim, AgentCredentialRecord, ClaimOutcome, EnrollOutcome, EnrollTokenRecord } from './store.js';
 
 /**
@@ -150,19 +151,8 @@ export class PostgresIdentity {
       [claim.id, claim.kind, claim.token, claim.from, claim.at]);
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 }
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { LaasError, errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
 import { IDENTITY_MIGRATION, PostgresIdentity } from './postgres-identity.js';
+import { inTransaction } from './pg-transaction.js';
 import { RETENTION_MIGRATION, pruneHistory, type Pruned, type RetentionOptions } from './postgres-retention.js';
 import type { AgentClaim, AgentCredentialRecord, AlertRecord, AlertState, EnrollTokenRecord, HealRecord, HealState, HostRecord, Store } from './store.js';
 
@@ -211,18 +212,7 @@ export class PostgresStore implements Store {
   /** Several records changed together: all of them or none (used by migrate and the cluster). */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.settled();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.pool, fn);
   }
 
   async flush(): Promise<void> {
