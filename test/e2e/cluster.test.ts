@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { Cluster } from '../../controller/cluster/cluster.js';
@@ -100,7 +102,10 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
       (await heals(b, '?state=awaiting-approval')).find((h) => h.host === 'appr-1'), 15_000);
     const approved = await post(b, `/api/v1/heals/${waiting.id}/approve`, { comment: 'go' });
     expect(approved.status).toBe(200);
-    expect(((await approved.json()) as Order).reason).toBe('approved by anonymous');
+    // The reply tells the decision; its reason may already be the heal's outcome (the sim heals at once).
+    const reply = (await approved.json()) as Order & { approval: { decision: string; by: string; comment: string } };
+    expect(reply.approval).toMatchObject({ decision: 'approved', by: 'anonymous', comment: 'go' });
+    expect(reply.history.some((e) => e.state === 'approved' && e.note === 'approved by anonymous: go')).toBe(true);
     const done = await waitFor('the heal succeeded', async () => {
       const h = (await heals(b)).find((x) => x.id === waiting.id);
       return h && h.state !== 'dispatched' ? h : undefined;
@@ -172,9 +177,11 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
   it('killing a controller moves its agents to the other, which finishes their open work orders and decides host-down once', async () => {
     const fleetOf = { A: a, B: b } as const;
+    const gate = join(a.dir, 'slow-gate');
     real = a.startAgent('fo-1', {
       controller: [`ws://127.0.0.1:${a.port}`, `ws://127.0.0.1:${b.port}`], labels: { role: 'fo' },
-      scripts: { slow: ['sh', '-c', 'sleep 3'] }, reconnect: { min: '100ms', max: '500ms' },
+      // Runs until the test opens its gate (at most 30 s), so the test sees it running for as long as it needs.
+      scripts: { slow: ['sh', '-c', 'i=0; while [ ! -e "$0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done', gate] }, reconnect: { min: '100ms', max: '500ms' },
     });
     const db = new pg.Client({ connectionString: server.url });
     await db.connect();
@@ -193,6 +200,7 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
       victim.controller!.child.kill('SIGKILL');
       await victim.controller!.exited;
       lonely.stop();
+      writeFileSync(gate, '');
 
       // The agent finishes its script, reconnects to the survivor, and hands in its result there.
       await waitFor('the agent on the surviving controller', async () => (await ownerOf('fo-1')) !== first, 20_000);
