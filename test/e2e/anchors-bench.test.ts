@@ -70,7 +70,7 @@ describe('fault-to-fix bench, short mode', () => {
 describe('agent footprint bench, short mode', () => {
   it('measures the agent, node_exporter and Monit side by side', async () => {
     const out = `reports/agent-footprint-short-${process.pid}.json`;
-    const r = await runBench('dist/bench/agent-footprint.js', ['--agent', 'dist', '--seconds', '12', '--warmup', '3', '--out', out], 150_000);
+    const r = await runBench('dist/bench/agent-footprint.js', ['--agent', 'dist', '--seconds', '8', '--warmup', '2', '--out', out], 150_000);
     expect(r.code, r.out).toBe(0);
     const j = JSON.parse(readFileSync(out, 'utf8')) as {
       processes: Record<string, { rssMiB: { max: number; peakHWM: number }; cpuPercentOfOneCore: number; cpuSeconds: number }>;

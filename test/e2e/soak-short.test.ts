@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 /** The soak benchmark's short mode, so it cannot rot: every fault ends in a work order, none left open. */
 describe('soak, short mode', () => {
-  it('100 simulated agents with random faults for 15 s: every fault healed, nothing left firing or open', async () => {
+  it('100 simulated agents with random faults for 10 s: every fault healed, nothing left firing or open', async () => {
     const out = `reports/soak-short-${process.pid}.json`;
-    const child = spawn(process.execPath, ['dist/bench/soak.js', '--agents', '100', '--seconds', '15', '--faults-per-second', '4', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['dist/bench/soak.js', '--agents', '100', '--seconds', '10', '--faults-per-second', '4', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
