@@ -13,7 +13,8 @@ import type { Metrics } from './metrics.js';
 import type { Notification } from './notify/index.js';
 import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
 import type { Rule } from './rules/schema.js';
-import type { AlertRecord, HealRecord, Store } from './store/store.js';
+import type { AlertRecord, HealRecord } from './model.js';
+import type { Store } from './store/store.js';
 import type { Run } from '../protocol/index.js';
 
 export const HOST_DOWN: AlertRule = {
@@ -115,7 +116,7 @@ export class Pipeline {
     for (const a of p.alerts.list()) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) p.holding.add(`${a.rule}\u0000${a.host}`);
     for (const a of p.alerts.list()) deps.metrics.alertsActive.inc({ rule: a.rule, severity: a.severity, state: a.state });
     await p.heal.restore(owns);
-    p.silences = p.loadSilences(await deps.store.getState<unknown>('silences'));
+    p.silences = p.loadSilences(await deps.store.getState('silences'));
     p.armSilenceTimer();
     return p;
   }
@@ -277,7 +278,7 @@ export class Pipeline {
 
   /** Another controller changed the silences. */
   async reloadSilences(): Promise<void> {
-    this.silences = this.loadSilences(await this.deps.store.getState<unknown>('silences'));
+    this.silences = this.loadSilences(await this.deps.store.getState('silences'));
     this.armSilenceTimer();
     this.groups.refresh();
   }

@@ -1,20 +1,9 @@
 import type { Clock, Timer } from '../clock.js';
 import type { AlertNotice, Notification } from '../notify/index.js';
-import type { AlertRecord } from '../store/store.js';
+import type { AlertRecord, NotificationLogEntry } from '../model.js';
 import type { Delivery } from './routes.js';
 
-/** A line of the notification log: what was sent, failed, or held back and why. */
-export interface NotificationLogEntry {
-  at: string;
-  receiver: string;
-  groupKey: string;
-  status: 'firing' | 'resolved';
-  alerts: { id: string; alertname: string; host: string }[];
-  outcome: 'sent' | 'failed' | 'muted' | 'unknown-receiver';
-  attempt?: number;
-  error?: string;
-  reason?: string;
-}
+export type { NotificationLogEntry } from '../model.js';
 
 export interface GroupDeps {
   clock: Clock;

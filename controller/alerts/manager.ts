@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { HostView } from '../rules/evaluate.js';
-import type { AlertRecord, AlertState } from '../store/store.js';
+import type { AlertRecord, AlertState } from '../model.js';
 
 /** What the alert state machine needs to know of a rule. */
 export interface AlertRule {

@@ -23,9 +23,10 @@ export function sharedStore(store: Store, controllerId: string, announce: (key: 
     listHeals: (f) => store.listHeals(f),
     getHeal: (id) => store.getHeal(id),
     putHeal: (h) => store.putHeal(h),
-    getState: <T>(key: string) => store.getState<T>(keyOf(key)),
+    // A per-controller key is the same record under another name: the one cast, kept here.
+    getState: (key) => store.getState(keyOf(key) as typeof key),
     async putState(key, value) {
-      await store.putState(keyOf(key), value);
+      await store.putState(keyOf(key) as typeof key, value);
       if (!PER_CONTROLLER.has(key)) await announce(key);
     },
     addEnrollToken: (t, now) => store.addEnrollToken(t, now),

@@ -1,13 +1,6 @@
-/** One circuit breaker per rule and host, as kept in the store. */
-export interface BreakerState {
-  rule: string;
-  host: string;
-  /** Recent failed work orders (epoch ms), pruned to the window. */
-  failures: number[];
-  openedAt: number | null;
-  /** The last time the fault was seen while open; the healthy period counts from here. */
-  lastUnhealthyAt: number | null;
-}
+import type { BreakerState } from '../model.js';
+
+export type { BreakerState } from '../model.js';
 
 export interface BreakerConfig {
   failures: number;

@@ -3,8 +3,9 @@ import { ACTIONS, type ActionName, type Logger, type Result, type Run } from '..
 import type { Clock, Timer } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import type { Rule } from '../rules/schema.js';
-import { FINAL_HEAL_STATES, type AlertRecord, type HealRecord, type HealState, type HealStep, type Store } from '../store/store.js';
-import { Breakers, type BreakerState, type BreakerView } from './breaker.js';
+import { FINAL_HEAL_STATES, type AlertRecord, type HealRecord, type HealState, type HealStep, type PauseState } from '../model.js';
+import type { Store } from '../store/store.js';
+import { Breakers, type BreakerView } from './breaker.js';
 import { HourlyLimit, hostLimit, limitKey } from './policy.js';
 
 /** How long an agent may take to start an instruction before it must refuse it. */
@@ -16,7 +17,7 @@ const DEFAULT_BREAKER = { failures: 3, window: 3_600_000, resetAfter: 1_800_000 
 export type BrakeKind = 'paused' | 'maintenance' | 'flapping' | 'breaker' | 'cooldown' | 'max-per-hour' | 'max-concurrent' | 'fleet-limit' | 'busy';
 type Verdict = { allowed: true } | { allowed: false; kind: BrakeKind; reason: string };
 
-export interface PauseState { by: string; at: string; reason: string }
+export type { PauseState } from '../model.js';
 
 export type NoticeKind = 'escalation' | 'breaker-open' | 'approval-needed' | 'flapping';
 
@@ -83,8 +84,8 @@ export class HealManager {
   /** After a restart: pause, breakers, limits, and the timers of every open work order. */
   async restore(owns: (host: string) => boolean = () => true): Promise<void> {
     const { store, clock } = this.deps;
-    this.pauseState = (await store.getState<PauseState>('pause')) ?? null;
-    this.breakers = new Breakers((await store.getState<BreakerState[]>('breakers')) ?? []);
+    this.pauseState = (await store.getState('pause')) ?? null;
+    this.breakers = new Breakers((await store.getState('breakers')) ?? []);
     const since = new Date(clock.now() - 3_600_000).toISOString();
     for (const h of await store.listHeals({ since })) {
       if (h.dispatchedAt && h.mode === 'enforce') this.noteStart(h.rule, h.host, Date.parse(h.dispatchedAt));
@@ -130,7 +131,7 @@ export class HealManager {
 
   /** Several controllers: another controller changed the fleet-wide pause. */
   async reloadPause(): Promise<void> {
-    this.pauseState = (await this.deps.store.getState<PauseState>('pause')) ?? null;
+    this.pauseState = (await this.deps.store.getState('pause')) ?? null;
     this.gauges();
   }
 

@@ -1,6 +1,7 @@
 import type { Hello } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
-import type { HostRecord, Store } from '../store/store.js';
+import type { HostRecord } from '../model.js';
+import type { Store } from '../store/store.js';
 
 /**
  * Last-seen is kept in memory on every sample and written to the store at most this often per

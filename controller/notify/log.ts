@@ -1,4 +1,4 @@
-import type { NotificationLogEntry } from '../alerts/groups.js';
+import type { NotificationLogEntry } from '../model.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -11,7 +11,7 @@ export class NotificationLog {
   constructor(private readonly store: Store, private readonly max = 1000) {}
 
   async restore(): Promise<void> {
-    this.entries = (await this.store.getState<NotificationLogEntry[]>('notifications')) ?? [];
+    this.entries = (await this.store.getState('notifications')) ?? [];
   }
 
   add(entry: NotificationLogEntry): void {

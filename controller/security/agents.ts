@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ErrorCode } from '../../protocol/index.js';
-import type { AgentCredentialRecord, EnrollTokenRecord, Store } from '../store/store.js';
+import type { AgentCredentialRecord, EnrollTokenRecord } from '../model.js';
+import type { Store } from '../store/store.js';
 import { sha256, sharedTokens, type SharedToken, type SharedTokenConfig } from './agent-tokens.js';
 
 export type EnrollToken = EnrollTokenRecord;

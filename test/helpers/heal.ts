@@ -1,4 +1,4 @@
-import type { HealRecord, HealStep } from '../../controller/store/store.js';
+import type { HealRecord, HealStep } from '../../controller/model.js';
 import type { Fleet } from './fleet.js';
 import { tcpAnswers, waitFor } from './procs.js';
 import type { Received } from './receiver.js';

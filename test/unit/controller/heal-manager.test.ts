@@ -4,7 +4,7 @@ import { HealError, HealManager, type NoticeKind } from '../../../controller/hea
 import { createMetrics } from '../../../controller/metrics.js';
 import { ruleSchema, type Rule } from '../../../controller/rules/schema.js';
 import { MemoryStore } from '../../../controller/store/memory.js';
-import type { HealRecord } from '../../../controller/store/store.js';
+import type { HealRecord } from '../../../controller/model.js';
 import { silentLogger, type Result, type Run } from '../../../protocol/index.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');

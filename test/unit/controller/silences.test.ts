@@ -5,7 +5,7 @@ import { Groups } from '../../../controller/alerts/groups.js';
 import { Silences, matcherSchema, matches, parseMatcher, type Matcher, type SilenceProblem } from '../../../controller/alerts/silences.js';
 import { SimClock, realClock } from '../../../controller/clock.js';
 import type { Notification } from '../../../controller/notify/index.js';
-import type { AlertRecord } from '../../../controller/store/store.js';
+import type { AlertRecord } from '../../../controller/model.js';
 import { validate } from '../../../protocol/index.js';
 import { zodValidator } from '../../../protocol/zod.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LowdbStore } from '../../../controller/store/lowdb.js';
-import type { HealRecord } from '../../../controller/store/store.js';
+import type { HealRecord } from '../../../controller/model.js';
 import { LaasError, silentLogger } from '../../../protocol/index.js';
 
 const heal = (id: string, state: HealRecord['state']): HealRecord => ({

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LowdbStore } from '../../../controller/store/lowdb.js';
-import type { AlertRecord, HealRecord } from '../../../controller/store/store.js';
+import type { AlertRecord, HealRecord } from '../../../controller/model.js';
 import { LaasError, silentLogger } from '../../../protocol/index.js';
 
 const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentClaim, AlertRecord, EnrollTokenRecord, HealRecord, HostRecord, Store } from '../../../controller/store/store.js';
+import type { AgentClaim, AlertRecord, EnrollTokenRecord, HealRecord, HostRecord } from '../../../controller/model.js';
+import type { Store } from '../../../controller/store/store.js';
 
 /**
  * The behaviour every store must have, run against each implementation: what one store does,
@@ -130,15 +131,15 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
     it('keeps small named state, and putting undefined deletes it', async () => {
       expect(await store.getState('pause')).toBeUndefined();
       await store.putState('pause', { by: 'ops', at: at(1), reason: 'deploy' });
-      await store.putState('breakers', [{ rule: 'r', host: 'h', failures: [1, 2] }]);
+      await store.putState('breakers', [{ rule: 'r', host: 'h', failures: [1, 2], openedAt: null, lastUnhealthyAt: null }]);
       expect(await store.getState('pause')).toEqual({ by: 'ops', at: at(1), reason: 'deploy' });
-      expect(await store.getState('breakers')).toEqual([{ rule: 'r', host: 'h', failures: [1, 2] }]);
+      expect(await store.getState('breakers')).toEqual([{ rule: 'r', host: 'h', failures: [1, 2], openedAt: null, lastUnhealthyAt: null }]);
       await store.putState('pause', undefined);
       expect(await store.getState('pause')).toBeUndefined();
       expect(await store.getState('breakers')).toBeDefined();
       // Deleting what is not there is fine.
-      await store.putState('never-set', undefined);
-      expect(await store.getState('never-set')).toBeUndefined();
+      await store.putState('notifications', undefined);
+      expect(await store.getState('notifications')).toBeUndefined();
     });
 
     it('spends the one use of an enrollment token once, however many enroll with it at once', async () => {
@@ -242,7 +243,7 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
       await store.putHost(host('web-1'));
       for (let i = 0; i < 50; i++) void store.putAlert(alert(`a${i}`, { startsAt: at(i) }));
       void store.putHeal(heal('w1', { state: 'awaiting-approval' }));
-      void store.putState('pause', { by: 'ops' });
+      void store.putState('pause', { by: 'ops', at: at(0), reason: '' });
       await store.flush();
       await store.putState('pause', undefined);
       await store.close();
