@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorMessage } from '../../protocol/index.js';
 import { DirFd, descriptorPathsWork } from './dir-fd.js';
 import { refuse } from './exec.js';
-import type { ActionHandler, ActionOutput } from './index.js';
+import type { ActionHandler, ActionOutput } from './types.js';
 
 /** Directory entries one run looks at, at most: a runaway tree cannot pin the agent. */
 export const MAX_CLEANUP_ENTRIES = 100_000;

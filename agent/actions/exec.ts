@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../../protocol/index.js';
 import { childEnv } from '../child-env.js';
-import type { ActionOutput } from './index.js';
+import type { ActionOutput } from './types.js';
 
 /** Longest error message a result carries (the wire's limit). */
 const MAX_ERROR_MESSAGE = 2000;

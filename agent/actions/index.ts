@@ -1,9 +1,9 @@
 import {
-  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type ActionParams, type Logger, type Result, type Run,
+  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type ActionParams, type Result, type Run,
 } from '../../protocol/index.js';
-import type { AgentConfig } from '../config.js';
-import { refuse } from './exec.js';
 import type { ErrorCode } from '../../protocol/index.js';
+import { refuse } from './exec.js';
+import type { ActionContext, ActionHandler, ActionOutput } from './types.js';
 import { diskCleanup } from './disk-cleanup.js';
 import { processKill } from './process-kill.js';
 import { scriptRun } from './script-run.js';
@@ -14,23 +14,8 @@ const MAX_OUTPUT_CHARS = 1_000_000;
 /** What stdout and stderr may take of one link frame, leaving room for the rest of the result. */
 const OUTPUT_FRAME_BUDGET = MAX_FRAME_BYTES - 16 * 1024;
 
-export interface ActionContext {
-  config: AgentConfig;
-  log: Logger;
-}
-
-/** What a handler gets besides its params: the limits this run must keep. */
-export interface ActionRunContext extends ActionContext {
-  timeoutMs: number;
-  maxOutputBytes: number;
-}
-
-/** What an action produced; runInstruction adds the id, action name and timing. */
-export type ActionOutput = Pick<Result, 'outcome' | 'exitCode' | 'signal' | 'stdout' | 'stderr' | 'truncated' | 'error'>;
-
+export type { ActionContext, ActionHandler, ActionOutput, ActionRunContext } from './types.js';
 export { commandOutput, refuse } from './exec.js';
-
-export type ActionHandler<A extends ActionName = ActionName> = (params: ActionParams<A>, ctx: ActionRunContext) => Promise<ActionOutput>;
 
 /** The agent's allow-list: one line per action it can run. Every catalogue action must appear. */
 export const ACTION_HANDLERS: { readonly [A in ActionName]: ActionHandler<A> } = {

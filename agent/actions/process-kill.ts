@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { errorMessage, type ErrorCode } from '../../protocol/index.js';
 import { findProcesses, readStat } from '../probes/process.js';
 import { refuse } from './exec.js';
-import type { ActionHandler, ActionOutput } from './index.js';
+import type { ActionHandler, ActionOutput } from './types.js';
 
 /** How many per-process problems stderr lists before "… and N more". */
 const MAX_LISTED = 10;

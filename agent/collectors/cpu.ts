@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 interface Ticks { busy: number; total: number }
 

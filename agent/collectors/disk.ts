@@ -1,5 +1,5 @@
 import { readFile, statfs } from 'node:fs/promises';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 const MAX_MOUNTS = 100;
 /** A statfs that takes longer than this (a hung network mount) is left out of the sample. */

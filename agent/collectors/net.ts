@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 const MAX_IFACES = 100;
 

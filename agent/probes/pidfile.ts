@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** A pid file holds a number and a newline: anything longer is not one, and is not read further. */
 export const MAX_PIDFILE_BYTES = 64;

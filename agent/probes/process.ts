@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** Reads this many /proc entries at once: fast enough, without a burst of open files. */
 const BATCH = 64;

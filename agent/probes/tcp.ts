@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Held, ProbeResult } from './index.js';
+import type { Held, ProbeResult } from './types.js';
 
 /** Up when a TCP connection to "host:port" (or "[v6]:port") opens within the timeout. */
 export function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
