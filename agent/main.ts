@@ -116,7 +116,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     log.info({ id: run.id, action: run.action, outcome: result.outcome, exitCode: result.exitCode, ms: Math.round(result.durationMs) }, `instruction ${result.outcome}`);
     link.sendResult(result);
     // A heal usually changes what the probes see: look again now rather than at the next tick.
-    services.probeNow();
+    void services.probeNow();
   }
 
   /** Collection must never block the loop long (probes and instructions wait behind it): measure it. */

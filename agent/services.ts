@@ -102,7 +102,8 @@ export class ServiceWatcher {
 
   /**
    * Probes now instead of at the next tick (e.g. right after a heal), then carries on with the
-   * normal interval. Joins a probe already in flight rather than starting a second one.
+   * normal interval. Joins a probe already in flight rather than starting a second one. Never
+   * rejects: look() turns every failure to look into a "down".
    */
   async probeNow(name?: string): Promise<void> {
     if (!this.running) return;
@@ -156,12 +157,14 @@ export class ServiceWatcher {
     const limit = service.probeTimeoutMs + PROBE_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
     let late = false;
-    const looking = service.probe.hold && kind === 'tcp'
-      ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
-      : this.probes[kind](target, service.probeTimeoutMs, this.env);
-    // A probe that answers after the watcher gave up on it must not leave a connection open.
-    void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
     try {
+      // Inside the try: a probe that throws rather than rejects is a "down" too, so tick() never
+      // rejects (a rejected tick schedules no next one: the service would go unwatched for good).
+      const looking = service.probe.hold && kind === 'tcp'
+        ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
+        : this.probes[kind](target, service.probeTimeoutMs, this.env);
+      // A probe that answers after the watcher gave up on it must not leave a connection open.
+      void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
       return await Promise.race([
         looking,
         new Promise<ProbeResult>((resolve) => {
