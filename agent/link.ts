@@ -203,7 +203,7 @@ export class AgentLink {
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
-        msg = decode(data as Buffer);
+        msg = decode(data);
       } catch (e) {
         this.opts.log.error({ err: errorMessage(e) }, 'controller sent a bad frame; reconnecting');
         ws.close(1008, 'bad frame');

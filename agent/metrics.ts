@@ -107,10 +107,10 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
   new Gauge({ name: 'laas_agent_results_pending', help: 'Results waiting for the controller to acknowledge them', ...r, collect() { this.set(link.pendingResults()); } });
   const instructions = new Counter({ name: 'laas_agent_instructions_total', help: 'Instructions answered, by action and outcome (refusals included)', labelNames: ['action', 'outcome'], ...r });
 
-  const send = link.sendResult;
+  const send = link.sendResult.bind(link);
   link.sendResult = (result: Result) => {
     instructions.inc({ action: result.action, outcome: result.outcome });
-    send.call(link, result);
+    send(result);
   };
 
   const server = await listen(createServer((req, res) => {
@@ -140,7 +140,7 @@ function listen(server: Server, hostPort: string): Promise<Server> {
   const host = hostPort.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(hostPort.slice(i + 1));
   return new Promise((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`agent metrics: cannot listen on ${hostPort}: ${(e as Error).message}`)));
+    server.once('error', (e) => reject(new Error(`agent metrics: cannot listen on ${hostPort}: ${e.message}`)));
     server.listen(port, host, () => resolve(server));
   });
 }

@@ -113,7 +113,7 @@ async function peer(url: string): Promise<void> {
   const seconds = Number(arg('seconds', '60'));
   const ws = new WebSocket(url, { headers: { authorization: 'Bearer bench' } });
   await new Promise((r) => ws.once('open', r));
-  const welcomed = new Promise<void>((r) => ws.once('message', (d) => { if (decode(d as Buffer).type === 'welcome') r(); }));
+  const welcomed = new Promise<void>((r) => ws.once('message', (d) => { if (decode(d).type === 'welcome') r(); }));
   ws.send(encode('hello', { agentId: 'bench-1', agentVersion: 'bench', hostname: 'bench-1', labels: {}, os: { platform: 'linux', release: 'bench' }, intervalMs: 1000, services: [], actions: [], scripts: [] }));
   await welcomed;
   const started = Date.now();

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Fleet } from '../test/helpers/fleet.js';
-import { freePort, laasRun, stopAll, tcpAnswers, waitFor } from '../test/helpers/procs.js';
+import { freePort, laasRun, stopAll, waitFor } from '../test/helpers/procs.js';
 import { startReceiver } from '../test/helpers/receiver.js';
 
 interface Payload { status: string; alerts: { status: string; labels: Record<string, string> }[] }
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const f = (s: { median: number; max: number }) => `median ${s.median} ms, worst ${s.max} ms`;
   console.log(`laas (defaults, probe 1s): fault→page ${f(laas.faultToPageMs)}; recovery→resolved notice ${f(laas.recoveryToResolvedMs)}`);
   if ('faultToPageMs' in am && am.faultToPageMs) console.log(`alertmanager (defaults): alert→page ${f(am.faultToPageMs)}; resolve→resolved notice ${f(am.recoveryToResolvedMs)}`);
-  else console.log(`alertmanager: skipped (${(am as { skipped: string }).skipped})`);
+  else console.log(`alertmanager: skipped (${am.skipped})`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

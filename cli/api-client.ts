@@ -22,7 +22,7 @@ export async function call(method: string, path: string, o: ClientOptions, body?
     process.exitCode = 1;
     return undefined;
   }
-  const out = await res.json().catch(() => undefined) as unknown;
+  const out: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {
     const err = (out as { error?: { code: string; message: string } } | undefined)?.error;
     const hint = res.status === 401 ? ' (set LAAS_TOKEN to an API token)' : '';
@@ -56,14 +56,14 @@ export function story(h: Record<string, unknown>): string {
   const history = (h.history as { at: string; state: string; note: string }[] | undefined) ?? [];
   const approval = h.approval as Record<string, unknown> | null;
   return [
-    `work order ${h.id}: ${h.state}${h.mode === 'shadow' ? ' (shadow)' : ''}`,
-    `  rule ${h.rule} on host ${h.host}, ${h.trigger === 'schedule' ? 'on schedule' : `alert ${h.alertId ?? '-'}`}`,
-    `  reason: ${h.reason}`,
-    ...(approval ? [`  approval: ${approval.decision ?? 'waiting'}${approval.by ? ` by ${approval.by}` : ''} (expires ${approval.expiresAt})`] : []),
+    `work order ${field(h.id)}: ${field(h.state)}${h.mode === 'shadow' ? ' (shadow)' : ''}`,
+    `  rule ${field(h.rule)} on host ${field(h.host)}, ${h.trigger === 'schedule' ? 'on schedule' : `alert ${field(h.alertId ?? '-')}`}`,
+    `  reason: ${field(h.reason)}`,
+    ...(approval ? [`  approval: ${field(approval.decision ?? 'waiting')}${approval.by ? ` by ${field(approval.by)}` : ''} (expires ${field(approval.expiresAt)})`] : []),
     '  steps:',
     ...steps.map((s, i) => {
       const r = s.result as Record<string, unknown> | null;
-      return `    ${i + 1}. ${s.action} ${JSON.stringify(s.params)} — ${s.state}${r ? ` (exit ${r.exitCode ?? r.signal ?? '-'}, ${Math.round(Number(r.durationMs))} ms)` : ''}`;
+      return `    ${i + 1}. ${field(s.action)} ${JSON.stringify(s.params)} — ${field(s.state)}${r ? ` (exit ${field(r.exitCode ?? r.signal ?? '-')}, ${Math.round(Number(r.durationMs))} ms)` : ''}`;
     }),
     '  history:',
     ...history.map((e) => `    ${e.at}  ${e.state.padEnd(17)} ${e.note}`),
@@ -74,10 +74,17 @@ function print(text: string): void {
   process.stdout.write(text + '\n');
 }
 
+/** A field of an API record as text: a primitive as String() shows it, anything else as JSON, never "[object Object]". */
+function field(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v);
+  return JSON.stringify(v);
+}
+
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '-';
-  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${x}`).join(',');
-  const s = String(v);
+  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${field(x)}`).join(',');
+  const s = field(v);
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

@@ -50,7 +50,7 @@ export function initCerts(dir: string, hosts: readonly string[], opts: { days?: 
 function rsaKeys(): forge.pki.rsa.KeyPair {
   // Node generates the key (fast, native); forge only needs it in its own form to sign.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string) as forge.pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string);
   return { privateKey: priv, publicKey: forge.pki.setRsaPublicKey(priv.n, priv.e) };
 }
 

@@ -358,7 +358,7 @@ store.command('migrate')
     const { resolveSecret } = await import('../protocol/secret.js');
     const clusterSecret = o.secretFile ? resolveSecret({ file: o.secretFile }, '--secret-file') : process.env.LAAS_CLUSTER_SECRET || undefined;
     const counts = await migrateLowdbToPostgres(resolve(o.from), o.to, await createLogger('laas-store'), { clusterSecret });
-    for (const [what, c] of Object.entries(counts)) process.stdout.write(`${what.padEnd(10)} copied ${c.copied}, already there ${c.present}\n`);
+    for (const [what, c] of Object.entries(counts) as [string, { copied: number; present: number }][]) process.stdout.write(`${what.padEnd(10)} copied ${c.copied}, already there ${c.present}\n`);
     process.stdout.write('done: point the controllers at it with "store": {"type": "postgres", "url": ...}\n');
   });
 

@@ -24,6 +24,7 @@ export function shown(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (isPlainObject(value)) return 'an object';
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- isPlainObject took the objects: only primitives are left
   return String(value);
 }
 
@@ -85,7 +86,7 @@ export function strictObject<const E extends v.ObjectEntries>(entries: E, typeMe
       return `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
     }
     if (issue.input === undefined && at && Object.hasOwn(entries, at.key)) {
-      const field = entries[at.key] as { message?: unknown; expects?: string };
+      const field = entries[at.key] as { message?: string | ((issue: unknown) => string); expects?: string };
       if (typeof field.message === 'string') return field.message;
       // The field's own message for "nothing given" (no path: it is the field's issue, not ours).
       if (typeof field.message === 'function') return String(field.message({ ...issue, input: undefined, received: 'undefined', path: undefined }));
@@ -149,10 +150,10 @@ export const wholeNumber = (message?: string) => v.pipe(v.number(message), v.saf
  * A string of at most `max` characters, without NUL or a lone UTF-16 surrogate: PostgreSQL can
  * store neither, and one write it refuses fails every flush after it.
  */
-export const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !UNSTORABLE.test(s), (issue) => unsafeCharMessage(issue.input as string, UNSTORABLE)));
+export const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !UNSTORABLE.test(s), (issue) => unsafeCharMessage(issue.input, UNSTORABLE)));
 
 /** Text shown and matched as it is (labels, host names, versions): no control characters either. */
-export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !CONTROL.test(s), (issue) => unsafeCharMessage(issue.input as string, CONTROL)));
+export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !CONTROL.test(s), (issue) => unsafeCharMessage(issue.input, CONTROL)));
 
 /**
  * An identifier (agent and host ids, service, script and action names, instruction ids): 1 to
@@ -160,7 +161,7 @@ export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v
  * back by people.
  */
 export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(max),
-  v.check((s) => nameProblem(s) === undefined, (issue) => nameProblem(issue.input as string) ?? 'invalid'));
+  v.check((s) => nameProblem(s) === undefined, (issue) => nameProblem(issue.input) ?? 'invalid'));
 
 /**
  * Output as it came (stdout, stderr, a probe's detail): anything goes, except that NUL and lone

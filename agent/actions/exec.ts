@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../../protocol/index.js';
 import { childEnv } from '../child-env.js';
@@ -66,9 +67,24 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
     let exit: { code: number | null; signal: string | null } | undefined;
     let timedOut = false;
     let settled = false;
-    let termTimer: NodeJS.Timeout | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let closeTimer: NodeJS.Timeout | undefined;
+
+    const signalGroup = (signal: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        try { child.kill(signal); } catch { /* already gone */ }
+      }
+    };
+
+    const termTimer = setTimeout(() => {
+      timedOut = true;
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
+      killTimer.unref();
+    }, opts.timeoutMs);
 
     const finish = (spawnError?: string) => {
       if (settled) return;
@@ -76,7 +92,7 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
       clearTimeout(termTimer);
       clearTimeout(closeTimer);
       // Whatever still holds the pipes must not keep the agent alive or see them closed.
-      for (const s of [child.stdout, child.stderr]) (s as Readable & { unref?: () => void } | null)?.unref?.();
+      for (const s of [child.stdout, child.stderr]) (s as Socket | null)?.unref(); // pipes are sockets
       resolve({
         exitCode: exit?.code ?? null,
         signal: exit?.signal ?? null,
@@ -89,22 +105,6 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
         ...(spawnError !== undefined ? { spawnError } : {}),
       });
     };
-
-    const signalGroup = (signal: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        try { child.kill(signal); } catch { /* already gone */ }
-      }
-    };
-
-    termTimer = setTimeout(() => {
-      timedOut = true;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
-      killTimer.unref();
-    }, opts.timeoutMs);
 
     child.on('error', (e) => {
       // After a successful spawn an 'error' means a failed kill; the command still runs.

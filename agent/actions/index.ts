@@ -1,5 +1,5 @@
 import {
-  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type ActionParams, type Result, type Run,
+  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type Result, type Run,
 } from '../../protocol/index.js';
 import type { ErrorCode } from '../../protocol/index.js';
 import { refuse } from './exec.js';
@@ -56,7 +56,7 @@ export async function runInstruction(run: Run, ctx: ActionContext, now: () => nu
   const timeoutMs = Math.min(run.timeoutMs, ctx.config.actionTimeoutMs ?? Infinity);
   const handler = ACTION_HANDLERS[action] as ActionHandler;
   try {
-    const out = await handler(parsed.value as ActionParams<ActionName>, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
+    const out = await handler(parsed.value, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
     return finish(fitOutput(out));
   } catch (e) {
     ctx.log.error({ id: run.id, action, err: errorMessage(e) }, 'action handler failed');

@@ -23,5 +23,5 @@ export async function collectFacts(collectors: readonly Collector[]): Promise<Ho
   const values = await Promise.all(collectors.map((c) => c.collect().catch(() => undefined)));
   const out: Record<string, unknown> = {};
   collectors.forEach((c, i) => { if (values[i] !== undefined) out[c.name] = values[i]; });
-  return out as HostFacts;
+  return out;
 }

@@ -10,7 +10,7 @@ export interface NodeExporter {
   readonly proc: Child;
   readonly url: string;
   /** One scrape of /metrics; returns the body's size in bytes. */
-  scrape(): Promise<number>;
+  scrape: () => Promise<number>;
   stop(): Promise<void>;
 }
 

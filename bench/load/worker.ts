@@ -99,7 +99,7 @@ function connect(c: Client): void {
     if (isBinary) { bump('binary-frame'); return; }
     let msg;
     try {
-      msg = decode(data as Buffer);
+      msg = decode(data);
     } catch (e) {
       bump(`bad-frame: ${(e as Error).message.slice(0, 80)}`);
       return;
