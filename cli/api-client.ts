@@ -1,7 +1,10 @@
 import { printable, printableDeep, printableLines } from './terminal-safe.js';
 
 /** Talks to a controller's HTTP API: tables and stories for people (control characters escaped), --json for scripts. */
-export interface ClientOptions { url: string; json?: boolean }
+export interface ClientOptions {
+  url: string;
+  json?: boolean;
+}
 
 /** One API call; on failure prints what went wrong and what to do, sets exit code 1, returns undefined. */
 export async function call(method: string, path: string, o: ClientOptions, body?: unknown): Promise<unknown> {
@@ -13,7 +16,10 @@ export async function call(method: string, path: string, o: ClientOptions, body?
       method,
       // JSON on every state-changing call, body or not: a controller with no tokens refuses one
       // that is not (what a web page could send it), see API_CROSS_SITE.
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined || method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined || method !== 'GET' ? { 'content-type': 'application/json' } : {}),
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
@@ -47,7 +53,12 @@ export async function printList(kind: keyof typeof COLUMNS, path: string, id: st
   if (o.json) return print(JSON.stringify(body, null, 2));
   if (id) return print(kind === 'heals' ? story(printableDeep(body) as Record<string, unknown>) : printableLines(JSON.stringify(body, null, 2)));
   const rows = printableDeep(body) as Record<string, unknown>[];
-  print(table(COLUMNS[kind], rows.map((r) => COLUMNS[kind].map((c) => cell(r[c])))).trimEnd());
+  print(
+    table(
+      COLUMNS[kind],
+      rows.map((r) => COLUMNS[kind].map((c) => cell(r[c]))),
+    ).trimEnd(),
+  );
 }
 
 /** A work order told as a story: what, where, each step and what came of it, every event. */
@@ -59,7 +70,9 @@ export function story(h: Record<string, unknown>): string {
     `work order ${field(h.id)}: ${field(h.state)}${h.mode === 'shadow' ? ' (shadow)' : ''}`,
     `  rule ${field(h.rule)} on host ${field(h.host)}, ${h.trigger === 'schedule' ? 'on schedule' : `alert ${field(h.alertId ?? '-')}`}`,
     `  reason: ${field(h.reason)}`,
-    ...(approval ? [`  approval: ${field(approval.decision ?? 'waiting')}${approval.by ? ` by ${field(approval.by)}` : ''} (expires ${field(approval.expiresAt)})`] : []),
+    ...(approval
+      ? [`  approval: ${field(approval.decision ?? 'waiting')}${approval.by ? ` by ${field(approval.by)}` : ''} (expires ${field(approval.expiresAt)})`]
+      : []),
     '  steps:',
     ...steps.map((s, i) => {
       const r = s.result as Record<string, unknown> | null;
@@ -83,13 +96,20 @@ function field(v: unknown): string {
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '-';
-  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${field(x)}`).join(',');
+  if (typeof v === 'object')
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${field(x)}`)
+      .join(',');
   const s = field(v);
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
 function table(head: readonly string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n';
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd() + '\n';
   return line(head.map((h) => h.toUpperCase())) + rows.map(line).join('') + (rows.length ? '' : '(none)\n');
 }

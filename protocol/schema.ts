@@ -52,16 +52,26 @@ export function defaultMessage(issue: Issue): string {
   const unit = Array.isArray(issue.input) ? 'item' : 'character';
   const length = (issue.input as { length?: number } | undefined)?.length ?? 0;
   switch (issue.type) {
-    case 'min_length': return req === 1 ? 'must not be empty' : `expected at least ${count(Number(req), unit)}, got ${length}`;
-    case 'max_length': return `expected at most ${count(Number(req), unit)}, got ${length}`;
-    case 'min_value': return `expected at least ${String(req)}, got ${got}`;
-    case 'max_value': return `expected at most ${String(req)}, got ${got}`;
-    case 'gt_value': return `expected more than ${String(req)}, got ${got}`;
-    case 'integer': case 'safe_integer': return `expected a whole number, got ${got}`;
-    case 'finite': return `expected a finite number, got ${got}`;
-    case 'regex': return `expected text matching ${String(req)}, got ${got}`;
+    case 'min_length':
+      return req === 1 ? 'must not be empty' : `expected at least ${count(Number(req), unit)}, got ${length}`;
+    case 'max_length':
+      return `expected at most ${count(Number(req), unit)}, got ${length}`;
+    case 'min_value':
+      return `expected at least ${String(req)}, got ${got}`;
+    case 'max_value':
+      return `expected at most ${String(req)}, got ${got}`;
+    case 'gt_value':
+      return `expected more than ${String(req)}, got ${got}`;
+    case 'integer':
+    case 'safe_integer':
+      return `expected a whole number, got ${got}`;
+    case 'finite':
+      return `expected a finite number, got ${got}`;
+    case 'regex':
+      return `expected text matching ${String(req)}, got ${got}`;
   }
-  if (issue.kind === 'schema') return issue.input === undefined ? `required, expected ${expectsWord(issue.expected)}` : `expected ${expectsWord(issue.expected)}, got ${got}`;
+  if (issue.kind === 'schema')
+    return issue.input === undefined ? `required, expected ${expectsWord(issue.expected)}` : `expected ${expectsWord(issue.expected)}, got ${got}`;
   return issue.message.replace(/^Invalid \w+: /, '');
 }
 
@@ -125,7 +135,10 @@ export function record<const K extends v.GenericSchema<string, string>, const V 
       const entry = input[k];
       const keyRun = (this.key['~run'] as unknown as Run)({ value: k }, config);
       const valueRun = (this.value['~run'] as unknown as Run)({ value: entry }, config);
-      for (const [d, origin] of [[keyRun, 'key'], [valueRun, 'value']] as const) {
+      for (const [d, origin] of [
+        [keyRun, 'key'],
+        [valueRun, 'value'],
+      ] as const) {
         for (const issue of d.issues ?? []) {
           const item = { type: 'object', origin, input, key: k, value: entry } as const;
           (issue as { path?: unknown[] }).path = origin === 'key' ? [item] : [item, ...(issue.path ?? [])];
@@ -150,18 +163,42 @@ export const wholeNumber = (message?: string) => v.pipe(v.number(message), v.saf
  * A string of at most `max` characters, without NUL or a lone UTF-16 surrogate: PostgreSQL can
  * store neither, and one write it refuses fails every flush after it.
  */
-export const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !UNSTORABLE.test(s), (issue) => unsafeCharMessage(issue.input, UNSTORABLE)));
+export const text = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.maxLength(max),
+    v.check(
+      (s) => !UNSTORABLE.test(s),
+      (issue) => unsafeCharMessage(issue.input, UNSTORABLE),
+    ),
+  );
 
 /** Text shown and matched as it is (labels, host names, versions): no control characters either. */
-export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !CONTROL.test(s), (issue) => unsafeCharMessage(issue.input, CONTROL)));
+export const plainText = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.maxLength(max),
+    v.check(
+      (s) => !CONTROL.test(s),
+      (issue) => unsafeCharMessage(issue.input, CONTROL),
+    ),
+  );
 
 /**
  * An identifier (agent and host ids, service, script and action names, instruction ids): 1 to
  * `max` characters, no control characters, no blanks around it — it keys records and is typed
  * back by people.
  */
-export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(max),
-  v.check((s) => nameProblem(s) === undefined, (issue) => nameProblem(issue.input) ?? 'invalid'));
+export const identifier = (max = 200) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1, 'must not be empty'),
+    v.maxLength(max),
+    v.check(
+      (s) => nameProblem(s) === undefined,
+      (issue) => nameProblem(issue.input) ?? 'invalid',
+    ),
+  );
 
 /**
  * Output as it came (stdout, stderr, a probe's detail): anything goes, except that NUL and lone
@@ -170,11 +207,22 @@ export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must
 export const freeText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.transform(storable));
 
 /** A host's labels: at most MAX_LABELS, names like `role`, values of plain text. */
-export const hostLabels = () => v.pipe(
-  record(v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100),
-    v.regex(LABEL_NAME, 'expected a label name: a letter or "_", then letters, digits, "_", "." or "-"')), plainText(200)),
-  v.check((l) => Object.keys(l).length <= MAX_LABELS, (issue) => `expected at most ${MAX_LABELS} labels, got ${Object.keys(issue.input as object).length}`),
-);
+export const hostLabels = () =>
+  v.pipe(
+    record(
+      v.pipe(
+        v.string(),
+        v.minLength(1, 'must not be empty'),
+        v.maxLength(100),
+        v.regex(LABEL_NAME, 'expected a label name: a letter or "_", then letters, digits, "_", "." or "-"'),
+      ),
+      plainText(200),
+    ),
+    v.check(
+      (l) => Object.keys(l).length <= MAX_LABELS,
+      (issue) => `expected at most ${MAX_LABELS} labels, got ${Object.keys(issue.input as object).length}`,
+    ),
+  );
 
 /** Where an issue points: the keys and indexes from the top of the checked value. */
 function toParseIssue(issue: Issue): ParseIssue {

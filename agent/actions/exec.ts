@@ -55,7 +55,11 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
     let child: ChildProcess;
     try {
       child = spawn(argv[0], argv.slice(1), {
-        stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? childEnv(process.env), cwd: opts.cwd, detached: true, windowsHide: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: opts.env ?? childEnv(process.env),
+        cwd: opts.cwd,
+        detached: true,
+        windowsHide: true,
       });
     } catch (e) {
       // Synchronous refusals, e.g. a NUL byte in an argument.
@@ -75,7 +79,11 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
       try {
         process.kill(-child.pid, signal);
       } catch {
-        try { child.kill(signal); } catch { /* already gone */ }
+        try {
+          child.kill(signal);
+        } catch {
+          /* already gone */
+        }
       }
     };
 
@@ -130,19 +138,35 @@ function capture(stream: Readable | null, cap: number): { text(): string; trunca
   };
   if (!stream) return state;
   stream.on('data', (chunk: Buffer) => {
-    if (size >= cap) { state.truncated = true; return; }
+    if (size >= cap) {
+      state.truncated = true;
+      return;
+    }
     const room = cap - size;
-    if (chunk.length > room) { state.truncated = true; chunk = chunk.subarray(0, room); }
+    if (chunk.length > room) {
+      state.truncated = true;
+      chunk = chunk.subarray(0, room);
+    }
     chunks.push(chunk);
     size += chunk.length;
   });
-  stream.on('error', () => { /* the pipe broke: keep what we have */ });
+  stream.on('error', () => {
+    /* the pipe broke: keep what we have */
+  });
   return state;
 }
 
 /** A refusal: nothing ran, and the error says why with a stable code. */
 export function refuse(code: ErrorCode, message: string): ActionOutput {
-  return { outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE) } };
+  return {
+    outcome: 'refused',
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    truncated: false,
+    error: { code, message: message.slice(0, MAX_ERROR_MESSAGE) },
+  };
 }
 
 /** Maps a finished command to an outcome: exit 0 succeeded, a timeout timed out, anything else failed. */
@@ -154,6 +178,8 @@ export function commandOutput(r: CommandResult): ActionOutput {
     stdout: r.stdout,
     stderr: r.stderr,
     truncated: r.truncated,
-    ...(r.spawnError !== undefined ? { error: { code: 'ACTION_SPAWN_FAILED' satisfies ErrorCode, message: `cannot start the command: ${r.spawnError}`.slice(0, MAX_ERROR_MESSAGE) } } : {}),
+    ...(r.spawnError !== undefined
+      ? { error: { code: 'ACTION_SPAWN_FAILED' satisfies ErrorCode, message: `cannot start the command: ${r.spawnError}`.slice(0, MAX_ERROR_MESSAGE) } }
+      : {}),
   };
 }

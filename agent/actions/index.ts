@@ -1,6 +1,4 @@
-import {
-  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type Result, type Run,
-} from '../../protocol/index.js';
+import { ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type Result, type Run } from '../../protocol/index.js';
 import type { ErrorCode } from '../../protocol/index.js';
 import { refuse } from './exec.js';
 import type { ActionContext, ActionHandler, ActionOutput } from './types.js';
@@ -61,7 +59,12 @@ export async function runInstruction(run: Run, ctx: ActionContext, now: () => nu
   } catch (e) {
     ctx.log.error({ id: run.id, action, err: errorMessage(e) }, 'action handler failed');
     return finish({
-      outcome: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false,
+      outcome: 'failed',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      truncated: false,
       error: { code: 'ACTION_INTERNAL_ERROR' satisfies ErrorCode, message: `the agent failed while running ${action}: ${errorMessage(e)}`.slice(0, 2000) },
     });
   }

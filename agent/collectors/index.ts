@@ -22,6 +22,8 @@ export function createCollectors(opts: CollectorOptions = {}): Collector[] {
 export async function collectFacts(collectors: readonly Collector[]): Promise<HostFacts> {
   const values = await Promise.all(collectors.map((c) => c.collect().catch(() => undefined)));
   const out: Record<string, unknown> = {};
-  collectors.forEach((c, i) => { if (values[i] !== undefined) out[c.name] = values[i]; });
+  collectors.forEach((c, i) => {
+    if (values[i] !== undefined) out[c.name] = values[i];
+  });
   return out;
 }

@@ -1,7 +1,9 @@
 // Shared by the registry (index.ts) and its members: members import this, never the registry.
 
 /** A connection (or other handle) a probe keeps open to learn of a fault between looks. */
-export interface Held { release(): void }
+export interface Held {
+  release(): void;
+}
 
 export interface ProbeResult {
   up: boolean;
