@@ -80,7 +80,8 @@ export async function credentials(config: AgentConfig, log: Logger): Promise<Cre
     if (!isSigningKey(got.signingKey)) {
       throw new LaasError(
         'ENROLL_FAILED',
-        `the controller's enrollment reply has no valid signing key, so its instructions could not be checked; nothing was saved. Is it a laas controller of this release? Revoke agent "${config.id}" there (laas agents revoke), make a new token and enroll again`,
+        "the controller's enrollment reply has no valid signing key, so its instructions could not be checked; nothing was saved. " +
+          `Is it a laas controller of this release? Revoke agent "${config.id}" there (laas agents revoke), make a new token and enroll again`,
         url.origin,
       );
     }

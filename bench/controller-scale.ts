@@ -357,9 +357,11 @@ export async function runStep(
 
 export function summaryLine(s: StepResult): string {
   return (
-    `${s.agents} agents every ${s.intervalMs / 1000}s (= ${s.agentEquivalent} at 10 s; ${s.connected} connected in ${s.connectSeconds}s): ${s.samplesPerSecond} samples/s, sample→decision p50 ${s.decision.p50Ms} ms p99 ${s.decision.p99Ms} ms max≤${s.decision.maxBucketMs} ms; ` +
+    `${s.agents} agents every ${s.intervalMs / 1000}s (= ${s.agentEquivalent} at 10 s; ${s.connected} connected in ${s.connectSeconds}s): ` +
+    `${s.samplesPerSecond} samples/s, sample→decision p50 ${s.decision.p50Ms} ms p99 ${s.decision.p99Ms} ms max≤${s.decision.maxBucketMs} ms; ` +
     `dispatch p50 ${s.dispatch.p50Ms} ms p99 ${s.dispatch.p99Ms} ms max ${s.dispatch.maxMs} ms (${s.dispatch.count}/${s.dispatch.faults} faults); ` +
-    `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms, longest hold of the loop ${s.scrapeBlockMaxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); ` +
+    `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms, ` +
+    `longest hold of the loop ${s.scrapeBlockMaxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); ` +
     `RSS ${s.controller.rssMiBMax} MiB, CPU ${s.controller.cpuPercent}%`
   );
 }

@@ -208,7 +208,10 @@ async function main(): Promise<void> {
         laasFig.killToDetectedMs.push(Date.parse(heal.faultAt!) - killedAt);
         const paged = await waitFor('laas notification', () => firingAfter(laasReceiver, killedAt, () => true), 10_000, 5);
         laasFig.killToNotificationMs.push(paged - killedAt);
-        return `answering ${laasFig.killToAnsweringMs.at(-1)} ms, dispatch ${laasFig.killToDispatchMs.at(-1)} ms (+${laasFig.dispatchToActionStartMs.at(-1)} ms to the agent, start program ${laasFig.startProgramMs.at(-1)} ms), notified ${laasFig.killToNotificationMs.at(-1)} ms`;
+        return (
+          `answering ${laasFig.killToAnsweringMs.at(-1)} ms, dispatch ${laasFig.killToDispatchMs.at(-1)} ms ` +
+          `(+${laasFig.dispatchToActionStartMs.at(-1)} ms to the agent, start program ${laasFig.startProgramMs.at(-1)} ms), notified ${laasFig.killToNotificationMs.at(-1)} ms`
+        );
       },
       ...(monitSvc
         ? {
@@ -334,7 +337,8 @@ async function main(): Promise<void> {
     const f = (s: Stats) => `median ${s.median} / p99 ${s.p99} ms`;
     console.log(
       [
-        `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
+        `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, ` +
+          `dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
         monitAnswer ? `Monit daemon 1 answering ${f(monitAnswer)} (pidfile check), ${f(monitPortAnswer!)} (port check)` : 'Monit skipped',
         monitSlowSvc ? `Monit daemon 30 answering ${f(stats(monitSlowFig.killToAnsweringMs))}` : undefined,
         promSvc ? `Prometheus+Alertmanager notified ${f(stats(promFig.killToNotificationMs))}` : 'Prometheus skipped',

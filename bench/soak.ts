@@ -156,7 +156,11 @@ async function main(): Promise<void> {
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
     console.log(
-      `soak: ${agentsN} agents, ${seconds}s, ${faults} faults → ${heals.length} work orders (${result.succeeded} succeeded, ${result.failed} failed, ${result.timedOut} timed out, ${result.skipped} skipped, ${open} open); firing at the end ${firing.length} (escalated ${escalated.length}, stuck ${stuck.length}); controller RSS ${result.controller.first?.rssMiB}→${result.controller.last?.rssMiB} MiB (max ${result.controller.maxRssMiB}), fds ${result.controller.first?.fds}→${result.controller.last?.fds}`,
+      `soak: ${agentsN} agents, ${seconds}s, ${faults} faults → ${heals.length} work orders ` +
+        `(${result.succeeded} succeeded, ${result.failed} failed, ${result.timedOut} timed out, ${result.skipped} skipped, ${open} open); ` +
+        `firing at the end ${firing.length} (escalated ${escalated.length}, stuck ${stuck.length}); ` +
+        `controller RSS ${result.controller.first?.rssMiB}→${result.controller.last?.rssMiB} MiB (max ${result.controller.maxRssMiB}), ` +
+        `fds ${result.controller.first?.fds}→${result.controller.last?.fds}`,
     );
     if (open > 0 || unexplained > 0 || stuck.length > 0 || heals.length < faults) process.exitCode = 1;
   } finally {

@@ -309,7 +309,8 @@ program
     }
     for (const e of printableDeep(out))
       process.stdout.write(
-        `${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`,
+        `${e.at}  ${e.receiver}  ${e.outcome.padEnd(8)} ${e.status.padEnd(8)} ${e.alerts.map((a) => `${a.alertname}@${a.host}`).join(', ')}` +
+          `${e.error ? `  (${e.error})` : ''}${e.reason ? `  (${e.reason})` : ''}\n`,
       );
     if (out.length === 0) process.stdout.write('(none)\n');
   });

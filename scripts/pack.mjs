@@ -60,7 +60,8 @@ for (const b of bundles) {
   const forbidden = forbiddenInputs(result.metafile, b.forbid);
   if (forbidden.length > 0)
     fail(
-      `${b.out} must not contain ${b.forbid.join(', ')}, but bundles ${forbidden.length} of its modules, e.g. ${forbidden[0]}: find which agent or protocol module imports it (esbuild --metafile, "imports")`,
+      `${b.out} must not contain ${b.forbid.join(', ')}, but bundles ${forbidden.length} of its modules, e.g. ${forbidden[0]}: ` +
+        'find which agent or protocol module imports it (esbuild --metafile, "imports")',
     );
   step(`${relative(root, outfile)} ${(statSync(outfile).size / 1024).toFixed(0)} KiB from ${inputs.length} modules`);
 }
