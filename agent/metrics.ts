@@ -6,7 +6,8 @@ export interface LinkView {
   readonly stats: { readonly connects: number; readonly samplesDropped: number; readonly resultsDropped: number };
   readonly connected: boolean;
   pendingResults(): number;
-  sendResult(result: Result): void;
+  /** A property, not a method: the endpoint wraps it to count results, and puts it back at stop. */
+  sendResult: (result: Result) => void;
 }
 
 export interface AgentMetricsOptions {
@@ -133,10 +134,10 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
     ...r,
   });
 
-  const send = link.sendResult.bind(link);
+  const send = link.sendResult;
   link.sendResult = (result: Result) => {
     instructions.inc({ action: result.action, outcome: result.outcome });
-    send(result);
+    send.call(link, result);
   };
 
   const server = await listen(
