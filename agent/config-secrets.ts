@@ -25,13 +25,21 @@ export function pinnedKey(c: SecretFields, where: string): string | undefined {
     try {
       return { pem, der: publicKeyFromPem(pem).export({ type: 'spki', format: 'der' }) };
     } catch (e) {
-      throw new LaasError('CONFIG_INVALID', `expected the controller's Ed25519 public key in PEM ("-----BEGIN PUBLIC KEY-----", from laas signing-key): ${errorMessage(e)}`, `${where} /${field}`);
+      throw new LaasError(
+        'CONFIG_INVALID',
+        `expected the controller's Ed25519 public key in PEM ("-----BEGIN PUBLIC KEY-----", from laas signing-key): ${errorMessage(e)}`,
+        `${where} /${field}`,
+      );
     }
   };
   const key = read('signingKey');
   const alias = read('controllerKey');
   if (key && alias && !key.der.equals(alias.der)) {
-    throw new LaasError('CONFIG_INVALID', '"signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"', `${where} /controllerKey`);
+    throw new LaasError(
+      'CONFIG_INVALID',
+      '"signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"',
+      `${where} /controllerKey`,
+    );
   }
   return (key ?? alias)?.pem;
 }

@@ -3,7 +3,20 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as v from 'valibot';
 import {
-  LaasError, deepFreeze, durationAtLeast, hostLabels, identifier, isPlainObject, readJsonFile, record, resolveSecret, secretSchema, strictObject, validate, validator, wholeNumber,
+  LaasError,
+  deepFreeze,
+  durationAtLeast,
+  hostLabels,
+  identifier,
+  isPlainObject,
+  readJsonFile,
+  record,
+  resolveSecret,
+  secretSchema,
+  strictObject,
+  validate,
+  validator,
+  wholeNumber,
 } from '../protocol/index.js';
 import { pinnedKey, secretEnvNames } from './config-secrets.js';
 
@@ -32,15 +45,18 @@ function at(input: Record<string, unknown> | unknown[], ...keys: (string | numbe
  */
 function urlOf(protocols: readonly string[], message: string) {
   const http = protocols.includes('http:');
-  return v.pipe(v.string(message), v.check((raw) => {
-    const s = raw.trim();
-    if (http && !/^https?:\/\//i.test(s)) return false;
-    try {
-      return protocols.includes(new URL(s).protocol);
-    } catch {
-      return false;
-    }
-  }, message));
+  return v.pipe(
+    v.string(message),
+    v.check((raw) => {
+      const s = raw.trim();
+      if (http && !/^https?:\/\//i.test(s)) return false;
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, message),
+  );
 }
 
 /** A checked URL as it is used: trimmed, without the tabs and line breaks the URL parser ignores. */
@@ -59,14 +75,20 @@ function buildAgentConfigSchema() {
   const durationMin = (minMs: number) => durationAtLeast(minMs, undefined, durationMessage);
 
   /** The secret union's own errors say only what one branch wanted; say what would be accepted. */
-  const token = v.pipe(v.unknown(), v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const r = v.safeParse(secretSchema, dataset.value);
-    if (r.success) return r.output;
-    addIssue({ message: dataset.value === undefined
-      ? 'required: the token this agent presents to the controller'
-      : 'expected a token string, {"env": "VAR"} or {"file": "/path"}' });
-    return NEVER;
-  }));
+  const token = v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const r = v.safeParse(secretSchema, dataset.value);
+      if (r.success) return r.output;
+      addIssue({
+        message:
+          dataset.value === undefined
+            ? 'required: the token this agent presents to the controller'
+            : 'expected a token string, {"env": "VAR"} or {"file": "/path"}',
+      });
+      return NEVER;
+    }),
+  );
 
   /** The wire's own rule for ids and names, so everything named here can be sent in hello. */
   const name = identifier(200);
@@ -76,16 +98,28 @@ function buildAgentConfigSchema() {
   const argv = v.pipe(v.array(v.pipe(v.string(), v.minLength(1, 'must not be empty')), ARGV), v.minLength(1, ARGV));
 
   const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):(\d{1,5})$/;
-  const hostPort = v.pipe(v.string(), v.check((s) => {
-    const m = HOST_PORT.exec(s);
-    return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-  }, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"'));
+  const hostPort = v.pipe(
+    v.string(),
+    v.check((s) => {
+      const m = HOST_PORT.exec(s);
+      return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+    }, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"'),
+  );
   const httpUrl = urlOf(['http:', 'https:'], 'expected an http:// or https:// URL');
   /** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
   const systemdUnit = v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"'));
-  const processName = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(255), v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'));
+  const processName = v.pipe(
+    v.string(),
+    v.minLength(1, 'must not be empty'),
+    v.maxLength(255),
+    v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'),
+  );
   const PIDFILE = 'expected an absolute path to a pid file like "/run/nginx.pid"';
-  const pidfilePath = v.pipe(v.string(PIDFILE), v.maxLength(4096), v.check((p) => isAbsolute(p) && !p.includes('\0'), PIDFILE));
+  const pidfilePath = v.pipe(
+    v.string(PIDFILE),
+    v.maxLength(4096),
+    v.check((p) => isAbsolute(p) && !p.includes('\0'), PIDFILE),
+  );
 
   /** A directory disk.cleanup may work in; "/" would hand the whole filesystem to a rule. */
   const CLEANUP_ROOT = 'expected an absolute directory path like "/var/log/app"';
@@ -97,29 +131,38 @@ function buildAgentConfigSchema() {
   );
 
   /** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
-  const probeSchema = v.pipe(strictObject({
-    tcp: v.optional(hostPort),
-    http: v.optional(httpUrl),
-    systemd: v.optional(systemdUnit),
-    process: v.optional(processName),
-    pidfile: v.optional(pidfilePath),
-    /**
-     * tcp only: keep the connection open between probes, so the death of the service is seen
-     * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
-     */
-    hold: v.optional(v.boolean('expected true or false')),
-  }, 'expected an object like {"tcp": "127.0.0.1:8080"}'), v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    const p = dataset.value;
-    const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
-    if (given.length !== 1) {
-      addIssue({ message: given.length === 0
-        ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
-        : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}` });
-    } else if (p.hold !== undefined && given[0] !== 'tcp') {
-      addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
-    }
-  }));
+  const probeSchema = v.pipe(
+    strictObject(
+      {
+        tcp: v.optional(hostPort),
+        http: v.optional(httpUrl),
+        systemd: v.optional(systemdUnit),
+        process: v.optional(processName),
+        pidfile: v.optional(pidfilePath),
+        /**
+         * tcp only: keep the connection open between probes, so the death of the service is seen
+         * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
+         */
+        hold: v.optional(v.boolean('expected true or false')),
+      },
+      'expected an object like {"tcp": "127.0.0.1:8080"}',
+    ),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const p = dataset.value;
+      const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
+      if (given.length !== 1) {
+        addIssue({
+          message:
+            given.length === 0
+              ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
+              : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}`,
+        });
+      } else if (p.hold !== undefined && given[0] !== 'tcp') {
+        addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
+      }
+    }),
+  );
 
   const serviceSchema = strictObject({
     name,
@@ -132,86 +175,118 @@ function buildAgentConfigSchema() {
   const wsUrl = urlOf(['ws:', 'wss:'], 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"');
   const wholeIn = (min: number, max: number, message: string) => v.pipe(wholeNumber(message), v.minValue(min), v.maxValue(max));
 
-  return v.pipe(strictObject({
-    /** One controller URL, or a list of controllers sharing one database (tried in shuffled order). */
-    controller: v.union([wsUrl, v.pipe(v.array(wsUrl), v.minLength(1, 'give at least one controller URL'))],
-      'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070", or a list of them'),
-    /** A shared agent token; or enroll with `enrollToken` and get a credential of this agent's own. */
-    token: v.optional(token),
-    /** A one-time enrollment token: used once to get this agent's credential, then not needed. */
-    enrollToken: v.optional(token),
-    /** Where the credential from enrollment is kept (mode 0600); default: credential.json beside the config. */
-    credentialFile: v.optional(v.pipe(v.string(), v.minLength(1))),
-    /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
-    ca: v.optional(v.pipe(v.string(), v.minLength(1))),
-    /**
-     * The controller's instruction-signing public key (PEM text, {"file"} or {"env"}), pinned:
-     * only instructions it signed run. Enrollment pins it too; an agent on a shared token needs
-     * it here (`laas signing-key` prints it). `controllerKey` is its older name, still accepted.
-     */
-    signingKey: v.optional(secretSchema),
-    controllerKey: v.optional(secretSchema),
-    /**
-     * Names of the agent's environment variables that the commands it starts (restarts, scripts,
-     * probes) may also see, besides a small fixed set (PATH, HOME, LANG, LC_*, TZ, …). LAAS_*
-     * variables and the ones the config's secrets come from are never passed.
-     */
-    passEnv: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like "HTTP_PROXY"'))), v.maxLength(100)), []),
-    id: v.optional(name),
-    labels: v.optional(hostLabels(), {}),
-    interval: v.optional(durationMin(100), '10s'),
-    services: v.optional(v.pipe(v.array(serviceSchema), v.maxLength(1000), v.rawCheck(({ dataset, addIssue }) => {
+  return v.pipe(
+    strictObject({
+      /** One controller URL, or a list of controllers sharing one database (tried in shuffled order). */
+      controller: v.union(
+        [wsUrl, v.pipe(v.array(wsUrl), v.minLength(1, 'give at least one controller URL'))],
+        'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070", or a list of them',
+      ),
+      /** A shared agent token; or enroll with `enrollToken` and get a credential of this agent's own. */
+      token: v.optional(token),
+      /** A one-time enrollment token: used once to get this agent's credential, then not needed. */
+      enrollToken: v.optional(token),
+      /** Where the credential from enrollment is kept (mode 0600); default: credential.json beside the config. */
+      credentialFile: v.optional(v.pipe(v.string(), v.minLength(1))),
+      /** CA certificate (PEM file) this agent trusts for wss:// — and only it: the controller is pinned. */
+      ca: v.optional(v.pipe(v.string(), v.minLength(1))),
+      /**
+       * The controller's instruction-signing public key (PEM text, {"file"} or {"env"}), pinned:
+       * only instructions it signed run. Enrollment pins it too; an agent on a shared token needs
+       * it here (`laas signing-key` prints it). `controllerKey` is its older name, still accepted.
+       */
+      signingKey: v.optional(secretSchema),
+      controllerKey: v.optional(secretSchema),
+      /**
+       * Names of the agent's environment variables that the commands it starts (restarts, scripts,
+       * probes) may also see, besides a small fixed set (PATH, HOME, LANG, LC_*, TZ, …). LAAS_*
+       * variables and the ones the config's secrets come from are never passed.
+       */
+      passEnv: v.optional(
+        v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like "HTTP_PROXY"'))), v.maxLength(100)),
+        [],
+      ),
+      id: v.optional(name),
+      labels: v.optional(hostLabels(), {}),
+      interval: v.optional(durationMin(100), '10s'),
+      services: v.optional(
+        v.pipe(
+          v.array(serviceSchema),
+          v.maxLength(1000),
+          v.rawCheck(({ dataset, addIssue }) => {
+            if (!dataset.typed) return;
+            const seen = new Map<string, number>();
+            dataset.value.forEach((s, i) => {
+              const first = seen.get(s.name);
+              if (first === undefined) seen.set(s.name, i);
+              else addIssue({ message: `duplicate service name ${JSON.stringify(s.name)} (first at /services/${first})`, path: at(dataset.value, i, 'name') });
+            });
+          }),
+        ),
+        [],
+      ),
+      scripts: v.optional(
+        v.pipe(
+          record(name, argv),
+          v.check((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts'),
+        ),
+        {},
+      ),
+      /**
+       * The only directories disk.cleanup may delete in (each with everything on its filesystem
+       * under it), e.g. ["/var/log/app"]. Symbolic links are resolved at each run: a path reached
+       * through a link that leaves every root is refused. Empty (the default) allows no cleanup.
+       */
+      cleanupRoots: v.optional(v.pipe(v.array(cleanupRoot, 'expected a list of absolute directory paths'), v.maxLength(100)), []),
+      /** Upper bound on any action's run time, whatever the instruction asks for. */
+      actionTimeout: v.optional(durationMin(1)),
+      /** Per stream; two streams of 256 KiB of plain text fit one 1 MiB link frame. */
+      maxOutputBytes: v.optional(wholeIn(1, 262_144, 'expected a whole number of bytes'), 65_536),
+      reconnect: v.optional(
+        v.pipe(
+          strictObject({
+            min: v.optional(durationMin(1), '250ms'),
+            max: v.optional(durationMin(1), '15s'),
+          }),
+          v.forward(
+            v.check((r) => r.min <= r.max, 'min must not exceed max'),
+            ['min'],
+          ),
+        ),
+        {},
+      ),
+      outboxLimit: v.optional(wholeIn(1, 1_000_000, 'expected a whole number'), 1000),
+      /** Samples kept while the link is down; past this the oldest are dropped (and counted). */
+      sampleBufferLimit: v.optional(wholeIn(1, 100_000, 'expected a whole number'), 60),
+      /** No frame or ping from the controller for this long means the link is dead (a half-open TCP link). */
+      idleTimeout: v.optional(durationMin(500), '45s'),
+      /**
+       * Where the agent keeps what must survive its restart: the instruction ids it has run
+       * (laas-<id>.runs.json) and the results not yet acknowledged (laas-<id>.outbox.json).
+       * Default: the folder of agent.json.
+       */
+      stateDir: v.optional(v.pipe(v.string(), v.minLength(1))),
+      /**
+       * The agent's own Prometheus endpoint (off when absent), e.g. {"listen": "127.0.0.1:9101"}.
+       * It has no authentication: keep it on loopback unless a firewall guards the port.
+       */
+      metrics: v.optional(strictObject({ listen: hostPort })),
+    }),
+    v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
-      const seen = new Map<string, number>();
-      dataset.value.forEach((s, i) => {
-        const first = seen.get(s.name);
-        if (first === undefined) seen.set(s.name, i);
-        else addIssue({ message: `duplicate service name ${JSON.stringify(s.name)} (first at /services/${first})`, path: at(dataset.value, i, 'name') });
+      const c = dataset.value;
+      if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
+        addIssue({ message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)', path: at(c, 'token') });
+      }
+      const secretVars = secretEnvNames(c);
+      c.passEnv.forEach((name, i) => {
+        if (/^LAAS_/i.test(name))
+          addIssue({ message: `${name}: LAAS_* variables are never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
+        else if (secretVars.includes(name))
+          addIssue({ message: `${name} holds a secret of this config; it is never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
       });
-    })), []),
-    scripts: v.optional(v.pipe(record(name, argv), v.check((s) => Object.keys(s).length <= 1000, 'at most 1000 scripts')), {}),
-    /**
-     * The only directories disk.cleanup may delete in (each with everything on its filesystem
-     * under it), e.g. ["/var/log/app"]. Symbolic links are resolved at each run: a path reached
-     * through a link that leaves every root is refused. Empty (the default) allows no cleanup.
-     */
-    cleanupRoots: v.optional(v.pipe(v.array(cleanupRoot, 'expected a list of absolute directory paths'), v.maxLength(100)), []),
-    /** Upper bound on any action's run time, whatever the instruction asks for. */
-    actionTimeout: v.optional(durationMin(1)),
-    /** Per stream; two streams of 256 KiB of plain text fit one 1 MiB link frame. */
-    maxOutputBytes: v.optional(wholeIn(1, 262_144, 'expected a whole number of bytes'), 65_536),
-    reconnect: v.optional(v.pipe(strictObject({
-      min: v.optional(durationMin(1), '250ms'),
-      max: v.optional(durationMin(1), '15s'),
-    }), v.forward(v.check((r) => r.min <= r.max, 'min must not exceed max'), ['min'])), {}),
-    outboxLimit: v.optional(wholeIn(1, 1_000_000, 'expected a whole number'), 1000),
-    /** Samples kept while the link is down; past this the oldest are dropped (and counted). */
-    sampleBufferLimit: v.optional(wholeIn(1, 100_000, 'expected a whole number'), 60),
-    /** No frame or ping from the controller for this long means the link is dead (a half-open TCP link). */
-    idleTimeout: v.optional(durationMin(500), '45s'),
-    /**
-     * Where the agent keeps what must survive its restart: the instruction ids it has run
-     * (laas-<id>.runs.json) and the results not yet acknowledged (laas-<id>.outbox.json).
-     * Default: the folder of agent.json.
-     */
-    stateDir: v.optional(v.pipe(v.string(), v.minLength(1))),
-    /**
-     * The agent's own Prometheus endpoint (off when absent), e.g. {"listen": "127.0.0.1:9101"}.
-     * It has no authentication: keep it on loopback unless a firewall guards the port.
-     */
-    metrics: v.optional(strictObject({ listen: hostPort })),
-  }), v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    const c = dataset.value;
-    if (c.token === undefined && c.enrollToken === undefined && c.credentialFile === undefined) {
-      addIssue({ message: 'required: the token this agent presents to the controller (or "enrollToken" to enroll)', path: at(c, 'token') });
-    }
-    const secretVars = secretEnvNames(c);
-    c.passEnv.forEach((name, i) => {
-      if (/^LAAS_/i.test(name)) addIssue({ message: `${name}: LAAS_* variables are never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
-      else if (secretVars.includes(name)) addIssue({ message: `${name} holds a secret of this config; it is never passed to the commands the agent starts`, path: at(c, 'passEnv', i) });
-    });
-  }));
+    }),
+  );
 }
 
 /** The parsed (not yet normalised) shape of agent.json. */

@@ -12,7 +12,13 @@ export interface Credentials {
   signingKey?: string;
 }
 
-interface CredentialFile { agentId: string; credential: string; signingKey: string; controller: string; enrolledAt: string }
+interface CredentialFile {
+  agentId: string;
+  credential: string;
+  signingKey: string;
+  controller: string;
+  enrolledAt: string;
+}
 
 /**
  * Works out how this agent authenticates: its credential file if it enrolled before; else it
@@ -39,10 +45,18 @@ export async function credentials(config: AgentConfig, log: Logger): Promise<Cre
       throw new LaasError('CONFIG_INVALID', 'the credential file has no "credential"; delete it to enroll again', file);
     }
     if (saved.agentId !== config.id) {
-      throw new LaasError('CONFIG_INVALID', `the credential belongs to agent "${saved.agentId}", not "${config.id}"; fix "id" or delete the file to enroll again`, file);
+      throw new LaasError(
+        'CONFIG_INVALID',
+        `the credential belongs to agent "${saved.agentId}", not "${config.id}"; fix "id" or delete the file to enroll again`,
+        file,
+      );
     }
     if (!config.signingKey && !isSigningKey(saved.signingKey)) {
-      throw new LaasError('CONFIG_INVALID', 'the credential file holds no valid controller signing key ("signingKey"); set "signingKey" in agent.json (laas signing-key prints it), or delete the file to enroll again', file);
+      throw new LaasError(
+        'CONFIG_INVALID',
+        'the credential file holds no valid controller signing key ("signingKey"); set "signingKey" in agent.json (laas signing-key prints it), or delete the file to enroll again',
+        file,
+      );
     }
     return { token: saved.credential, signingKey: pin(isSigningKey(saved.signingKey) ? saved.signingKey : undefined) };
   }
@@ -52,17 +66,32 @@ export async function credentials(config: AgentConfig, log: Logger): Promise<Cre
     const { status, body } = await postJson(url, { token: config.enrollToken, agentId: config.id }, config.ca);
     if (status !== 201) {
       const err = (body as { error?: { code: string; message: string } }).error;
-      throw new LaasError('ENROLL_FAILED', `the controller refused enrollment (HTTP ${status}${err ? `: ${err.message}` : ''}); ask for a new token: laas agents enroll-token`, url.origin);
+      throw new LaasError(
+        'ENROLL_FAILED',
+        `the controller refused enrollment (HTTP ${status}${err ? `: ${err.message}` : ''}); ask for a new token: laas agents enroll-token`,
+        url.origin,
+      );
     }
     const got = body as { credential?: unknown; signingKey?: unknown };
     if (typeof got.credential !== 'string' || !got.credential) {
-      throw new LaasError('ENROLL_FAILED', 'the controller\'s enrollment reply has no credential; is it a laas controller of this release?', url.origin);
+      throw new LaasError('ENROLL_FAILED', "the controller's enrollment reply has no credential; is it a laas controller of this release?", url.origin);
     }
     // Without the key the agent could not tell the controller's instructions from anyone's.
     if (!isSigningKey(got.signingKey)) {
-      throw new LaasError('ENROLL_FAILED', `the controller's enrollment reply has no valid signing key, so its instructions could not be checked; nothing was saved. Is it a laas controller of this release? Revoke agent "${config.id}" there (laas agents revoke), make a new token and enroll again`, url.origin);
+      throw new LaasError(
+        'ENROLL_FAILED',
+        "the controller's enrollment reply has no valid signing key, so its instructions could not be checked; nothing was saved. " +
+          `Is it a laas controller of this release? Revoke agent "${config.id}" there (laas agents revoke), make a new token and enroll again`,
+        url.origin,
+      );
     }
-    const saved: CredentialFile = { agentId: config.id, credential: got.credential, signingKey: got.signingKey, controller: config.controller, enrolledAt: new Date().toISOString() };
+    const saved: CredentialFile = {
+      agentId: config.id,
+      credential: got.credential,
+      signingKey: got.signingKey,
+      controller: config.controller,
+      enrolledAt: new Date().toISOString(),
+    };
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(saved, null, 2) + '\n', { mode: 0o600 });
     chmodSync(file, 0o600);
@@ -93,14 +122,24 @@ function postJson(url: URL, body: unknown, ca?: string): Promise<{ status: numbe
   const data = JSON.stringify(body);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, timeout: 15_000, ...(ca ? { ca } : {}) }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { if (text.length < 100_000) text += c; });
-      res.on('end', () => {
-        try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }); } catch { resolve({ status: res.statusCode ?? 0, body: {} }); }
-      });
-    });
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, timeout: 15_000, ...(ca ? { ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (text.length < 100_000) text += c;
+        });
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          } catch {
+            resolve({ status: res.statusCode ?? 0, body: {} });
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('enrollment timed out')));
     req.on('error', (e) => reject(new LaasError('ENROLL_FAILED', `cannot reach the controller to enroll: ${e.message}`, url.origin)));
     req.end(data);

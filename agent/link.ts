@@ -1,8 +1,20 @@
 import WebSocket from 'ws';
 import * as v from 'valibot';
 import {
-  LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
-  MESSAGE_SCHEMAS, validator, type Hello, type Logger, type Message, type Result, type Run, type Sample, type Welcome,
+  LaasError,
+  MAX_FRAME_BYTES,
+  decode,
+  encode,
+  errorMessage,
+  MESSAGE_SCHEMAS,
+  validator,
+  type Hello,
+  type Logger,
+  type Message,
+  type Result,
+  type Run,
+  type Sample,
+  type Welcome,
 } from '../protocol/index.js';
 import { StateFile } from './state-file.js';
 
@@ -166,8 +178,14 @@ export class AgentLink {
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
-      ws.once('close', () => { clearTimeout(t); resolve(); });
+      const t = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000);
+      ws.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
       ws.close(1000, 'agent stopping');
     });
   }
@@ -191,7 +209,12 @@ export class AgentLink {
     const base = this.nextUrl();
     this.current = base;
     const url = /\/v1\/agent\/?$/.test(base) ? base : base.replace(/\/$/, '') + '/v1/agent';
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, ...(this.opts.ca ? { ca: this.opts.ca } : {}) });
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+    });
     this.ws = ws;
     ws.on('open', () => {
       this.touch();
@@ -203,7 +226,7 @@ export class AgentLink {
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
-        msg = decode(data as Buffer);
+        msg = decode(data);
       } catch (e) {
         this.opts.log.error({ err: errorMessage(e) }, 'controller sent a bad frame; reconnecting');
         ws.close(1008, 'bad frame');
@@ -226,7 +249,8 @@ export class AgentLink {
     ws.on('error', (e) => {
       // A certificate the pinned CA did not sign is worth saying out loud; other errors retry quietly.
       const code = (e as NodeJS.ErrnoException).code ?? '';
-      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) this.opts.log.error({ err: errorMessage(e), code, url }, 'controller certificate not trusted — check "ca" in the agent config');
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code))
+        this.opts.log.error({ err: errorMessage(e), code, url }, 'controller certificate not trusted — check "ca" in the agent config');
       else this.opts.log.debug({ err: errorMessage(e), url }, 'link error');
     });
     ws.on('close', (code, reason) => {

@@ -2,7 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, release } from 'node:os';
-import { ACTION_NAMES, LAAS_VERSION, errorMessage, publicKeyFromPem, verifyRun, type ErrorCode, type Hello, type Logger, type Result, type Run, type Sample } from '../protocol/index.js';
+import {
+  ACTION_NAMES,
+  LAAS_VERSION,
+  errorMessage,
+  publicKeyFromPem,
+  verifyRun,
+  type ErrorCode,
+  type Hello,
+  type Logger,
+  type Result,
+  type Run,
+  type Sample,
+} from '../protocol/index.js';
 import { childEnv } from './child-env.js';
 import { credentials } from './enroll.js';
 import { runInstruction } from './actions/index.js';
@@ -14,7 +26,8 @@ import { RunJournal } from './run-journal.js';
 import { ServiceWatcher } from './services.js';
 import { timeStalls } from './stalls.js';
 
-const NO_KEY = 'this agent pins no controller signing key: enroll it ("enrollToken"), or set "signingKey" in agent.json to the controller\'s public key (laas signing-key prints it)';
+const NO_KEY =
+  'this agent pins no controller signing key: enroll it ("enrollToken"), or set "signingKey" in agent.json to the controller\'s public key (laas signing-key prints it)';
 
 export interface Agent {
   readonly link: AgentLink;
@@ -63,9 +76,16 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     idleTimeoutMs: config.idleTimeoutMs,
     ...(state ? { outboxFile: `${state}.outbox.json` } : {}),
     hello: (): Hello => ({
-      agentId: config.id, agentVersion: LAAS_VERSION, hostname: hostname(), labels: { ...config.labels }, instance,
-      os: { platform: process.platform, release: release() }, intervalMs: config.intervalMs,
-      services: config.services.map((s) => s.name), actions: [...ACTION_NAMES], scripts: Object.keys(config.scripts),
+      agentId: config.id,
+      agentVersion: LAAS_VERSION,
+      hostname: hostname(),
+      labels: { ...config.labels },
+      instance,
+      os: { platform: process.platform, release: release() },
+      intervalMs: config.intervalMs,
+      services: config.services.map((s) => s.name),
+      actions: [...ACTION_NAMES],
+      scripts: Object.keys(config.scripts),
       results: link.pendingResultIds(),
     }),
     onWelcome: () => link.sendSample(sample('startup')),
@@ -78,14 +98,35 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   function refusal(run: Run): Result | undefined {
     const refuse = (code: ErrorCode, message: string): Result => {
       log.warn({ id: run.id, action: run.action, code }, `instruction refused: ${message}`);
-      return { id: run.id, action: run.action, outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code, message } };
+      return {
+        id: run.id,
+        action: run.action,
+        outcome: 'refused',
+        exitCode: null,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        truncated: false,
+        startedAt: Date.now(),
+        durationMs: 0,
+        error: { code, message },
+      };
     };
     if (run.host !== config.id) return refuse('ACTION_NOT_ALLOWED', `instruction is addressed to host "${run.host}", this is "${config.id}"`);
     if (!signingKey) return refuse('ACTION_NO_SIGNING_KEY', `${NO_KEY}, so it runs no instruction`);
-    if (!verifyRun(run, signingKey)) return refuse('ACTION_BAD_SIGNATURE', run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed');
+    if (!verifyRun(run, signingKey))
+      return refuse(
+        'ACTION_BAD_SIGNATURE',
+        run.sig ? 'the signature does not match the pinned controller key (tampered, or another controller)' : 'the instruction is not signed',
+      );
     const seen = journal.get(run.id);
-    if (seen?.outcome === 'running') return refuse('ACTION_REPLAYED', `instruction ${run.id} was started here at ${new Date(seen.at).toISOString()} and the agent stopped while it ran; not run again`);
-    if (seen) return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome}, started ${new Date(seen.at).toISOString()}); not run again`);
+    if (seen?.outcome === 'running')
+      return refuse(
+        'ACTION_REPLAYED',
+        `instruction ${run.id} was started here at ${new Date(seen.at).toISOString()} and the agent stopped while it ran; not run again`,
+      );
+    if (seen)
+      return refuse('ACTION_REPLAYED', `instruction ${run.id} already ran here (${seen.outcome}, started ${new Date(seen.at).toISOString()}); not run again`);
     return undefined;
   }
 
@@ -95,7 +136,10 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     // A resend whose result the controller has not acknowledged yet: that result is on its way.
     if (link.hasPendingResult(run.id)) return;
     const refused = refusal(run);
-    if (refused) { link.sendResult(refused); return; }
+    if (refused) {
+      link.sendResult(refused);
+      return;
+    }
     running.add(run.id);
     let result: Result;
     try {
@@ -104,7 +148,19 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
         await journal.begin(run);
       } catch (e) {
         log.error({ id: run.id, err: errorMessage(e) }, 'cannot record the instruction id; not running it');
-        link.sendResult({ id: run.id, action: run.action, outcome: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code: 'ACTION_INTERNAL_ERROR', message: `the agent cannot write its state file: ${errorMessage(e)}` } });
+        link.sendResult({
+          id: run.id,
+          action: run.action,
+          outcome: 'failed',
+          exitCode: null,
+          signal: null,
+          stdout: '',
+          stderr: '',
+          truncated: false,
+          startedAt: Date.now(),
+          durationMs: 0,
+          error: { code: 'ACTION_INTERNAL_ERROR', message: `the agent cannot write its state file: ${errorMessage(e)}` },
+        });
         return;
       }
       log.info({ id: run.id, action: run.action, params: run.params }, 'running instruction');
@@ -113,10 +169,13 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     } finally {
       running.delete(run.id);
     }
-    log.info({ id: run.id, action: run.action, outcome: result.outcome, exitCode: result.exitCode, ms: Math.round(result.durationMs) }, `instruction ${result.outcome}`);
+    log.info(
+      { id: run.id, action: run.action, outcome: result.outcome, exitCode: result.exitCode, ms: Math.round(result.durationMs) },
+      `instruction ${result.outcome}`,
+    );
     link.sendResult(result);
     // A heal usually changes what the probes see: look again now rather than at the next tick.
-    services.probeNow();
+    void services.probeNow();
   }
 
   /** Collection must never block the loop long (probes and instructions wait behind it): measure it. */
@@ -127,19 +186,22 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   }
 
   async function collectFacts(): Promise<void> {
-    const out = await Promise.all(collectors.map(async (c) => {
-      try {
-        return [c.name, await c.collect()] as const;
-      } catch (e) {
-        log.debug({ collector: c.name, err: errorMessage(e) }, 'collector failed');
-        return [c.name, undefined] as const;
-      }
-    }));
+    const out = await Promise.all(
+      collectors.map(async (c) => {
+        try {
+          return [c.name, await c.collect()] as const;
+        } catch (e) {
+          log.debug({ collector: c.name, err: errorMessage(e) }, 'collector failed');
+          return [c.name, undefined] as const;
+        }
+      }),
+    );
     facts = Object.fromEntries(out.filter(([, v]) => v !== undefined));
   }
 
   // The agent's own /metrics, only when configured (prom-client is loaded only then).
-  const metrics = config.metrics && await startAgentMetrics({ listen: config.metrics.listen, link, log, facts: () => ({ ...facts, service: services.snapshot() }) });
+  const metrics =
+    config.metrics && (await startAgentMetrics({ listen: config.metrics.listen, link, log, facts: () => ({ ...facts, service: services.snapshot() }) }));
   await collect();
   services.start();
   link.start();

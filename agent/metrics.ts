@@ -6,7 +6,8 @@ export interface LinkView {
   readonly stats: { readonly connects: number; readonly samplesDropped: number; readonly resultsDropped: number };
   readonly connected: boolean;
   pendingResults(): number;
-  sendResult(result: Result): void;
+  /** A property, not a method: the endpoint wraps it to count results, and puts it back at stop. */
+  sendResult: (result: Result) => void;
 }
 
 export interface AgentMetricsOptions {
@@ -55,7 +56,12 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
     netRx: new Gauge({ name: 'laas_agent_network_receive_bytes_per_second', help: 'Bytes received per second', labelNames: ['interface'], ...r }),
     netTx: new Gauge({ name: 'laas_agent_network_transmit_bytes_per_second', help: 'Bytes sent per second', labelNames: ['interface'], ...r }),
     serviceUp: new Gauge({ name: 'laas_agent_service_up', help: '1 when the watched service answers its probe', labelNames: ['service'], ...r }),
-    serviceSince: new Gauge({ name: 'laas_agent_service_changed_timestamp_seconds', help: 'When the watched service last changed state', labelNames: ['service'], ...r }),
+    serviceSince: new Gauge({
+      name: 'laas_agent_service_changed_timestamp_seconds',
+      help: 'When the watched service last changed state',
+      labelNames: ['service'],
+      ...r,
+    }),
   };
   const all = Object.values(facts);
 
@@ -92,7 +98,9 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
   const mirrored = (name: string, help: string, read: () => number) => {
     let seen = 0;
     return new Counter({
-      name, help, ...r,
+      name,
+      help,
+      ...r,
       collect() {
         const now = read();
         if (now > seen) this.inc(now - seen);
@@ -103,9 +111,28 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
   mirrored('laas_agent_link_connects_total', 'Links to the controller established (welcomed), the first one included', () => link.stats.connects);
   mirrored('laas_agent_samples_dropped_total', 'Samples dropped while the link was down and the buffer was full', () => link.stats.samplesDropped);
   mirrored('laas_agent_results_dropped_total', 'Unacknowledged results dropped because the outbox was full', () => link.stats.resultsDropped);
-  new Gauge({ name: 'laas_agent_link_connected', help: '1 while the link to the controller is up', ...r, collect() { this.set(link.connected ? 1 : 0); } });
-  new Gauge({ name: 'laas_agent_results_pending', help: 'Results waiting for the controller to acknowledge them', ...r, collect() { this.set(link.pendingResults()); } });
-  const instructions = new Counter({ name: 'laas_agent_instructions_total', help: 'Instructions answered, by action and outcome (refusals included)', labelNames: ['action', 'outcome'], ...r });
+  new Gauge({
+    name: 'laas_agent_link_connected',
+    help: '1 while the link to the controller is up',
+    ...r,
+    collect() {
+      this.set(link.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'laas_agent_results_pending',
+    help: 'Results waiting for the controller to acknowledge them',
+    ...r,
+    collect() {
+      this.set(link.pendingResults());
+    },
+  });
+  const instructions = new Counter({
+    name: 'laas_agent_instructions_total',
+    help: 'Instructions answered, by action and outcome (refusals included)',
+    labelNames: ['action', 'outcome'],
+    ...r,
+  });
 
   const send = link.sendResult;
   link.sendResult = (result: Result) => {
@@ -113,25 +140,29 @@ export async function startAgentMetrics(opts: AgentMetricsOptions): Promise<Agen
     send.call(link, result);
   };
 
-  const server = await listen(createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the agent serves only GET /metrics\n');
-      return;
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`),
-    );
-  }), opts.listen);
+  const server = await listen(
+    createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the agent serves only GET /metrics\n');
+        return;
+      }
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`),
+      );
+    }),
+    opts.listen,
+  );
   const addr = server.address() as { address: string; port: number };
   opts.log.info({ listen: `${addr.address}:${addr.port}` }, 'agent metrics listening');
   return {
     address: { host: addr.address, port: addr.port },
-    stop: () => new Promise<void>((resolve) => {
-      link.sendResult = send;
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        link.sendResult = send;
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -140,7 +171,7 @@ function listen(server: Server, hostPort: string): Promise<Server> {
   const host = hostPort.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(hostPort.slice(i + 1));
   return new Promise((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`agent metrics: cannot listen on ${hostPort}: ${(e as Error).message}`)));
+    server.once('error', (e) => reject(new Error(`agent metrics: cannot listen on ${hostPort}: ${e.message}`)));
     server.listen(port, host, () => resolve(server));
   });
 }

@@ -30,7 +30,12 @@ export class RunJournal {
   private writing: Promise<void> = Promise.resolve();
 
   /** Without a file the journal lives in memory only (tests, embedded use). */
-  constructor(file: string | undefined, private readonly log: Logger, private readonly clock: () => number = Date.now, private readonly cap = MAX_REMEMBERED_RUNS) {
+  constructor(
+    file: string | undefined,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+    private readonly cap = MAX_REMEMBERED_RUNS,
+  ) {
     this.file = file ? new StateFile(file, validator(fileSchema), log) : undefined;
     const saved = this.file?.load();
     for (const e of saved?.runs ?? []) this.runs.set(e.id, e);
@@ -73,11 +78,13 @@ export class RunJournal {
   private save(): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
-    this.nextWrite ??= this.writing.catch(() => undefined).then(() => {
-      this.nextWrite = undefined;
-      this.writing = file.save({ version: 1, runs: [...this.runs.values()] });
-      return this.writing;
-    });
+    this.nextWrite ??= this.writing
+      .catch(() => undefined)
+      .then(() => {
+        this.nextWrite = undefined;
+        this.writing = file.save({ version: 1, runs: [...this.runs.values()] });
+        return this.writing;
+      });
     return this.nextWrite;
   }
 }

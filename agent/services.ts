@@ -102,7 +102,8 @@ export class ServiceWatcher {
 
   /**
    * Probes now instead of at the next tick (e.g. right after a heal), then carries on with the
-   * normal interval. Joins a probe already in flight rather than starting a second one.
+   * normal interval. Joins a probe already in flight rather than starting a second one. Never
+   * rejects: look() turns every failure to look into a "down".
    */
   async probeNow(name?: string): Promise<void> {
     if (!this.running) return;
@@ -116,7 +117,10 @@ export class ServiceWatcher {
     const generation = this.generation;
     const run = (async () => {
       const result = await this.look(w, generation);
-      if (generation !== this.generation) { result.held?.release(); return; } // stopped (or restarted) meanwhile
+      if (generation !== this.generation) {
+        result.held?.release();
+        return;
+      } // stopped (or restarted) meanwhile
       w.inFlight = undefined;
       // The newest look's connection replaces the last one; a look that failed holds nothing.
       w.held?.release();
@@ -147,7 +151,10 @@ export class ServiceWatcher {
     if (w.holdTimer) return;
     const wait = Math.ceil((1 - w.holdTokens) / HOLD_REFILL_PER_MS);
     this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs), wait }, 'held connections keep closing: probing again shortly');
-    w.holdTimer = setTimeout(() => { w.holdTimer = undefined; this.lost(w, generation, why, heldMs); }, wait);
+    w.holdTimer = setTimeout(() => {
+      w.holdTimer = undefined;
+      this.lost(w, generation, why, heldMs);
+    }, wait);
   }
 
   private async look(w: Watch, generation: number): Promise<ProbeResult> {
@@ -156,16 +163,27 @@ export class ServiceWatcher {
     const limit = service.probeTimeoutMs + PROBE_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
     let late = false;
-    const looking = service.probe.hold && kind === 'tcp'
-      ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
-      : this.probes[kind](target, service.probeTimeoutMs, this.env);
-    // A probe that answers after the watcher gave up on it must not leave a connection open.
-    void looking.then((r) => { if (late) r.held?.release(); }, () => undefined);
     try {
+      // Inside the try: a probe that throws rather than rejects is a "down" too, so tick() never
+      // rejects (a rejected tick schedules no next one: the service would go unwatched for good).
+      const looking =
+        service.probe.hold && kind === 'tcp'
+          ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
+          : this.probes[kind](target, service.probeTimeoutMs, this.env);
+      // A probe that answers after the watcher gave up on it must not leave a connection open.
+      void looking.then(
+        (r) => {
+          if (late) r.held?.release();
+        },
+        () => undefined,
+      );
       return await Promise.race([
         looking,
         new Promise<ProbeResult>((resolve) => {
-          timer = setTimeout(() => { late = true; resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` }); }, limit);
+          timer = setTimeout(() => {
+            late = true;
+            resolve({ up: false, detail: `${kind} probe did not finish within ${limit}ms` });
+          }, limit);
         }),
       ]);
     } catch (e) {

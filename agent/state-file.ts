@@ -11,7 +11,11 @@ import { LaasError, errorMessage, jsonPointer, type Logger, type Validator } fro
 export class StateFile<T> {
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string, private readonly schema: Validator<T>, private readonly log: Logger) {}
+  constructor(
+    readonly file: string,
+    private readonly schema: Validator<T>,
+    private readonly log: Logger,
+  ) {}
 
   /** The saved value, or undefined when there is none (or it was corrupt and is now moved aside). */
   load(): T | undefined {
@@ -24,7 +28,13 @@ export class StateFile<T> {
     }
     try {
       const r = this.schema.parse(JSON.parse(text));
-      if (!r.ok) throw new Error(r.issues.slice(0, 3).map((i) => `${jsonPointer(i.path)}: ${i.message}`).join('; '));
+      if (!r.ok)
+        throw new Error(
+          r.issues
+            .slice(0, 3)
+            .map((i) => `${jsonPointer(i.path)}: ${i.message}`)
+            .join('; '),
+        );
       return r.value;
     } catch (e) {
       const aside = join(dirname(this.file), `${basename(this.file)}.corrupt-${Date.now()}`);
@@ -48,7 +58,11 @@ export class StateFile<T> {
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
     const fd = openSync(tmp, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.file);
   }
 
@@ -70,5 +84,11 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(tmp, file);
   // The rename itself is durable only once the folder is synced.
   const dir = await open(dirname(file), 'r');
-  try { await dir.sync(); } catch { /* some filesystems refuse fsync on a folder */ } finally { await dir.close(); }
+  try {
+    await dir.sync();
+  } catch {
+    /* some filesystems refuse fsync on a folder */
+  } finally {
+    await dir.close();
+  }
 }

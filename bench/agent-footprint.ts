@@ -70,7 +70,13 @@ export function unitFlags(unit = readFileSync('packaging/systemd/laas-agent.serv
   return m[1].split(/\s+/).filter(Boolean);
 }
 
-const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; } })();
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 function status(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -111,16 +117,27 @@ async function main(): Promise<void> {
   const installed = unitFlags();
   const installedEnv = unitEnv();
   type Variant = [name: string, flags: string[], file: string, env: Record<string, string>];
-  const variants: Variant[] = [['installed', installed, script, installedEnv], ...args('variant').map((v): Variant => {
-    const i = v.indexOf('=');
-    if (i <= 0) throw new Error(`--variant ${v}: expected NAME=FLAGS or NAME@FILE=FLAGS`);
-    const [name, file] = v.slice(0, i).split('@', 2) as [string, string | undefined];
-    if (file !== undefined && !existsSync(file)) throw new Error(`--variant ${v}: ${file} is missing`);
-    const { flags, env } = splitVariant(v.slice(i + 1).split(/[\s;]+/).filter(Boolean));
-    return [name, flags, file !== undefined ? resolve(file) : script, env];
-  })];
+  const variants: Variant[] = [
+    ['installed', installed, script, installedEnv],
+    ...args('variant').map((v): Variant => {
+      const i = v.indexOf('=');
+      if (i <= 0) throw new Error(`--variant ${v}: expected NAME=FLAGS or NAME@FILE=FLAGS`);
+      const [name, file] = v.slice(0, i).split('@', 2) as [string, string | undefined];
+      if (file !== undefined && !existsSync(file)) throw new Error(`--variant ${v}: ${file} is missing`);
+      const { flags, env } = splitVariant(
+        v
+          .slice(i + 1)
+          .split(/[\s;]+/)
+          .filter(Boolean),
+      );
+      return [name, flags, file !== undefined ? resolve(file) : script, env];
+    }),
+  ];
   const anchorsWanted = !process.argv.includes('--no-anchors');
-  for (const [what, bins] of [['monit', BINS.monit], ['node_exporter', BINS.nodeExporter]] as const) {
+  for (const [what, bins] of [
+    ['monit', BINS.monit],
+    ['node_exporter', BINS.nodeExporter],
+  ] as const) {
     if (anchorsWanted && !hasBin([...bins]) && process.env.CI) throw new Error(`anchor missing under CI: ${what} (sudo bench/anchors/install.sh)`);
   }
 
@@ -152,7 +169,10 @@ async function main(): Promise<void> {
       const certs = join(fleet.dir, 'certs');
       const made = await laasRun(['certs', 'init', '--dir', certs, '--hosts', 'localhost,127.0.0.1']);
       if (made.code !== 0) throw new Error(`laas certs init failed: ${made.stderr}`);
-      await fleet.startController({ tls: { cert: join(certs, 'controller.pem'), key: join(certs, 'controller-key.pem') } }, { https: true, ca: readFileSync(join(certs, 'ca.pem'), 'utf8') });
+      await fleet.startController(
+        { tls: { cert: join(certs, 'controller.pem'), key: join(certs, 'controller-key.pem') } },
+        { https: true, ca: readFileSync(join(certs, 'ca.pem'), 'utf8') },
+      );
       link = { url: `wss://localhost:${fleet.port}`, ca: join(certs, 'ca.pem') };
     } else {
       await fleet.startController();
@@ -160,15 +180,27 @@ async function main(): Promise<void> {
     }
     for (const [name, flags, file, env] of variants) {
       // Default settings: no interval, no probeInterval given (10 s and 1 s), plain tcp probes.
-      const config = fleet.writeRaw(`agent-${name}.json`, JSON.stringify({
-        controller: link.url, ...(link.ca ? { ca: link.ca } : {}), token: AGENT_TOKEN, ...fleet.pin(), id: `footprint-${name}`, labels: { role: 'bench' },
-        services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
-      }));
+      const config = fleet.writeRaw(
+        `agent-${name}.json`,
+        JSON.stringify({
+          controller: link.url,
+          ...(link.ca ? { ca: link.ca } : {}),
+          token: AGENT_TOKEN,
+          ...fleet.pin(),
+          id: `footprint-${name}`,
+          labels: { role: 'bench' },
+          services: services.map((s) => ({ name: s.name, probe: { tcp: `127.0.0.1:${s.port}` }, restart: s.start })),
+        }),
+      );
       // Debug level adds only the one "collected" line per interval, which carries the stall.
       const proc = run(process.execPath, [...flags, file, '--config', config], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
       agents.push({ name, proc, flags, env });
     }
-    await waitFor('agents connected', async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === agents.length, 30_000);
+    await waitFor(
+      'agents connected',
+      async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === agents.length,
+      30_000,
+    );
     for (const a of agents) watched.push({ name: `laas-agent (${a.name})`, pid: a.proc.pid, rss: [], anon: [], file: [] });
 
     let scrapeNodeExporter: (() => Promise<number>) | undefined;
@@ -192,39 +224,61 @@ async function main(): Promise<void> {
       }
     };
     await sleep(warmup * 1000);
-    for (const w of watched) { w.ticks0 = cpuTicks(w.pid); w.t0 = performance.now(); }
+    for (const w of watched) {
+      w.ticks0 = cpuTicks(w.pid);
+      w.t0 = performance.now();
+    }
     const started = Date.now();
     let nextScrape = 0;
     while (Date.now() - started < seconds * 1000) {
       sampleAll();
-      if (scrapeNodeExporter && Date.now() >= nextScrape) { nextScrape = Date.now() + 10_000; await scrapeNodeExporter(); }
+      if (scrapeNodeExporter && Date.now() >= nextScrape) {
+        nextScrape = Date.now() + 10_000;
+        await scrapeNodeExporter();
+      }
       await sleep(1000);
     }
-    for (const w of watched) { w.ticks1 = cpuTicks(w.pid); w.t1 = performance.now(); }
+    for (const w of watched) {
+      w.ticks1 = cpuTicks(w.pid);
+      w.t1 = performance.now();
+    }
     const peaks = Object.fromEntries(watched.map((w) => [w.name, status(w.pid).VmHWM]));
 
-    const processes = Object.fromEntries(watched.map((w) => {
-      const cpuPercent = ((w.ticks1! - w.ticks0!) / CLK_TCK) / ((w.t1! - w.t0!) / 1000) * 100;
-      const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      return [w.name, {
-        pid: w.pid,
-        rssMiB: { min: r1(Math.min(...w.rss)), avg: r1(avg(w.rss)), last: r1(w.rss.at(-1)!), max: r1(Math.max(...w.rss)), peakHWM: r1(peaks[w.name]) },
-        rssAnonMiB: r1(avg(w.anon)), rssFileMiB: r1(avg(w.file)),
-        cpuPercentOfOneCore: r3(cpuPercent),
-        cpuSeconds: r3((w.ticks1! - w.ticks0!) / CLK_TCK),
-      }];
-    }));
-    const agentLogs = Object.fromEntries(agents.map((a) => {
-      const lines = logLines(a.proc.output()).filter((l) => l.msg === 'collected' || /blocked the event loop/.test(String(l.msg)));
-      const stalls = lines.map((l) => Number(l.stallMs));
-      const heap = lines.map((l) => (l.memory as { heapUsed?: number; heapTotal?: number; external?: number } | undefined) ?? {}).at(-1) ?? {};
-      return [a.name, {
-        flags: a.flags, env: a.env, collections: lines.length,
-        collectionStallMaxMs: stalls.length ? Math.max(...stalls) : null,
-        collectionMsMax: lines.length ? Math.max(...lines.map((l) => Number(l.ms))) : null,
-        lastHeapMiB: { used: r1((heap.heapUsed ?? 0) / 2 ** 20), total: r1((heap.heapTotal ?? 0) / 2 ** 20), external: r1((heap.external ?? 0) / 2 ** 20) },
-      }];
-    }));
+    const processes = Object.fromEntries(
+      watched.map((w) => {
+        const cpuPercent = ((w.ticks1! - w.ticks0!) / CLK_TCK / ((w.t1! - w.t0!) / 1000)) * 100;
+        const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        return [
+          w.name,
+          {
+            pid: w.pid,
+            rssMiB: { min: r1(Math.min(...w.rss)), avg: r1(avg(w.rss)), last: r1(w.rss.at(-1)!), max: r1(Math.max(...w.rss)), peakHWM: r1(peaks[w.name]) },
+            rssAnonMiB: r1(avg(w.anon)),
+            rssFileMiB: r1(avg(w.file)),
+            cpuPercentOfOneCore: r3(cpuPercent),
+            cpuSeconds: r3((w.ticks1! - w.ticks0!) / CLK_TCK),
+          },
+        ];
+      }),
+    );
+    const agentLogs = Object.fromEntries(
+      agents.map((a) => {
+        const lines = logLines(a.proc.output()).filter((l) => l.msg === 'collected' || /blocked the event loop/.test(String(l.msg)));
+        const stalls = lines.map((l) => Number(l.stallMs));
+        const heap = lines.map((l) => (l.memory as { heapUsed?: number; heapTotal?: number; external?: number } | undefined) ?? {}).at(-1) ?? {};
+        return [
+          a.name,
+          {
+            flags: a.flags,
+            env: a.env,
+            collections: lines.length,
+            collectionStallMaxMs: stalls.length ? Math.max(...stalls) : null,
+            collectionMsMax: lines.length ? Math.max(...lines.map((l) => Number(l.ms))) : null,
+            lastHeapMiB: { used: r1((heap.heapUsed ?? 0) / 2 ** 20), total: r1((heap.heapTotal ?? 0) / 2 ** 20), external: r1((heap.external ?? 0) / 2 ** 20) },
+          },
+        ];
+      }),
+    );
     const main = processes['laas-agent (installed)'] as { rssMiB: { max: number; peakHWM: number }; cpuPercentOfOneCore: number };
     const mainLog = agentLogs.installed;
     const targets = {
@@ -233,19 +287,32 @@ async function main(): Promise<void> {
       noCollectionStallOver20ms: { maxMs: mainLog.collectionStallMaxMs, met: mainLog.collectionStallMaxMs !== null && mainLog.collectionStallMaxMs <= 20 },
     };
     const result = {
-      bench: 'agent-footprint', date: new Date().toISOString(), node: process.version,
+      bench: 'agent-footprint',
+      date: new Date().toISOString(),
+      node: process.version,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
-      seconds, warmup, link: tls ? 'wss' : 'ws', agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed, installedEnv },
+      seconds,
+      warmup,
+      link: tls ? 'wss' : 'ws',
+      agent: { form, script: script.replace(resolve('.') + '/', ''), installedFlags: installed, installedEnv },
       settings: 'agent defaults: interval 10s, 3 services probed over tcp every 1s; node_exporter scraped every 10s; monit set daemon 1 with 3 check process',
-      processes, agents: agentLogs, targets, skipped,
+      processes,
+      agents: agentLogs,
+      targets,
+      skipped,
     };
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-    const line = Object.entries(processes).map(([n, p]) => `${n} RSS max ${p.rssMiB.max} MiB, CPU ${p.cpuPercentOfOneCore}%`).join('; ');
+    const line = Object.entries(processes)
+      .map(([n, p]) => `${n} RSS max ${p.rssMiB.max} MiB, CPU ${p.cpuPercentOfOneCore}%`)
+      .join('; ');
     console.log(`agent-footprint (${seconds} s): ${line}; agent collection stall max ${mainLog.collectionStallMaxMs} ms`);
   } finally {
     await cleanup();
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -68,8 +68,17 @@ async function run(scenario: string, fleets: Fleet[], agents: number): Promise<R
   const connectSeconds = (performance.now() - t0) / 1000;
   const timers = sims.map((s, k) => {
     let t: NodeJS.Timeout | undefined;
-    const first = setTimeout(() => { s.sample(); t = setInterval(() => s.sample(), INTERVAL); }, (k * INTERVAL) / sims.length);
-    return () => { clearTimeout(first); clearInterval(t); };
+    const first = setTimeout(
+      () => {
+        s.sample();
+        t = setInterval(() => s.sample(), INTERVAL);
+      },
+      (k * INTERVAL) / sims.length,
+    );
+    return () => {
+      clearTimeout(first);
+      clearInterval(t);
+    };
   });
   await new Promise((r) => setTimeout(r, 5000));
   const before = await Promise.all(fleets.map((f) => samplesReceived(f.url)));
@@ -85,8 +94,12 @@ async function run(scenario: string, fleets: Fleet[], agents: number): Promise<R
   const cpu = cpuAfter.map((v, i) => v - cpuBefore[i]);
   await new Promise((r) => setTimeout(r, 2000)); // let the links close
   return {
-    scenario, agents, connectSeconds: round(connectSeconds), offeredPerSecond: round(agents * 1000 / INTERVAL),
-    processedPerSecond: round(processed / elapsed), cpuPercent: cpu.map((c) => round(c / 10 / elapsed)),
+    scenario,
+    agents,
+    connectSeconds: round(connectSeconds),
+    offeredPerSecond: round((agents * 1000) / INTERVAL),
+    processedPerSecond: round(processed / elapsed),
+    cpuPercent: cpu.map((c) => round(c / 10 / elapsed)),
     cpuMsPer1000Samples: round(cpu.reduce((a, b) => a + b, 0) / (processed / 1000)),
   };
 }
@@ -109,7 +122,8 @@ async function main(): Promise<void> {
       const url = await pg.createDatabase();
       const pair = [new Fleet(), new Fleet()];
       fleets.push(...pair);
-      for (const [i, f] of pair.entries()) await f.startController({ hostDownAfter: '60s', store: { type: 'postgres', url }, cluster: { id: `bench-${i}`, secret: CLUSTER_SECRET } });
+      for (const [i, f] of pair.entries())
+        await f.startController({ hostDownAfter: '60s', store: { type: 'postgres', url }, cluster: { id: `bench-${i}`, secret: CLUSTER_SECRET } });
       rows.push(await run('postgres-2', pair, agents));
       for (const f of pair) await f.controller!.stop();
       console.log(JSON.stringify(rows.slice(-2)));
@@ -123,7 +137,13 @@ async function main(): Promise<void> {
   writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), intervalMs: INTERVAL, seconds: SECONDS, rows }, null, 2));
   console.log('| scenario | agents | connect all | offered samples/s | processed samples/s | controller CPU % | CPU ms per 1000 samples |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.agents} | ${r.connectSeconds} s | ${r.offeredPerSecond} | ${r.processedPerSecond} | ${r.cpuPercent.join(' + ')} | ${r.cpuMsPer1000Samples} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.scenario} | ${r.agents} | ${r.connectSeconds} s | ${r.offeredPerSecond} | ${r.processedPerSecond} | ${r.cpuPercent.join(' + ')} | ${r.cpuMsPer1000Samples} |`,
+    );
 }
 
-main().catch((e: unknown) => { console.error(e); process.exit(1); });
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

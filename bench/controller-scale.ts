@@ -49,7 +49,9 @@ export function scaleRules(): Record<string, Record<string, unknown>> {
     'node/cpu-and-memory': { when: { all: [gt('cpu', '$.usage', 80), gt('memory', '$.usedPercent', 85)] }, for: '2m' },
     'node/dc-b-hot': { hosts: { dc: 'b' }, when: { all: [gt('cpu', '$.usage', 95)] }, for: '1m' },
     'fleet/svc-down': {
-      when: { all: [down('svc')] }, severity: 'critical', flap: { changes: 1_000_000 },
+      when: { all: [down('svc')] },
+      severity: 'critical',
+      flap: { changes: 1_000_000 },
       heal: { action: 'service.restart', params: { service: 'svc' }, ...healBrakes },
     },
     'web/net-rx-high': { hosts: { role: 'web' }, when: { all: [gt('net', '$.eth0.rxBytesPerSec', 1e9)] } },
@@ -120,7 +122,12 @@ function proc(pid: number): { rssMiB: number; cpuTicks: number } {
   }
 }
 
-interface Controller { child: ChildProcess; url: string; dir: string; stderr: () => string }
+interface Controller {
+  child: ChildProcess;
+  url: string;
+  dir: string;
+  stderr: () => string;
+}
 
 async function startController(opts: { profileDir?: string; nodeFlags?: string[]; stdoutFile?: string }): Promise<Controller> {
   const dir = mkdtempSync(join(tmpdir(), 'laas-scale-'));
@@ -130,23 +137,47 @@ async function startController(opts: { profileDir?: string; nodeFlags?: string[]
     writeFileSync(join(dir, 'rules', ns, `${name}.json`), JSON.stringify({ name, ...rule }, null, 2));
   }
   const port = await freePort();
-  writeFileSync(join(dir, 'controller.json'), JSON.stringify({
-    listen: `127.0.0.1:${port}`, dataDir: './data', rulesDir: './rules', agentTokens: [{ token: TOKEN, maxHosts: 1_000_000 }], hostDownAfter: '60s', heal: { maxConcurrent: '100%' },
-  }));
-  const node = [process.execPath, ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), ...(opts.nodeFlags ?? []), CLI, 'controller', '--config', join(dir, 'controller.json')];
+  writeFileSync(
+    join(dir, 'controller.json'),
+    JSON.stringify({
+      listen: `127.0.0.1:${port}`,
+      dataDir: './data',
+      rulesDir: './rules',
+      agentTokens: [{ token: TOKEN, maxHosts: 1_000_000 }],
+      hostDownAfter: '60s',
+      heal: { maxConcurrent: '100%' },
+    }),
+  );
+  const node = [
+    process.execPath,
+    ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []),
+    ...(opts.nodeFlags ?? []),
+    CLI,
+    'controller',
+    '--config',
+    join(dir, 'controller.json'),
+  ];
   // 20,000 links need more descriptors than the usual soft limit; root may raise it for this process.
   const child = spawn('/bin/sh', ['-c', 'ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'sh', ...node], {
-    env: { ...process.env, LAAS_LOG_LEVEL: process.env.LAAS_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', opts.stdoutFile ? 'pipe' : 'ignore', 'pipe'],
+    env: { ...process.env, LAAS_LOG_LEVEL: process.env.LAAS_LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', opts.stdoutFile ? 'pipe' : 'ignore', 'pipe'],
   });
   // e.g. --trace-gc's lines, which V8 writes to stdout.
   if (opts.stdoutFile) child.stdout!.pipe(createWriteStream(opts.stdoutFile));
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-20_000); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-20_000);
+  });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor('controller /healthz', async () => {
-    if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}: ${err}`);
-    return (await fetch(`${url}/healthz`)).ok;
-  }, 30_000, 100);
+  await waitFor(
+    'controller /healthz',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}: ${err}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    },
+    30_000,
+    100,
+  );
   return { child, url, dir, stderr: () => err };
 }
 
@@ -191,22 +222,41 @@ export interface StepResult {
   load: Pick<LoadStats, 'drops' | 'connectFailures' | 'errors' | 'samplesSent'>;
 }
 
-export async function runStep(n: number, o: { seconds: number; intervalMs: number; faultsPerSecond: number; workers?: number; profileDir?: string; nodeFlags?: string[]; stdoutFile?: string; connectTimeoutMs?: number; log?: (s: string) => void }): Promise<StepResult> {
+export async function runStep(
+  n: number,
+  o: {
+    seconds: number;
+    intervalMs: number;
+    faultsPerSecond: number;
+    workers?: number;
+    profileDir?: string;
+    nodeFlags?: string[];
+    stdoutFile?: string;
+    connectTimeoutMs?: number;
+    log?: (s: string) => void;
+  },
+): Promise<StepResult> {
   const log = o.log ?? (() => {});
   const controller = await startController({ profileDir: o.profileDir, nodeFlags: o.nodeFlags, stdoutFile: o.stdoutFile });
   const pid = controller.child.pid!;
   let load: Awaited<ReturnType<typeof startLoad>> | undefined;
   const noise = fork(new URL('./load/noise.js', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const noiseRead = () => new Promise<{ maxMs: number; p99Ms: number } | null>((res) => {
-    if (!noise.connected) return res(null);
-    const t = setTimeout(() => res(null), 2000);
-    noise.once('message', (m: { maxMs: number; p99Ms: number }) => { clearTimeout(t); res(m); });
-    noise.send('read');
-  });
+  const noiseRead = () =>
+    new Promise<{ maxMs: number; p99Ms: number } | null>((res) => {
+      if (!noise.connected) return res(null);
+      const t = setTimeout(() => res(null), 2000);
+      noise.once('message', (m: { maxMs: number; p99Ms: number }) => {
+        clearTimeout(t);
+        res(m);
+      });
+      noise.send('read');
+    });
   try {
     const t0 = Date.now();
     load = await startLoad({ urls: [controller.url], token: TOKEN, agents: n, workers: o.workers, intervalMs: o.intervalMs, maxSeconds: o.seconds + 600 });
-    await load.waitConnected(n, o.connectTimeoutMs ?? Math.max(60_000, n * 30), (s) => log(`  … ${s.connected} connected after ${Math.round((Date.now() - t0) / 1000)} s (errors: ${JSON.stringify(s.errors)})`));
+    await load.waitConnected(n, o.connectTimeoutMs ?? Math.max(60_000, n * 30), (s) =>
+      log(`  … ${s.connected} connected after ${Math.round((Date.now() - t0) / 1000)} s (errors: ${JSON.stringify(s.errors)})`),
+    );
     const connectSeconds = (Date.now() - t0) / 1000;
     log(`  ${n} connected in ${connectSeconds.toFixed(1)} s; warming up one interval`);
     // One interval for the startup herd to settle, so the window sees the steady state.
@@ -257,16 +307,38 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
     const dispatchMs = ls.dispatchMs.slice(loadBefore.dispatchMs.length);
     const scrapeMs = scrapes.map((s) => s.ms);
     const result: StepResult = {
-      agents: n, intervalMs: o.intervalMs, agentEquivalent: Math.round(n * (10_000 / o.intervalMs)), workers: load.workers, sourceAddresses: load.sourceAddresses.length, connected: ls.connected, connectSeconds: r1(connectSeconds)!, windowSeconds: r1(windowSeconds)!,
+      agents: n,
+      intervalMs: o.intervalMs,
+      agentEquivalent: Math.round(n * (10_000 / o.intervalMs)),
+      workers: load.workers,
+      sourceAddresses: load.sourceAddresses.length,
+      connected: ls.connected,
+      connectSeconds: r1(connectSeconds)!,
+      windowSeconds: r1(windowSeconds)!,
       samplesPerSecond: r1(samplesPerSecond)!,
-      decision: { count, p50Ms: ms(quantile(diff, 0.5)), p99Ms: ms(quantile(diff, 0.99)), maxBucketMs: maxBucket === null ? null : maxBucket === Infinity ? Infinity : maxBucket * 1000 },
+      decision: {
+        count,
+        p50Ms: ms(quantile(diff, 0.5)),
+        p99Ms: ms(quantile(diff, 0.99)),
+        maxBucketMs: maxBucket === null ? null : maxBucket === Infinity ? Infinity : maxBucket * 1000,
+      },
       dispatch: {
-        faults: ls.faultsInjected - loadBefore.faultsInjected, runs: ls.runsReceived - loadBefore.runsReceived, count: dispatchMs.length,
-        minMs: r1(dispatchMs.length ? Math.min(...dispatchMs) : null), p50Ms: pct(dispatchMs, 0.5), p99Ms: pct(dispatchMs, 0.99), maxMs: r1(dispatchMs.length ? Math.max(...dispatchMs) : null),
+        faults: ls.faultsInjected - loadBefore.faultsInjected,
+        runs: ls.runsReceived - loadBefore.runsReceived,
+        count: dispatchMs.length,
+        minMs: r1(dispatchMs.length ? Math.min(...dispatchMs) : null),
+        p50Ms: pct(dispatchMs, 0.5),
+        p99Ms: pct(dispatchMs, 0.99),
+        maxMs: r1(dispatchMs.length ? Math.max(...dispatchMs) : null),
       },
       scrape: {
-        count: scrapes.length, series: scrapes.at(-1)?.series ?? 0, bytes: scrapes.at(-1)?.bytes ?? 0,
-        minMs: r1(scrapeMs.length ? Math.min(...scrapeMs) : null), medianMs: r1(pct(scrapeMs, 0.5)), p99Ms: r1(pct(scrapeMs, 0.99)), maxMs: r1(scrapeMs.length ? Math.max(...scrapeMs) : null),
+        count: scrapes.length,
+        series: scrapes.at(-1)?.series ?? 0,
+        bytes: scrapes.at(-1)?.bytes ?? 0,
+        minMs: r1(scrapeMs.length ? Math.min(...scrapeMs) : null),
+        medianMs: r1(pct(scrapeMs, 0.5)),
+        p99Ms: r1(pct(scrapeMs, 0.99)),
+        maxMs: r1(scrapeMs.length ? Math.max(...scrapeMs) : null),
       },
       eventLoopLagMaxMs: ms(Math.max(...lagMax.filter((x) => !Number.isNaN(x)))),
       eventLoopLagP99Ms: ms(Math.max(...lagP99.filter((x) => !Number.isNaN(x)))),
@@ -284,15 +356,24 @@ export async function runStep(n: number, o: { seconds: number; intervalMs: numbe
 }
 
 export function summaryLine(s: StepResult): string {
-  return `${s.agents} agents every ${s.intervalMs / 1000}s (= ${s.agentEquivalent} at 10 s; ${s.connected} connected in ${s.connectSeconds}s): ${s.samplesPerSecond} samples/s, sample→decision p50 ${s.decision.p50Ms} ms p99 ${s.decision.p99Ms} ms max≤${s.decision.maxBucketMs} ms; `
-    + `dispatch p50 ${s.dispatch.p50Ms} ms p99 ${s.dispatch.p99Ms} ms max ${s.dispatch.maxMs} ms (${s.dispatch.count}/${s.dispatch.faults} faults); `
-    + `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms, longest hold of the loop ${s.scrapeBlockMaxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); `
-    + `RSS ${s.controller.rssMiBMax} MiB, CPU ${s.controller.cpuPercent}%`;
+  return (
+    `${s.agents} agents every ${s.intervalMs / 1000}s (= ${s.agentEquivalent} at 10 s; ${s.connected} connected in ${s.connectSeconds}s): ` +
+    `${s.samplesPerSecond} samples/s, sample→decision p50 ${s.decision.p50Ms} ms p99 ${s.decision.p99Ms} ms max≤${s.decision.maxBucketMs} ms; ` +
+    `dispatch p50 ${s.dispatch.p50Ms} ms p99 ${s.dispatch.p99Ms} ms max ${s.dispatch.maxMs} ms (${s.dispatch.count}/${s.dispatch.faults} faults); ` +
+    `/metrics ${s.scrape.series} series ${Math.round(s.scrape.bytes / 1024)} KB median ${s.scrape.medianMs} ms max ${s.scrape.maxMs} ms, ` +
+    `longest hold of the loop ${s.scrapeBlockMaxMs} ms; event-loop lag max ${s.eventLoopLagMaxMs} ms (idle process on the same machine: ${s.noiseLagMaxMs} ms); ` +
+    `RSS ${s.controller.rssMiBMax} MiB, CPU ${s.controller.cpuPercent}%`
+  );
 }
 
 async function main(): Promise<void> {
   // A step is AGENTS or AGENTS@INTERVAL_MS: past the descriptor limit, load grows by sampling faster.
-  const steps = arg('steps', '1000,5000,10000,19950').split(',').map((st) => { const [a, i] = st.split('@').map(Number); return { agents: a, intervalMs: i || undefined }; });
+  const steps = arg('steps', '1000,5000,10000,19950')
+    .split(',')
+    .map((st) => {
+      const [a, i] = st.split('@').map(Number);
+      return { agents: a, intervalMs: i || undefined };
+    });
   const seconds = Number(arg('seconds', '60'));
   const intervalMs = Number(arg('interval-ms', '10000'));
   const faultsPerSecond = Number(arg('faults-per-second', '2'));
@@ -308,18 +389,43 @@ async function main(): Promise<void> {
     const n = step.agents;
     const every = step.intervalMs ?? intervalMs;
     console.log(`step ${n} agents, a sample each every ${every} ms…`);
-    const s = await runStep(n, { seconds, intervalMs: every, faultsPerSecond, workers, profileDir: profileDir && join(profileDir, `${n}@${every}`), nodeFlags, stdoutFile: nodeFlags && `${out}.${n}@${every}.stdout`, log: (l) => console.log(l) });
+    const s = await runStep(n, {
+      seconds,
+      intervalMs: every,
+      faultsPerSecond,
+      workers,
+      profileDir: profileDir && join(profileDir, `${n}@${every}`),
+      nodeFlags,
+      stdoutFile: nodeFlags && `${out}.${n}@${every}.stdout`,
+      log: (l) => console.log(l),
+    });
     results.push(s);
     console.log(summaryLine(s));
-    if (s.decision.p99Ms !== null && s.decision.p99Ms > 1000) { breakPoint = n * (10_000 / every); break; }
+    if (s.decision.p99Ms !== null && s.decision.p99Ms > 1000) {
+      breakPoint = n * (10_000 / every);
+      break;
+    }
   }
   // breakPoint is in agents at one sample per 10 s: AGENTS × (10 s / interval) for the faster steps.
-  const doc = { bench: 'controller-scale', label, date: new Date().toISOString(), node: process.version, seconds, intervalMs, faultsPerSecond, breakPoint, steps: results };
+  const doc = {
+    bench: 'controller-scale',
+    label,
+    date: new Date().toISOString(),
+    node: process.version,
+    seconds,
+    intervalMs,
+    faultsPerSecond,
+    breakPoint,
+    steps: results,
+  };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
   console.log(`break point (p99 sample→decision > 1 s), in agents at 10 s: ${breakPoint ?? `not reached up to ${results.at(-1)?.agentEquivalent}`}`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
-  main().catch((e) => { console.error(e); process.exit(1); });
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

@@ -32,8 +32,17 @@ import { BINS, demoService, hasBin, onInterrupt, removeDir, scratch, startDemo, 
 import { startMonit, type Monit } from './anchors/monit.js';
 import { alertName, startPrometheusStack, type PrometheusStack } from './anchors/prometheus.js';
 
-interface Heal { id: string; state: string; dispatchedAt: string | null; faultAt: string | null; result: { startedAt: number; durationMs: number } | null }
-interface AmPayload { status: string; alerts: { status: string; labels: Record<string, string> }[] }
+interface Heal {
+  id: string;
+  state: string;
+  dispatchedAt: string | null;
+  faultAt: string | null;
+  result: { startedAt: number; durationMs: number } | null;
+}
+interface AmPayload {
+  status: string;
+  alerts: { status: string; labels: Record<string, string> }[];
+}
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +51,13 @@ function arg(name: string, fallback: string): string {
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface Stats { n: number; min: number; median: number; p99: number; max: number }
+export interface Stats {
+  n: number;
+  min: number;
+  median: number;
+  p99: number;
+  max: number;
+}
 /** Nearest-rank p99: with fewer than 100 samples it is the worst one, which is the honest reading. */
 export function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
@@ -53,7 +68,10 @@ export function stats(xs: number[]): Stats {
 /** Anchors are required under CI; elsewhere a missing one is skipped with the reason. */
 function available(what: string, bins: readonly (readonly string[])[], skipped: Record<string, string>): boolean {
   if (bins.every((b) => hasBin([...b]))) return true;
-  const reason = `${what}: ${bins.filter((b) => !hasBin([...b])).map((b) => b[0]).join(', ')} not found (sudo bench/anchors/install.sh)`;
+  const reason = `${what}: ${bins
+    .filter((b) => !hasBin([...b]))
+    .map((b) => b[0])
+    .join(', ')} not found (sudo bench/anchors/install.sh)`;
   if (process.env.CI) throw new Error(`anchor missing under CI: ${reason}`);
   process.stderr.write(`skipping ${reason}\n`);
   skipped[what] = reason;
@@ -115,7 +133,9 @@ async function main(): Promise<void> {
       interval: '10s',
       services: [{ name: 'laas', probe: { tcp: `127.0.0.1:${laasSvc.port}`, hold: true }, probeInterval: probe, restart: laasSvc.start }],
     });
-    stops.push(async () => { await agent.stop(); });
+    stops.push(async () => {
+      await agent.stop();
+    });
     await waitFor('agent connected', async () => (await fleet.api<{ connected: boolean }[]>('/api/v1/hosts')).some((h) => h.connected));
 
     let monit: Monit | undefined;
@@ -123,11 +143,20 @@ async function main(): Promise<void> {
     let monitSlow: Monit | undefined;
     let prom: PrometheusStack | undefined;
     const monitSvc = available('monit', [BINS.monit], skipped) ? await svc('monit1') : undefined;
-    if (monitSvc) { monit = await startMonit({ daemonSeconds: 1, services: [monitSvc] }); stops.push(() => monit!.stop()); }
+    if (monitSvc) {
+      monit = await startMonit({ daemonSeconds: 1, services: [monitSvc] });
+      stops.push(() => monit!.stop());
+    }
     const monitPortSvc = monitSvc ? await svc('monit1port') : undefined;
-    if (monitPortSvc) { monitPort = await startMonit({ daemonSeconds: 1, services: [monitPortSvc], check: 'port' }); stops.push(() => monitPort!.stop()); }
+    if (monitPortSvc) {
+      monitPort = await startMonit({ daemonSeconds: 1, services: [monitPortSvc], check: 'port' });
+      stops.push(() => monitPort!.stop());
+    }
     const monitSlowSvc = slow && available('monit-30', [BINS.monit], skipped) ? await svc('monit30') : undefined;
-    if (monitSlowSvc) { monitSlow = await startMonit({ daemonSeconds: 30, services: [monitSlowSvc] }); stops.push(() => monitSlow!.stop()); }
+    if (monitSlowSvc) {
+      monitSlow = await startMonit({ daemonSeconds: 30, services: [monitSlowSvc] });
+      stops.push(() => monitSlow!.stop());
+    }
     const promSvc = available('prometheus', [BINS.prometheus, BINS.alertmanager], skipped) ? await svc('prom') : undefined;
     if (promSvc) {
       prom = await startPrometheusStack({ services: [promSvc], receiverUrl: amReceiver.url });
@@ -137,9 +166,13 @@ async function main(): Promise<void> {
     await sleep(3000);
 
     const laasFig = {
-      killToAnsweringMs: [] as number[], killToDispatchMs: [] as number[], killToNotificationMs: [] as number[], killToDetectedMs: [] as number[],
+      killToAnsweringMs: [] as number[],
+      killToDispatchMs: [] as number[],
+      killToNotificationMs: [] as number[],
+      killToDetectedMs: [] as number[],
       // Where the time goes: the instruction's trip to the agent, and the start program's own run.
-      dispatchToActionStartMs: [] as number[], startProgramMs: [] as number[],
+      dispatchToActionStartMs: [] as number[],
+      startProgramMs: [] as number[],
     };
     const monitFig = { killToAnsweringMs: [] as number[] };
     const monitPortFig = { killToAnsweringMs: [] as number[] };
@@ -164,53 +197,78 @@ async function main(): Promise<void> {
         laasSvc.kill();
         const killedAt = Date.now();
         laasFig.killToAnsweringMs.push(await answeringAgain(laasSvc.port, killedAt, 20_000));
-        const heal = await waitFor('the work order', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => !known.has(h.id) && h.dispatchedAt && h.result), 10_000);
+        const heal = await waitFor(
+          'the work order',
+          async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => !known.has(h.id) && h.dispatchedAt && h.result),
+          10_000,
+        );
         laasFig.killToDispatchMs.push(Date.parse(heal.dispatchedAt!) - killedAt);
         laasFig.dispatchToActionStartMs.push(heal.result!.startedAt - Date.parse(heal.dispatchedAt!));
         laasFig.startProgramMs.push(Math.round(heal.result!.durationMs));
         laasFig.killToDetectedMs.push(Date.parse(heal.faultAt!) - killedAt);
         const paged = await waitFor('laas notification', () => firingAfter(laasReceiver, killedAt, () => true), 10_000, 5);
         laasFig.killToNotificationMs.push(paged - killedAt);
-        return `answering ${laasFig.killToAnsweringMs.at(-1)} ms, dispatch ${laasFig.killToDispatchMs.at(-1)} ms (+${laasFig.dispatchToActionStartMs.at(-1)} ms to the agent, start program ${laasFig.startProgramMs.at(-1)} ms), notified ${laasFig.killToNotificationMs.at(-1)} ms`;
+        return (
+          `answering ${laasFig.killToAnsweringMs.at(-1)} ms, dispatch ${laasFig.killToDispatchMs.at(-1)} ms ` +
+          `(+${laasFig.dispatchToActionStartMs.at(-1)} ms to the agent, start program ${laasFig.startProgramMs.at(-1)} ms), notified ${laasFig.killToNotificationMs.at(-1)} ms`
+        );
       },
-      ...(monitSvc ? {
-        monit1: async () => {
-          monitSvc.kill();
-          const killedAt = Date.now();
-          monitFig.killToAnsweringMs.push(await answeringAgain(monitSvc.port, killedAt, 20_000));
-          return `answering ${monitFig.killToAnsweringMs.at(-1)} ms`;
-        },
-      } : {}),
-      ...(monitPortSvc ? {
-        monit1port: async () => {
-          monitPortSvc.kill();
-          const killedAt = Date.now();
-          monitPortFig.killToAnsweringMs.push(await answeringAgain(monitPortSvc.port, killedAt, 20_000));
-          return `answering ${monitPortFig.killToAnsweringMs.at(-1)} ms`;
-        },
-      } : {}),
-      ...(monitSlowSvc ? {
-        monit30: async () => {
-          monitSlowSvc.kill();
-          const killedAt = Date.now();
-          monitSlowFig.killToAnsweringMs.push(await answeringAgain(monitSlowSvc.port, killedAt, 120_000));
-          return `answering ${monitSlowFig.killToAnsweringMs.at(-1)} ms`;
-        },
-      } : {}),
-      ...(promSvc ? {
-        prometheus: async () => {
-          promSvc.kill();
-          const killedAt = Date.now();
-          const at = await waitFor('Alertmanager notification', () => firingAfter(amReceiver, killedAt, (p) => p.alerts.some((a) => a.labels.alertname === promAlert && a.status === 'firing')), 30_000, 5);
-          promFig.killToNotificationMs.push(at - killedAt);
-          // Nobody heals it here: start it again, and wait for the resolved notice so the next
-          // trial's alert opens a new group (group_wait, not group_interval, applies to it).
-          const back = Date.now();
-          await startDemo(promSvc);
-          await waitFor('Alertmanager resolved notice', () => amReceiver.received.some((r) => r.at >= back && (r.body as AmPayload).status === 'resolved'), 30_000, 20);
-          return `notified ${promFig.killToNotificationMs.at(-1)} ms`;
-        },
-      } : {}),
+      ...(monitSvc
+        ? {
+            monit1: async () => {
+              monitSvc.kill();
+              const killedAt = Date.now();
+              monitFig.killToAnsweringMs.push(await answeringAgain(monitSvc.port, killedAt, 20_000));
+              return `answering ${monitFig.killToAnsweringMs.at(-1)} ms`;
+            },
+          }
+        : {}),
+      ...(monitPortSvc
+        ? {
+            monit1port: async () => {
+              monitPortSvc.kill();
+              const killedAt = Date.now();
+              monitPortFig.killToAnsweringMs.push(await answeringAgain(monitPortSvc.port, killedAt, 20_000));
+              return `answering ${monitPortFig.killToAnsweringMs.at(-1)} ms`;
+            },
+          }
+        : {}),
+      ...(monitSlowSvc
+        ? {
+            monit30: async () => {
+              monitSlowSvc.kill();
+              const killedAt = Date.now();
+              monitSlowFig.killToAnsweringMs.push(await answeringAgain(monitSlowSvc.port, killedAt, 120_000));
+              return `answering ${monitSlowFig.killToAnsweringMs.at(-1)} ms`;
+            },
+          }
+        : {}),
+      ...(promSvc
+        ? {
+            prometheus: async () => {
+              promSvc.kill();
+              const killedAt = Date.now();
+              const at = await waitFor(
+                'Alertmanager notification',
+                () => firingAfter(amReceiver, killedAt, (p) => p.alerts.some((a) => a.labels.alertname === promAlert && a.status === 'firing')),
+                30_000,
+                5,
+              );
+              promFig.killToNotificationMs.push(at - killedAt);
+              // Nobody heals it here: start it again, and wait for the resolved notice so the next
+              // trial's alert opens a new group (group_wait, not group_interval, applies to it).
+              const back = Date.now();
+              await startDemo(promSvc);
+              await waitFor(
+                'Alertmanager resolved notice',
+                () => amReceiver.received.some((r) => r.at >= back && (r.body as AmPayload).status === 'resolved'),
+                30_000,
+                20,
+              );
+              return `notified ${promFig.killToNotificationMs.at(-1)} ms`;
+            },
+          }
+        : {}),
     };
     const tools = Object.keys(trialsOf);
     for (let i = 0; i < trials; i++) {
@@ -225,11 +283,25 @@ async function main(): Promise<void> {
 
     const figures = {
       startProgramAlone: { settings: 'no tool: the bench runs the start program right after the kill', killToAnsweringMs: stats(floorFig.killToAnsweringMs) },
-      laas: { settings: { probe: { tcp: 'held connection', probeInterval: probe }, interval: '10s', rule: 'for 0s, service.restart, webhook' }, ...Object.fromEntries(Object.entries(laasFig).map(([k, v]) => [k, stats(v)])) },
-      ...(monitSvc ? { monitDaemon1: { settings: 'set daemon 1; check process with pidfile; same start program', killToAnsweringMs: stats(monitFig.killToAnsweringMs) } } : {}),
-      ...(monitPortSvc ? { monitDaemon1Port: { settings: 'set daemon 1; check host, if failed port then exec the same start program', killToAnsweringMs: stats(monitPortFig.killToAnsweringMs) } } : {}),
+      laas: {
+        settings: { probe: { tcp: 'held connection', probeInterval: probe }, interval: '10s', rule: 'for 0s, service.restart, webhook' },
+        ...Object.fromEntries(Object.entries(laasFig).map(([k, v]) => [k, stats(v)])),
+      },
+      ...(monitSvc
+        ? { monitDaemon1: { settings: 'set daemon 1; check process with pidfile; same start program', killToAnsweringMs: stats(monitFig.killToAnsweringMs) } }
+        : {}),
+      ...(monitPortSvc
+        ? {
+            monitDaemon1Port: {
+              settings: 'set daemon 1; check host, if failed port then exec the same start program',
+              killToAnsweringMs: stats(monitPortFig.killToAnsweringMs),
+            },
+          }
+        : {}),
       ...(monitSlowSvc ? { monitDaemon30: { settings: 'set daemon 30 (the shipped default)', killToAnsweringMs: stats(monitSlowFig.killToAnsweringMs) } } : {}),
-      ...(promSvc ? { prometheusAlertmanager: { settings: 'scrape 1s, evaluation 1s, for 0s, group_wait 0s', killToNotificationMs: stats(promFig.killToNotificationMs) } } : {}),
+      ...(promSvc
+        ? { prometheusAlertmanager: { settings: 'scrape 1s, evaluation 1s, for 0s, group_wait 0s', killToNotificationMs: stats(promFig.killToNotificationMs) } }
+        : {}),
     } as Record<string, Record<string, unknown>>;
     const laasAnswer = stats(laasFig.killToAnsweringMs);
     const monitAnswer = monitSvc ? stats(monitFig.killToAnsweringMs) : undefined;
@@ -237,28 +309,49 @@ async function main(): Promise<void> {
     // The target is judged against Monit's faster form on this host, whichever it was.
     const monitBest = monitAnswer && monitPortAnswer ? Math.min(monitAnswer.median, monitPortAnswer.median) : undefined;
     const targets = {
-      answeringMedianAtMostHalfOfMonit: monitBest !== undefined ? { laasMs: laasAnswer.median, monitBestMs: monitBest, met: laasAnswer.median <= monitBest / 2 } : { skipped: skipped.monit },
+      answeringMedianAtMostHalfOfMonit:
+        monitBest !== undefined ? { laasMs: laasAnswer.median, monitBestMs: monitBest, met: laasAnswer.median <= monitBest / 2 } : { skipped: skipped.monit },
       dispatchP99Under1s: { ms: stats(laasFig.killToDispatchMs).p99, met: stats(laasFig.killToDispatchMs).p99 < 1000 },
       notificationP99Under1s: { ms: stats(laasFig.killToNotificationMs).p99, met: stats(laasFig.killToNotificationMs).p99 < 1000 },
     };
     const result = {
-      bench: 'fault-to-fix', date: new Date().toISOString(), node: process.version,
+      bench: 'fault-to-fix',
+      date: new Date().toISOString(),
+      node: process.version,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
-      trials, figures, targets, skipped,
-      samples: { startProgramAlone: floorFig, laas: laasFig, monitDaemon1: monitFig, monitDaemon1Port: monitPortFig, monitDaemon30: monitSlowFig, prometheusAlertmanager: promFig },
+      trials,
+      figures,
+      targets,
+      skipped,
+      samples: {
+        startProgramAlone: floorFig,
+        laas: laasFig,
+        monitDaemon1: monitFig,
+        monitDaemon1Port: monitPortFig,
+        monitDaemon30: monitSlowFig,
+        prometheusAlertmanager: promFig,
+      },
     };
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
     const f = (s: Stats) => `median ${s.median} / p99 ${s.p99} ms`;
-    console.log([
-      `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
-      monitAnswer ? `Monit daemon 1 answering ${f(monitAnswer)} (pidfile check), ${f(monitPortAnswer!)} (port check)` : 'Monit skipped',
-      monitSlowSvc ? `Monit daemon 30 answering ${f(stats(monitSlowFig.killToAnsweringMs))}` : undefined,
-      promSvc ? `Prometheus+Alertmanager notified ${f(stats(promFig.killToNotificationMs))}` : 'Prometheus skipped',
-    ].filter(Boolean).join('; '));
+    console.log(
+      [
+        `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, ` +
+          `dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
+        monitAnswer ? `Monit daemon 1 answering ${f(monitAnswer)} (pidfile check), ${f(monitPortAnswer!)} (port check)` : 'Monit skipped',
+        monitSlowSvc ? `Monit daemon 30 answering ${f(stats(monitSlowFig.killToAnsweringMs))}` : undefined,
+        promSvc ? `Prometheus+Alertmanager notified ${f(stats(promFig.killToNotificationMs))}` : 'Prometheus skipped',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    );
   } finally {
     await cleanup();
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -15,7 +15,13 @@ import { parseDuration } from '../protocol/index.js';
 import { Fleet } from '../test/helpers/fleet.js';
 import { stopAll, tcpAnswers, waitFor } from '../test/helpers/procs.js';
 
-interface Heal { id: string; state: string; dispatchedAt: string | null; createdAt: string; faultAt: string | null }
+interface Heal {
+  id: string;
+  state: string;
+  dispatchedAt: string | null;
+  createdAt: string;
+  faultAt: string | null;
+}
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,7 +44,10 @@ function stats(xs: number[]): { min: number; median: number; p90: number; max: n
 const SCENARIOS = {
   plain: { maxPerHour: 1000 },
   brakes: {
-    maxPerHour: 1000, cooldown: '100ms', maxConcurrent: 1, verifyWithin: '10s',
+    maxPerHour: 1000,
+    cooldown: '100ms',
+    maxConcurrent: 1,
+    verifyWithin: '10s',
     breaker: { failures: 5, window: '1h', resetAfter: '1m' },
   },
 } as const;
@@ -90,7 +99,11 @@ async function main(): Promise<void> {
         await waitFor('service gone', async () => !(await tcpAnswers(svc.port)), 2000, 5);
         await waitFor('service answering again', () => tcpAnswers(svc.port), 20_000, 5);
         toAnswer[n].push(Date.now() - killedAt);
-        const heal = await waitFor('the work order', async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => !known.has(h.id) && h.state === 'succeeded'), 10_000);
+        const heal = await waitFor(
+          'the work order',
+          async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => !known.has(h.id) && h.state === 'succeeded'),
+          10_000,
+        );
         toDispatch[n].push(Date.parse(heal.dispatchedAt!) - killedAt);
         detectToDispatch[n].push(Date.parse(heal.dispatchedAt!) - Date.parse(heal.faultAt!));
         process.stderr.write(`run ${i + 1}/${runs} ${n}: dispatch ${toDispatch[n].at(-1)} ms, answering ${toAnswer[n].at(-1)} ms\n`);
@@ -98,16 +111,28 @@ async function main(): Promise<void> {
       }
     }
     const result = {
-      bench: 'fault-to-heal', date: new Date().toISOString(), node: process.version, runs, probeInterval: probe,
-      scenarios: Object.fromEntries(names.map((n) => [n, { rule: SCENARIOS[n], killToDispatchMs: stats(toDispatch[n]), killToAnsweringMs: stats(toAnswer[n]), detectToDispatchMs: stats(detectToDispatch[n]) }])),
-      idle, samples: { toDispatch, toAnswer, detectToDispatch },
+      bench: 'fault-to-heal',
+      date: new Date().toISOString(),
+      node: process.version,
+      runs,
+      probeInterval: probe,
+      scenarios: Object.fromEntries(
+        names.map((n) => [
+          n,
+          { rule: SCENARIOS[n], killToDispatchMs: stats(toDispatch[n]), killToAnsweringMs: stats(toAnswer[n]), detectToDispatchMs: stats(detectToDispatch[n]) },
+        ]),
+      ),
+      idle,
+      samples: { toDispatch, toAnswer, detectToDispatch },
     };
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
     const f = (s: { median: number; max: number }) => `median ${s.median} ms, worst ${s.max} ms`;
     for (const n of names) {
       const sc = result.scenarios[n];
-      console.log(`fault-to-heal ${n} (probe ${probe}, ${runs} runs): kill→dispatch ${f(sc.killToDispatchMs)}; kill→answering ${f(sc.killToAnsweringMs)}; detected→dispatch ${f(sc.detectToDispatchMs)}`);
+      console.log(
+        `fault-to-heal ${n} (probe ${probe}, ${runs} runs): kill→dispatch ${f(sc.killToDispatchMs)}; kill→answering ${f(sc.killToAnsweringMs)}; detected→dispatch ${f(sc.detectToDispatchMs)}`,
+      );
     }
     console.log(`idle RSS: agent ${idle.agentRssMiB} MiB, controller ${idle.controllerRssMiB} MiB`);
   } finally {
@@ -116,4 +141,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -47,21 +47,34 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   let handled = 0;
   const link = new LinkServer({
-    identify: () => ({ kind: 'shared', token: sharedTokens([{ token: 'bench', maxHosts: 10 }])[0] }), log: silentLogger, metrics,
+    identify: () => ({ kind: 'shared', token: sharedTokens([{ token: 'bench', maxHosts: 10 }])[0] }),
+    log: silentLogger,
+    metrics,
     // The budget the peer keeps to: it floods "within the rules".
     rate: { perSecond: rate, burst: rate * 2 },
     handlers: {
       hello: async (_s, h) => ({ hostId: h.agentId, controllerVersion: 'bench' }),
-      sample: async () => { await sleep(storeMs); handled++; },
-      ack: async () => undefined, result: async () => undefined, disconnected: () => undefined,
+      sample: async () => {
+        await sleep(storeMs);
+        handled++;
+      },
+      ack: async () => undefined,
+      result: async () => undefined,
+      disconnected: () => undefined,
     },
   });
   const server = createServer((_req, res) => res.end());
-  server.on('upgrade', (req, socket, head) => { if (!link.handleUpgrade(req, socket, head)) socket.destroy(); });
+  server.on('upgrade', (req, socket, head) => {
+    if (!link.handleUpgrade(req, socket, head)) socket.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent`;
 
-  const peer = spawn(process.execPath, [fileURLToPath(import.meta.url), '--peer', url, '--rate', String(rate), '--bytes', String(bytes), '--seconds', String(seconds)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const peer = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--peer', url, '--rate', String(rate), '--bytes', String(bytes), '--seconds', String(seconds)],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   const peerDone = new Promise((r) => peer.once('exit', r));
   await waitForHost(link);
 
@@ -82,7 +95,10 @@ async function main(): Promise<void> {
       const r = await received();
       const mem = process.memoryUsage();
       rows.push({
-        t: Math.round((Date.now() - started) / 1000), received: r, handled, queued: r - handled,
+        t: Math.round((Date.now() - started) / 1000),
+        received: r,
+        handled,
+        queued: r - handled,
         heapMiB: Math.round(((mem.heapUsed - heapAtStart) / MiB) * 10) / 10,
         buffersMiB: Math.round(((mem.arrayBuffers - bufsAtStart) / MiB) * 10) / 10,
       });
@@ -98,7 +114,10 @@ async function main(): Promise<void> {
   peer.kill();
   await peerDone;
   await link.close();
-  await new Promise((r) => { server.close(r); server.closeAllConnections(); });
+  await new Promise((r) => {
+    server.close(r);
+    server.closeAllConnections();
+  });
 }
 
 async function waitForHost(link: LinkServer): Promise<void> {
@@ -113,8 +132,24 @@ async function peer(url: string): Promise<void> {
   const seconds = Number(arg('seconds', '60'));
   const ws = new WebSocket(url, { headers: { authorization: 'Bearer bench' } });
   await new Promise((r) => ws.once('open', r));
-  const welcomed = new Promise<void>((r) => ws.once('message', (d) => { if (decode(d as Buffer).type === 'welcome') r(); }));
-  ws.send(encode('hello', { agentId: 'bench-1', agentVersion: 'bench', hostname: 'bench-1', labels: {}, os: { platform: 'linux', release: 'bench' }, intervalMs: 1000, services: [], actions: [], scripts: [] }));
+  const welcomed = new Promise<void>((r) =>
+    ws.once('message', (d) => {
+      if (decode(d).type === 'welcome') r();
+    }),
+  );
+  ws.send(
+    encode('hello', {
+      agentId: 'bench-1',
+      agentVersion: 'bench',
+      hostname: 'bench-1',
+      labels: {},
+      os: { platform: 'linux', release: 'bench' },
+      intervalMs: 1000,
+      services: [],
+      actions: [],
+      scripts: [],
+    }),
+  );
   await welcomed;
   const started = Date.now();
   let sent = 0;

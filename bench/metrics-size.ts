@@ -20,7 +20,12 @@ function arg(name: string, fallback: string): string {
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-interface Scrape { series: number; bytes: number; ms: number; text: string }
+interface Scrape {
+  series: number;
+  bytes: number;
+  ms: number;
+  text: string;
+}
 
 async function scrape(url: string): Promise<Scrape> {
   const started = performance.now();
@@ -52,21 +57,29 @@ async function main(): Promise<void> {
       sims.push(sim);
     }
     await Promise.all(sims.map((s) => s.connect()));
-    const report = () => sims.forEach((s, i) => s.sample('interval', {
-      cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1 },
-      memory: { usedPercent: 40 + (i % 50), availableBytes: 8 * GiB, totalBytes: 16 * GiB },
-      disk: {
-        '/': { usedPercent: 30 + (i % 60), freeBytes: 70 * GiB, totalBytes: 100 * GiB },
-        '/var/lib/data': { usedPercent: 50, freeBytes: 250 * GiB, totalBytes: 500 * GiB },
-      },
-      net: { eth0: { rxBytesPerSec: 1e6, txBytesPerSec: 5e5 }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
-    }));
+    const report = () =>
+      sims.forEach((s, i) =>
+        s.sample('interval', {
+          cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1 },
+          memory: { usedPercent: 40 + (i % 50), availableBytes: 8 * GiB, totalBytes: 16 * GiB },
+          disk: {
+            '/': { usedPercent: 30 + (i % 60), freeBytes: 70 * GiB, totalBytes: 100 * GiB },
+            '/var/lib/data': { usedPercent: 50, freeBytes: 250 * GiB, totalBytes: 500 * GiB },
+          },
+          net: { eth0: { rxBytesPerSec: 1e6, txBytesPerSec: 5e5 }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
+        }),
+      );
     report();
     timer = setInterval(report, 1000);
-    const full = await waitFor(`${hosts} hosts in /metrics`, async () => {
-      const s = await scrape(fleet.url);
-      return (s.text.match(/^laas_host_service_up\{/gm)?.length ?? 0) === 3 * hosts && s;
-    }, 30_000, 250);
+    const full = await waitFor(
+      `${hosts} hosts in /metrics`,
+      async () => {
+        const s = await scrape(fleet.url);
+        return (s.text.match(/^laas_host_service_up\{/gm)?.length ?? 0) === 3 * hosts && s;
+      },
+      30_000,
+      250,
+    );
     const times: number[] = [];
     let last = full;
     for (let i = 0; i < scrapes; i++) {
@@ -82,12 +95,16 @@ async function main(): Promise<void> {
     }
     const result = {
       date: new Date().toISOString().slice(0, 10),
-      hosts, scrapes,
+      hosts,
+      scrapes,
       empty: { series: empty.series, bytes: empty.bytes },
       full: { series: last.series, bytes: last.bytes },
       seriesPerHost: round(perHost),
       scrapeMs: quantiles(times),
-      largest: [...byName].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([name, series]) => ({ name, series })),
+      largest: [...byName]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([name, series]) => ({ name, series })),
     };
     console.log(JSON.stringify(result, null, 2));
     mkdirSync(dirname(out), { recursive: true });

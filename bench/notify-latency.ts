@@ -15,10 +15,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Fleet } from '../test/helpers/fleet.js';
-import { freePort, laasRun, stopAll, tcpAnswers, waitFor } from '../test/helpers/procs.js';
+import { freePort, laasRun, stopAll, waitFor } from '../test/helpers/procs.js';
 import { startReceiver } from '../test/helpers/receiver.js';
 
-interface Payload { status: string; alerts: { status: string; labels: Record<string, string> }[] }
+interface Payload {
+  status: string;
+  alerts: { status: string; labels: Record<string, string> }[];
+}
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,7 +40,11 @@ async function laasLatency(runs: number) {
   try {
     const svc = await fleet.service('svc');
     // Ten kills in a few minutes would be flapping (held firing, by design); measure plain paging.
-    fleet.rule('bench', 'svc-down', { when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] }, notify: ['ops'], flap: { changes: 1000 } });
+    fleet.rule('bench', 'svc-down', {
+      when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+      notify: ['ops'],
+      flap: { changes: 1000 },
+    });
     await fleet.startController({ receivers: { ops: { type: 'webhook', url: receiver.url } } });
     fleet.startAgent('n1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '1s' }] });
     await waitFor('agent', async () => (await fleet.api<{ connected: boolean }[]>('/api/v1/hosts')).some((h) => h.connected));
@@ -75,16 +82,29 @@ async function alertmanagerLatency(runs: number) {
   const receiver = await startReceiver();
   const port = await freePort();
   // Alertmanager's defaults: group_wait 30s, group_interval 5m.
-  writeFileSync(join(dir, 'am.yml'), `route:\n  receiver: hook\n  group_by: [alertname]\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: ${receiver.url}\n        send_resolved: true\n`);
-  const am = spawn(bin, [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${dir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: 'ignore' });
+  writeFileSync(
+    join(dir, 'am.yml'),
+    `route:\n  receiver: hook\n  group_by: [alertname]\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: ${receiver.url}\n        send_resolved: true\n`,
+  );
+  const am = spawn(
+    bin,
+    [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${dir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
+    { stdio: 'ignore' },
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor('alertmanager ready', async () => (await fetch(`${url}/-/ready`)).ok, 20_000);
-    const post = (alerts: unknown[]) => fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+    const post = (alerts: unknown[]) =>
+      fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
     const names = Array.from({ length: runs }, (_, i) => `bench${i}`);
     const started = Date.now();
     await post(names.map((n) => ({ labels: { alertname: n }, startsAt: new Date().toISOString() })));
-    const seen = (status: string) => new Map(receiver.received.flatMap((r) => ((r.body as Payload).status === status ? (r.body as Payload).alerts.map((a) => [a.labels.alertname, r.at] as const) : [])));
+    const seen = (status: string) =>
+      new Map(
+        receiver.received.flatMap((r) =>
+          (r.body as Payload).status === status ? (r.body as Payload).alerts.map((a) => [a.labels.alertname, r.at] as const) : [],
+        ),
+      );
     await waitFor('every firing group', () => seen('firing').size === runs, 120_000, 20);
     const fire = names.map((n) => seen('firing').get(n)! - started);
     process.stderr.write(`alertmanager: pages after ${fire.join(', ')} ms; resolving (group_interval 5m)…\n`);
@@ -92,7 +112,11 @@ async function alertmanagerLatency(runs: number) {
     await post(names.map((n) => ({ labels: { alertname: n }, startsAt: new Date(started).toISOString(), endsAt: new Date().toISOString() })));
     await waitFor('every resolved notice', () => seen('resolved').size === runs, 420_000, 100);
     const resolve = names.map((n) => seen('resolved').get(n)! - resolvedAt);
-    return { faultToPageMs: stats(fire), recoveryToResolvedMs: stats(resolve), note: 'alerts posted to the API directly: no scrape or evaluation delay counted' };
+    return {
+      faultToPageMs: stats(fire),
+      recoveryToResolvedMs: stats(resolve),
+      note: 'alerts posted to the API directly: no scrape or evaluation delay counted',
+    };
   } finally {
     am.kill('SIGKILL');
     await receiver.close();
@@ -112,8 +136,12 @@ async function main(): Promise<void> {
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   const f = (s: { median: number; max: number }) => `median ${s.median} ms, worst ${s.max} ms`;
   console.log(`laas (defaults, probe 1s): fault→page ${f(laas.faultToPageMs)}; recovery→resolved notice ${f(laas.recoveryToResolvedMs)}`);
-  if ('faultToPageMs' in am && am.faultToPageMs) console.log(`alertmanager (defaults): alert→page ${f(am.faultToPageMs)}; resolve→resolved notice ${f(am.recoveryToResolvedMs)}`);
-  else console.log(`alertmanager: skipped (${(am as { skipped: string }).skipped})`);
+  if ('faultToPageMs' in am && am.faultToPageMs)
+    console.log(`alertmanager (defaults): alert→page ${f(am.faultToPageMs)}; resolve→resolved notice ${f(am.recoveryToResolvedMs)}`);
+  else console.log(`alertmanager: skipped (${am.skipped})`);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

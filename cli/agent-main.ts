@@ -36,16 +36,30 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`laas-agent: ${errorMessage(e)}\n${USAGE}`);
     return 2;
   }
-  if (opts.help) { process.stdout.write(USAGE); return 0; }
-  if (opts.version) { process.stdout.write(`${LAAS_VERSION}\n`); return 0; }
-  if (!opts.config) { process.stderr.write(`laas-agent: --config is required\n${USAGE}`); return 2; }
+  if (opts.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (opts.version) {
+    process.stdout.write(`${LAAS_VERSION}\n`);
+    return 0;
+  }
+  if (!opts.config) {
+    process.stderr.write(`laas-agent: --config is required\n${USAGE}`);
+    return 2;
+  }
 
   const config = loadAgentConfig(opts.config);
   if (opts.check) {
     // Valid, but worth saying: such an agent reports and refuses every instruction.
     const unpinned = !config.signingKey && !config.enrollToken && !existsSync(config.credentialFile);
-    process.stdout.write(`ok: ${opts.config} is a valid agent config (id ${config.id}, controller ${config.controller})${unpinned
-      ? '; note: it pins no controller signing key, so it will monitor but refuse every instruction (set "signingKey": laas signing-key prints it)' : ''}\n`);
+    process.stdout.write(
+      `ok: ${opts.config} is a valid agent config (id ${config.id}, controller ${config.controller})${
+        unpinned
+          ? '; note: it pins no controller signing key, so it will monitor but refuse every instruction (set "signingKey": laas signing-key prints it)'
+          : ''
+      }\n`,
+    );
     return 0;
   }
   const log = createLogger('laas-agent');
@@ -56,16 +70,25 @@ async function main(argv: string[]): Promise<number> {
     process.on(sig, () => {
       if (stopping) process.exit(1);
       stopping = true;
-      agent.stop().then(() => process.exit(0), (e) => { process.stderr.write(`stop failed: ${errorMessage(e)}\n`); process.exit(1); });
+      agent.stop().then(
+        () => process.exit(0),
+        (e) => {
+          process.stderr.write(`stop failed: ${errorMessage(e)}\n`);
+          process.exit(1);
+        },
+      );
     });
   }
   return -1; // keep running
 }
 
-main(process.argv.slice(2)).then((code) => {
-  if (code >= 0) process.exitCode = code;
-}, (e: unknown) => {
-  // Config and enrollment errors carry what to do; print them plainly for the journal.
-  process.stderr.write(`laas-agent: ${isLaasError(e) ? `${e.code}: ${e.message}` : errorMessage(e)}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    // Config and enrollment errors carry what to do; print them plainly for the journal.
+    process.stderr.write(`laas-agent: ${isLaasError(e) ? `${e.code}: ${e.message}` : errorMessage(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -4,7 +4,10 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
-export interface CertsResult { dir: string; files: { ca: string; caKey: string; cert: string; key: string } }
+export interface CertsResult {
+  dir: string;
+  files: { ca: string; caKey: string; cert: string; key: string };
+}
 
 /**
  * `laas certs init`: a small CA and a controller certificate signed by it, for TLS on the agent
@@ -20,7 +23,14 @@ export function initCerts(dir: string, hosts: readonly string[], opts: { days?: 
   mkdirSync(dir, { recursive: true });
   const days = opts.days ?? 825;
   const caKeys = rsaKeys();
-  const ca = certificate(caKeys.publicKey, [{ name: 'commonName', value: 'laas CA' }, { name: 'organizationName', value: 'laas' }], 3650);
+  const ca = certificate(
+    caKeys.publicKey,
+    [
+      { name: 'commonName', value: 'laas CA' },
+      { name: 'organizationName', value: 'laas' },
+    ],
+    3650,
+  );
   ca.setIssuer(ca.subject.attributes);
   ca.setExtensions([
     { name: 'basicConstraints', cA: true, critical: true },
@@ -30,7 +40,14 @@ export function initCerts(dir: string, hosts: readonly string[], opts: { days?: 
   ca.sign(caKeys.privateKey, forge.md.sha256.create());
 
   const keys = rsaKeys();
-  const cert = certificate(keys.publicKey, [{ name: 'commonName', value: hosts[0] ?? 'laas-controller' }, { name: 'organizationName', value: 'laas' }], days);
+  const cert = certificate(
+    keys.publicKey,
+    [
+      { name: 'commonName', value: hosts[0] ?? 'laas-controller' },
+      { name: 'organizationName', value: 'laas' },
+    ],
+    days,
+  );
   cert.setIssuer(ca.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
@@ -50,7 +67,7 @@ export function initCerts(dir: string, hosts: readonly string[], opts: { days?: 
 function rsaKeys(): forge.pki.rsa.KeyPair {
   // Node generates the key (fast, native); forge only needs it in its own form to sign.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string) as forge.pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }) as string);
   return { privateKey: priv, publicKey: forge.pki.setRsaPublicKey(priv.n, priv.e) };
 }
 

@@ -12,6 +12,13 @@ const server = createServer((req, res) => {
   else res.end('demo ok\n');
 });
 server.listen(port, '127.0.0.1', () => writeFileSync(pidfile, String(process.pid)));
-const bye = () => { try { rmSync(pidfile); } catch { /* gone */ } process.exit(0); };
+const bye = () => {
+  try {
+    rmSync(pidfile);
+  } catch {
+    /* gone */
+  }
+  process.exit(0);
+};
 process.on('SIGTERM', bye);
 process.on('SIGINT', bye);

@@ -18,9 +18,22 @@ import { printable } from './terminal-safe.js';
 export const DEFAULT_AGENT_CONFIG = '/etc/laas/agent.json';
 export const DEFAULT_CONTROLLER_CONFIG = '/etc/laas/controller.json';
 
-export interface StatusOptions { config?: string; json?: boolean; timeout?: number }
+export interface StatusOptions {
+  config?: string;
+  json?: boolean;
+  timeout?: number;
+}
 
-interface Health { reachable: boolean; url: string; ms?: number; status?: number; version?: string; agents?: number; rules?: number; error?: string }
+interface Health {
+  reachable: boolean;
+  url: string;
+  ms?: number;
+  status?: number;
+  version?: string;
+  agents?: number;
+  rules?: number;
+  error?: string;
+}
 
 export interface Status {
   kind: 'agent' | 'controller';
@@ -45,13 +58,19 @@ export async function runStatus(o: StatusOptions): Promise<number> {
     raw = parsed as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const hint = code === 'EACCES' ? ' — it is readable by root only: sudo laas status'
-      : code === 'ENOENT' ? ' — is laas installed here? (install.sh agent …), or give --config FILE'
-        : '';
+    const hint =
+      code === 'EACCES'
+        ? ' — it is readable by root only: sudo laas status'
+        : code === 'ENOENT'
+          ? ' — is laas installed here? (install.sh agent …), or give --config FILE'
+          : '';
     process.stderr.write(`laas status: cannot read ${file}: ${errorMessage(e)}${hint}\n`);
     return 1;
   }
-  const s = typeof raw.controller === 'string' || Array.isArray(raw.controller) ? await agentStatus(file, raw, o.timeout) : await controllerStatus(file, raw, o.timeout);
+  const s =
+    typeof raw.controller === 'string' || Array.isArray(raw.controller)
+      ? await agentStatus(file, raw, o.timeout)
+      : await controllerStatus(file, raw, o.timeout);
   if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   else process.stdout.write(render(s));
   return s.health.reachable && s.health.status === 200 ? 0 : 1;
@@ -120,7 +139,11 @@ async function controllerStatus(file: string, raw: Record<string, unknown>, time
 }
 
 function readOptional(path: string): string | undefined {
-  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The unit's state when systemd runs this host; undefined elsewhere. */
@@ -142,16 +165,41 @@ function health(url: URL, ca: string | undefined, timeout = 5000, insecure = fal
   return new Promise((done) => {
     // A controller with "metrics": {"requireToken": true} answers /healthz only to a token.
     const token = process.env.LAAS_TOKEN;
-    const req = request(url, { method: 'GET', timeout, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}), ...(ca ? { ca } : {}), ...(servername ? { servername } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { if (text.length < 10_000) text += c; });
-      res.on('end', () => {
-        let body: { version?: string; agents?: number; rules?: number } = {};
-        try { body = JSON.parse(text) as typeof body; } catch { /* not JSON: status says enough */ }
-        done({ reachable: true, url: url.href, ms: Date.now() - started, status: res.statusCode, version: body.version, agents: body.agents, rules: body.rules });
-      });
-    });
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        timeout,
+        ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+        ...(ca ? { ca } : {}),
+        ...(servername ? { servername } : {}),
+        ...(insecure ? { rejectUnauthorized: false } : {}),
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (text.length < 10_000) text += c;
+        });
+        res.on('end', () => {
+          let body: { version?: string; agents?: number; rules?: number } = {};
+          try {
+            body = JSON.parse(text) as typeof body;
+          } catch {
+            /* not JSON: status says enough */
+          }
+          done({
+            reachable: true,
+            url: url.href,
+            ms: Date.now() - started,
+            status: res.statusCode,
+            version: body.version,
+            agents: body.agents,
+            rules: body.rules,
+          });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
     req.on('error', (e) => done({ reachable: false, url: url.href, error: e.message }));
     req.end();
@@ -174,10 +222,14 @@ function render(s: Status): string {
   }
   if (s.service !== undefined) rows.push(['service', `laas-${s.kind}: ${s.service}`]);
   const h = s.health;
-  rows.push(['health', h.reachable
-    ? h.status === 401 ? `HTTP 401 — the controller answers /healthz only with a token ("metrics": {"requireToken": true}): set LAAS_TOKEN (${h.url})`
-      : `${h.status === 200 ? 'ok' : `HTTP ${h.status}`} — laas ${h.version ?? '?'}, ${h.agents ?? '?'} agent(s) connected, ${h.rules ?? '?'} rule(s) (${h.url}, ${h.ms} ms)`
-    : `UNREACHABLE: ${h.error} (${h.url}) — is the controller running, and is this the right address?`]);
+  rows.push([
+    'health',
+    h.reachable
+      ? h.status === 401
+        ? `HTTP 401 — the controller answers /healthz only with a token ("metrics": {"requireToken": true}): set LAAS_TOKEN (${h.url})`
+        : `${h.status === 200 ? 'ok' : `HTTP ${h.status}`} — laas ${h.version ?? '?'}, ${h.agents ?? '?'} agent(s) connected, ${h.rules ?? '?'} rule(s) (${h.url}, ${h.ms} ms)`
+      : `UNREACHABLE: ${h.error} (${h.url}) — is the controller running, and is this the right address?`,
+  ]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   // The version and errors come from the network, the rest from files others may write.
   return rows.map(([k, v]) => `${k.padEnd(width)}${printable(v)}`).join('\n') + '\n';

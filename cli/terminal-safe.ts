@@ -7,17 +7,21 @@
 
 // C0 controls, DEL and C1 controls (0x9b is a one-byte CSI), and the bidirectional overrides
 // and isolates that reorder what is shown.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 export function printable(text: string): string {
-  return text.replace(UNSAFE, (c) => NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u{${c.charCodeAt(0).toString(16)}}`));
+  return text.replace(
+    UNSAFE,
+    (c) => NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u{${c.charCodeAt(0).toString(16)}}`),
+  );
 }
 
 /** The same value with every string in it (keys too) made printable. */
 export function printableDeep<T>(value: T): T {
   if (typeof value === 'string') return printable(value) as T;
-  if (Array.isArray(value)) return value.map((v) => printableDeep(v)) as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => printableDeep(v)) as T;
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [printable(k), printableDeep(v)])) as T;
   return value;
 }

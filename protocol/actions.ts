@@ -15,11 +15,22 @@ const PID_EXPECTED = 'expected a process id (a whole number greater than 1)';
 const processKillParams = v.pipe(
   strictObject({
     /** As the `process` probe matches it: the kernel's comm, or the base name of argv[0]. */
-    name: v.optional(v.pipe(v.string('expected a process name like "nginx"'), v.minLength(1, 'must not be empty'), v.maxLength(255),
-      v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'))),
-    pid: v.optional(v.pipe(v.number(PID_EXPECTED), v.safeInteger(PID_EXPECTED),
-      v.minValue(2, 'expected a process id greater than 1: pid 1 (init) is never signalled'),
-      v.maxValue(PID_MAX, `expected a process id of at most ${PID_MAX}`))),
+    name: v.optional(
+      v.pipe(
+        v.string('expected a process name like "nginx"'),
+        v.minLength(1, 'must not be empty'),
+        v.maxLength(255),
+        v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'),
+      ),
+    ),
+    pid: v.optional(
+      v.pipe(
+        v.number(PID_EXPECTED),
+        v.safeInteger(PID_EXPECTED),
+        v.minValue(2, 'expected a process id greater than 1: pid 1 (init) is never signalled'),
+        v.maxValue(PID_MAX, `expected a process id of at most ${PID_MAX}`),
+      ),
+    ),
     signal: v.optional(v.picklist(KILL_SIGNALS, `expected one of ${KILL_SIGNALS.join(', ')}`), 'SIGTERM'),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
@@ -37,14 +48,27 @@ const ABSOLUTE_PATH = 'expected an absolute path like "/var/log/app"';
 
 const diskCleanupParams = strictObject({
   /** A directory (or one file) under one of the agent's `cleanupRoots`. */
-  path: v.pipe(v.string(ABSOLUTE_PATH), v.maxLength(4096, 'must be at most 4096 characters'),
-    v.check((p) => isAbsolute(p) && !p.includes('\0'), ABSOLUTE_PATH)),
+  path: v.pipe(
+    v.string(ABSOLUTE_PATH),
+    v.maxLength(4096, 'must be at most 4096 characters'),
+    v.check((p) => isAbsolute(p) && !p.includes('\0'), ABSOLUTE_PATH),
+  ),
   /** Rules carry the string ("7d"); the parsed params hold milliseconds. */
-  olderThan: durationAtLeast(MIN_CLEANUP_AGE_MS, 'must be at least "1m": younger files may still be in use',
-    (issue) => `expected a duration like "7d", got ${JSON.stringify(issue.input)}`),
+  olderThan: durationAtLeast(
+    MIN_CLEANUP_AGE_MS,
+    'must be at least "1m": younger files may still be in use',
+    (issue) => `expected a duration like "7d", got ${JSON.stringify(issue.input)}`,
+  ),
   /** Matched against each file's base name: "*" is any run of characters, "?" any one; nothing else is special. */
-  pattern: v.optional(v.pipe(v.string('expected a file name pattern like "*.log"'), v.minLength(1, 'must not be empty'), v.maxLength(255),
-    v.regex(/^[^/\0]+$/, 'expected a pattern on the file name alone (no "/"), like "*.log"')), '*'),
+  pattern: v.optional(
+    v.pipe(
+      v.string('expected a file name pattern like "*.log"'),
+      v.minLength(1, 'must not be empty'),
+      v.maxLength(255),
+      v.regex(/^[^/\0]+$/, 'expected a pattern on the file name alone (no "/"), like "*.log"'),
+    ),
+    '*',
+  ),
   dryRun: v.optional(v.boolean('expected true or false'), false),
   recursive: v.optional(v.boolean('expected true or false'), true),
 });

@@ -15,8 +15,14 @@ export function encode<T extends MessageType>(type: T, body: BodyOf<T>): string 
  * was wrong (FRAME_*). Callers never see a half-checked message.
  */
 export function decode(data: string | Buffer | ArrayBuffer | Buffer[]): Message {
-  const raw = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8')
-    : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+  const raw =
+    typeof data === 'string'
+      ? data
+      : Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Array.isArray(data)
+          ? Buffer.concat(data).toString('utf8')
+          : Buffer.from(data).toString('utf8');
   const bytes = Buffer.byteLength(raw);
   if (bytes > MAX_FRAME_BYTES) {
     throw new LaasError('FRAME_TOO_LARGE', `frame of ${bytes} bytes exceeds ${MAX_FRAME_BYTES}`);

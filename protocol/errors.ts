@@ -36,8 +36,8 @@ export const ERROR_CODES = {
   ACTION_SPAWN_FAILED: 'the command of the action could not be started (e.g. not found)',
   ACTION_INTERNAL_ERROR: 'the agent failed while running the action (a bug in the agent)',
   ACTION_TARGET_NOT_FOUND: 'the process or path the action names does not exist',
-  ACTION_PERMISSION_DENIED: 'the operating system denied the agent\'s user the action (EPERM, EACCES)',
-  ACTION_UNSUPPORTED: 'the action cannot run safely on this agent\'s system, so it was refused',
+  ACTION_PERMISSION_DENIED: "the operating system denied the agent's user the action (EPERM, EACCES)",
+  ACTION_UNSUPPORTED: "the action cannot run safely on this agent's system, so it was refused",
   ACTION_NO_SIGNING_KEY: 'the agent pins no controller signing key, so it runs no instruction',
   // Controller HTTP API
   API_UNAUTHORIZED: 'the request has no valid bearer token',
@@ -45,9 +45,9 @@ export const ERROR_CODES = {
   API_RATE_LIMITED: 'too many failed authentications from this source; wait and retry',
   API_NOT_FOUND: 'no such endpoint or record',
   API_BAD_REQUEST: 'the request body or parameters are invalid',
-  API_CONFLICT: 'the request does not fit the record\'s state (e.g. approving a work order that is not waiting)',
+  API_CONFLICT: "the request does not fit the record's state (e.g. approving a work order that is not waiting)",
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
-  API_HOST_NOT_ALLOWED: 'a request to an API without tokens named a Host that is not loopback or the externalUrl\'s (DNS rebinding)',
+  API_HOST_NOT_ALLOWED: "a request to an API without tokens named a Host that is not loopback or the externalUrl's (DNS rebinding)",
   API_CROSS_SITE: 'a state-changing request without a bearer token was not JSON, or came from another origin (what a web page sends)',
   // Security
   CONFIG_INSECURE_LISTEN: 'the controller would listen beyond loopback without TLS',
@@ -70,7 +70,7 @@ export const ERROR_CODES = {
   AGENT_HOST_LIMIT: 'a shared token said hello as a new agent id past its maxHosts',
   AGENT_CREDENTIAL_REVOKED: 'an enrolled agent said hello with a credential that was revoked meanwhile',
   // Reliability
-  AGENT_STATE_CORRUPT: 'a state file in the agent\'s stateDir is unreadable or invalid; it was moved aside',
+  AGENT_STATE_CORRUPT: "a state file in the agent's stateDir is unreadable or invalid; it was moved aside",
   LINK_FLOODING: 'an agent connection kept sending frames over its budget and was cut off',
   // Alerting
   SILENCE_INVALID: 'a stored silence cannot be applied (e.g. a matcher regex that does not compile); it is skipped',

@@ -7,7 +7,11 @@ import { LaasError, type ErrorCode } from './errors.js';
 export function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1;
   let last = -1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; last = i; }
+  for (let i = 0; i < offset && i < text.length; i++)
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      last = i;
+    }
   return { line, col: offset - last };
 }
 
@@ -34,14 +38,21 @@ function describe(code: ParseErrorCode): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 }
 
-export interface SchemaIssue { pointer: string; message: string }
+export interface SchemaIssue {
+  pointer: string;
+  message: string;
+}
 
 /**
  * One fault a schema found: where (keys and indexes from the top) and what. `unknownKeys` is
  * set on an "unknown field" issue (whose path is the object holding them), for callers that
  * word it their own way.
  */
-export interface ParseIssue { path: readonly PropertyKey[]; message: string; unknownKeys?: readonly string[] }
+export interface ParseIssue {
+  path: readonly PropertyKey[];
+  message: string;
+  unknownKeys?: readonly string[];
+}
 export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; issues: ParseIssue[] };
 
 /**
@@ -50,7 +61,9 @@ export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; issues: Pars
  * controller's own are zod (protocol/zod.ts `zodValidator`). The file position and
  * JSON-pointer reporting below is the same for both.
  */
-export interface Validator<T> { parse(data: unknown): ParseOutcome<T> }
+export interface Validator<T> {
+  parse(data: unknown): ParseOutcome<T>;
+}
 
 /** One line per issue: "/heal/params/service: expected string". */
 export function pointerIssues(issues: readonly ParseIssue[]): SchemaIssue[] {

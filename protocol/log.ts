@@ -37,7 +37,9 @@ export interface Logger {
 /** Where lines go: stderr, or a test's collector. */
 export type LogSink = (line: string) => void;
 
-const toStderr: LogSink = (line) => { process.stderr.write(line); };
+const toStderr: LogSink = (line) => {
+  process.stderr.write(line);
+};
 
 export function createLogger(name: string, level = process.env.LAAS_LOG_LEVEL ?? 'info', sink: LogSink = toStderr): Logger {
   if (!Object.hasOwn(LEVELS, level)) {
@@ -49,13 +51,20 @@ export function createLogger(name: string, level = process.env.LAAS_LOG_LEVEL ??
 export const silentLogger: Logger = logger({}, LEVELS.silent, () => {});
 
 function logger(bindings: Record<string, unknown>, min: number, sink: LogSink): Logger {
-  const at = (level: Level): LogFn => (a: object | string, msg?: string) => {
-    if (LEVELS[level] < min) return;
-    const fields = typeof a === 'string' ? { msg: a } : msg === undefined ? a : { ...a, msg };
-    sink(`${line({ level: LEVELS[level], time: new Date().toISOString(), ...bindings, ...fields })}\n`);
-  };
+  const at =
+    (level: Level): LogFn =>
+    (a: object | string, msg?: string) => {
+      if (LEVELS[level] < min) return;
+      const fields = typeof a === 'string' ? { msg: a } : msg === undefined ? a : { ...a, msg };
+      sink(`${line({ level: LEVELS[level], time: new Date().toISOString(), ...bindings, ...fields })}\n`);
+    };
   return {
-    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
     child: (more) => logger({ ...bindings, ...more }, min, sink),
     isLevelEnabled: (level) => LEVELS[level] >= min,
   };

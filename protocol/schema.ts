@@ -24,6 +24,7 @@ export function shown(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (isPlainObject(value)) return 'an object';
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- isPlainObject took the objects: only primitives are left
   return String(value);
 }
 
@@ -51,16 +52,26 @@ export function defaultMessage(issue: Issue): string {
   const unit = Array.isArray(issue.input) ? 'item' : 'character';
   const length = (issue.input as { length?: number } | undefined)?.length ?? 0;
   switch (issue.type) {
-    case 'min_length': return req === 1 ? 'must not be empty' : `expected at least ${count(Number(req), unit)}, got ${length}`;
-    case 'max_length': return `expected at most ${count(Number(req), unit)}, got ${length}`;
-    case 'min_value': return `expected at least ${String(req)}, got ${got}`;
-    case 'max_value': return `expected at most ${String(req)}, got ${got}`;
-    case 'gt_value': return `expected more than ${String(req)}, got ${got}`;
-    case 'integer': case 'safe_integer': return `expected a whole number, got ${got}`;
-    case 'finite': return `expected a finite number, got ${got}`;
-    case 'regex': return `expected text matching ${String(req)}, got ${got}`;
+    case 'min_length':
+      return req === 1 ? 'must not be empty' : `expected at least ${count(Number(req), unit)}, got ${length}`;
+    case 'max_length':
+      return `expected at most ${count(Number(req), unit)}, got ${length}`;
+    case 'min_value':
+      return `expected at least ${String(req)}, got ${got}`;
+    case 'max_value':
+      return `expected at most ${String(req)}, got ${got}`;
+    case 'gt_value':
+      return `expected more than ${String(req)}, got ${got}`;
+    case 'integer':
+    case 'safe_integer':
+      return `expected a whole number, got ${got}`;
+    case 'finite':
+      return `expected a finite number, got ${got}`;
+    case 'regex':
+      return `expected text matching ${String(req)}, got ${got}`;
   }
-  if (issue.kind === 'schema') return issue.input === undefined ? `required, expected ${expectsWord(issue.expected)}` : `expected ${expectsWord(issue.expected)}, got ${got}`;
+  if (issue.kind === 'schema')
+    return issue.input === undefined ? `required, expected ${expectsWord(issue.expected)}` : `expected ${expectsWord(issue.expected)}, got ${got}`;
   return issue.message.replace(/^Invalid \w+: /, '');
 }
 
@@ -85,7 +96,7 @@ export function strictObject<const E extends v.ObjectEntries>(entries: E, typeMe
       return `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
     }
     if (issue.input === undefined && at && Object.hasOwn(entries, at.key)) {
-      const field = entries[at.key] as { message?: unknown; expects?: string };
+      const field = entries[at.key] as { message?: string | ((issue: unknown) => string); expects?: string };
       if (typeof field.message === 'string') return field.message;
       // The field's own message for "nothing given" (no path: it is the field's issue, not ours).
       if (typeof field.message === 'function') return String(field.message({ ...issue, input: undefined, received: 'undefined', path: undefined }));
@@ -124,7 +135,10 @@ export function record<const K extends v.GenericSchema<string, string>, const V 
       const entry = input[k];
       const keyRun = (this.key['~run'] as unknown as Run)({ value: k }, config);
       const valueRun = (this.value['~run'] as unknown as Run)({ value: entry }, config);
-      for (const [d, origin] of [[keyRun, 'key'], [valueRun, 'value']] as const) {
+      for (const [d, origin] of [
+        [keyRun, 'key'],
+        [valueRun, 'value'],
+      ] as const) {
         for (const issue of d.issues ?? []) {
           const item = { type: 'object', origin, input, key: k, value: entry } as const;
           (issue as { path?: unknown[] }).path = origin === 'key' ? [item] : [item, ...(issue.path ?? [])];
@@ -149,18 +163,42 @@ export const wholeNumber = (message?: string) => v.pipe(v.number(message), v.saf
  * A string of at most `max` characters, without NUL or a lone UTF-16 surrogate: PostgreSQL can
  * store neither, and one write it refuses fails every flush after it.
  */
-export const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !UNSTORABLE.test(s), (issue) => unsafeCharMessage(issue.input as string, UNSTORABLE)));
+export const text = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.maxLength(max),
+    v.check(
+      (s) => !UNSTORABLE.test(s),
+      (issue) => unsafeCharMessage(issue.input, UNSTORABLE),
+    ),
+  );
 
 /** Text shown and matched as it is (labels, host names, versions): no control characters either. */
-export const plainText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.check((s) => !CONTROL.test(s), (issue) => unsafeCharMessage(issue.input as string, CONTROL)));
+export const plainText = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.maxLength(max),
+    v.check(
+      (s) => !CONTROL.test(s),
+      (issue) => unsafeCharMessage(issue.input, CONTROL),
+    ),
+  );
 
 /**
  * An identifier (agent and host ids, service, script and action names, instruction ids): 1 to
  * `max` characters, no control characters, no blanks around it — it keys records and is typed
  * back by people.
  */
-export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(max),
-  v.check((s) => nameProblem(s) === undefined, (issue) => nameProblem(issue.input as string) ?? 'invalid'));
+export const identifier = (max = 200) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1, 'must not be empty'),
+    v.maxLength(max),
+    v.check(
+      (s) => nameProblem(s) === undefined,
+      (issue) => nameProblem(issue.input) ?? 'invalid',
+    ),
+  );
 
 /**
  * Output as it came (stdout, stderr, a probe's detail): anything goes, except that NUL and lone
@@ -169,11 +207,22 @@ export const identifier = (max = 200) => v.pipe(v.string(), v.minLength(1, 'must
 export const freeText = (max: number) => v.pipe(v.string(), v.maxLength(max), v.transform(storable));
 
 /** A host's labels: at most MAX_LABELS, names like `role`, values of plain text. */
-export const hostLabels = () => v.pipe(
-  record(v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100),
-    v.regex(LABEL_NAME, 'expected a label name: a letter or "_", then letters, digits, "_", "." or "-"')), plainText(200)),
-  v.check((l) => Object.keys(l).length <= MAX_LABELS, (issue) => `expected at most ${MAX_LABELS} labels, got ${Object.keys(issue.input as object).length}`),
-);
+export const hostLabels = () =>
+  v.pipe(
+    record(
+      v.pipe(
+        v.string(),
+        v.minLength(1, 'must not be empty'),
+        v.maxLength(100),
+        v.regex(LABEL_NAME, 'expected a label name: a letter or "_", then letters, digits, "_", "." or "-"'),
+      ),
+      plainText(200),
+    ),
+    v.check(
+      (l) => Object.keys(l).length <= MAX_LABELS,
+      (issue) => `expected at most ${MAX_LABELS} labels, got ${Object.keys(issue.input as object).length}`,
+    ),
+  );
 
 /** Where an issue points: the keys and indexes from the top of the checked value. */
 function toParseIssue(issue: Issue): ParseIssue {

@@ -9,11 +9,10 @@ export type SecretRef = string | { env: string } | { file: string };
 const SECRET_EXPECTED = 'expected a non-empty string, {"env": "VAR"} or {"file": "/path"}';
 
 /** The secret forms; any other value gets one message naming all three. */
-export const secretSchema = v.union([
-  v.pipe(v.string(), v.minLength(1)),
-  strictObject({ env: v.pipe(v.string(), v.minLength(1)) }),
-  strictObject({ file: v.pipe(v.string(), v.minLength(1)) }),
-], SECRET_EXPECTED);
+export const secretSchema = v.union(
+  [v.pipe(v.string(), v.minLength(1)), strictObject({ env: v.pipe(v.string(), v.minLength(1)) }), strictObject({ file: v.pipe(v.string(), v.minLength(1)) })],
+  SECRET_EXPECTED,
+);
 
 export function resolveSecret(ref: SecretRef, where: string): string {
   if (typeof ref === 'string') return ref;

@@ -20,23 +20,27 @@ export const zDuration = z.string().transform((text, ctx) => {
 });
 
 /** An agent or host id, by the wire's rule (protocol/text.ts): no control characters, no blanks around it. */
-export const zIdentifier = z.string().min(1, 'must not be empty').max(200).superRefine((s, ctx) => {
-  const problem = nameProblem(s);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const zIdentifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200)
+  .superRefine((s, ctx) => {
+    const problem = nameProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** A secret given inline, or as {env: NAME} or {file: PATH} so it need not sit in the config. */
-export const zSecret = z.union([
-  z.string().min(1),
-  z.strictObject({ env: z.string().min(1) }),
-  z.strictObject({ file: z.string().min(1) }),
-]);
+export const zSecret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })]);
 
 /** zod's issues as json-file's ParseIssue: unknown keys named, default wording tidied. */
 export function zodParseIssues(error: z.ZodError): ParseIssue[] {
   return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
-      return { path: issue.path, message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`, unknownKeys: issue.keys };
+      return {
+        path: issue.path,
+        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`,
+        unknownKeys: issue.keys,
+      };
     }
     return { path: issue.path, message: tidy(issue.message) };
   });

@@ -58,7 +58,11 @@ for (const b of bundles) {
   chmodSync(outfile, 0o755);
   const inputs = Object.keys(result.metafile.inputs);
   const forbidden = forbiddenInputs(result.metafile, b.forbid);
-  if (forbidden.length > 0) fail(`${b.out} must not contain ${b.forbid.join(', ')}, but bundles ${forbidden.length} of its modules, e.g. ${forbidden[0]}: find which agent or protocol module imports it (esbuild --metafile, "imports")`);
+  if (forbidden.length > 0)
+    fail(
+      `${b.out} must not contain ${b.forbid.join(', ')}, but bundles ${forbidden.length} of its modules, e.g. ${forbidden[0]}: ` +
+        'find which agent or protocol module imports it (esbuild --metafile, "imports")',
+    );
   step(`${relative(root, outfile)} ${(statSync(outfile).size / 1024).toFixed(0)} KiB from ${inputs.length} modules`);
 }
 
@@ -67,7 +71,16 @@ const scratch = mkdtempSync(join(tmpdir(), 'laas-pack-'));
 try {
   for (const b of bundles) cpSync(join(outDir, b.out), join(scratch, b.out));
   const config = join(scratch, 'agent.json');
-  writeFileSync(config, JSON.stringify({ controller: 'ws://127.0.0.1:7070', token: 'pack-smoke-token-0123456789', id: 'pack-smoke', services: [{ name: 'p', probe: { process: 'node' } }], metrics: { listen: '127.0.0.1:9101' } }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      controller: 'ws://127.0.0.1:7070',
+      token: 'pack-smoke-token-0123456789',
+      id: 'pack-smoke',
+      services: [{ name: 'p', probe: { process: 'node' } }],
+      metrics: { listen: '127.0.0.1:9101' },
+    }),
+  );
   // The agent runs with the unit's Node flags (e.g. --jitless: no WebAssembly), so check it with them.
   const unit = readFileSync(join(root, 'packaging/systemd/laas-agent.service'), 'utf8');
   const flags = /^ExecStart=@NODE@\s+(.*?)\s*\/opt\/laas\/laas-agent\.mjs\b/m.exec(unit)?.[1].split(/\s+/).filter(Boolean);
@@ -82,7 +95,11 @@ try {
   for (const run of runs) {
     const at = run.findIndex((a) => a.endsWith('.mjs'));
     const [nodeFlags, file, args] = [run.slice(0, at), run[at], run.slice(at + 1)];
-    const r = spawnSync(process.execPath, [...nodeFlags, join(scratch, file), ...args], { cwd: scratch, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+    const r = spawnSync(process.execPath, [...nodeFlags, join(scratch, file), ...args], {
+      cwd: scratch,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_PATH: '' },
+    });
     if (r.status !== 0) fail(`${[...nodeFlags, file, ...args].join(' ')} failed outside the checkout (exit ${r.status}):\n${r.stderr}${r.stdout}`);
   }
   step('both bundles start from a folder without node_modules');
@@ -105,7 +122,9 @@ try {
   for (const d of ['rules', 'dashboards', 'packaging/systemd']) cpSync(join(root, d), join(top, d), { recursive: true });
   writeFileSync(join(top, 'VERSION'), `${version}\n`);
   const tarball = join(root, 'dist', `${name}.tar.gz`);
-  const tar = spawnSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mode=u+rwX,go+rX,go-w', '-czf', tarball, '-C', stage, name], { encoding: 'utf8' });
+  const tar = spawnSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mode=u+rwX,go+rX,go-w', '-czf', tarball, '-C', stage, name], {
+    encoding: 'utf8',
+  });
   if (tar.status !== 0) fail(`tar failed: ${tar.stderr}`);
   step(`${relative(root, tarball)} ${(statSync(tarball).size / 1024).toFixed(0)} KiB`);
 } finally {

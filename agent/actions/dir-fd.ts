@@ -19,7 +19,10 @@ export function descriptorPathsWork(): boolean {
  * O_NOFOLLOW on every directory opened, so no link is ever followed. Close it when done.
  */
 export class DirFd {
-  private constructor(private readonly handle: FileHandle, readonly dev: number) {}
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly dev: number,
+  ) {}
 
   /** Opens an absolute path whose last component must be a directory itself (not a link to one). */
   static async open(path: string): Promise<DirFd> {

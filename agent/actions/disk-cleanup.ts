@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorMessage } from '../../protocol/index.js';
 import { DirFd, descriptorPathsWork } from './dir-fd.js';
 import { refuse } from './exec.js';
-import type { ActionHandler, ActionOutput } from './index.js';
+import type { ActionHandler, ActionOutput } from './types.js';
 
 /** Directory entries one run looks at, at most: a runaway tree cannot pin the agent. */
 export const MAX_CLEANUP_ENTRIES = 100_000;
@@ -61,7 +61,7 @@ export interface CleanupReport extends CleanupCounts {
 export const diskCleanup: ActionHandler<'disk.cleanup'> = async (params, ctx) => {
   const roots = ctx.config.cleanupRoots;
   if (roots.length === 0) {
-    return refuse('ACTION_NOT_ALLOWED', 'this agent\'s config has no cleanupRoots, so disk.cleanup may not delete anywhere');
+    return refuse('ACTION_NOT_ALLOWED', "this agent's config has no cleanupRoots, so disk.cleanup may not delete anywhere");
   }
   const realRoots = await realRootsOf(roots);
   let real: string;
@@ -80,14 +80,22 @@ export const diskCleanup: ActionHandler<'disk.cleanup'> = async (params, ctx) =>
   const root = realRoots.filter((r) => within(real, r)).sort((a, b) => b.length - a.length)[0];
   if (root === undefined) return refuse('ACTION_NOT_ALLOWED', notUnderRoots(params.path, real, roots));
   if (!descriptorPathsWork()) {
-    return refuse('ACTION_UNSUPPORTED', 'disk.cleanup needs /proc/self/fd (Linux) to walk directories without following links, and this system has none; nothing was deleted (clean up with a script.run instead)');
+    return refuse(
+      'ACTION_UNSUPPORTED',
+      'disk.cleanup needs /proc/self/fd (Linux) to walk directories without following links, and this system has none; nothing was deleted (clean up with a script.run instead)',
+    );
   }
 
   ctx.log.info({ path: real, olderThanMs: params.olderThan, pattern: params.pattern, dryRun: params.dryRun }, 'cleaning up');
   const now = Date.now();
   const report = await cleanup(real, {
-    olderThanMs: params.olderThan, pattern: params.pattern, dryRun: params.dryRun, recursive: params.recursive,
-    now, deadline: now + ctx.timeoutMs, root,
+    olderThanMs: params.olderThan,
+    pattern: params.pattern,
+    dryRun: params.dryRun,
+    recursive: params.recursive,
+    now,
+    deadline: now + ctx.timeoutMs,
+    root,
   });
   if (report.refusal) return refuse('ACTION_NOT_ALLOWED', report.refusal);
   return cleanupOutput(report, ctx.timeoutMs);
@@ -105,7 +113,16 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
   const rootPath = opts.root ?? start;
   const match = globToRegExp(opts.pattern);
   const cutoff = opts.now - opts.olderThanMs;
-  const report: CleanupReport & { refusal?: string } = { matched: 0, deleted: 0, bytes: 0, dryRun: opts.dryRun, errors: 0, messages: [], notes: [], timedOut: false };
+  const report: CleanupReport & { refusal?: string } = {
+    matched: 0,
+    deleted: 0,
+    bytes: 0,
+    dryRun: opts.dryRun,
+    errors: 0,
+    messages: [],
+    notes: [],
+    timedOut: false,
+  };
   const problem = (message: string) => {
     report.errors++;
     if (report.messages.length < MAX_LISTED_ERRORS) report.messages.push(message);
@@ -166,11 +183,17 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
     }
     if (!st.isFile() || st.mtimeMs >= cutoff) return;
     report.matched++;
-    if (opts.dryRun) { report.bytes += st.size; return; }
+    if (opts.dryRun) {
+      report.bytes += st.size;
+      return;
+    }
     try {
       // The descriptor pins the directory, but the directory itself may have been moved away.
       const now = await dir.whereNow();
-      if (!within(now, rootPath)) { problem(`${path}: its directory is no longer under ${rootPath} (now ${now}); not deleted`); return; }
+      if (!within(now, rootPath)) {
+        problem(`${path}: its directory is no longer under ${rootPath} (now ${now}); not deleted`);
+        return;
+      }
       await dir.unlink(name);
       report.deleted++;
       report.bytes += st.size;
@@ -184,7 +207,10 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
   let otherFs = 0;
   let stop = false;
   const overdue = () => {
-    if (Date.now() > opts.deadline) { report.timedOut = true; stop = true; }
+    if (Date.now() > opts.deadline) {
+      report.timedOut = true;
+      stop = true;
+    }
     return stop;
   };
 
@@ -209,7 +235,10 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
         if (ent.isSymbolicLink()) continue;
         if (ent.isDirectory()) {
           if (!opts.recursive) continue;
-          if (depth + 1 > maxDepth) { deeper++; continue; }
+          if (depth + 1 > maxDepth) {
+            deeper++;
+            continue;
+          }
           subdirs.push(ent.name);
         } else if (ent.isFile() && match.test(ent.name)) {
           await consider(dir, ent.name, join(path, ent.name));
@@ -265,7 +294,8 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
         return report;
       }
       const next = await enter(dir, name, path);
-      if (next === 'other-fs') report.refusal = `${path} is on another filesystem than its cleanup root ${rootPath} (a mount point); add it to cleanupRoots to clean it`;
+      if (next === 'other-fs')
+        report.refusal = `${path} is on another filesystem than its cleanup root ${rootPath} (a mount point); add it to cleanupRoots to clean it`;
       if (next === undefined || next === 'other-fs') return report;
       open.push(next);
       dir = next;
@@ -281,7 +311,7 @@ export async function cleanup(start: string, opts: CleanupOptions): Promise<Clea
 
 /** A file name glob: "*" is any run of characters (also a leading "."), "?" any one; the rest is literal. */
 export function globToRegExp(pattern: string): RegExp {
-  const body = [...pattern].map((c) => c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.+()[\]{}|/]/g, '\\$&')).join('');
+  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.+()[\]{}|/]/g, '\\$&'))).join('');
   return new RegExp(`^${body}$`, 'su');
 }
 

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../../protocol/index.js';
 import { childEnv } from '../child-env.js';
-import type { ActionOutput } from './index.js';
+import type { ActionOutput } from './types.js';
 
 /** Longest error message a result carries (the wire's limit). */
 const MAX_ERROR_MESSAGE = 2000;
@@ -54,7 +55,11 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
     let child: ChildProcess;
     try {
       child = spawn(argv[0], argv.slice(1), {
-        stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? childEnv(process.env), cwd: opts.cwd, detached: true, windowsHide: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: opts.env ?? childEnv(process.env),
+        cwd: opts.cwd,
+        detached: true,
+        windowsHide: true,
       });
     } catch (e) {
       // Synchronous refusals, e.g. a NUL byte in an argument.
@@ -66,9 +71,28 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
     let exit: { code: number | null; signal: string | null } | undefined;
     let timedOut = false;
     let settled = false;
-    let termTimer: NodeJS.Timeout | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let closeTimer: NodeJS.Timeout | undefined;
+
+    const signalGroup = (signal: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        try {
+          child.kill(signal);
+        } catch {
+          /* already gone */
+        }
+      }
+    };
+
+    const termTimer = setTimeout(() => {
+      timedOut = true;
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
+      killTimer.unref();
+    }, opts.timeoutMs);
 
     const finish = (spawnError?: string) => {
       if (settled) return;
@@ -76,7 +100,7 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
       clearTimeout(termTimer);
       clearTimeout(closeTimer);
       // Whatever still holds the pipes must not keep the agent alive or see them closed.
-      for (const s of [child.stdout, child.stderr]) (s as Readable & { unref?: () => void } | null)?.unref?.();
+      for (const s of [child.stdout, child.stderr]) (s as Socket | null)?.unref(); // pipes are sockets
       resolve({
         exitCode: exit?.code ?? null,
         signal: exit?.signal ?? null,
@@ -89,22 +113,6 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
         ...(spawnError !== undefined ? { spawnError } : {}),
       });
     };
-
-    const signalGroup = (signal: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        try { child.kill(signal); } catch { /* already gone */ }
-      }
-    };
-
-    termTimer = setTimeout(() => {
-      timedOut = true;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
-      killTimer.unref();
-    }, opts.timeoutMs);
 
     child.on('error', (e) => {
       // After a successful spawn an 'error' means a failed kill; the command still runs.
@@ -130,19 +138,35 @@ function capture(stream: Readable | null, cap: number): { text(): string; trunca
   };
   if (!stream) return state;
   stream.on('data', (chunk: Buffer) => {
-    if (size >= cap) { state.truncated = true; return; }
+    if (size >= cap) {
+      state.truncated = true;
+      return;
+    }
     const room = cap - size;
-    if (chunk.length > room) { state.truncated = true; chunk = chunk.subarray(0, room); }
+    if (chunk.length > room) {
+      state.truncated = true;
+      chunk = chunk.subarray(0, room);
+    }
     chunks.push(chunk);
     size += chunk.length;
   });
-  stream.on('error', () => { /* the pipe broke: keep what we have */ });
+  stream.on('error', () => {
+    /* the pipe broke: keep what we have */
+  });
   return state;
 }
 
 /** A refusal: nothing ran, and the error says why with a stable code. */
 export function refuse(code: ErrorCode, message: string): ActionOutput {
-  return { outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, error: { code, message: message.slice(0, MAX_ERROR_MESSAGE) } };
+  return {
+    outcome: 'refused',
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    truncated: false,
+    error: { code, message: message.slice(0, MAX_ERROR_MESSAGE) },
+  };
 }
 
 /** Maps a finished command to an outcome: exit 0 succeeded, a timeout timed out, anything else failed. */
@@ -154,6 +178,8 @@ export function commandOutput(r: CommandResult): ActionOutput {
     stdout: r.stdout,
     stderr: r.stderr,
     truncated: r.truncated,
-    ...(r.spawnError !== undefined ? { error: { code: 'ACTION_SPAWN_FAILED' satisfies ErrorCode, message: `cannot start the command: ${r.spawnError}`.slice(0, MAX_ERROR_MESSAGE) } } : {}),
+    ...(r.spawnError !== undefined
+      ? { error: { code: 'ACTION_SPAWN_FAILED' satisfies ErrorCode, message: `cannot start the command: ${r.spawnError}`.slice(0, MAX_ERROR_MESSAGE) } }
+      : {}),
   };
 }

@@ -1,9 +1,7 @@
-import {
-  ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type ActionParams, type Logger, type Result, type Run,
-} from '../../protocol/index.js';
-import type { AgentConfig } from '../config.js';
-import { refuse } from './exec.js';
+import { ACTIONS, MAX_FRAME_BYTES, errorMessage, isActionName, check, jsonPointer, type ActionName, type Result, type Run } from '../../protocol/index.js';
 import type { ErrorCode } from '../../protocol/index.js';
+import { refuse } from './exec.js';
+import type { ActionContext, ActionHandler, ActionOutput } from './types.js';
 import { diskCleanup } from './disk-cleanup.js';
 import { processKill } from './process-kill.js';
 import { scriptRun } from './script-run.js';
@@ -14,23 +12,8 @@ const MAX_OUTPUT_CHARS = 1_000_000;
 /** What stdout and stderr may take of one link frame, leaving room for the rest of the result. */
 const OUTPUT_FRAME_BUDGET = MAX_FRAME_BYTES - 16 * 1024;
 
-export interface ActionContext {
-  config: AgentConfig;
-  log: Logger;
-}
-
-/** What a handler gets besides its params: the limits this run must keep. */
-export interface ActionRunContext extends ActionContext {
-  timeoutMs: number;
-  maxOutputBytes: number;
-}
-
-/** What an action produced; runInstruction adds the id, action name and timing. */
-export type ActionOutput = Pick<Result, 'outcome' | 'exitCode' | 'signal' | 'stdout' | 'stderr' | 'truncated' | 'error'>;
-
+export type { ActionContext, ActionHandler, ActionOutput, ActionRunContext } from './types.js';
 export { commandOutput, refuse } from './exec.js';
-
-export type ActionHandler<A extends ActionName = ActionName> = (params: ActionParams<A>, ctx: ActionRunContext) => Promise<ActionOutput>;
 
 /** The agent's allow-list: one line per action it can run. Every catalogue action must appear. */
 export const ACTION_HANDLERS: { readonly [A in ActionName]: ActionHandler<A> } = {
@@ -71,12 +54,17 @@ export async function runInstruction(run: Run, ctx: ActionContext, now: () => nu
   const timeoutMs = Math.min(run.timeoutMs, ctx.config.actionTimeoutMs ?? Infinity);
   const handler = ACTION_HANDLERS[action] as ActionHandler;
   try {
-    const out = await handler(parsed.value as ActionParams<ActionName>, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
+    const out = await handler(parsed.value, { ...ctx, timeoutMs, maxOutputBytes: ctx.config.maxOutputBytes });
     return finish(fitOutput(out));
   } catch (e) {
     ctx.log.error({ id: run.id, action, err: errorMessage(e) }, 'action handler failed');
     return finish({
-      outcome: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false,
+      outcome: 'failed',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      truncated: false,
       error: { code: 'ACTION_INTERNAL_ERROR' satisfies ErrorCode, message: `the agent failed while running ${action}: ${errorMessage(e)}`.slice(0, 2000) },
     });
   }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { errorMessage, type ErrorCode } from '../../protocol/index.js';
 import { findProcesses, readStat } from '../probes/process.js';
 import { refuse } from './exec.js';
-import type { ActionHandler, ActionOutput } from './index.js';
+import type { ActionHandler, ActionOutput } from './types.js';
 
 /** How many per-process problems stderr lists before "… and N more". */
 const MAX_LISTED = 10;
@@ -32,7 +32,8 @@ export const processKill: ActionHandler<'process.kill'> = async (params, ctx) =>
     if (why) return refuse('ACTION_NOT_ALLOWED', `pid ${pid} is ${why}; the agent never signals it`);
     if (process.platform === 'linux' && seen === undefined) return failed('ACTION_TARGET_NOT_FOUND', `no process ${pid}`);
     const err = await signalIfSame(pid, seen, signal);
-    if (err === 'REUSED') return failed('ACTION_TARGET_NOT_FOUND', `process ${pid} exited while the agent checked it, and its pid now belongs to another process; not signalled`);
+    if (err === 'REUSED')
+      return failed('ACTION_TARGET_NOT_FOUND', `process ${pid} exited while the agent checked it, and its pid now belongs to another process; not signalled`);
     if (err === 'ESRCH') return failed('ACTION_TARGET_NOT_FOUND', `no process ${pid}`);
     if (err === 'EPERM') return failed('ACTION_PERMISSION_DENIED', `not permitted to send ${signal} to process ${pid}`);
     if (err) return failed('ACTION_INTERNAL_ERROR', `cannot send ${signal} to process ${pid}: ${err}`);
@@ -69,18 +70,28 @@ export const processKill: ActionHandler<'process.kill'> = async (params, ctx) =>
   for (const pid of targets) {
     const err = await signalIfSame(pid, found.startTimes.get(pid), signal);
     if (!err) signalled.push(pid);
-    else if (err === 'ESRCH') { gone++; problems.push(`pid ${pid}: exited before it was signalled`); }
-    else if (err === 'REUSED') { gone++; problems.push(`pid ${pid}: exited, and its pid was reused by another process, before it was signalled; not signalled`); }
-    else if (err === 'EPERM') { denied++; problems.push(`pid ${pid}: not permitted to send ${signal}`); }
-    else problems.push(`pid ${pid}: ${err}`);
+    else if (err === 'ESRCH') {
+      gone++;
+      problems.push(`pid ${pid}: exited before it was signalled`);
+    } else if (err === 'REUSED') {
+      gone++;
+      problems.push(`pid ${pid}: exited, and its pid was reused by another process, before it was signalled; not signalled`);
+    } else if (err === 'EPERM') {
+      denied++;
+      problems.push(`pid ${pid}: not permitted to send ${signal}`);
+    } else problems.push(`pid ${pid}: ${err}`);
   }
   const stderr = listed([...notes, ...problems]);
   if (signalled.length === 0) {
-    const [code, message]: [ErrorCode, string] = denied > 0
-      ? ['ACTION_PERMISSION_DENIED', `not permitted to send ${signal} to ${denied === targets.length ? 'any' : 'some'} process named ${name}; none was signalled`]
-      : gone === targets.length
-        ? ['ACTION_TARGET_NOT_FOUND', `no process named ${name} (every one exited before it was signalled)`]
-        : ['ACTION_INTERNAL_ERROR', `no process named ${name} could be signalled`];
+    const [code, message]: [ErrorCode, string] =
+      denied > 0
+        ? [
+            'ACTION_PERMISSION_DENIED',
+            `not permitted to send ${signal} to ${denied === targets.length ? 'any' : 'some'} process named ${name}; none was signalled`,
+          ]
+        : gone === targets.length
+          ? ['ACTION_TARGET_NOT_FOUND', `no process named ${name} (every one exited before it was signalled)`]
+          : ['ACTION_INTERNAL_ERROR', `no process named ${name} could be signalled`];
     return { ...failed(code, message), stderr };
   }
   ctx.log.info({ name, signal, pids: signalled }, 'signalled processes');

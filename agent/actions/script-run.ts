@@ -1,6 +1,6 @@
 import { childEnv } from '../child-env.js';
 import { commandOutput, refuse, runCommand } from './exec.js';
-import type { ActionHandler } from './index.js';
+import type { ActionHandler } from './types.js';
 
 /** Runs a script by name from the agent config's allow-list; the controller never sends a command. */
 export const scriptRun: ActionHandler<'script.run'> = async ({ name }, ctx) => {

@@ -1,6 +1,6 @@
 import { childEnv } from '../child-env.js';
 import { commandOutput, refuse, runCommand } from './exec.js';
-import type { ActionHandler } from './index.js';
+import type { ActionHandler } from './types.js';
 
 /**
  * Restarts a service this agent watches, with the command its config gives; a systemd-probed

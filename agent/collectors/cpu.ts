@@ -1,8 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
-interface Ticks { busy: number; total: number }
+interface Ticks {
+  busy: number;
+  total: number;
+}
 
 /** The aggregate "cpu" line of /proc/stat: busy and total jiffies since boot. */
 export function parseProcStat(text: string): Ticks | undefined {

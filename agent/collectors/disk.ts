@@ -1,5 +1,5 @@
 import { readFile, statfs } from 'node:fs/promises';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 const MAX_MOUNTS = 100;
 /** A statfs that takes longer than this (a hung network mount) is left out of the sample. */
@@ -7,13 +7,47 @@ const STATFS_TIMEOUT_MS = 2000;
 
 /** Pseudo and in-memory filesystems: they hold no data anyone fills up. */
 const SKIP_TYPES = new Set([
-  'proc', 'sysfs', 'tmpfs', 'devtmpfs', 'devpts', 'ramfs', 'cgroup', 'cgroup2', 'securityfs', 'pstore',
-  'debugfs', 'tracefs', 'bpf', 'mqueue', 'hugetlbfs', 'configfs', 'fusectl', 'autofs', 'binfmt_misc',
-  'rpc_pipefs', 'nsfs', 'squashfs', 'efivarfs', 'selinuxfs', 'nfsd', 'devfs', 'fuse.lxcfs', 'fuse.portal',
-  'fuse.gvfsd-fuse', 'fuse.snapfuse', 'iso9660', 'overlay', 'aufs', 'shiftfs',
+  'proc',
+  'sysfs',
+  'tmpfs',
+  'devtmpfs',
+  'devpts',
+  'ramfs',
+  'cgroup',
+  'cgroup2',
+  'securityfs',
+  'pstore',
+  'debugfs',
+  'tracefs',
+  'bpf',
+  'mqueue',
+  'hugetlbfs',
+  'configfs',
+  'fusectl',
+  'autofs',
+  'binfmt_misc',
+  'rpc_pipefs',
+  'nsfs',
+  'squashfs',
+  'efivarfs',
+  'selinuxfs',
+  'nfsd',
+  'devfs',
+  'fuse.lxcfs',
+  'fuse.portal',
+  'fuse.gvfsd-fuse',
+  'fuse.snapfuse',
+  'iso9660',
+  'overlay',
+  'aufs',
+  'shiftfs',
 ]);
 
-export interface Mount { device: string; mountPoint: string; type: string }
+export interface Mount {
+  device: string;
+  mountPoint: string;
+  type: string;
+}
 
 /** Real filesystems from /proc/self/mounts, one per mount point and per device (the shortest path wins). */
 export function parseMounts(text: string): Mount[] {
@@ -54,16 +88,18 @@ export function createDiskCollector(opts: CollectorOptions = {}): Collector<'dis
       try {
         if (!proc) return await collectPortable();
         const mounts = parseMounts(await readFile(`${proc}/self/mounts`, 'utf8'));
-        const entries = await Promise.all(mounts.map(async ({ mountPoint }) => {
-          if (pending.has(mountPoint)) return undefined;
-          pending.add(mountPoint);
-          const stat = statfs(mountPoint).finally(() => pending.delete(mountPoint));
-          const s = await withTimeout(stat, STATFS_TIMEOUT_MS).catch(() => undefined);
-          if (!s || s.blocks <= 0) return undefined;
-          const used = (s.blocks - s.bfree) * s.bsize;
-          const free = s.bavail * s.bsize;
-          return [mountPoint, usage(used, free, s.blocks * s.bsize)] as const;
-        }));
+        const entries = await Promise.all(
+          mounts.map(async ({ mountPoint }) => {
+            if (pending.has(mountPoint)) return undefined;
+            pending.add(mountPoint);
+            const stat = statfs(mountPoint).finally(() => pending.delete(mountPoint));
+            const s = await withTimeout(stat, STATFS_TIMEOUT_MS).catch(() => undefined);
+            if (!s || s.blocks <= 0) return undefined;
+            const used = (s.blocks - s.bfree) * s.bsize;
+            const free = s.bavail * s.bsize;
+            return [mountPoint, usage(used, free, s.blocks * s.bsize)] as const;
+          }),
+        );
         const out: Facts<'disk'> = {};
         for (const e of entries) if (e) out[e[0]] = e[1];
         return out;
@@ -92,6 +128,8 @@ async function collectPortable(): Promise<Facts<'disk'>> {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), ms);
+  });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 /** MemTotal and MemAvailable from /proc/meminfo, in bytes. */
 export function parseMeminfo(text: string): { total: number; available: number } | undefined {

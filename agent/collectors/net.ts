@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Collector, CollectorOptions, Facts } from './index.js';
+import type { Collector, CollectorOptions, Facts } from './types.js';
 
 const MAX_IFACES = 100;
 
@@ -10,7 +10,11 @@ export function parseNetDev(text: string): Map<string, { rx: number; tx: number 
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const iface = line.slice(0, colon).trim();
-    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (!iface || iface === 'lo' || f.length < 9 || !Number.isFinite(f[0]) || !Number.isFinite(f[8])) continue;
     out.set(iface, { rx: f[0], tx: f[8] });
   }

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** As fetch (and browsers) allow: more hops than this is a redirect loop. */
 const MAX_REDIRECTS = 20;

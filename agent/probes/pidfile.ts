@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** A pid file holds a number and a newline: anything longer is not one, and is not read further. */
 export const MAX_PIDFILE_BYTES = 64;
@@ -20,9 +20,13 @@ export async function probe(target: string): Promise<ProbeResult> {
   const text = read.text;
   const trimmed = text.trim();
   const pid = Number(trimmed);
-  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(pid) || pid < 1) return { up: false, detail: `${target} holds no pid: ${JSON.stringify(trimmed.slice(0, 40))}` };
+  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(pid) || pid < 1)
+    return { up: false, detail: `${target} holds no pid: ${JSON.stringify(trimmed.slice(0, 40))}` };
   if (process.platform !== 'linux') {
-    try { process.kill(pid, 0); return { up: true }; } catch (e) {
+    try {
+      process.kill(pid, 0);
+      return { up: true };
+    } catch (e) {
       return (e as NodeJS.ErrnoException).code === 'EPERM' ? { up: true } : { up: false, detail: `process ${pid} (from ${target}) is gone` };
     }
   }

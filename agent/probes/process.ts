@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** Reads this many /proc entries at once: fast enough, without a burst of open files. */
 const BATCH = 64;
@@ -43,7 +43,10 @@ export async function findProcesses(target: string, opts: { deadline: number; fi
     for (const [n, s] of stats.entries()) {
       if (!s) continue;
       starts.set(entries[i + n], s.start);
-      if (s.state === 'Z' || s.state === 'X') { if (s.comm === target.slice(0, COMM_LENGTH)) zombies++; continue; }
+      if (s.state === 'Z' || s.state === 'X') {
+        if (s.comm === target.slice(0, COMM_LENGTH)) zombies++;
+        continue;
+      }
       if (s.comm === target) {
         found.push(Number(entries[i + n]));
         startTimes.set(Number(entries[i + n]), s.start);
@@ -114,7 +117,9 @@ async function findPortable(target: string, opts: { deadline: number }): Promise
   let timer: NodeJS.Timeout | undefined;
   const list = await Promise.race([
     si.processes(),
-    new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), Math.max(0, opts.deadline - Date.now())); }),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, opts.deadline - Date.now()));
+    }),
   ]).finally(() => clearTimeout(timer));
   if (!list) return { pids: [], zombies: 0, complete: false, startTimes: new Map() };
   const named = list.list.filter((p) => p.name === target || basename(p.command ?? '') === target);

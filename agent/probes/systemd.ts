@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { childEnv } from '../child-env.js';
-import type { ProbeResult } from './index.js';
+import type { ProbeResult } from './types.js';
 
 /** Up when `systemctl is-active` says the unit is active (exit 0); its state word is the detail otherwise. */
 export function probe(target: string, timeoutMs: number, env: Readonly<Record<string, string>> = childEnv(process.env)): Promise<ProbeResult> {

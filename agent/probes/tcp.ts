@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Held, ProbeResult } from './index.js';
+import type { Held, ProbeResult } from './types.js';
 
 /** Up when a TCP connection to "host:port" (or "[v6]:port") opens within the timeout. */
 export function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
@@ -36,7 +36,9 @@ function open(target: string, timeoutMs: number, onLost?: (why: string, heldMs: 
       connected = true;
       done(onLost ? { up: true, held: keep(socket, onLost) } : { up: true });
     });
-    socket.once('error', (e: NodeJS.ErrnoException) => { if (!connected) done({ up: false, detail: e.code ?? e.message }); });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      if (!connected) done({ up: false, detail: e.code ?? e.message });
+    });
   });
 }
 
@@ -57,5 +59,10 @@ function keep(socket: Socket, onLost: (why: string, heldMs: number) => void): He
   socket.once('end', () => lost('connection closed by the service'));
   socket.once('close', () => lost('connection closed'));
   socket.on('error', (e: NodeJS.ErrnoException) => lost(`connection failed: ${e.code ?? e.message}`));
-  return { release() { released = true; socket.destroy(); } };
+  return {
+    release() {
+      released = true;
+      socket.destroy();
+    },
+  };
 }

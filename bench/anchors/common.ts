@@ -44,9 +44,11 @@ const children = new Set<Child>();
 export function run(bin: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Child {
   const child = spawn(bin, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-65_536); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-65_536);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const c: Child = {
     child,
@@ -74,7 +76,10 @@ export function onInterrupt(cleanup: () => Promise<void>): void {
     process.once(sig, () => {
       process.stderr.write(`${sig}: cleaning up\n`);
       const hard = setTimeout(() => process.exit(130), 10_000);
-      void cleanup().finally(() => { clearTimeout(hard); process.exit(130); });
+      void cleanup().finally(() => {
+        clearTimeout(hard);
+        process.exit(130);
+      });
     });
   }
 }
@@ -88,21 +93,34 @@ export function tcpOpen(port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ port, host: '127.0.0.1' });
     s.setTimeout(timeoutMs);
-    s.once('connect', () => { s.destroy(); res(true); });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
     s.once('error', () => res(false));
-    s.once('timeout', () => { s.destroy(); res(false); });
+    s.once('timeout', () => {
+      s.destroy();
+      res(false);
+    });
   });
 }
 
 /** Polls until `fn` is truthy; bounded in time. */
-export async function until<T>(what: string, fn: () => Promise<T | false | undefined | null> | T | false | undefined | null, timeoutMs = 15_000, everyMs = 20): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | false | undefined | null> | T | false | undefined | null,
+  timeoutMs = 15_000,
+  everyMs = 20,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
     try {
       const v = await fn();
       if (v) return v;
-    } catch (e) { last = e; }
+    } catch (e) {
+      last = e;
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
@@ -126,10 +144,18 @@ export function demoService(name: string, port: number, dir: string): DemoServic
   const pidfile = join(dir, `${name}.pid`);
   const pid = () => Number(readFileSync(pidfile, 'utf8'));
   return {
-    name, port, pidfile,
+    name,
+    port,
+    pidfile,
     start: [DEMO_START, String(port), pidfile, process.execPath],
     pid,
-    kill() { try { process.kill(pid(), 'SIGKILL'); } catch { /* gone */ } },
+    kill() {
+      try {
+        process.kill(pid(), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    },
   };
 }
 

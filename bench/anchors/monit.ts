@@ -36,16 +36,30 @@ export async function startMonit(opts: { daemonSeconds: number; services: DemoSe
   ];
   for (const s of opts.services) {
     const start = s.start.map(word).join(' ');
-    lines.push(...(opts.check === 'port'
-      ? [`check host ${s.name} with address 127.0.0.1`, `  if failed port ${s.port} type tcp then exec "${start}"`]
-      : [`check process ${s.name} with pidfile ${s.pidfile}`, `  start program = "${start}" with timeout 10 seconds`]), '');
+    lines.push(
+      ...(opts.check === 'port'
+        ? [`check host ${s.name} with address 127.0.0.1`, `  if failed port ${s.port} type tcp then exec "${start}"`]
+        : [`check process ${s.name} with pidfile ${s.pidfile}`, `  start program = "${start}" with timeout 10 seconds`]),
+      '',
+    );
   }
   writeFileSync(rc, lines.join('\n'));
   chmodSync(rc, 0o600); // monit refuses a control file others can read
   const proc = run(bin, ['-c', rc, '-I']);
-  await until('monit running', () => {
-    if (proc.child.exitCode !== null) throw new Error(`monit exited ${proc.child.exitCode}: ${proc.output()}`);
-    return proc.child.pid !== undefined;
-  }, 5000);
-  return { proc, dir, async stop() { await proc.stop(); removeDir(dir); } };
+  await until(
+    'monit running',
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`monit exited ${proc.child.exitCode}: ${proc.output()}`);
+      return proc.child.pid !== undefined;
+    },
+    5000,
+  );
+  return {
+    proc,
+    dir,
+    async stop() {
+      await proc.stop();
+      removeDir(dir);
+    },
+  };
 }

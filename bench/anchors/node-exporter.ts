@@ -10,7 +10,7 @@ export interface NodeExporter {
   readonly proc: Child;
   readonly url: string;
   /** One scrape of /metrics; returns the body's size in bytes. */
-  scrape(): Promise<number>;
+  scrape: () => Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -20,9 +20,14 @@ export async function startNodeExporter(): Promise<NodeExporter> {
   const proc = run(bin, [`--web.listen-address=127.0.0.1:${port}`]);
   const url = `http://127.0.0.1:${port}/metrics`;
   const scrape = async () => (await (await fetch(url)).arrayBuffer()).byteLength;
-  await until('node_exporter answering', async () => {
-    if (proc.child.exitCode !== null) throw new Error(`node_exporter exited ${proc.child.exitCode}: ${proc.output()}`);
-    return (await scrape()) > 0;
-  }, 15_000, 100);
+  await until(
+    'node_exporter answering',
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`node_exporter exited ${proc.child.exitCode}: ${proc.output()}`);
+      return (await scrape()) > 0;
+    },
+    15_000,
+    100,
+  );
   return { proc, url, scrape, stop: () => proc.stop() };
 }

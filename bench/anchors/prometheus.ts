@@ -38,57 +38,66 @@ export async function startPrometheusStack(opts: PrometheusOptions): Promise<Pro
   const dir = scratch('prometheus');
   const [promPort, amPort] = [await freePort(), await freePort()];
   const scrape = opts.scrapeInterval ?? '1s';
-  writeFileSync(join(dir, 'alertmanager.yml'), [
-    'route:',
-    '  receiver: hook',
-    '  group_by: [alertname]',
-    `  group_wait: ${opts.groupWait ?? '0s'}`,
-    `  group_interval: ${opts.groupInterval ?? '1s'}`,
-    '  repeat_interval: 1h',
-    'receivers:',
-    '  - name: hook',
-    '    webhook_configs:',
-    `      - url: ${opts.receiverUrl}`,
-    '        send_resolved: true',
-    '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'rules.yml'), [
-    'groups:',
-    '  - name: demo',
-    `    interval: ${opts.evaluationInterval ?? '1s'}`,
-    '    rules:',
-    ...opts.services.flatMap((s) => [
-      `      - alert: ${alertName(s.name)}`,
-      `        expr: up{job="${s.name}"} == 0`,
-      '        for: 0s',
-    ]),
-    '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global:',
-    `  scrape_interval: ${scrape}`,
-    // The timeout may not exceed the interval; a dead local service refuses at once anyway.
-    `  scrape_timeout: ${scrape}`,
-    `  evaluation_interval: ${opts.evaluationInterval ?? '1s'}`,
-    'rule_files: [rules.yml]',
-    'alerting:',
-    '  alertmanagers:',
-    `    - static_configs: [{ targets: ["127.0.0.1:${amPort}"] }]`,
-    'scrape_configs:',
-    ...opts.services.flatMap((s) => [
-      `  - job_name: ${s.name}`,
-      `    static_configs: [{ targets: ["127.0.0.1:${s.port}"] }]`,
-    ]),
-    '',
-  ].join('\n'));
-  const alertmanager = run(amBin, [
-    `--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'am')}`,
-    `--web.listen-address=127.0.0.1:${amPort}`, '--cluster.listen-address=',
-  ], { cwd: dir });
-  const prometheus = run(promBin, [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`,
-  ], { cwd: dir });
+  writeFileSync(
+    join(dir, 'alertmanager.yml'),
+    [
+      'route:',
+      '  receiver: hook',
+      '  group_by: [alertname]',
+      `  group_wait: ${opts.groupWait ?? '0s'}`,
+      `  group_interval: ${opts.groupInterval ?? '1s'}`,
+      '  repeat_interval: 1h',
+      'receivers:',
+      '  - name: hook',
+      '    webhook_configs:',
+      `      - url: ${opts.receiverUrl}`,
+      '        send_resolved: true',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'rules.yml'),
+    [
+      'groups:',
+      '  - name: demo',
+      `    interval: ${opts.evaluationInterval ?? '1s'}`,
+      '    rules:',
+      ...opts.services.flatMap((s) => [`      - alert: ${alertName(s.name)}`, `        expr: up{job="${s.name}"} == 0`, '        for: 0s']),
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    [
+      'global:',
+      `  scrape_interval: ${scrape}`,
+      // The timeout may not exceed the interval; a dead local service refuses at once anyway.
+      `  scrape_timeout: ${scrape}`,
+      `  evaluation_interval: ${opts.evaluationInterval ?? '1s'}`,
+      'rule_files: [rules.yml]',
+      'alerting:',
+      '  alertmanagers:',
+      `    - static_configs: [{ targets: ["127.0.0.1:${amPort}"] }]`,
+      'scrape_configs:',
+      ...opts.services.flatMap((s) => [`  - job_name: ${s.name}`, `    static_configs: [{ targets: ["127.0.0.1:${s.port}"] }]`]),
+      '',
+    ].join('\n'),
+  );
+  const alertmanager = run(
+    amBin,
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'am')}`,
+      `--web.listen-address=127.0.0.1:${amPort}`,
+      '--cluster.listen-address=',
+    ],
+    { cwd: dir },
+  );
+  const prometheus = run(
+    promBin,
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+    { cwd: dir },
+  );
   const stop = async () => {
     await Promise.all([prometheus.stop(), alertmanager.stop()]);
     removeDir(dir);

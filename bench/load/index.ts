@@ -65,7 +65,9 @@ export function sourceAddressesFor(linksPerTarget: number): string[] {
   try {
     const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (hi > lo) range = hi - lo + 1;
-  } catch { /* not Linux: assume the common default */ }
+  } catch {
+    /* not Linux: assume the common default */
+  }
   // Use at most 70% of a range per address: TIME_WAIT from earlier runs holds some ports.
   const n = Math.max(1, Math.ceil(linksPerTarget / (range * 0.7)));
   return Array.from({ length: n }, (_, k) => `127.0.0.${k + 1}`);
@@ -73,8 +75,21 @@ export function sourceAddressesFor(linksPerTarget: number): string[] {
 
 function emptyStats(): LoadStats {
   return {
-    clients: 0, connected: 0, everConnected: 0, connectAttempts: 0, connectFailures: 0, drops: 0, samplesSent: 0, faultsInjected: 0,
-    runsReceived: 0, runsUnmatched: 0, resultsSent: 0, acksReceived: 0, collectsReceived: 0, dispatchMs: [], errors: {},
+    clients: 0,
+    connected: 0,
+    everConnected: 0,
+    connectAttempts: 0,
+    connectFailures: 0,
+    drops: 0,
+    samplesSent: 0,
+    faultsInjected: 0,
+    runsReceived: 0,
+    runsUnmatched: 0,
+    resultsSent: 0,
+    acksReceived: 0,
+    collectsReceived: 0,
+    dispatchMs: [],
+    errors: {},
   };
 }
 
@@ -110,15 +125,24 @@ export async function startLoad(opts: LoadOptions): Promise<LoadHandle> {
   for (let w = 0; w < nWorkers; w++) {
     const ids: string[] = [];
     const labels: Record<string, string>[] = [];
-    for (let i = w; i < opts.agents; i += nWorkers) { ids.push(`${prefix}${i}`); labels.push(labelsFor(i)); }
+    for (let i = w; i < opts.agents; i += nWorkers) {
+      ids.push(`${prefix}${i}`);
+      labels.push(labelsFor(i));
+    }
     const child = fork(workerFile, [], {
-      execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, LAAS_LOAD_MAX_SECONDS: String(opts.maxSeconds ?? 3600) },
     });
     children.push(child);
     latest.push({ ...emptyStats(), clients: ids.length });
     let resolveFinal!: () => void;
-    finals.push(new Promise<void>((r) => { resolveFinal = r; child.once('exit', () => r()); }));
+    finals.push(
+      new Promise<void>((r) => {
+        resolveFinal = r;
+        child.once('exit', () => r());
+      }),
+    );
     child.on('message', (m: WorkerToParent) => {
       dispatchMs.push(...m.stats.dispatchMs);
       latest[w] = m.stats;
@@ -126,8 +150,16 @@ export async function startLoad(opts: LoadOptions): Promise<LoadHandle> {
       waiting.splice(0).forEach((f) => f());
     });
     const config: WorkerStart = {
-      urls: opts.urls, token: opts.token, ids, labels, localAddresses: addresses, intervalMs: opts.intervalMs ?? 10_000, tickMs: 50,
-      faultsPerSecond: (opts.faultsPerSecond ?? 0) / nWorkers, connectConcurrency: opts.connectConcurrency ?? 200, extraServices: opts.extraServices ?? [],
+      urls: opts.urls,
+      token: opts.token,
+      ids,
+      labels,
+      localAddresses: addresses,
+      intervalMs: opts.intervalMs ?? 10_000,
+      tickMs: 50,
+      faultsPerSecond: (opts.faultsPerSecond ?? 0) / nWorkers,
+      connectConcurrency: opts.connectConcurrency ?? 200,
+      extraServices: opts.extraServices ?? [],
     };
     child.send({ type: 'start', config } satisfies ParentToWorker);
   }
@@ -139,7 +171,12 @@ export async function startLoad(opts: LoadOptions): Promise<LoadHandle> {
       let left = live.length;
       if (left === 0) return resolve();
       const t = setTimeout(resolve, 5000);
-      const one = () => { if (--left <= 0) { clearTimeout(t); resolve(); } else waiting.push(one); };
+      const one = () => {
+        if (--left <= 0) {
+          clearTimeout(t);
+          resolve();
+        } else waiting.push(one);
+      };
       waiting.push(one);
     });
     for (const c of live) c.send({ type: 'stats' } satisfies ParentToWorker);
@@ -157,7 +194,10 @@ export async function startLoad(opts: LoadOptions): Promise<LoadHandle> {
       for (;;) {
         const s = await stats();
         if (s.connected >= n) return s;
-        if (progress && Date.now() - told >= 10_000) { told = Date.now(); progress(s); }
+        if (progress && Date.now() - told >= 10_000) {
+          told = Date.now();
+          progress(s);
+        }
         if (Date.now() > until) throw new Error(`only ${s.connected} of ${n} clients connected after ${timeoutMs} ms (errors: ${JSON.stringify(s.errors)})`);
         if (alive().length === 0) throw new Error('every load worker exited');
         await new Promise((r) => setTimeout(r, 500));

@@ -35,10 +35,6 @@ export interface WorkerStart {
   extraServices: string[];
 }
 
-export type ParentToWorker =
-  | { type: 'start'; config: WorkerStart }
-  | { type: 'stats' }
-  | { type: 'faults'; perSecond: number }
-  | { type: 'stop' };
+export type ParentToWorker = { type: 'start'; config: WorkerStart } | { type: 'stats' } | { type: 'faults'; perSecond: number } | { type: 'stop' };
 
 export type WorkerToParent = { type: 'stats' | 'final'; stats: LoadStats };

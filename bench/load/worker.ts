@@ -31,9 +31,21 @@ interface Client {
 }
 
 const stats: LoadStats = {
-  clients: 0, connected: 0, everConnected: 0, connectAttempts: 0, connectFailures: 0, drops: 0,
-  samplesSent: 0, faultsInjected: 0, runsReceived: 0, runsUnmatched: 0, resultsSent: 0, acksReceived: 0, collectsReceived: 0,
-  dispatchMs: [], errors: {},
+  clients: 0,
+  connected: 0,
+  everConnected: 0,
+  connectAttempts: 0,
+  connectFailures: 0,
+  drops: 0,
+  samplesSent: 0,
+  faultsInjected: 0,
+  runsReceived: 0,
+  runsUnmatched: 0,
+  resultsSent: 0,
+  acksReceived: 0,
+  collectsReceived: 0,
+  dispatchMs: [],
+  errors: {},
 };
 let cfg: WorkerStart;
 const clients: Client[] = [];
@@ -55,7 +67,9 @@ function sampleOf(c: Client, trigger: Sample['trigger']): BodyOf<'sample'> {
   const services: NonNullable<Sample['service']> = { svc: { up: c.svcUp, since: c.svcSince } };
   for (const s of cfg.extraServices) services[s] = { up: true, since: c.svcSince };
   return {
-    seq: c.seq++, ts: now, trigger,
+    seq: c.seq++,
+    ts: now,
+    trigger,
     cpu: { usage: rand(2, 60), load1: rand(0, 4), load5: rand(0, 3), load15: rand(0, 2) },
     memory: { usedPercent: rand(20, 70), availableBytes: 4e9, totalBytes: 8e9 },
     disk: {
@@ -83,23 +97,44 @@ function connect(c: Client): void {
   stats.connectAttempts++;
   c.attempts++;
   const ws = new WebSocket(`${c.url.replace(/^http/, 'ws')}/v1/agent`, {
-    headers: { authorization: `Bearer ${cfg.token}` }, localAddress: c.localAddress, perMessageDeflate: false, handshakeTimeout: 30_000,
+    headers: { authorization: `Bearer ${cfg.token}` },
+    localAddress: c.localAddress,
+    perMessageDeflate: false,
+    handshakeTimeout: 30_000,
   });
   c.ws = ws;
   let opened = false;
-  const settle = () => { if (c.connecting) { c.connecting = false; inFlight--; } };
+  const settle = () => {
+    if (c.connecting) {
+      c.connecting = false;
+      inFlight--;
+    }
+  };
   ws.on('open', () => {
     opened = true;
-    ws.send(encode('hello', {
-      agentId: c.id, agentVersion: 'load-1', hostname: c.id, labels: c.labels, os: { platform: 'linux', release: 'sim' },
-      intervalMs: cfg.intervalMs, instance: `${c.id}-${process.pid}`, services: ['svc', ...cfg.extraServices], actions: ['service.restart'], scripts: [],
-    }));
+    ws.send(
+      encode('hello', {
+        agentId: c.id,
+        agentVersion: 'load-1',
+        hostname: c.id,
+        labels: c.labels,
+        os: { platform: 'linux', release: 'sim' },
+        intervalMs: cfg.intervalMs,
+        instance: `${c.id}-${process.pid}`,
+        services: ['svc', ...cfg.extraServices],
+        actions: ['service.restart'],
+        scripts: [],
+      }),
+    );
   });
   ws.on('message', (data, isBinary) => {
-    if (isBinary) { bump('binary-frame'); return; }
+    if (isBinary) {
+      bump('binary-frame');
+      return;
+    }
     let msg;
     try {
-      msg = decode(data as Buffer);
+      msg = decode(data);
     } catch (e) {
       bump(`bad-frame: ${(e as Error).message.slice(0, 80)}`);
       return;
@@ -127,18 +162,38 @@ function connect(c: Client): void {
           stats.runsUnmatched++;
         }
         // The restart "works" at once: result, then the service is up again (which verifies the heal).
-        if (send(c, encode('result', {
-          id: msg.body.id, action: msg.body.action, outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '',
-          truncated: false, startedAt: now, durationMs: 1,
-        }))) stats.resultsSent++;
+        if (
+          send(
+            c,
+            encode('result', {
+              id: msg.body.id,
+              action: msg.body.action,
+              outcome: 'succeeded',
+              exitCode: 0,
+              signal: null,
+              stdout: '',
+              stderr: '',
+              truncated: false,
+              startedAt: now,
+              durationMs: 1,
+            }),
+          )
+        )
+          stats.resultsSent++;
         c.svcUp = true;
         c.svcSince = Date.now();
         sendSample(c, 'service-change');
         return;
       }
-      case 'ack': stats.acksReceived++; return;
-      case 'collect': stats.collectsReceived++; sendSample(c, 'request'); return;
-      default: bump(`unexpected ${msg.type}`);
+      case 'ack':
+        stats.acksReceived++;
+        return;
+      case 'collect':
+        stats.collectsReceived++;
+        sendSample(c, 'request');
+        return;
+      default:
+        bump(`unexpected ${msg.type}`);
     }
   });
   ws.on('unexpected-response', (_req, res) => {
@@ -147,7 +202,10 @@ function connect(c: Client): void {
   });
   ws.on('error', (e) => bump(`socket: ${(e as NodeJS.ErrnoException).code ?? e.message.slice(0, 60)}`));
   ws.on('close', () => {
-    if (c.welcomed) { stats.connected--; stats.drops++; }
+    if (c.welcomed) {
+      stats.connected--;
+      stats.drops++;
+    }
     if (!opened || !c.welcomed) stats.connectFailures++;
     c.welcomed = false;
     c.ws = undefined;
@@ -199,8 +257,18 @@ process.on('message', (m: ParentToWorker) => {
     cfg = m.config;
     for (let i = 0; i < cfg.ids.length; i++) {
       clients.push({
-        id: cfg.ids[i], url: cfg.urls[i % cfg.urls.length], localAddress: cfg.localAddresses[i % cfg.localAddresses.length], labels: cfg.labels[i],
-        welcomed: false, seq: 0, nextAt: 0, svcUp: true, svcSince: Date.now(), retryAt: 0, connecting: false, attempts: 0,
+        id: cfg.ids[i],
+        url: cfg.urls[i % cfg.urls.length],
+        localAddress: cfg.localAddresses[i % cfg.localAddresses.length],
+        labels: cfg.labels[i],
+        welcomed: false,
+        seq: 0,
+        nextAt: 0,
+        svcUp: true,
+        svcSince: Date.now(),
+        retryAt: 0,
+        connecting: false,
+        attempts: 0,
       });
     }
     tick = setInterval(onTick, cfg.tickMs);
