@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { errorMessage, type Logger } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
-import type { NotificationLogEntry } from '../alerts/groups.js';
+import type { NotificationLogEntry } from '../model.js';
 import type { Notification, Notifier, NotifierKind } from './notifier.js';
 import { webhook } from './webhook.js';
 import { slack } from './slack.js';
