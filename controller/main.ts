@@ -25,7 +25,6 @@ import { NotificationLog } from './notify/log.js';
 import { Api, ApiError } from './api/server.js';
 import { realClock, type Clock } from './clock.js';
 import type { ControllerConfig } from './config.js';
-import { HealError } from './heal/manager.js';
 import { LinkServer, type Session } from './link/server.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
@@ -202,7 +201,8 @@ export async function startController(config: ControllerConfig, opts: Controller
     try {
       return (await coordinator.onOwner(host, req)) as T;
     } catch (e) {
-      if (e instanceof HealError) throw new ApiError(e.status, e.status === 404 ? 'API_NOT_FOUND' : 'API_CONFLICT', e.message);
+      if (e instanceof LaasError && e.code === 'HEAL_NOT_FOUND') throw new ApiError(404, 'API_NOT_FOUND', e.message);
+      if (e instanceof LaasError && e.code === 'HEAL_NOT_AWAITING_APPROVAL') throw new ApiError(409, 'API_CONFLICT', e.message);
       if (e instanceof RemoteError) {
         if (e.status === 404) throw new ApiError(404, 'API_NOT_FOUND', e.message);
         if (e.status === 409) throw new ApiError(409, 'API_CONFLICT', e.message);
@@ -405,7 +405,8 @@ async function decided<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof HealError) throw new ApiError(e.status, e.status === 404 ? 'API_NOT_FOUND' : 'API_CONFLICT', e.message);
+    if (e instanceof LaasError && e.code === 'HEAL_NOT_FOUND') throw new ApiError(404, 'API_NOT_FOUND', e.message);
+    if (e instanceof LaasError && e.code === 'HEAL_NOT_AWAITING_APPROVAL') throw new ApiError(409, 'API_CONFLICT', e.message);
     throw e;
   }
 }

@@ -6,8 +6,7 @@ import type { Maintenance } from './alerts/maintenance.js';
 import { direct, route, type Delivery, type Route } from './alerts/routes.js';
 import { Silences, formatMatcher, matches, type Matcher, type Silence } from './alerts/silences.js';
 import type { Clock } from './clock.js';
-import { HealManager, type NoticeKind } from './heal/manager.js';
-import { hostLimit } from './heal/policy.js';
+import { HealService, type NoticeKind } from './heal/service.js';
 import { HostRegistry } from './hosts/registry.js';
 import type { Metrics } from './metrics.js';
 import type { Notification } from './notify/index.js';
@@ -66,16 +65,12 @@ export interface PipelineDeps {
 export class Pipeline {
   readonly hosts: HostRegistry;
   readonly alerts: AlertManager;
-  readonly heal: HealManager;
+  readonly heal: HealService;
   readonly groups: Groups;
   silences = new Silences();
   private rules: readonly Rule[] = [];
   private readonly ruleById = new Map<string, Rule>();
   private evaluator = new Evaluator([]);
-  /** Scheduled runs waiting for a free slot under the rule's maxConcurrent. */
-  private readonly queues = new Map<string, string[]>();
-  /** Firing alerts whose heal a concurrency limit deferred: retried when a slot frees. */
-  private readonly deferred = new Map<string, { rule: string; host: string }>();
   /** Rule and host pairs whose condition held at the last sample (to see it clear). */
   private readonly holding = new Set<string>();
   private silenceTimer: { cancel(): void } | undefined;
@@ -88,15 +83,15 @@ export class Pipeline {
   private constructor(private readonly deps: PipelineDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
     this.alerts = new AlertManager({ onTransition: (t) => this.onTransition(t), onHoldChange: (a) => void deps.store.putAlert(a) });
-    this.heal = new HealManager({
+    this.heal = new HealService({
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.healNotice(order, kind, text),
       hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
       fleetSize: deps.cluster ? deps.cluster.fleetSize : () => this.hosts.count(),
       fleetLimit: deps.fleetLimit,
-      ...(deps.cluster ? { inFlight: deps.cluster.inFlight, gate: deps.cluster.gate } : {}),
-      onFinished: (order) => this.slotFreed(order),
+      ...(deps.cluster ? { fleet: { decide: (fn) => deps.cluster!.gate(async () => fn(await deps.cluster!.inFlight())) } } : {}),
+      retry: (rule, host) => this.retryDeferred(rule, host),
       hold: (rule, host) => this.healHold(rule, host),
     });
     this.groups = new Groups({
@@ -208,7 +203,6 @@ export class Pipeline {
       }
       // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
       if (!holds && held) {
-        this.deferred.delete(k);
         await this.heal.onCleared(ruleId, hostId);
       }
     }
@@ -250,8 +244,6 @@ export class Pipeline {
     this.groups.forget(host);
     this.hosts.forget(host);
     for (const k of [...this.holding]) if (k.endsWith(`\u0000${host}`)) this.holding.delete(k);
-    for (const [k, d] of [...this.deferred]) if (d.host === host) this.deferred.delete(k);
-    for (const q of this.queues.values()) { const i = q.indexOf(host); if (i >= 0) q.splice(i, 1); }
     // What this controller wrote about the host is committed before the new owner reads it.
     await this.deps.store.flush();
     return { heals, alerts: alerts.length };
@@ -381,10 +373,7 @@ export class Pipeline {
       return { hosts };
     }
     this.deps.metrics.schedulesRun.inc({ rule: rule.id, outcome: 'started' });
-    const queue = this.queues.get(rule.id) ?? [];
-    for (const h of hosts) if (!queue.includes(h)) queue.push(h);
-    this.queues.set(rule.id, queue);
-    await this.drain(rule.id);
+    await this.heal.runSchedule(rule, hosts);
     return { hosts };
   }
 
@@ -393,35 +382,13 @@ export class Pipeline {
     if (!order) return;
     this.alerts.linkHeal(alert, order.id);
     await this.deps.store.putAlert(alert);
-    if (order.state === 'skipped' && (order.brake === 'max-concurrent' || order.brake === 'fleet-limit')) {
-      this.deferred.set(`${rule.id}\u0000${alert.host}`, { rule: rule.id, host: alert.host });
-    }
   }
 
-  /** A heal ended: the next scheduled host, or a deferred firing alert, may take its slot. */
-  private async slotFreed(order: HealRecord): Promise<void> {
-    if (order.state === 'skipped') return;
-    await this.drain(order.rule);
-    for (const [key, d] of [...this.deferred]) {
-      // Two heals ending together each drain the deferred list: only one may retry an entry
-      // (the other would find the order open and record a needless "still open" skip).
-      if (!this.deferred.delete(key)) continue;
-      const rule = this.ruleById.get(d.rule);
-      const alert = this.alerts.get(d.rule, d.host);
-      if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
-    }
-  }
-
-  private async drain(ruleId: string): Promise<void> {
-    const queue = this.queues.get(ruleId);
+  /** A slot freed for a heal a concurrency brake deferred: heal its alert again if it still fires. */
+  private async retryDeferred(ruleId: string, host: string): Promise<void> {
     const rule = this.ruleById.get(ruleId);
-    if (!queue?.length || !rule?.heal) return;
-    const limit = hostLimit(rule.heal.maxConcurrent, this.hosts.count((h) => selects(rule, h)));
-    while (queue.length && this.heal.activeHosts(ruleId) < limit) {
-      const host = queue.shift()!;
-      await this.heal.request(rule, { host, trigger: 'schedule' });
-    }
-    if (!queue.length) this.queues.delete(ruleId);
+    const alert = this.alerts.get(ruleId, host);
+    if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
   }
 
   private onTransition({ alert, from, to }: Transition): void {

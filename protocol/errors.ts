@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   API_NOT_FOUND: 'no such endpoint or record',
   API_BAD_REQUEST: 'the request body or parameters are invalid',
   API_CONFLICT: "the request does not fit the record's state (e.g. approving a work order that is not waiting)",
+  HEAL_NOT_FOUND: 'no open work order with that id',
+  HEAL_NOT_AWAITING_APPROVAL: 'the work order is not waiting for approval (decided, finished or never needed one)',
   API_BODY_TOO_LARGE: 'the request body is larger than the API allows',
   API_HOST_NOT_ALLOWED: "a request to an API without tokens named a Host that is not loopback or the externalUrl's (DNS rebinding)",
   API_CROSS_SITE: 'a state-changing request without a bearer token was not JSON, or came from another origin (what a web page sends)',

@@ -1,11 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SimClock } from '../../../controller/clock.js';
-import { HealError, HealManager, type NoticeKind } from '../../../controller/heal/manager.js';
-import { createMetrics } from '../../../controller/metrics.js';
-import { ruleSchema, type Rule } from '../../../controller/rules/schema.js';
-import { MemoryStore } from '../../../controller/store/memory.js';
-import type { HealRecord } from '../../../controller/model.js';
-import { silentLogger, type Result, type Run } from '../../../protocol/index.js';
+import { SimClock } from '../../../../controller/clock.js';
+import { HealService, type NoticeKind } from '../../../../controller/heal/service.js';
+import { createMetrics } from '../../../../controller/metrics.js';
+import { ruleSchema, type Rule } from '../../../../controller/rules/schema.js';
+import { MemoryStore } from '../../../../controller/store/memory.js';
+import type { HealRecord } from '../../../../controller/model.js';
+import { silentLogger, type Result, type Run } from '../../../../protocol/index.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const S = 1000;
@@ -22,7 +22,7 @@ const ok = (run: Run, outcome: Result['outcome'] = 'succeeded'): Result => ({
   id: run.id, action: run.action, outcome, exitCode: outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: T0, durationMs: 5,
 });
 
-describe('heal manager', () => {
+describe('heal service', () => {
   let clock: SimClock;
   let store: MemoryStore;
   let sent: { host: string; run: Run }[];
@@ -34,7 +34,7 @@ describe('heal manager', () => {
   let rule: Rule;
 
   const make = (fleetLimit?: number | string) => {
-    const m = new HealManager({
+    const m = new HealService({
       store, metrics: createMetrics(), log: silentLogger, clock,
       send: (host, run) => { if (offline.has(host)) return false; sent.push({ host, run }); return true; },
       requestSample: (h) => samplesAsked.push(h),
@@ -216,7 +216,7 @@ describe('heal manager', () => {
     const approved = await m.approve(a.id, 'alice', 'go');
     expect(approved).toMatchObject({ state: 'dispatched', approval: { decision: 'approved', by: 'alice', comment: 'go' } });
     expect(sent).toHaveLength(1);
-    await expect(m.approve(a.id, 'bob')).rejects.toThrow(HealError);
+    await expect(m.approve(a.id, 'bob')).rejects.toMatchObject({ code: 'HEAL_NOT_AWAITING_APPROVAL' });
     await m.onResult('h1', ok(sent[0].run));
     await m.onCleared(rule.id, 'h1');
 
@@ -232,7 +232,7 @@ describe('heal manager', () => {
     await m.onCleared(rule.id, 'h4');
     expect(await get(d.id)).toMatchObject({ state: 'skipped', reason: 'the problem cleared before anyone approved the heal' });
     expect(sent).toHaveLength(1);
-    await expect(m.approve('nope', 'x')).rejects.toMatchObject({ status: 404 });
+    await expect(m.approve('nope', 'x')).rejects.toMatchObject({ code: 'HEAL_NOT_FOUND' });
   });
 
   it('shadow mode records exactly what would have run and sends nothing', async () => {
