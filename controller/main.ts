@@ -14,6 +14,7 @@ import { loadOrCreateSigningKey, sharedSigningKey } from './security/keys.js';
 import { PostgresStore } from './store/postgres.js';
 import { Cluster, RemoteError } from './cluster/cluster.js';
 import { Coordinator } from './cluster/coordinator.js';
+import { clusterFleet } from './cluster/fleet.js';
 import { AGENTS_CHANGED, sharedStore } from './cluster/shared-store.js';
 import { hostname } from 'node:os';
 import type { Store } from './store/store.js';
@@ -28,7 +29,7 @@ import type { ControllerConfig } from './config.js';
 import { LinkServer, type Session } from './link/server.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
-import { Pipeline } from './pipeline.js';
+import { Core } from './core.js';
 import { formatRuleError, loadRules, type RuleError } from './rules/load.js';
 import { ruleSchema } from './rules/schema.js';
 import { Scheduler } from './scheduler.js';
@@ -104,7 +105,7 @@ export async function startController(config: ControllerConfig, opts: Controller
 
   // The link and the pipeline call each other; the link is built first, its handlers reach
   // the pipeline once it exists (no message can arrive before the server listens).
-  let pipeline!: Pipeline;
+  let pipeline!: Core;
   const link: LinkServer = new LinkServer({
     identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
     heartbeatMs: config.link.heartbeatMs, maxBufferedBytes: config.link.maxBufferedBytes,
@@ -143,12 +144,9 @@ export async function startController(config: ControllerConfig, opts: Controller
       },
     },
   });
-  pipeline = await Pipeline.create({
+  pipeline = await Core.create({
     store: parts, metrics, log, clock, receivers,
-    ...(cluster ? { cluster: {
-      owns: (h: string) => cluster.owns(h), fleetSize: () => cluster.hostCount, inFlight: () => cluster.inFlight(),
-      gate: <T>(fn: () => Promise<T>) => cluster.gate(fn), claimRuns: (rule: string, fireAt: string, hosts: string[]) => cluster.claimRuns(rule, fireAt, hosts),
-    } } : {}),
+    ...(cluster ? { fleet: clusterFleet(cluster) } : {}),
     // Every instruction leaves signed; agents that pin the key refuse anything else.
     send: (host, run) => link.sendRun(host, { ...run, sig: signRun(run, signing.privateKey) }),
     requestSample: (host) => { link.send(host, 'collect', { reason: 'verify' }); },
@@ -168,7 +166,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       disconnect: (host, reason) => { link.disconnect(host, reason); },
       reloadState: async (key) => {
         if (key === 'pause') await pipeline.heal.reloadPause();
-        else if (key === 'silences') await pipeline.reloadSilences();
+        else if (key === 'silences') await pipeline.alerting.reloadSilences();
         else if (key === AGENTS_CHANGED) await recheckAgents();
       },
     });
@@ -244,21 +242,21 @@ export async function startController(config: ControllerConfig, opts: Controller
     .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...listFilter(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
     .route('POST', '/api/v1/alerts/{id}/ack', 'operator', async (r) => {
       const alert = await onOwner((await store.getAlert(r.params.id))?.host, { kind: 'ack', id: r.params.id, by: r.caller, comment: comment(r.body) },
-        () => pipeline.acknowledge(r.params.id, r.caller, comment(r.body)));
+        () => pipeline.alerting.acknowledge(r.params.id, r.caller, comment(r.body)));
       if (!alert) throw new ApiError(404, 'API_NOT_FOUND', `no open alert ${JSON.stringify(r.params.id)}`);
       return { body: alert };
     })
-    .route('GET', '/api/v1/silences', 'viewer', async () => ({ body: pipeline.silences.all(clock.now()) }))
+    .route('GET', '/api/v1/silences', 'viewer', async () => ({ body: pipeline.alerting.listSilences() }))
     .route('POST', '/api/v1/silences', 'operator', async (r) => {
       const input = validate(r.body ?? {}, 'request body', zodValidator(silenceInput), 'API_BAD_REQUEST');
       const now = clock.now();
       const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
       const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 3_600_000);
       if (!(endsAt > startsAt) || endsAt <= now) throw new ApiError(400, 'API_BAD_REQUEST', 'a silence must end after it starts, and in the future');
-      return { status: 201, body: await pipeline.addSilence({ matchers: input.matchers, startsAt, endsAt, createdBy: r.caller, comment: input.comment, pauseHeals: input.pauseHeals }) };
+      return { status: 201, body: await pipeline.alerting.addSilence({ matchers: input.matchers, startsAt, endsAt, createdBy: r.caller, comment: input.comment, pauseHeals: input.pauseHeals }) };
     })
     .route('DELETE', '/api/v1/silences/{id}', 'operator', async (r) => {
-      if (!(await pipeline.expireSilence(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no active or pending silence ${JSON.stringify(r.params.id)}`);
+      if (!(await pipeline.alerting.expireSilence(r.params.id, r.caller))) throw new ApiError(404, 'API_NOT_FOUND', `no active or pending silence ${JSON.stringify(r.params.id)}`);
       return { body: { expired: r.params.id } };
     })
     .route('GET', '/api/v1/notifications', 'viewer', async (r) => ({ body: notificationLog.list({ receiver: r.query.get('receiver') ?? undefined, outcome: r.query.get('outcome') ?? undefined, limit: limitOf(r.query) }) }))
@@ -382,8 +380,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       clearInterval(sweep);
       clearInterval(credentialPoll);
       scheduler.stop();
-      pipeline.heal.close();
-      pipeline.groups.close();
+      pipeline.close();
       await link.close();
       await cluster?.stop();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });

@@ -163,6 +163,9 @@ export interface AgentClaim {
 
 // --- small named records (Store.getState / putState) ---
 
+/** What people are told about a work order, besides its alert (alertname `laas-heal-<kind>`). */
+export type HealNoticeKind = 'escalation' | 'breaker-open' | 'approval-needed' | 'flapping';
+
 /** The fleet-wide pause of automatic heals. */
 export interface PauseState {
   by: string;

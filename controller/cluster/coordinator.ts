@@ -1,10 +1,10 @@
 import { errorMessage, type Logger } from '../../protocol/index.js';
-import type { Pipeline } from '../pipeline.js';
+import type { Core } from '../core.js';
 import { Cluster, RemoteError } from './cluster.js';
 
 export interface CoordinatorDeps {
   cluster: Cluster;
-  pipeline: () => Pipeline;
+  pipeline: () => Core;
   /** Drops this controller's link to a host (another controller holds the host now). */
   disconnect: (host: string, reason: string) => void;
   /** Another controller changed a shared state record: reload it. */
@@ -107,7 +107,7 @@ export class Coordinator {
     switch (req.kind) {
       case 'approve': return p.heal.approve(req.id, req.by, req.comment);
       case 'reject': return p.heal.reject(req.id, req.by, req.comment);
-      case 'ack': return (await p.acknowledge(req.id, req.by, req.comment)) ?? null;
+      case 'ack': return (await p.alerting.acknowledge(req.id, req.by, req.comment)) ?? null;
       case 'breaker-reset': return p.heal.resetBreaker(req.rule, req.host, req.by);
     }
   }

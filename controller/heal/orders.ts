@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ACTIONS, LaasError, type ActionName, type Logger } from '../../protocol/index.js';
 import type { Clock, Timer } from '../clock.js';
-import { FINAL_HEAL_STATES, type AlertRecord, type HealRecord, type HealState, type HealStep } from '../model.js';
+import { FINAL_HEAL_STATES, type AlertRecord, type HealNoticeKind, type HealRecord, type HealState, type HealStep } from '../model.js';
 import type { Metrics } from '../metrics.js';
 import type { Rule } from '../rules/schema.js';
 import type { Store } from '../store/store.js';
 
 /** What people are told about a work order, besides the alert itself. */
-export type NoticeKind = 'escalation' | 'breaker-open' | 'approval-needed' | 'flapping';
+export type NoticeKind = HealNoticeKind;
 
 export interface OrdersDeps {
   store: Store;

@@ -6,13 +6,13 @@ import { zDuration, zodIssues } from '../../protocol/zod.js';
 import { SimClock } from '../clock.js';
 import { createMetrics } from '../metrics.js';
 import type { Notification } from '../notify/index.js';
-import { Pipeline } from '../pipeline.js';
+import { Core } from '../core.js';
 import { MemoryStore } from '../store/memory.js';
 import { formatRuleError, loadRules } from './load.js';
 
 /**
  * `laas rules test`: a rule unit test replays a timeline of samples through the controller's
- * own decision code (the Pipeline) on a simulated clock, with simulated agents that answer
+ * own decision code (the Core) on a simulated clock, with simulated agents that answer
  * instructions as the test says, and compares the alerts, work orders and notifications that
  * come out with the expected ones — in the spirit of `promtool test rules`.
  */
@@ -88,7 +88,7 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
   const facts = new Map<string, Record<string, unknown>>();
   const answers = new Map<string, number>();
   let seq = 0;
-  let pipeline!: Pipeline;
+  let core!: Core;
   const sampleOf = (host: string, trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: clock.now(), trigger, ...(facts.get(host) ?? {}) } as Sample);
   const agentAnswer = (host: string, run: Run) => {
     const spec = test.agent.results[run.action] ?? 'succeeded';
@@ -96,20 +96,20 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     answers.set(run.action, n + 1);
     const out = Array.isArray(spec) ? spec[Math.min(n, spec.length - 1)] : spec;
     const result: Result = { id: run.id, action: run.action, outcome: out, exitCode: out === 'succeeded' ? 0 : out === 'failed' ? 1 : null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: test.agent.resultAfter };
-    void pipeline.ack(host, run.id);
-    clock.after(test.agent.resultAfter, () => void pipeline.result(host, result));
+    void core.ack(host, run.id);
+    clock.after(test.agent.resultAfter, () => void core.result(host, result));
   };
   const store = new MemoryStore();
-  pipeline = await Pipeline.create({
+  core = await Core.create({
     store, metrics: createMetrics(), log: silentLogger, clock, receivers: new Set(),
     send: (host, run) => { agentAnswer(host, run); return true; },
-    requestSample: (host) => { clock.after(0, () => void pipeline.sample(host, sampleOf(host, 'request'))); },
+    requestSample: (host) => { clock.after(0, () => void core.sample(host, sampleOf(host, 'request'))); },
     deliver: (n) => notifications.push(n),
     hostDownAfterMs: 30_000, externalUrl: () => 'http://laas.test',
   });
-  pipeline.setRules(loaded.rules);
+  core.setRules(loaded.rules);
   for (const [id, labels] of Object.entries(test.hosts)) {
-    await pipeline.hello({ agentId: id, agentVersion: 'test', hostname: id, labels, os: { platform: 'linux', release: 'test' }, intervalMs: test.interval, services: [], actions: [], scripts: [] });
+    await core.hello({ agentId: id, agentVersion: 'test', hostname: id, labels, os: { platform: 'linux', release: 'test' }, intervalMs: test.interval, services: [], actions: [], scripts: [] });
   }
 
   // Every sample and decision becomes a timer on the simulated clock, then time runs.
@@ -124,24 +124,24 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
         const current = facts.get(e.host) ?? {};
         facts.set(e.host, withSince(mergeFacts(current, e.facts), current, clock.now()));
         // A change is reported at once, as agents do for services.
-        void pipeline.sample(e.host, sampleOf(e.host, 'service-change'));
+        void core.sample(e.host, sampleOf(e.host, 'service-change'));
       });
     }
   }
   for (const d of test.decisions) {
     clock.after(d.at, () => {
-      const order = pipeline.heal.openOrders().find((o) => o.rule === d.rule && o.host === d.host && o.state === 'awaiting-approval');
-      if (order) void (d.decision === 'approve' ? pipeline.heal.approve(order.id, 'rules-test') : pipeline.heal.reject(order.id, 'rules-test'));
+      const order = core.heal.openOrders().find((o) => o.rule === d.rule && o.host === d.host && o.state === 'awaiting-approval');
+      if (order) void (d.decision === 'approve' ? core.heal.approve(order.id, 'rules-test') : core.heal.reject(order.id, 'rules-test'));
     });
   }
   const end = test.end ?? last + 60_000;
   // Simulated agents report their current facts every interval until they fall silent.
   for (let t = test.interval; t <= end; t += test.interval) {
     clock.after(t, () => {
-      for (const host of Object.keys(test.hosts)) if (!silent.has(host)) void pipeline.sample(host, sampleOf(host, 'interval'));
+      for (const host of Object.keys(test.hosts)) if (!silent.has(host)) void core.sample(host, sampleOf(host, 'interval'));
     });
   }
-  for (let t = 1000; t <= end; t += 1000) clock.after(t, () => void pipeline.sweep());
+  for (let t = 1000; t <= end; t += 1000) clock.after(t, () => void core.sweep());
   await clock.advanceTo(T0 + end, settle);
 
   // In time order; ties by rule then host, so a test's expected order is stable.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimClock } from '../../../controller/clock.js';
 import { Groups, type NotificationLogEntry } from '../../../controller/alerts/groups.js';
-import { AlertManager, type AlertRule, type Transition } from '../../../controller/alerts/manager.js';
+import { AlertStates, type AlertRule, type Transition } from '../../../controller/alerts/state-machine.js';
 import { Maintenance } from '../../../controller/alerts/maintenance.js';
 import { direct, route, type Route } from '../../../controller/alerts/routes.js';
 import { Silences, matches, parseMatcher, type Matcher } from '../../../controller/alerts/silences.js';
@@ -133,7 +133,7 @@ describe('alert hysteresis and flapping', () => {
 
   it('keepFiringFor holds a firing alert while the condition is briefly clear', () => {
     const seen: Transition[] = [];
-    const am = new AlertManager({ onTransition: (t) => seen.push(t) });
+    const am = new AlertStates({ onTransition: (t) => seen.push(t) });
     const r = rule({ keepFiringForMs: 60_000 });
     am.observe(r, host, true, T0);
     am.observe(r, host, false, T0 + 10_000);
@@ -146,7 +146,7 @@ describe('alert hysteresis and flapping', () => {
 
   it('a flapping condition marks the alert flapping and holds it firing: one incident, not twenty', () => {
     const seen: Transition[] = [];
-    const am = new AlertManager({ onTransition: (t) => seen.push(t) });
+    const am = new AlertStates({ onTransition: (t) => seen.push(t) });
     const r = rule({ flap: { windowMs: 60_000, changes: 4 } });
     let t = T0;
     for (let i = 0; i < 20; i++) { am.observe(r, host, true, t += 1000); am.observe(r, host, false, t += 1000); }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertManager, renderTemplate, type AlertRule, type Transition } from '../../../controller/alerts/manager.js';
+import { AlertStates, renderTemplate, type AlertRule, type Transition } from '../../../controller/alerts/state-machine.js';
 
 const rule = (forMs: number): AlertRule => ({
   id: 'web/demo-down', name: 'demo-down', namespace: 'web', severity: 'critical', forMs,
@@ -11,7 +11,7 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 function machine() {
   const seen: Transition[] = [];
   let n = 0;
-  const m = new AlertManager({ onTransition: (t) => seen.push(structuredClone(t)), newId: () => `a${++n}` });
+  const m = new AlertStates({ onTransition: (t) => seen.push(structuredClone(t)), newId: () => `a${++n}` });
   return { m, seen };
 }
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SimClock } from '../../../controller/clock.js';
 import { createMetrics } from '../../../controller/metrics.js';
 import type { Notification } from '../../../controller/notify/index.js';
-import { Pipeline } from '../../../controller/pipeline.js';
+import { Core } from '../../../controller/core.js';
 import { loadRules } from '../../../controller/rules/load.js';
 import { MemoryStore } from '../../../controller/store/memory.js';
 import { silentLogger, type Run, type Sample } from '../../../protocol/index.js';
@@ -28,7 +28,7 @@ async function setup(rule: Record<string, unknown>, opts: { store?: MemoryStore;
   const store = opts.store ?? new MemoryStore();
   const sent: Run[] = [];
   const notices: Notification[] = [];
-  const pipeline = await Pipeline.create({
+  const pipeline = await Core.create({
     store, metrics: createMetrics(), log: silentLogger, clock, receivers: new Set(['ops']),
     send: (_h, run) => { sent.push(run); return true; }, requestSample: () => undefined,
     deliver: (n) => notices.push(n), hostDownAfterMs: 60_000, externalUrl: () => 'http://laas.test',
@@ -49,7 +49,7 @@ async function setup(rule: Record<string, unknown>, opts: { store?: MemoryStore;
     const run = sent.at(-1)!;
     await pipeline.result('h1', { id: run.id, action: run.action, outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
   };
-  const alert = () => pipeline.alerts.list().find((a) => a.rule === 'ns/svc-down');
+  const alert = () => pipeline.alerting.list().find((a) => a.rule === 'ns/svc-down');
   const heals = async () => (await store.listHeals()).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return { clock, store, pipeline, sample, succeed, sent, notices, alert, heals };
 }
@@ -113,8 +113,7 @@ describe('a fault that returns while its alert is held firing', () => {
     await before.succeed();
     await before.sample(true);
     expect(before.alert()?.clearedAt).not.toBeNull();
-    before.pipeline.heal.close();
-    before.pipeline.groups.close();
+    before.pipeline.close();
     // A new controller on the same store: the held alert is restored, the fault comes back.
     const after = await setup({ keepFiringFor: '10m' }, { store, clock });
     expect(after.alert()?.state).toBe('firing');

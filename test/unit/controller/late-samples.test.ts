@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SimClock } from '../../../controller/clock.js';
 import { createMetrics } from '../../../controller/metrics.js';
-import { Pipeline } from '../../../controller/pipeline.js';
+import { Core } from '../../../controller/core.js';
 import { loadRules } from '../../../controller/rules/load.js';
 import { MemoryStore } from '../../../controller/store/memory.js';
 import { silentLogger, type Run, type Sample } from '../../../protocol/index.js';
@@ -20,7 +20,7 @@ async function setup(opts: { heal?: boolean; store?: MemoryStore; clock?: SimClo
   }));
   const clock = opts.clock ?? new SimClock(1_000_000);
   const metrics = createMetrics();
-  const pipeline = await Pipeline.create({
+  const pipeline = await Core.create({
     store: opts.store ?? new MemoryStore(), metrics, log: silentLogger, clock, receivers: new Set(), send: (_h, run) => { opts.sent?.push(run); return true; }, requestSample: () => undefined,
     deliver: () => undefined, hostDownAfterMs: 3_000, externalUrl: () => 'http://laas.test',
   });
@@ -29,7 +29,7 @@ async function setup(opts: { heal?: boolean; store?: MemoryStore; clock?: SimClo
   let seq = 0;
   const sample = (up: boolean, ts: number, buffered = false): Sample => ({ seq: seq++, ts, trigger: 'interval', service: { svc: { up, since: ts } }, ...(buffered ? { buffered: true as const } : {}) });
   const late = async (reason: string) => (await metrics.samplesLate.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
-  const svcAlert = () => pipeline.alerts.list().find((a) => a.rule === 'ns/svc-down');
+  const svcAlert = () => pipeline.alerting.list().find((a) => a.rule === 'ns/svc-down');
   return { clock, pipeline, sample, late, svcAlert };
 }
 
@@ -47,16 +47,16 @@ describe('samples that tell the past', () => {
     expect(svcAlert()?.state ?? 'resolved').toBe('resolved');
     // Older than the newest seen (on the agent's clock): kept out too.
     await pipeline.sample('h1', sample(false, t0 + 15));
-    expect(pipeline.alerts.list().filter((a) => a.rule === 'ns/svc-down' && a.state === 'firing')).toEqual([]);
+    expect(pipeline.alerting.list().filter((a) => a.rule === 'ns/svc-down' && a.state === 'firing')).toEqual([]);
     expect(await late('out-of-order')).toBe(1);
   });
 
   it('a late sample is still a sign of life: host-down resolves on it', async () => {
     const { clock, pipeline, sample } = await setup();
     for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await pipeline.sweep(); }
-    expect(pipeline.alerts.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
+    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
     await pipeline.sample('h1', sample(true, clock.now() - 4000, true));
-    expect(pipeline.alerts.list().find((a) => a.rule.endsWith('host-down'))?.state ?? 'resolved').toBe('resolved');
+    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state ?? 'resolved').toBe('resolved');
   });
 
   it('a controller that stalled does not count its own silence against hosts', async () => {
@@ -66,16 +66,16 @@ describe('samples that tell the past', () => {
     // Ten seconds without a sweep (SIGSTOP): past hostDownAfter (3 s), but the controller was not listening.
     await clock.advanceTo(clock.now() + 10_000);
     await pipeline.sweep();
-    expect(pipeline.alerts.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
+    expect(pipeline.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     // From the wake the host gets its whole deadline (3 s) again — its frames and reconnect were
     // queued while the controller slept — and no more than that.
     const woke = clock.now();
     for (let i = 0; i < 29; i++) { await clock.advanceTo(clock.now() + 100); await pipeline.sweep(); }
     expect(clock.now() - woke).toBe(2900);
-    expect(pipeline.alerts.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
+    expect(pipeline.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     await clock.advanceTo(woke + 3000);
     await pipeline.sweep();
-    expect(pipeline.alerts.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
+    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
   });
 
   it('after a controller restart, the first fresh sample still sees a held condition clear (and verifies the heal)', async () => {

@@ -25,7 +25,9 @@ describe('lowdb store file modes', () => {
 
   it('makes the data dir 0700 and the store, journal, lock and backup 0600', async () => {
     const dataDir = join(root, 'data');
-    const store = await LowdbStore.open({ dataDir, log: silentLogger, journalAboveBytes: 0 });
+    // The file's background rewrite (which drops the journals it holds) waits a minute, so the
+    // journal is still there to look at however slow the flush's fsync is.
+    const store = await LowdbStore.open({ dataDir, log: silentLogger, journalAboveBytes: 0, writeDelayMs: 60_000 });
     expect(mode(dataDir)).toBe(0o700);
     expect(mode(join(dataDir, 'laas.lock'))).toBe(0o600);
     await store.putState('silences', []);

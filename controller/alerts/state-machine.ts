@@ -26,7 +26,7 @@ export interface Transition {
   to: AlertState;
 }
 
-export interface AlertManagerOptions {
+export interface AlertStatesOptions {
   onTransition: (t: Transition) => void;
   /** A held alert's condition cleared or came back (no state change): it must be stored, or a restart forgets it. */
   onHoldChange?: (alert: AlertRecord) => void;
@@ -51,7 +51,7 @@ export function fingerprint(labels: Record<string, string>): string {
  * The alert state machine, one alert per rule and host: pending while the condition holds for
  * less than `for`, then firing, then resolved when it clears. Time comes from the caller.
  */
-export class AlertManager {
+export class AlertStates {
   private readonly active = new Map<string, AlertRecord>();
   /** Recent condition changes per rule and host, across alert lifetimes, for flap damping. */
   private readonly changes = new Map<string, number[]>();
@@ -60,7 +60,7 @@ export class AlertManager {
   private readonly recentlyResolved = new Set<string>();
   private readonly newId: () => string;
 
-  constructor(private readonly opts: AlertManagerOptions) {
+  constructor(private readonly opts: AlertStatesOptions) {
     this.newId = opts.newId ?? (() => randomUUID());
   }
 

@@ -1,0 +1,289 @@
+import { LAAS_VERSION, type Hello, type Logger, type Result, type Run, type Sample, type Welcome } from '../protocol/index.js';
+import type { Maintenance } from './alerts/maintenance.js';
+import type { Route } from './alerts/routes.js';
+import { AlertService, HOST_DOWN } from './alerts/service.js';
+import type { Clock } from './clock.js';
+import { soloFleet, type Fleet } from './fleet.js';
+import { HealService } from './heal/service.js';
+import { HostRegistry } from './hosts/registry.js';
+import type { Metrics } from './metrics.js';
+import type { AlertRecord, NotificationLogEntry } from './model.js';
+import type { Notification } from './notify/index.js';
+import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
+import type { Rule } from './rules/schema.js';
+import type { Store } from './store/store.js';
+
+export { HOST_DOWN } from './alerts/service.js';
+
+/** Sweeps are a second apart; twice that without one means the controller was not running. */
+const SWEEP_MS = 1_000;
+const STALL_MS = 2 * SWEEP_MS;
+
+export interface CoreDeps {
+  store: Store;
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+  /** Receivers the config defines; host-down goes to all of them. */
+  receivers: ReadonlySet<string>;
+  send: (host: string, run: Run) => boolean;
+  requestSample: (host: string) => void;
+  deliver: (n: Notification) => void;
+  hostDownAfterMs: number;
+  fleetLimit?: number | string;
+  externalUrl: () => string;
+  /** The routing tree (receivers by labels, grouping); rules may also name receivers. */
+  route?: Route;
+  maintenance?: Maintenance;
+  /** The notification log: muted pages are recorded here. */
+  logNotification?: (entry: NotificationLogEntry) => void;
+  resolveWaitMs?: number;
+  /** Several controllers on one database (controller/cluster); one controller when absent. */
+  fleet?: Fleet;
+}
+
+/**
+ * The controller's core: it wires what agents send to what is decided — host records, rules,
+ * alerts, heals — and nothing else. Samples go to the rules; each verdict moves the alert (and
+ * its notifications) and, when a fault starts, comes back or clears, the heal. It knows no
+ * sockets or HTTP: instructions and notifications leave through the functions it is given, so
+ * `laas rules test` replays exactly this code on a simulated clock.
+ */
+export class Core {
+  readonly hosts: HostRegistry;
+  readonly alerting: AlertService;
+  readonly heal: HealService;
+  private readonly fleet: Fleet;
+  private rules: readonly Rule[] = [];
+  private readonly ruleById = new Map<string, Rule>();
+  private evaluator = new Evaluator([]);
+  /** Rule and host pairs whose condition held at the last sample (to see it clear, or come back). */
+  private readonly holding = new Set<string>();
+  private lastSweepAt: number | undefined;
+  /** The agent-clock time of the newest sample evaluated per host (the same clock: skew does not matter). */
+  private readonly newestSample = new Map<string, number>();
+
+  private constructor(private readonly deps: CoreDeps) {
+    this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
+    this.fleet = deps.fleet ?? soloFleet(() => this.hosts.count());
+    this.alerting = new AlertService({
+      store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, receivers: deps.receivers, deliver: deps.deliver,
+      externalUrl: deps.externalUrl, route: deps.route, maintenance: deps.maintenance, logNotification: deps.logNotification,
+      resolveWaitMs: deps.resolveWaitMs, rule: (id) => this.ruleById.get(id), host: (id) => this.hosts.get(id),
+    });
+    this.heal = new HealService({
+      store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
+      isConnected: (host) => this.hosts.get(host)?.connected ?? false,
+      notify: (order, kind, text) => this.alerting.healNotice(order, kind, text),
+      hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
+      fleetSize: () => this.fleet.size(),
+      fleetLimit: deps.fleetLimit,
+      ...(this.fleet.decide ? { fleet: { decide: this.fleet.decide.bind(this.fleet) } } : {}),
+      retry: (rule, host) => this.retryDeferred(rule, host),
+      hold: (rule, host) => this.alerting.healHold(rule, host),
+    });
+  }
+
+  static async create(deps: CoreDeps): Promise<Core> {
+    const core = new Core(deps);
+    const owns = (host: string) => core.fleet.owns(host);
+    await core.hosts.restore(owns);
+    await core.alerting.restore(owns);
+    // Whose condition held when the controller stopped: so the first fresh sample after a restart
+    // can see it clear (samples buffered meanwhile are not evaluated and cannot tell).
+    core.holdingFrom(core.alerting.list());
+    await core.heal.restore(owns);
+    return core;
+  }
+
+  get ruleSet(): readonly Rule[] {
+    return this.rules;
+  }
+
+  rule(id: string): Rule | undefined {
+    return this.ruleById.get(id);
+  }
+
+  /** Applies a new, valid rule set; alerts of rules that are gone resolve. */
+  setRules(next: readonly Rule[]): void {
+    this.alerting.rulesChanged(new Set(next.map((r) => r.id)));
+    this.rules = next;
+    this.ruleById.clear();
+    for (const r of next) this.ruleById.set(r.id, r);
+    this.evaluator = new Evaluator(next.filter((r) => r.when));
+    this.heal.setRules(next);
+    this.deps.metrics.rulesLoaded.set(next.length);
+    // Counters exist from their first increment; start each heal rule's at 0 so rate() and
+    // increase() see its first heal (Prometheus cannot see a series appear at 1 as a rise).
+    for (const r of next) {
+      for (const step of r.heal?.steps ?? []) {
+        for (const outcome of ['succeeded', 'failed']) this.deps.metrics.healActions.inc({ rule: r.id, action: step.action, outcome }, 0);
+      }
+    }
+  }
+
+  // --- what agents send ---
+
+  async hello(hello: Hello): Promise<Welcome> {
+    const host = await this.hosts.connected(hello);
+    // A restarted agent forgot what it was running: say so now rather than wait for a timeout.
+    if (host.restarted) await this.heal.agentRestarted(host.id, new Set(hello.results ?? []));
+    return { hostId: hello.agentId, controllerVersion: LAAS_VERSION };
+  }
+
+  /** The welcome is out: instructions that never reached the host go again. */
+  connected(host: string): void {
+    this.heal.resend(host);
+  }
+
+  async disconnected(host: string): Promise<void> {
+    await this.hosts.disconnected(host);
+  }
+
+  async sample(hostId: string, sample: Sample): Promise<void> {
+    const now = this.deps.clock.now();
+    const host = this.hosts.get(hostId);
+    if (!host) return;
+    this.deps.metrics.samplesReceived.inc({ trigger: sample.trigger });
+    // Any sample that arrives is a sign of life now, late or not.
+    if (await this.hosts.seen(hostId, now)) this.alerting.hostBack(hostId, now);
+    // A sample held back during an outage, or older than one already seen, tells what was, not
+    // what is: counted, but it neither moves alerts nor heals (that would flap on old news).
+    const newest = this.newestSample.get(hostId) ?? 0;
+    if (sample.buffered || sample.ts < newest) {
+      this.deps.metrics.samplesLate.inc({ reason: sample.buffered ? 'buffered' : 'out-of-order' });
+      return;
+    }
+    this.newestSample.set(hostId, sample.ts);
+    this.deps.metrics.facts.record(hostId, sample);
+    const view: HostView = { id: host.id, labels: host.labels };
+    const started = performance.now();
+    const verdicts = await this.evaluator.evaluate(view, factsOf(view, sample));
+    this.deps.metrics.ruleEvalSeconds.observe((performance.now() - started) / 1000);
+    // The agent's sample time marks the fault, unless its clock is clearly off.
+    const faultAt = Math.abs(sample.ts - now) < 60_000 ? Math.min(sample.ts, now) : now;
+    for (const [ruleId, holds] of verdicts) {
+      const rule = this.ruleById.get(ruleId);
+      if (rule) await this.verdict(rule, view, holds, now, faultAt);
+    }
+    const end = this.deps.clock.now();
+    if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
+  }
+
+  async ack(host: string, id: string): Promise<void> {
+    await this.heal.onAck(host, id);
+  }
+
+  async result(host: string, result: Result): Promise<boolean> {
+    return this.heal.onResult(host, result);
+  }
+
+  /** Once a second: silent hosts go down (host-down fires); held alerts whose hold ran out resolve. */
+  async sweep(): Promise<void> {
+    const now = this.deps.clock.now();
+    // A gap between sweeps means the controller itself stopped (SIGSTOP, a paused VM, a blocked
+    // loop): it heard nothing because it was not listening. Its silence is not the hosts'.
+    const gap = this.lastSweepAt === undefined ? 0 : now - this.lastSweepAt;
+    this.lastSweepAt = now;
+    if (gap > STALL_MS) {
+      this.hosts.excuse();
+      this.deps.log.warn({ stalledMs: gap }, 'the controller was stalled; every host gets its full host-down time again');
+    }
+    for (const h of await this.hosts.sweep(now)) this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
+    this.alerting.tick(now);
+  }
+
+  /**
+   * A scheduled rule's turn: its steps run on every connected host it selects, at most
+   * maxConcurrent at a time (the rest wait their turn). No host selected means nothing runs.
+   */
+  async runSchedule(ruleId: string, fireAt?: string): Promise<{ hosts: string[] }> {
+    const rule = this.ruleById.get(ruleId);
+    if (!rule?.heal || !rule.schedule) return { hosts: [] };
+    let hosts = this.hosts.list().filter((h) => h.connected && selects(rule, h)).map((h) => h.id).sort();
+    // Several controllers: each runs its own hosts, and a host that moved mid-tick runs once.
+    if (fireAt) hosts = await this.fleet.claimRuns(rule.id, fireAt, hosts);
+    if (hosts.length === 0) {
+      this.deps.metrics.schedulesRun.inc({ rule: rule.id, outcome: 'no-hosts' });
+      this.deps.log.warn({ rule: rule.id }, 'scheduled rule selects no connected host; nothing run');
+      return { hosts };
+    }
+    this.deps.metrics.schedulesRun.inc({ rule: rule.id, outcome: 'started' });
+    await this.heal.runSchedule(rule, hosts);
+    return { hosts };
+  }
+
+  // --- several controllers (controller/cluster) ---
+
+  /** Another controller now holds the host's link: its alerts and work orders are carried on there. */
+  async releaseHost(host: string): Promise<{ heals: string[]; alerts: number }> {
+    const heals = this.heal.release(host);
+    const alerts = this.alerting.release(host);
+    this.hosts.forget(host);
+    for (const k of [...this.holding]) if (k.endsWith(`\u0000${host}`)) this.holding.delete(k);
+    // What this controller wrote about the host is committed before the new owner reads it.
+    await this.deps.store.flush();
+    return { heals, alerts };
+  }
+
+  /**
+   * This controller took the host (its agent connected here, or its controller died): the open
+   * alerts and work orders recorded for it are carried on here.
+   */
+  async adoptHost(host: string, how: 'connected' | 'orphaned'): Promise<{ heals: number; alerts: number }> {
+    if (how === 'orphaned') {
+      const record = await this.deps.store.getHost(host);
+      if (record) this.hosts.adopt(record);
+    } else {
+      await this.hosts.persist(host);
+    }
+    const open = await this.alerting.adopt(host);
+    this.holdingFrom(open);
+    const heals = await this.heal.adopt(host);
+    return { heals, alerts: open.length };
+  }
+
+  close(): void {
+    this.heal.close();
+    this.alerting.close();
+  }
+
+  // --- inside ---
+
+  /** One rule's verdict on one sample: the alert moves; a fault that starts or comes back asks for a heal; one that clears may verify it. */
+  private async verdict(rule: Rule, view: HostView, holds: boolean, now: number, faultAt: number): Promise<void> {
+    const k = `${rule.id}\u0000${view.id}`;
+    const held = this.holding.has(k);
+    if (holds) this.holding.add(k);
+    else this.holding.delete(k);
+    const t = this.alerting.observe(rule, view, holds, now);
+    if (rule.heal) {
+      if (t?.to === 'firing' && t.from !== 'firing') await this.healAlert(rule, t.alert, faultAt);
+      else if (holds && !held) {
+        // The fault is back while keepFiringFor or flap damping still holds its alert firing:
+        // a new occurrence, so it is healed through the brakes or recorded as why not.
+        const alert = this.alerting.get(rule.id, view.id);
+        if (alert?.state === 'firing') await this.healAlert(rule, alert, faultAt);
+      }
+    }
+    // The condition clearing is what verifies a heal, even while keepFiringFor holds the alert.
+    if (!holds && held) await this.heal.onCleared(rule.id, view.id);
+  }
+
+  private async healAlert(rule: Rule, alert: AlertRecord, faultAt?: number): Promise<void> {
+    const order = await this.heal.request(rule, { host: alert.host, alert, faultAt, trigger: 'alert' });
+    if (order) await this.alerting.linkHeal(alert, order.id);
+  }
+
+  /** A slot freed for a heal a concurrency brake deferred: heal its alert again if it still fires. */
+  private async retryDeferred(ruleId: string, host: string): Promise<void> {
+    const rule = this.ruleById.get(ruleId);
+    const alert = this.alerting.get(ruleId, host);
+    if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
+  }
+
+  /** Open alerts whose condition held when they were recorded (not held by keepFiringFor or flap damping). */
+  private holdingFrom(alerts: readonly AlertRecord[]): void {
+    for (const a of alerts) if (a.state !== 'resolved' && !a.clearedAt && a.rule !== HOST_DOWN.id) this.holding.add(`${a.rule}\u0000${a.host}`);
+  }
+}
