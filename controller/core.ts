@@ -53,7 +53,7 @@ export class Core {
   readonly hosts: HostRegistry;
   readonly alerting: AlertService;
   readonly heal: HealService;
-  private readonly fleet: Fleet;
+  readonly fleet: Fleet;
   private rules: readonly Rule[] = [];
   private readonly ruleById = new Map<string, Rule>();
   private evaluator = new Evaluator([]);
@@ -65,7 +65,7 @@ export class Core {
 
   private constructor(private readonly deps: CoreDeps) {
     this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
-    this.fleet = deps.fleet ?? soloFleet(() => this.hosts.count());
+    this.fleet = deps.fleet ?? soloFleet(this.hosts);
     this.alerting = new AlertService({
       store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, receivers: deps.receivers, deliver: deps.deliver,
       externalUrl: deps.externalUrl, route: deps.route, maintenance: deps.maintenance, logNotification: deps.logNotification,

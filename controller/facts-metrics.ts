@@ -70,7 +70,7 @@ interface HostSeries {
 
 /**
  * Turns each sample into per-host gauges. Cardinality stays bounded four ways:
- * - only hosts the registry knows get here (pipeline.sample() drops unknown hosts first);
+ * - only hosts the registry knows get here (Core.sample() drops unknown hosts first);
  * - at most `limits.hosts` hosts have fact series (first come; a host gone stale frees its
  *   slot), the others are counted in laas_host_facts_capped_total{kind="host"}; every reporting
  *   host is in the fleet summary (laas_fleet_*: mean/min/max and counts, computed per scrape);

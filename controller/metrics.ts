@@ -63,7 +63,7 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     stream: () => exposition(registry, scrapeBlock),
     hostUp,
     hostFacts,
-    /** Turns each sample into the per-host gauges above; pipeline.sample() calls it. */
+    /** Turns each sample into the per-host gauges above; Core.sample() calls it. */
     facts,
     agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),

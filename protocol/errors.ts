@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   API_RATE_LIMITED: 'too many failed authentications from this source; wait and retry',
   API_NOT_FOUND: 'no such endpoint or record',
   API_BAD_REQUEST: 'the request body or parameters are invalid',
+  API_METHOD_NOT_ALLOWED: 'the endpoint exists but not with this HTTP method',
   API_CONFLICT: "the request does not fit the record's state (e.g. approving a work order that is not waiting)",
   HEAL_NOT_FOUND: 'no open work order with that id',
   HEAL_NOT_AWAITING_APPROVAL: 'the work order is not waiting for approval (decided, finished or never needed one)',

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { LaasError, errorMessage, parseJsonText, type ErrorCode, type Logger } from '../../protocol/index.js';
+import { LaasError, errorMessage, parseJsonText, type Logger } from '../../protocol/index.js';
+import { ApiError, httpStatus } from './errors.js';
 import type { AuthFailures } from '../security/rate-limit.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -90,7 +91,7 @@ export class Api {
       const wait = this.opts.authFailures?.retryAfter(remote) ?? 0;
       if (wait > 0) {
         res.setHeader('retry-after', String(wait));
-        throw new ApiError(429, 'API_RATE_LIMITED', `too many failed authentications from ${remote}; try again in ${wait}s`);
+        throw new ApiError('API_RATE_LIMITED', `too many failed authentications from ${remote}; try again in ${wait}s`);
       }
       let match: { route: Route; m: RegExpExecArray } | undefined;
       let pathKnown = false;
@@ -101,8 +102,8 @@ export class Api {
         if (route.method === method) { match = { route, m }; break; }
       }
       if (!match) {
-        if (pathKnown) throw new ApiError(405, 'API_BAD_REQUEST', `${method} is not allowed on ${url.pathname}`);
-        throw new ApiError(404, 'API_NOT_FOUND', `no endpoint ${method} ${url.pathname}`);
+        if (pathKnown) throw new ApiError('API_METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+        throw new ApiError('API_NOT_FOUND', `no endpoint ${method} ${url.pathname}`);
       }
       const caller = this.authorize(req, match.route.role);
       if (!caller.viaToken) this.browserSafe(req, method);
@@ -118,14 +119,12 @@ export class Api {
       send(res, out.status ?? 200, out.body, out.contentType);
       audit('ok', out.status ?? 200);
     } catch (e) {
-      if (e instanceof ApiError) {
-        if (e.status === 401) this.opts.authFailures?.fail(remote);
-        if (e.caller) { who = e.caller.name; role = e.caller.role; }
-        audit(e.status === 401 || e.status === 403 || e.status === 429 ? 'denied' : 'failed', e.status, e.message);
-        send(res, e.status, { error: { code: e.code, message: e.message } });
-      } else if (e instanceof LaasError) {
-        audit('failed', 400, e.message);
-        send(res, 400, { error: { code: e.code, message: e.message } });
+      if (e instanceof LaasError) {
+        const status = httpStatus(e.code);
+        if (status === 401) this.opts.authFailures?.fail(remote);
+        if (e instanceof ApiError && e.caller) { who = e.caller.name; role = e.caller.role; }
+        audit(status === 401 || status === 403 || status === 429 ? 'denied' : 'failed', status, e.message);
+        send(res, status, { error: { code: e.code, message: e.message } });
       } else {
         audit('failed', 500, errorMessage(e));
         this.log.error({ url: req.url, err: errorMessage(e) }, 'API request failed');
@@ -159,8 +158,8 @@ export class Api {
     const hash = token ? sha256(token) : undefined;
     const found = hash && this.tokens.find((t) => timingSafeEqual(t.hash, hash));
     if (role === 'public') return found ? { name: found.name, role: found.role, viaToken: true } : { name: '-', role: 'viewer', viaToken: false };
-    if (!found) throw new ApiError(401, 'API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
-    if (RANK[found.role] < RANK[role]) throw new ApiError(403, 'API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
+    if (!found) throw new ApiError('API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
+    if (RANK[found.role] < RANK[role]) throw new ApiError('API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
     return { name: found.name, role: found.role, viaToken: true };
   }
 
@@ -175,19 +174,19 @@ export class Api {
     if (this.tokens.length === 0) {
       const host = req.headers.host;
       if (host !== undefined && !this.knownHost(hostOf(host))) {
-        throw new ApiError(403, 'API_HOST_NOT_ALLOWED', `Host ${JSON.stringify(host.slice(0, 100))} is not this controller's: use 127.0.0.1 or localhost, set "externalUrl" to the address people use, or configure apiTokens`);
+        throw new ApiError('API_HOST_NOT_ALLOWED', `Host ${JSON.stringify(host.slice(0, 100))} is not this controller's: use 127.0.0.1 or localhost, set "externalUrl" to the address people use, or configure apiTokens`);
       }
     }
     if (!STATE_CHANGING.has(method)) return;
     const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/json') {
-      throw new ApiError(403, 'API_CROSS_SITE', `${method} without a bearer token must send "Content-Type: application/json"${type ? `, not ${JSON.stringify(type.slice(0, 100))}` : ''}`);
+      throw new ApiError('API_CROSS_SITE', `${method} without a bearer token must send "Content-Type: application/json"${type ? `, not ${JSON.stringify(type.slice(0, 100))}` : ''}`);
     }
     const origin = req.headers.origin;
     let originHost: string | undefined;
     try { originHost = origin === undefined ? undefined : new URL(origin).hostname; } catch { originHost = ''; }
     if ((origin !== undefined && !this.knownHost(originHost!)) || req.headers['sec-fetch-site'] === 'cross-site') {
-      throw new ApiError(403, 'API_CROSS_SITE', `a ${method} from another origin${origin ? ` (${JSON.stringify(origin.slice(0, 100))})` : ''} is refused without a bearer token`);
+      throw new ApiError('API_CROSS_SITE', `a ${method} from another origin${origin ? ` (${JSON.stringify(origin.slice(0, 100))})` : ''} is refused without a bearer token`);
     }
   }
 
@@ -205,19 +204,12 @@ function hostOf(header: string): string {
   return header.replace(/:\d*$/, '');
 }
 
-export class ApiError extends Error {
-  /** Who was refused, when the token was valid but its role too low (for the audit log). */
-  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly caller?: { name: string; role: Role }) {
-    super(message);
-  }
-}
-
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'API_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new ApiError('API_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;
@@ -225,7 +217,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     return parseJsonText(Buffer.concat(chunks).toString('utf8'), 'request body', 'API_BAD_REQUEST');
   } catch (e) {
     // Only where and what kind of fault: JSON.parse's own message quotes the body, which may hold a secret.
-    throw new ApiError(400, 'API_BAD_REQUEST', `body is not valid JSON (${(e as LaasError).where ?? 'request body'}: ${(e as Error).message.replace(/^.*?not valid JSON: /, '')})`);
+    throw new ApiError('API_BAD_REQUEST', `body is not valid JSON (${(e as LaasError).where ?? 'request body'}: ${(e as Error).message.replace(/^.*?not valid JSON: /, '')})`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { errorMessage, type Logger } from '../../protocol/index.js';
+import { ERROR_CODES, LaasError, errorMessage, type ErrorCode, type Logger } from '../../protocol/index.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import type { PostgresStore } from '../store/postgres.js';
 import { MessageAuth, type Rejection } from './message-auth.js';
@@ -39,11 +39,15 @@ interface Envelope {
 
 type Handler = (body: unknown, from: string) => unknown;
 
-/** An error a remote handler threw, carried back to the caller with its HTTP-ish status. */
-export class RemoteError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
+/**
+ * An error a remote handler threw, carried back to the caller with its code (the API answers it
+ * as if it had been thrown here). A peer that did not answer is CLUSTER_OWNER_UNAVAILABLE.
+ */
+export class RemoteError extends LaasError {}
+
+/** The code of a failed reply: a code this release knows, else (a peer's own failure) the peer is as good as unavailable. */
+function replyCode(code: unknown): ErrorCode {
+  return typeof code === 'string' && code in ERROR_CODES ? (code as ErrorCode) : 'CLUSTER_OWNER_UNAVAILABLE';
 }
 
 /**
@@ -89,7 +93,7 @@ export class Cluster {
     return c;
   }
 
-  /** Starts the heartbeat (after the pipeline is built: adoption needs it). */
+  /** Starts the heartbeat (after the core is built: adoption needs it). */
   run(): void {
     const beat = () => {
       this.beat().catch((e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster heartbeat failed; retrying'));
@@ -119,7 +123,7 @@ export class Cluster {
     const answer = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(req);
-        reject(new RemoteError(504, `controller ${to} did not answer ${kind} within ${timeoutMs / 1000}s`));
+        reject(new RemoteError('CLUSTER_OWNER_UNAVAILABLE', `controller ${to} did not answer ${kind} within ${timeoutMs / 1000}s`));
       }, timeoutMs);
       this.waiting.set(req, { resolve, reject, timer });
     });
@@ -213,7 +217,7 @@ export class Cluster {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
-    for (const w of this.waiting.values()) { clearTimeout(w.timer); w.reject(new RemoteError(503, 'controller stopping')); }
+    for (const w of this.waiting.values()) { clearTimeout(w.timer); w.reject(new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller stopping')); }
     this.waiting.clear();
     // Leaving on purpose: the others need not wait out expireAfter to adopt what is left.
     await this.pool.query("UPDATE laas_controllers SET heartbeat_at = 'epoch' WHERE id = $1", [this.id]).catch(() => undefined);
@@ -278,9 +282,9 @@ export class Cluster {
       if (!w) return;
       this.waiting.delete(msg.req!);
       clearTimeout(w.timer);
-      const b = msg.body as { ok: boolean; value?: unknown; status?: number; message?: string };
+      const b = msg.body as { ok: boolean; value?: unknown; code?: unknown; message?: string };
       if (b.ok) w.resolve(b.value);
-      else w.reject(new RemoteError(b.status ?? 500, b.message ?? 'remote error'));
+      else w.reject(new RemoteError(replyCode(b.code), b.message ?? `controller ${msg.from} failed without a message`));
       return;
     }
     const handler = this.handlers.get(msg.kind);
@@ -292,8 +296,8 @@ export class Cluster {
     try {
       body = { ok: true, value: await handler(msg.body, msg.from) };
     } catch (e) {
-      const status = typeof (e as { status?: unknown }).status === 'number' ? (e as { status: number }).status : 500;
-      body = { ok: false, status, message: errorMessage(e) };
+      // A LaasError keeps its code across (HEAL_NOT_AWAITING_APPROVAL stays a 409 at the API that forwarded it).
+      body = { ok: false, code: e instanceof LaasError ? e.code : undefined, message: errorMessage(e) };
       if (!msg.req) this.opts.log.error({ kind: msg.kind, from: msg.from, err: errorMessage(e) }, 'cluster message handler failed');
     }
     if (msg.req) await this.send({ to: msg.from, from: this.id, kind: 'reply', req: msg.req, body }).catch((e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster reply failed'));

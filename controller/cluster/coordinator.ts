@@ -1,10 +1,11 @@
 import { errorMessage, type Logger } from '../../protocol/index.js';
 import type { Core } from '../core.js';
+import type { OwnerRequest } from '../fleet.js';
 import { Cluster, RemoteError } from './cluster.js';
 
 export interface CoordinatorDeps {
   cluster: Cluster;
-  pipeline: () => Core;
+  core: () => Core;
   /** Drops this controller's link to a host (another controller holds the host now). */
   disconnect: (host: string, reason: string) => void;
   /** Another controller changed a shared state record: reload it. */
@@ -15,12 +16,6 @@ export interface CoordinatorDeps {
   /** How long to wait for the previous owner to let go of a host before adopting it anyway. */
   takeTimeoutMs?: number;
 }
-
-/** A request the owner of a host must carry out, forwarded from the controller that got it. */
-export type OwnerRequest =
-  | { kind: 'approve' | 'reject'; id: string; by: string; comment: string }
-  | { kind: 'ack'; id: string; by: string; comment: string }
-  | { kind: 'breaker-reset'; rule: string; host: string; by: string };
 
 /**
  * Host affinity between controllers: the controller holding a host's link owns its alerts and
@@ -36,7 +31,7 @@ export class Coordinator {
       .on('take', async (body, from) => {
         const host = (body as { host: string }).host;
         cluster.release(host);
-        const out = await deps.pipeline().releaseHost(host);
+        const out = await deps.core().releaseHost(host);
         deps.disconnect(host, `host moved to controller ${from}`);
         log.info({ host, to: from, heals: out.heals.length, alerts: out.alerts }, 'host moved to another controller; its open work orders go with it');
         return out;
@@ -61,7 +56,7 @@ export class Coordinator {
           log.warn({ host, from: prev.previous, err: errorMessage(e) }, 'previous controller did not let go of the host; adopting it anyway');
         }
       }
-      const out = await this.deps.pipeline().adoptHost(host, 'connected');
+      const out = await this.deps.core().adoptHost(host, 'connected');
       log.info({ host, from: prev.previous, ...out }, 'host taken over from another controller');
     })().catch((e: unknown) => log.error({ host, err: errorMessage(e) }, 'taking over a host failed'));
     this.adopting.set(host, done);
@@ -76,13 +71,13 @@ export class Coordinator {
   /** Hosts of a dead controller, adopted by this one: they go down here unless their agents return. */
   async adopted(hosts: string[]): Promise<void> {
     for (const host of hosts) {
-      const out = await this.deps.pipeline().adoptHost(host, 'orphaned');
+      const out = await this.deps.core().adoptHost(host, 'orphaned');
       this.deps.log.warn({ host, ...out }, 'adopted a host of a dead controller');
     }
   }
 
   async lost(hosts: string[]): Promise<void> {
-    for (const host of hosts) await this.deps.pipeline().releaseHost(host);
+    for (const host of hosts) await this.deps.core().releaseHost(host);
   }
 
   /**
@@ -93,7 +88,7 @@ export class Coordinator {
     const { cluster } = this.deps;
     const owner = await cluster.ownerOf(host);
     if (!owner || owner.controller === cluster.id) return this.local(req);
-    if (!owner.alive) throw new RemoteError(503, `controller ${owner.controller}, which holds ${host}, is not answering; a live controller adopts its hosts shortly — retry`);
+    if (!owner.alive) throw new RemoteError('CLUSTER_OWNER_UNAVAILABLE', `controller ${owner.controller}, which holds ${host}, is not answering; a live controller adopts its hosts shortly — retry`);
     const out = await cluster.call(owner.controller, 'owner', req);
     if (out && typeof out === 'object' && 'id' in out) {
       const id = (out as { id: string }).id;
@@ -103,7 +98,7 @@ export class Coordinator {
   }
 
   private async local(req: OwnerRequest): Promise<unknown> {
-    const p = this.deps.pipeline();
+    const p = this.deps.core();
     switch (req.kind) {
       case 'approve': return p.heal.approve(req.id, req.by, req.comment);
       case 'reject': return p.heal.reject(req.id, req.by, req.comment);

@@ -114,6 +114,9 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     expect(agent.runs.map((r) => r.id)).toEqual([`${waiting.id}.0`]);
     // Approving it again through A: a conflict, not a second run.
     expect((await post(a, `/api/v1/heals/${waiting.id}/approve`)).status).toBe(404);
+    // Through B it is forwarded to A, whose answer keeps its code: not "owner unavailable" (503).
+    const again = await post(b, `/api/v1/heals/${waiting.id}/approve`);
+    expect({ status: again.status, code: ((await again.json()) as { error: { code: string } }).error.code }).toEqual({ status: 404, code: 'HEAL_NOT_FOUND' });
     expect((await post(b, '/api/v1/heals/no-such-order/approve')).status).toBe(404);
   });
 

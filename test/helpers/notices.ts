@@ -3,7 +3,7 @@ import { NOTIFIER_KINDS } from '../../controller/notify/index.js';
 import type { Notifier } from '../../controller/notify/notifier.js';
 import { silentLogger } from '../../protocol/index.js';
 
-/** One alert as the pipeline hands it to notifiers. */
+/** One alert as the core hands it to notifiers. */
 export function alertNotice(over: Partial<AlertNotice> = {}): AlertNotice {
   const host = over.host ?? 'web-1';
   const severity = over.severity ?? 'critical';

@@ -28,30 +28,30 @@ async function setup(rule: Record<string, unknown>, opts: { store?: MemoryStore;
   const store = opts.store ?? new MemoryStore();
   const sent: Run[] = [];
   const notices: Notification[] = [];
-  const pipeline = await Core.create({
+  const core = await Core.create({
     store, metrics: createMetrics(), log: silentLogger, clock, receivers: new Set(['ops']),
     send: (_h, run) => { sent.push(run); return true; }, requestSample: () => undefined,
     deliver: (n) => notices.push(n), hostDownAfterMs: 60_000, externalUrl: () => 'http://laas.test',
   });
   const loaded = loadRules([rulesDir], { receivers: new Set(['ops']) });
   expect(loaded.errors).toEqual([]);
-  pipeline.setRules(loaded.rules);
-  await pipeline.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+  core.setRules(loaded.rules);
+  await core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
   let seq = 0;
   /** One fresh sample, one second after the last. */
   const sample = async (up: boolean) => {
     await clock.advanceTo(clock.now() + 1000);
     const s: Sample = { seq: seq++, ts: clock.now(), trigger: 'interval', service: { svc: { up, since: clock.now() } } };
-    await pipeline.sample('h1', s);
+    await core.sample('h1', s);
   };
   /** The agent reports the last instruction ran fine. */
   const succeed = async () => {
     const run = sent.at(-1)!;
-    await pipeline.result('h1', { id: run.id, action: run.action, outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
+    await core.result('h1', { id: run.id, action: run.action, outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
   };
-  const alert = () => pipeline.alerting.list().find((a) => a.rule === 'ns/svc-down');
+  const alert = () => core.alerting.list().find((a) => a.rule === 'ns/svc-down');
   const heals = async () => (await store.listHeals()).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  return { clock, store, pipeline, sample, succeed, sent, notices, alert, heals };
+  return { clock, store, core, sample, succeed, sent, notices, alert, heals };
 }
 
 describe('a fault that returns while its alert is held firing', () => {
@@ -113,7 +113,7 @@ describe('a fault that returns while its alert is held firing', () => {
     await before.succeed();
     await before.sample(true);
     expect(before.alert()?.clearedAt).not.toBeNull();
-    before.pipeline.close();
+    before.core.close();
     // A new controller on the same store: the held alert is restored, the fault comes back.
     const after = await setup({ keepFiringFor: '10m' }, { store, clock });
     expect(after.alert()?.state).toBe('firing');

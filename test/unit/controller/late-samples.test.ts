@@ -20,62 +20,62 @@ async function setup(opts: { heal?: boolean; store?: MemoryStore; clock?: SimClo
   }));
   const clock = opts.clock ?? new SimClock(1_000_000);
   const metrics = createMetrics();
-  const pipeline = await Core.create({
+  const core = await Core.create({
     store: opts.store ?? new MemoryStore(), metrics, log: silentLogger, clock, receivers: new Set(), send: (_h, run) => { opts.sent?.push(run); return true; }, requestSample: () => undefined,
     deliver: () => undefined, hostDownAfterMs: 3_000, externalUrl: () => 'http://laas.test',
   });
-  pipeline.setRules(loadRules([dir]).rules);
-  await pipeline.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+  core.setRules(loadRules([dir]).rules);
+  await core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
   let seq = 0;
   const sample = (up: boolean, ts: number, buffered = false): Sample => ({ seq: seq++, ts, trigger: 'interval', service: { svc: { up, since: ts } }, ...(buffered ? { buffered: true as const } : {}) });
   const late = async (reason: string) => (await metrics.samplesLate.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
-  const svcAlert = () => pipeline.alerting.list().find((a) => a.rule === 'ns/svc-down');
-  return { clock, pipeline, sample, late, svcAlert };
+  const svcAlert = () => core.alerting.list().find((a) => a.rule === 'ns/svc-down');
+  return { clock, core, sample, late, svcAlert };
 }
 
 describe('samples that tell the past', () => {
   it('buffered and out-of-order samples are counted but move no alert; fresh ones do', async () => {
-    const { clock, pipeline, sample, late, svcAlert } = await setup();
+    const { clock, core, sample, late, svcAlert } = await setup();
     const t0 = clock.now();
-    await pipeline.sample('h1', sample(false, t0));
+    await core.sample('h1', sample(false, t0));
     expect(svcAlert()?.state).toBe('firing');
     // A backlog from an outage says the service was up a while ago: that is not news.
-    await pipeline.sample('h1', sample(true, t0 + 10, true));
+    await core.sample('h1', sample(true, t0 + 10, true));
     expect(svcAlert()?.state).toBe('firing');
     expect(await late('buffered')).toBe(1);
-    await pipeline.sample('h1', sample(true, t0 + 20));
+    await core.sample('h1', sample(true, t0 + 20));
     expect(svcAlert()?.state ?? 'resolved').toBe('resolved');
     // Older than the newest seen (on the agent's clock): kept out too.
-    await pipeline.sample('h1', sample(false, t0 + 15));
-    expect(pipeline.alerting.list().filter((a) => a.rule === 'ns/svc-down' && a.state === 'firing')).toEqual([]);
+    await core.sample('h1', sample(false, t0 + 15));
+    expect(core.alerting.list().filter((a) => a.rule === 'ns/svc-down' && a.state === 'firing')).toEqual([]);
     expect(await late('out-of-order')).toBe(1);
   });
 
   it('a late sample is still a sign of life: host-down resolves on it', async () => {
-    const { clock, pipeline, sample } = await setup();
-    for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await pipeline.sweep(); }
-    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
-    await pipeline.sample('h1', sample(true, clock.now() - 4000, true));
-    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state ?? 'resolved').toBe('resolved');
+    const { clock, core, sample } = await setup();
+    for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await core.sweep(); }
+    expect(core.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
+    await core.sample('h1', sample(true, clock.now() - 4000, true));
+    expect(core.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state ?? 'resolved').toBe('resolved');
   });
 
   it('a controller that stalled does not count its own silence against hosts', async () => {
-    const { clock, pipeline, sample } = await setup();
-    await pipeline.sample('h1', sample(true, clock.now()));
-    await pipeline.sweep();
+    const { clock, core, sample } = await setup();
+    await core.sample('h1', sample(true, clock.now()));
+    await core.sweep();
     // Ten seconds without a sweep (SIGSTOP): past hostDownAfter (3 s), but the controller was not listening.
     await clock.advanceTo(clock.now() + 10_000);
-    await pipeline.sweep();
-    expect(pipeline.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
+    await core.sweep();
+    expect(core.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     // From the wake the host gets its whole deadline (3 s) again — its frames and reconnect were
     // queued while the controller slept — and no more than that.
     const woke = clock.now();
-    for (let i = 0; i < 29; i++) { await clock.advanceTo(clock.now() + 100); await pipeline.sweep(); }
+    for (let i = 0; i < 29; i++) { await clock.advanceTo(clock.now() + 100); await core.sweep(); }
     expect(clock.now() - woke).toBe(2900);
-    expect(pipeline.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
+    expect(core.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     await clock.advanceTo(woke + 3000);
-    await pipeline.sweep();
-    expect(pipeline.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
+    await core.sweep();
+    expect(core.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
   });
 
   it('after a controller restart, the first fresh sample still sees a held condition clear (and verifies the heal)', async () => {
@@ -83,15 +83,15 @@ describe('samples that tell the past', () => {
     const clock = new SimClock(1_000_000);
     const sent: Run[] = [];
     const before = await setup({ heal: true, store, clock, sent });
-    await before.pipeline.sample('h1', before.sample(false, clock.now()));
+    await before.core.sample('h1', before.sample(false, clock.now()));
     expect(sent).toHaveLength(1);
-    await before.pipeline.ack('h1', sent[0].id);
+    await before.core.ack('h1', sent[0].id);
     // The controller restarts; meanwhile the service came back (the agent's backlog says so, late).
     const after = await setup({ heal: true, store, clock });
-    await after.pipeline.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
-    await after.pipeline.sample('h1', after.sample(true, clock.now() + 10, true));
-    await after.pipeline.result('h1', { id: sent[0].id, action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
-    await after.pipeline.sample('h1', after.sample(true, clock.now() + 20));
+    await after.core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+    await after.core.sample('h1', after.sample(true, clock.now() + 10, true));
+    await after.core.result('h1', { id: sent[0].id, action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
+    await after.core.sample('h1', after.sample(true, clock.now() + 20));
     const order = (await store.listHeals())[0];
     expect(order.state).toBe('succeeded');
   });
