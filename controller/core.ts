@@ -78,10 +78,12 @@ export class Core {
       hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
       fleetSize: () => this.fleet.size(),
       fleetLimit: deps.fleetLimit,
-      ...(this.fleet.decide ? { fleet: { decide: this.fleet.decide.bind(this.fleet) } } : {}),
+      ...(this.fleet.decide ? { fleet: { decide: this.fleet.decide.bind(this.fleet), freed: this.fleet.freed?.bind(this.fleet) } } : {}),
       retry: (rule, host) => this.retryDeferred(rule, host),
       hold: (rule, host) => this.alerting.healHold(rule, host),
     });
+    // A heal that ended on another controller freed a slot its waiting heals here may take.
+    this.fleet.onFreed?.(() => this.heal.slotFreed());
   }
 
   static async create(deps: CoreDeps): Promise<Core> {

@@ -27,6 +27,13 @@ export interface Fleet {
    * Absent for one controller: its decisions are made at once, in memory.
    */
   decide?<T>(fn: (inFlight: InFlight[]) => Promise<T>): Promise<T>;
+  /**
+   * A heal that held a slot ended here: the other controllers' heals waiting for a slot are
+   * told to try again (a slot counted fleet-wide frees for them too). Absent for one controller.
+   */
+  freed?(): Promise<void>;
+  /** Runs `fn` when a slot freed on another controller. */
+  onFreed?(fn: () => Promise<void>): void;
   /** Of the hosts a schedule fires on, those this controller runs (each host once per fire time). */
   claimRuns(rule: string, fireAt: string, hosts: string[]): Promise<string[]>;
   /** The agent of `host` said hello here: this controller owns it from now (and takes over what another had open). */

@@ -13,6 +13,9 @@ import { Cluster } from './cluster.js';
 import { Coordinator } from './coordinator.js';
 import { AGENTS_CHANGED, sharedStore } from './shared-store.js';
 
+/** The cluster message telling the others a heal ended here (see Fleet.freed): a heal waiting for a slot held on another controller gets its turn. */
+const SLOT_FREED = 'heal-slot-freed';
+
 /** A controller that has joined the others on its PostgreSQL store (one alone is a cluster of one). */
 export interface Joined {
   /** The records, with every change to shared state announced to the other controllers. */
@@ -58,6 +61,8 @@ export async function joinCluster(config: ControllerConfig, store: PostgresStore
     host: (host) => store.getHost(host),
     decide: (fn) => cluster.gate(async () => fn(await cluster.inFlight())),
     claimRuns: (rule, fireAt, hosts) => cluster.claimRuns(rule, fireAt, hosts),
+    freed: () => cluster.broadcast(SLOT_FREED),
+    onFreed: (fn) => { cluster.on(SLOT_FREED, fn); },
     claim: (host) => running().claim(host),
     ready: (host) => running().ready(host),
     onOwner: async (host, req, local) => (host === undefined ? local() : ((await running().onOwner(host, req)) as Awaited<ReturnType<typeof local>>)),

@@ -1,7 +1,7 @@
 /**
  * Heals waiting for a turn: firing alerts whose heal a concurrency brake deferred (asked for
  * again when a heal finishes), and the hosts of a scheduled run waiting for a slot under the
- * rule's maxConcurrent.
+ * rule's maxConcurrent (or one a concurrency brake deferred: a slot held on another controller).
  */
 export class HealQueue {
   private readonly deferred = new Map<string, { rule: string; host: string }>();
@@ -39,8 +39,25 @@ export class HealQueue {
     return host;
   }
 
+  /** A scheduled host a concurrency brake deferred: first in its line again, for the next free slot. */
+  putBack(rule: string, host: string): void {
+    const line = this.scheduled.get(rule) ?? [];
+    if (!line.includes(host)) line.unshift(host);
+    this.scheduled.set(rule, line);
+  }
+
+  /** The host next in the rule's scheduled line, left in it. */
+  first(rule: string): string | undefined {
+    return this.scheduled.get(rule)?.[0];
+  }
+
   waiting(rule: string): number {
     return this.scheduled.get(rule)?.length ?? 0;
+  }
+
+  /** The rules with scheduled hosts waiting. */
+  waitingRules(): string[] {
+    return [...this.scheduled.keys()];
   }
 
   /** Several controllers: the host moved away; nothing of it waits here. */

@@ -1,4 +1,4 @@
-import type { Logger, Result, Run } from '../../protocol/index.js';
+import { errorMessage, type Logger, type Result, type Run } from '../../protocol/index.js';
 import type { Clock } from '../clock.js';
 import type { AlertRecord, HealRecord, PauseState } from '../model.js';
 import type { Metrics } from '../metrics.js';
@@ -42,7 +42,11 @@ export interface HealDeps {
    * Several controllers: a brake decision that counts heals fleet-wide runs through here, alone
    * fleet-wide, with the heals in flight on every controller. Absent for one controller.
    */
-  fleet?: { decide<T>(fn: (inFlight: InFlight[]) => Promise<T>): Promise<T> };
+  fleet?: {
+    decide<T>(fn: (inFlight: InFlight[]) => Promise<T>): Promise<T>;
+    /** A heal ended here: the other controllers' waiting heals may take its slot. */
+    freed?(): Promise<void>;
+  };
   /** A deferred heal's turn came (a slot freed): heal its alert again if it still fires. */
   retry?: (rule: string, host: string) => Promise<void>;
   newId?: () => string;
@@ -177,7 +181,10 @@ export class HealService {
       // Automation stands back from a flapping fault: people must hear that nothing was done.
       if (brake?.notice) orders.notice(order, brake.notice, `${verdict.reason}. Nothing was run on ${ctx.host}.`);
       await orders.finish(order, 'skipped', verdict.reason);
-      if (verdict.outcome === 'defer' && trigger === 'alert') this.queue.defer(rule.id, ctx.host);
+      if (verdict.outcome === 'defer') {
+        if (trigger === 'alert') this.queue.defer(rule.id, ctx.host);
+        else this.queue.putBack(rule.id, ctx.host);
+      }
       return order;
     }
     orders.hold(order);
@@ -279,6 +286,16 @@ export class HealService {
     this.orders.close();
   }
 
+  /**
+   * A slot counted by the concurrency brakes freed (a heal ended here, or on another controller):
+   * the scheduled hosts waiting, then the deferred firing alerts, may take it.
+   */
+  async slotFreed(): Promise<void> {
+    for (const rule of this.queue.waitingRules()) await this.drain(rule);
+    if (!this.deps.retry) return;
+    for (const d of this.queue.takeDeferred()) await this.deps.retry(d.rule, d.host);
+  }
+
   // --- inside ---
 
   /** The brakes' verdict; when it allows and `reserve` is given, that order is written first. */
@@ -322,12 +339,11 @@ export class HealService {
     this.gauges();
   }
 
-  /** A heal ended: the next scheduled host, or a deferred firing alert, may take its slot. */
+  /** A heal ended: the next scheduled host, or a deferred firing alert, may take its slot; the other controllers' too. */
   private async finished(order: HealRecord): Promise<void> {
     if (order.state === 'skipped') return;
-    await this.drain(order.rule);
-    if (!this.deps.retry) return;
-    for (const d of this.queue.takeDeferred()) await this.deps.retry(d.rule, d.host);
+    this.deps.fleet?.freed?.().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'telling the other controllers a heal slot freed failed; their waiting heals try again at their next heal or tick'));
+    await this.slotFreed();
   }
 
   private async drain(ruleId: string): Promise<void> {
@@ -335,7 +351,10 @@ export class HealService {
     if (!this.queue.waiting(ruleId) || !rule?.heal) return;
     const limit = hostLimit(rule.heal.maxConcurrent, this.deps.hostsSelected(rule));
     while (this.queue.waiting(ruleId) && this.activeHosts(ruleId) < limit) {
-      await this.request(rule, { host: this.queue.next(ruleId)!, trigger: 'schedule' });
+      const host = this.queue.next(ruleId)!;
+      await this.request(rule, { host, trigger: 'schedule' });
+      // Deferred by a slot held elsewhere (another controller, or another rule under the fleet limit): it waits for one to free.
+      if (this.queue.first(ruleId) === host) break;
     }
   }
 

@@ -137,6 +137,8 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     expect(sent).toHaveLength(2);
     expect(held.length).toBeGreaterThanOrEqual(2);
     for (const h of held) expect(h.reason).toMatch(/^fleet-wide limit 2 \(2 of \d+ hosts\) reached: healing p\d, p\d/);
+    // An order is written before its instruction leaves (so the other controller counts it): wait for both to arrive.
+    await waitFor('the two instructions at their agents', () => sent.every((h) => pool.find((s) => s.id === h)!.runs.length > 0), 10_000);
     // The instructions that left match the orders: two hosts ran one each, the others nothing.
     expect(pool.filter((s) => s.runs.length > 0).map((s) => s.id).sort()).toEqual([...sent].sort());
     expect(pool.reduce((n, s) => n + s.runs.length, 0)).toBe(2);

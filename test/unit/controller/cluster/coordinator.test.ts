@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RemoteError, type Cluster } from '../../../../controller/cluster/cluster.js';
-import { Coordinator, type OwnerRequest } from '../../../../controller/cluster/coordinator.js';
+import { Coordinator } from '../../../../controller/cluster/coordinator.js';
+import type { OwnerRequest } from '../../../../controller/fleet.js';
 import type { Core } from '../../../../controller/core.js';
 import { createLogger } from '../../../../protocol/index.js';
 
@@ -53,7 +54,7 @@ describe('cluster coordinator', () => {
   let adoptGate: Promise<void>;
 
   const make = (takeTimeoutMs?: number) => new Coordinator({
-    cluster: cluster as unknown as Cluster, pipeline: () => fakeCore(did, () => adoptGate),
+    cluster: cluster as unknown as Cluster, core: () => fakeCore(did, () => adoptGate),
     disconnect: (host, reason) => disconnected.push({ host, reason }),
     reloadState: async (key) => { reloaded.push(key); },
     read: { heal: async (id) => ({ read: 'heal', id }), alert: async (id) => ({ read: 'alert', id }) },
@@ -114,7 +115,7 @@ describe('cluster coordinator', () => {
 
   it('adopts anyway when the previous controller does not let go, and says so', async () => {
     cluster.previous = { previous: 'c-old', alive: true };
-    cluster.answer = async () => { throw new RemoteError(504, 'controller c-old did not answer take within 5s'); };
+    cluster.answer = async () => { throw new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller c-old did not answer take within 5s'); };
     const c = make();
     await c.claim('web-1');
     await c.ready('web-1');
@@ -192,12 +193,12 @@ describe('cluster coordinator', () => {
       expect(await c.onOwner('theirs', { kind: 'breaker-reset', rule: 'web/r', host: 'theirs', by: 'carol' })).toBe(true);
     });
 
-    it('is refused with 503 while the owner is dead and not yet adopted, saying to retry', async () => {
+    it('is refused (CLUSTER_OWNER_UNAVAILABLE: a 503) while the owner is dead and not yet adopted, saying to retry', async () => {
       const c = make();
       cluster.owners.set('stuck', { controller: 'c-dead', alive: false });
       const err = await c.onOwner('stuck', approve).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
-      expect(err).toMatchObject({ status: 503, message: expect.stringContaining('controller c-dead, which holds stuck, is not answering') });
+      expect(err).toMatchObject({ code: 'CLUSTER_OWNER_UNAVAILABLE', message: expect.stringContaining('controller c-dead, which holds stuck, is not answering') });
       expect(cluster.calls).toEqual([]);
       expect(did).toEqual([]);
     });

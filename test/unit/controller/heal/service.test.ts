@@ -273,3 +273,75 @@ describe('heal service', () => {
     expect(await m.request(rule, { host: 'h1' })).toMatchObject({ state: 'skipped', reason: 'work order w1 for web/svc-down on h1 is still open' });
   });
 });
+
+/**
+ * Two controllers on one database, as HealService sees them: one store, decisions taken one at
+ * a time with the heals in flight on both, and a heal ending on one telling the other. A heal
+ * deferred because the other controller held the slot gets its turn when that heal ends.
+ */
+describe('heal service, two controllers sharing the heal slots', () => {
+  let store: MemoryStore;
+  let sent: { host: string; run: Run }[];
+  let n: number;
+  let told: Promise<void>[];
+
+  const controllers = (rule: Rule, fleetLimit?: number) => {
+    const clock = new SimClock(T0);
+    let gate: Promise<unknown> = Promise.resolve();
+    const both: HealService[] = [];
+    const make = (name: string, self: () => HealService, other: () => HealService) => new HealService({
+      store, metrics: createMetrics(), log: silentLogger, clock, fleetLimit, newId: () => `${name}${++n}`,
+      send: (host, run) => { sent.push({ host, run }); return true; },
+      requestSample: () => undefined,
+      notify: () => [],
+      // Each controller sees its own host only: "1 of 1 host", as in a cluster.
+      hostsSelected: () => 1, fleetSize: () => 2,
+      fleet: {
+        decide: <T>(fn: (inFlight: { host: string; rule: string }[]) => Promise<T>) => {
+          const next = gate.then(async () => fn((await store.listHeals({ state: 'dispatched' })).map((h) => ({ host: h.host, rule: h.rule }))));
+          gate = next.catch(() => undefined);
+          return next;
+        },
+        freed: async () => { told.push(other().slotFreed()); },
+      },
+      // The controller's own deferred alert, asked for again (what Core.retryDeferred does).
+      retry: async (_rule, host) => { await self().request(rule, { host }); },
+    });
+    both.push(make('a', () => both[0], () => both[1]), make('b', () => both[1], () => both[0]));
+    for (const c of both) c.setRules([rule]);
+    return both;
+  };
+  /** Ends the heal on `host` (its result, then its condition clears), and waits for the other controller to hear of it. */
+  const heal = async (c: HealService, rule: Rule, host: string) => {
+    await c.onResult(host, ok(sent.find((s) => s.host === host)!.run));
+    await c.onCleared(rule.id, host);
+    await Promise.all(told);
+  };
+
+  beforeEach(() => {
+    store = new MemoryStore();
+    sent = [];
+    n = 0;
+    told = [];
+  });
+
+  it('a scheduled host that lost the slot to the other controller runs when that heal ends, in the same tick', async () => {
+    const rule = mkRule({});
+    const [a, b] = controllers(rule);
+    await a.runSchedule(rule, ['t1']);
+    await b.runSchedule(rule, ['t2']);
+    expect(sent.map((s) => s.host)).toEqual(['t1']);
+    expect((await store.listHeals({ host: 't2' }))[0]).toMatchObject({ state: 'skipped', reason: 'maxConcurrent 25% (1 of 1 host) reached for web/svc-down: healing t1; retried when one finishes' });
+    await heal(a, rule, 't1');
+    expect(sent.map((s) => s.host)).toEqual(['t1', 't2']);
+  });
+
+  it('a firing alert deferred by the fleet-wide limit is healed when the heal holding the slot ends on the other controller', async () => {
+    const rule = mkRule({ maxConcurrent: 10 });
+    const [a, b] = controllers(rule, 1);
+    await a.request(rule, { host: 'p1' });
+    expect(await b.request(rule, { host: 'p2' })).toMatchObject({ state: 'skipped', reason: 'fleet-wide limit 1 (1 of 2 hosts) reached: healing p1; retried when one finishes' });
+    await heal(a, rule, 'p1');
+    expect(sent.map((s) => s.host)).toEqual(['p1', 'p2']);
+  });
+});
