@@ -30,7 +30,10 @@ export interface SharedKeyStore {
 export async function sharedSigningKey(db: SharedKeyStore, key: string, secret: ClusterSecret, log: Logger): Promise<SigningKey> {
   const { privateKey: mine } = generateKeyPairSync('ed25519');
   let stored = await db.putStateIfAbsent(key, secret.seal(mine.export({ type: 'pkcs8', format: 'pem' }) as string));
+  const unusable = () => new LaasError('CLUSTER_SECRET_MISMATCH', `the signing key record "${key}" in the database is neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key (agents must then pin the new one)`);
   if (typeof stored === 'string') {
+    // Only a real key is sealed in place: anything else stays as it was for the operator to look at.
+    if (!isPrivateKeyPem(stored)) throw unusable();
     const sealed = secret.seal(stored);
     if (await db.replaceStateIf(key, stored, sealed)) {
       await db.vacuumState().catch((e) => log.debug({ err: errorMessage(e) }, 'VACUUM of laas_state failed; the old row version goes with autovacuum'));
@@ -40,9 +43,18 @@ export async function sharedSigningKey(db: SharedKeyStore, key: string, secret: 
       stored = await db.getState(key);
     }
   }
-  if (!isSealed(stored)) throw new LaasError('CLUSTER_SECRET_MISMATCH', `the signing key record "${key}" in the database is neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key (agents must then pin the new one)`);
+  if (!isSealed(stored)) throw unusable();
   const privateKey = privateKeyFromPem(secret.open(stored, 'the instruction-signing key'));
   return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }) as string };
+}
+
+function isPrivateKeyPem(text: string): boolean {
+  try {
+    privateKeyFromPem(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

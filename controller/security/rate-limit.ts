@@ -1,3 +1,6 @@
+/** Sources each map keeps at most. */
+const MAX_SOURCES = 10_000;
+
 /**
  * Failed authentication per source address: after `max` failures within `windowMs` the
  * source is refused (HTTP 429) for `blockMs`, whatever it sends — a brake on token guessing.
@@ -30,7 +33,16 @@ export class AuthFailures {
       this.blocked.set(source, now + this.opts.blockMs);
       this.failures.delete(source);
     }
-    // Bounded: a flood of distinct sources cannot grow this without limit.
-    if (this.failures.size > 10_000) this.failures.clear();
+    // Bounded: a flood of distinct sources cannot grow either map without limit. Blocks that ran
+    // out are dropped (a source blocked once that never returns would stay for good otherwise).
+    if (this.failures.size > MAX_SOURCES) this.failures.clear();
+    if (this.blocked.size > MAX_SOURCES) {
+      for (const [s, until] of this.blocked) if (until <= now) this.blocked.delete(s);
+      // Still over under a flood of live blocks: the oldest (first to run out) go early; those sources may try again.
+      for (const s of this.blocked.keys()) {
+        if (this.blocked.size <= MAX_SOURCES) break;
+        this.blocked.delete(s);
+      }
+    }
   }
 }

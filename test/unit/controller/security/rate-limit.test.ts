@@ -116,4 +116,12 @@ describe('failed authentication per source', () => {
     const blocked = (f as unknown as { blocked: Map<string, number> }).blocked;
     expect(blocked.size).toBeLessThanOrEqual(10_000);
   });
+
+  it('stays bounded under a flood of blocks that are all still running, keeping the newest', () => {
+    const { f } = limiter();
+    for (let i = 0; i < 20_000; i++) for (let k = 0; k < 3; k++) f.fail(`2001:db8::${i.toString(16)}`);
+    const blocked = (f as unknown as { blocked: Map<string, number> }).blocked;
+    expect(blocked.size).toBeLessThanOrEqual(10_000);
+    expect(f.retryAfter(`2001:db8::${(19_999).toString(16)}`)).toBe(30);
+  });
 });
