@@ -8,7 +8,7 @@ import { silentLogger } from '../../protocol/index.js';
 import { Fleet } from '../helpers/fleet.js';
 import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { laasRun, stopAll } from '../helpers/procs.js';
-import { alert, heal, host } from '../unit/controller/store-suite.js';
+import { alert, heal, host } from '../helpers/store-suite.js';
 
 describe.skipIf(postgresMissing())('laas store migrate: lowdb to PostgreSQL', () => {
   let server: TestPostgres;

@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { LowdbStore } from '../../../controller/store/lowdb.js';
-import { MemoryStore } from '../../../controller/store/memory.js';
-import { PostgresStore } from '../../../controller/store/postgres.js';
-import { silentLogger } from '../../../protocol/index.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
-import { storeSuite } from './store-suite.js';
+import { LowdbStore } from '../../../../controller/store/lowdb.js';
+import { MemoryStore } from '../../../../controller/store/memory.js';
+import { PostgresStore } from '../../../../controller/store/postgres.js';
+import { silentLogger } from '../../../../protocol/index.js';
+import { postgresMissing, startPostgres, type TestPostgres } from '../../../helpers/postgres.js';
+import { storeSuite } from '../../../helpers/store-suite.js';
 
 // The same behaviour checks against every store.
 

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Cluster } from '../../../controller/cluster/cluster.js';
-import { MAX_SKEW_MS, MessageAuth } from '../../../controller/cluster/message-auth.js';
-import { ClusterSecret } from '../../../controller/security/cluster-secret.js';
-import { PostgresStore } from '../../../controller/store/postgres.js';
-import { LaasError, silentLogger } from '../../../protocol/index.js';
-import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
-import { waitFor } from '../../helpers/procs.js';
+import { Cluster } from '../../../../controller/cluster/cluster.js';
+import { MAX_SKEW_MS, MessageAuth } from '../../../../controller/cluster/message-auth.js';
+import { ClusterSecret } from '../../../../controller/security/cluster-secret.js';
+import { PostgresStore } from '../../../../controller/store/postgres.js';
+import { LaasError, silentLogger } from '../../../../protocol/index.js';
+import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../../../helpers/postgres.js';
+import { waitFor } from '../../../helpers/procs.js';
 
 describe('cluster secret: messages and sealed values', () => {
   it('a message is accepted once, within the clock window, and only with the same secret', () => {

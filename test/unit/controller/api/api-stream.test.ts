@@ -2,8 +2,8 @@ import { createServer, get, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../../../controller/api/server.js';
-import { silentLogger } from '../../../protocol/index.js';
+import { Api } from '../../../../controller/api/server.js';
+import { silentLogger } from '../../../../protocol/index.js';
 
 /** A streamed body (what /metrics answers with) over a real HTTP server. */
 describe('API streamed bodies', () => {

@@ -2,8 +2,8 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LowdbStore } from '../../../controller/store/lowdb.js';
-import { silentLogger } from '../../../protocol/index.js';
+import { LowdbStore } from '../../../../controller/store/lowdb.js';
+import { silentLogger } from '../../../../protocol/index.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 

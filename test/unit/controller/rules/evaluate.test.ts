@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Evaluator, factsOf, selects } from '../../../controller/rules/evaluate.js';
-import { loadRules } from '../../../controller/rules/load.js';
-import { parsePath, pathResolver } from '../../../controller/rules/path.js';
-import type { Sample } from '../../../protocol/index.js';
+import { Evaluator, factsOf, selects } from '../../../../controller/rules/evaluate.js';
+import { loadRules } from '../../../../controller/rules/load.js';
+import { parsePath, pathResolver } from '../../../../controller/rules/path.js';
+import type { Sample } from '../../../../protocol/index.js';
 
 const sample = (over: Partial<Sample> = {}): Sample => ({
   seq: 0, ts: 0, trigger: 'interval',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatRuleError, loadRules } from '../../../controller/rules/load.js';
+import { formatRuleError, loadRules } from '../../../../controller/rules/load.js';
 
 const bad = (f: string) => join('test/fixtures/bad-rules', f);
 

@@ -2,12 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { parseControllerConfig } from '../../../controller/config.js';
-import { LinkServer, type LinkHandlers, type LinkOptions } from '../../../controller/link/server.js';
-import { createMetrics, type Metrics } from '../../../controller/metrics.js';
-import { sharedTokens } from '../../../controller/security/agent-tokens.js';
-import { decode, encode, silentLogger, type Sample } from '../../../protocol/index.js';
-import { waitFor } from '../../helpers/procs.js';
+import { parseControllerConfig } from '../../../../controller/config.js';
+import { LinkServer, type LinkHandlers, type LinkOptions } from '../../../../controller/link/server.js';
+import { createMetrics, type Metrics } from '../../../../controller/metrics.js';
+import { sharedTokens } from '../../../../controller/security/agent-tokens.js';
+import { decode, encode, silentLogger, type Sample } from '../../../../protocol/index.js';
+import { waitFor } from '../../../helpers/procs.js';
 
 const TOKEN = 'link-test-token';
 

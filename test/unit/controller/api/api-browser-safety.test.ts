@@ -1,8 +1,8 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../../../controller/api/server.js';
-import { silentLogger } from '../../../protocol/index.js';
+import { Api } from '../../../../controller/api/server.js';
+import { silentLogger } from '../../../../protocol/index.js';
 
 /** The browser-safety checks of an API, over a real HTTP server on loopback. */
 describe('API browser-safety checks', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { Engine, type TopLevelCondition } from 'json-rules-engine';
 import { describe, expect, it } from 'vitest';
-import { compileCondition } from '../../../controller/rules/evaluate.js';
-import { pathResolver } from '../../../controller/rules/path.js';
-import { OPERATORS } from '../../../controller/rules/schema.js';
+import { compileCondition } from '../../../../controller/rules/evaluate.js';
+import { pathResolver } from '../../../../controller/rules/path.js';
+import { OPERATORS } from '../../../../controller/rules/schema.js';
 
 /** What json-rules-engine says of one condition tree on these facts: the verdict, or that it threw. */
 async function engineVerdict(when: unknown, facts: Record<string, unknown>): Promise<boolean | 'throws'> {

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LowdbStore } from '../../../controller/store/lowdb.js';
-import type { AlertRecord, HealRecord } from '../../../controller/model.js';
-import { LaasError, silentLogger } from '../../../protocol/index.js';
+import { LowdbStore } from '../../../../controller/store/lowdb.js';
+import type { AlertRecord, HealRecord } from '../../../../controller/model.js';
+import { LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({
   id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '', ack: null, flapping: false, clearedAt: null,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertStates, renderTemplate, type AlertRule, type Transition } from '../../../controller/alerts/state-machine.js';
+import { AlertStates, renderTemplate, type AlertRule, type Transition } from '../../../../controller/alerts/state-machine.js';
 
 const rule = (forMs: number): AlertRule => ({
   id: 'web/demo-down', name: 'demo-down', namespace: 'web', severity: 'critical', forMs,

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseControllerConfig } from '../../../controller/config.js';
-import { NOTIFIER_KINDS } from '../../../controller/notify/index.js';
-import { render, templateProblems } from '../../../controller/notify/template.js';
-import { startJsonReceiver, type JsonReceiver } from '../../helpers/json-receiver.js';
-import { alertNotice, notification, notifierFrom } from '../../helpers/notices.js';
+import { parseControllerConfig } from '../../../../controller/config.js';
+import { NOTIFIER_KINDS } from '../../../../controller/notify/index.js';
+import { render, templateProblems } from '../../../../controller/notify/template.js';
+import { startJsonReceiver, type JsonReceiver } from '../../../helpers/json-receiver.js';
+import { alertNotice, notification, notifierFrom } from '../../../helpers/notices.js';
 
 const never = new AbortController().signal;
 const twoFiring = () => notification([alertNotice({ host: 'web-1' }), alertNotice({ host: 'web-2' })]);

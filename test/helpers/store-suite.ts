@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentClaim, AlertRecord, EnrollTokenRecord, HealRecord, HostRecord } from '../../../controller/model.js';
-import type { Store } from '../../../controller/store/store.js';
+import type { AgentClaim, AlertRecord, EnrollTokenRecord, HealRecord, HostRecord } from '../../controller/model.js';
+import type { Store } from '../../controller/store/store.js';
 
 /**
  * The behaviour every store must have, run against each implementation: what one store does,

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseControllerConfig } from '../../../controller/config.js';
-import { globToRegExp } from '../../../controller/security/agent-tokens.js';
-import { AgentAuth, type Identity } from '../../../controller/security/agents.js';
-import { HelloRefusals } from '../../../controller/security/hello-refusals.js';
-import { MemoryStore } from '../../../controller/store/memory.js';
-import { LaasError, silentLogger } from '../../../protocol/index.js';
+import { parseControllerConfig } from '../../../../controller/config.js';
+import { globToRegExp } from '../../../../controller/security/agent-tokens.js';
+import { AgentAuth, type Identity } from '../../../../controller/security/agents.js';
+import { HelloRefusals } from '../../../../controller/security/hello-refusals.js';
+import { MemoryStore } from '../../../../controller/store/memory.js';
+import { LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const tokens = (agentTokens: unknown[]) => parseControllerConfig({ agentTokens }, 'controller.json').agentTokens;
 const hello = (agentId: string, labels: Record<string, string> = {}) => ({ agentId, labels });

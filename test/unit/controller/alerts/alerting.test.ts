@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { SimClock } from '../../../controller/clock.js';
-import { Groups, type NotificationLogEntry } from '../../../controller/alerts/groups.js';
-import { AlertStates, type AlertRule, type Transition } from '../../../controller/alerts/state-machine.js';
-import { Maintenance } from '../../../controller/alerts/maintenance.js';
-import { direct, route, type Route } from '../../../controller/alerts/routes.js';
-import { Silences, matches, parseMatcher, type Matcher } from '../../../controller/alerts/silences.js';
-import type { Notification } from '../../../controller/notify/index.js';
-import type { AlertRecord } from '../../../controller/model.js';
+import { SimClock } from '../../../../controller/clock.js';
+import { Groups, type NotificationLogEntry } from '../../../../controller/alerts/groups.js';
+import { AlertStates, type AlertRule, type Transition } from '../../../../controller/alerts/state-machine.js';
+import { Maintenance } from '../../../../controller/alerts/maintenance.js';
+import { direct, route, type Route } from '../../../../controller/alerts/routes.js';
+import { Silences, matches, parseMatcher, type Matcher } from '../../../../controller/alerts/silences.js';
+import type { Notification } from '../../../../controller/notify/index.js';
+import type { AlertRecord } from '../../../../controller/model.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const m = (s: string) => parseMatcher(s) as Matcher;

@@ -2,13 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SimClock } from '../../../controller/clock.js';
-import { createMetrics } from '../../../controller/metrics.js';
-import type { Notification } from '../../../controller/notify/index.js';
-import { Core } from '../../../controller/core.js';
-import { loadRules } from '../../../controller/rules/load.js';
-import { MemoryStore } from '../../../controller/store/memory.js';
-import { silentLogger, type Run, type Sample } from '../../../protocol/index.js';
+import { SimClock } from '../../../../controller/clock.js';
+import { createMetrics } from '../../../../controller/metrics.js';
+import type { Notification } from '../../../../controller/notify/index.js';
+import { Core } from '../../../../controller/core.js';
+import { loadRules } from '../../../../controller/rules/load.js';
+import { MemoryStore } from '../../../../controller/store/memory.js';
+import { silentLogger, type Run, type Sample } from '../../../../protocol/index.js';
 
 /**
  * A fault that comes back while its alert is still held firing (keepFiringFor, flap damping) is

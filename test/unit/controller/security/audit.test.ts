@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../../controller/security/audit.js';
+import { AuditLog } from '../../../../controller/security/audit.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresStore } from '../../../controller/store/postgres.js';
-import { silentLogger } from '../../../protocol/index.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
-import { heal } from './store-suite.js';
+import { PostgresStore } from '../../../../controller/store/postgres.js';
+import { silentLogger } from '../../../../protocol/index.js';
+import { postgresMissing, startPostgres, type TestPostgres } from '../../../helpers/postgres.js';
+import { heal } from '../../../helpers/store-suite.js';
 
 /**
  * PostgreSQL's jsonb refuses the escapes of NUL and of lone surrogates; one such write used to

@@ -1,13 +1,13 @@
 import { RE2JS } from 're2js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { Groups } from '../../../controller/alerts/groups.js';
-import { Silences, matcherSchema, matches, parseMatcher, type Matcher, type SilenceProblem } from '../../../controller/alerts/silences.js';
-import { SimClock, realClock } from '../../../controller/clock.js';
-import type { Notification } from '../../../controller/notify/index.js';
-import type { AlertRecord } from '../../../controller/model.js';
-import { validate } from '../../../protocol/index.js';
-import { zodValidator } from '../../../protocol/zod.js';
+import { Groups } from '../../../../controller/alerts/groups.js';
+import { Silences, matcherSchema, matches, parseMatcher, type Matcher, type SilenceProblem } from '../../../../controller/alerts/silences.js';
+import { SimClock, realClock } from '../../../../controller/clock.js';
+import type { Notification } from '../../../../controller/notify/index.js';
+import type { AlertRecord } from '../../../../controller/model.js';
+import { validate } from '../../../../protocol/index.js';
+import { zodValidator } from '../../../../protocol/zod.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const m = (s: string) => parseMatcher(s) as Matcher;

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LowdbStore } from '../../../controller/store/lowdb.js';
-import type { HealRecord } from '../../../controller/model.js';
-import { LaasError, silentLogger } from '../../../protocol/index.js';
+import { LowdbStore } from '../../../../controller/store/lowdb.js';
+import type { HealRecord } from '../../../../controller/model.js';
+import { LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const heal = (id: string, state: HealRecord['state']): HealRecord => ({
   id, alertId: null, rule: 'r/x', host: 'h', trigger: 'alert', mode: 'enforce', action: 'script.run', params: { name: 'x' }, state, reason: '',

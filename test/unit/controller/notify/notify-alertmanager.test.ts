@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { labelName, type PostableAlert } from '../../../controller/notify/alertmanager.js';
-import { startJsonReceiver, type JsonReceiver } from '../../helpers/json-receiver.js';
-import { alertNotice, notification, notifierFrom } from '../../helpers/notices.js';
+import { labelName, type PostableAlert } from '../../../../controller/notify/alertmanager.js';
+import { startJsonReceiver, type JsonReceiver } from '../../../helpers/json-receiver.js';
+import { alertNotice, notification, notifierFrom } from '../../../helpers/notices.js';
 
 const never = new AbortController().signal;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
-import { alertNotice, notification, notifierFrom } from '../../helpers/notices.js';
-import { freePort } from '../../helpers/procs.js';
+import { alertNotice, notification, notifierFrom } from '../../../helpers/notices.js';
+import { freePort } from '../../../helpers/procs.js';
 
 interface Mail { from: string; to: string[]; raw: string }
 

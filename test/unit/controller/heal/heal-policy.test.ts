@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HourlyLimit, limitKey } from '../../../controller/heal/policy.js';
+import { HourlyLimit, limitKey } from '../../../../controller/heal/policy.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;

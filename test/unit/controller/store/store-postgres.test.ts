@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { parseControllerConfig } from '../../../controller/config.js';
-import { MIGRATIONS, PostgresStore } from '../../../controller/store/postgres.js';
-import { LaasError, silentLogger } from '../../../protocol/index.js';
-import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../../helpers/postgres.js';
-import { freePort } from '../../helpers/procs.js';
-import { alert, heal } from './store-suite.js';
-import { waitFor } from '../../helpers/procs.js';
+import { parseControllerConfig } from '../../../../controller/config.js';
+import { MIGRATIONS, PostgresStore } from '../../../../controller/store/postgres.js';
+import { LaasError, silentLogger } from '../../../../protocol/index.js';
+import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } from '../../../helpers/postgres.js';
+import { freePort } from '../../../helpers/procs.js';
+import { alert, heal } from '../../../helpers/store-suite.js';
+import { waitFor } from '../../../helpers/procs.js';
 
 describe('postgres store: errors and config', () => {
   it('a refused connection names host:port and what to check, without the password', async () => {
