@@ -14,15 +14,34 @@ export function onPath(cmd: string): string | undefined {
   return undefined;
 }
 
-/** A free TCP port on 127.0.0.1 (bound, then released for the caller to use). */
+/**
+ * Ports handed out by freePort(): below the kernel's ephemeral range (32768–60999 here), so no
+ * outgoing connection and no listen(0) elsewhere can take one between freePort() and the bind;
+ * each vitest worker (VITEST_POOL_ID) has a block of its own, so two workers never pick the same.
+ * A port asked of the kernel (listen 0) and released could be given again at once to any
+ * process: a controller then failed with EADDRINUSE, or a test talked to another test's controller.
+ */
+const PORT_BLOCK = 1000;
+const PORT_BASE = 20_000;
+const PORT_BLOCKS = 12;
+let portCursor = 0;
+
+/** A free TCP port on 127.0.0.1 (checked by binding it, then released for the caller to use). */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
+  const base = PORT_BASE + (worker % PORT_BLOCKS) * PORT_BLOCK;
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    const port = base + (portCursor++ % PORT_BLOCK);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${base}–${base + PORT_BLOCK - 1}`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }
 

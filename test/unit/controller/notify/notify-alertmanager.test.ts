@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { labelName, type PostableAlert } from '../../../../controller/notify/alertmanager.js';
 import { startJsonReceiver, type JsonReceiver } from '../../../helpers/json-receiver.js';
 import { alertNotice, notification, notifierFrom } from '../../../helpers/notices.js';
+import { waitFor } from '../../../helpers/procs.js';
 
 const never = new AbortController().signal;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,7 +34,8 @@ describe('alertmanager notifier (against a stand-in receiver)', () => {
     const n = notifierFrom({ type: 'alertmanager', url: am.url, resendInterval: '1s' });
     const heal = alertNotice({ host: 'web-9', labels: { alertname: 'laas-heal-escalation', host: 'web-9', severity: 'critical' }, fingerprint: 'heal' });
     await n.send(notification([alertNotice(), heal]), never);
-    await sleep(1300);
+    // The first re-send, however late a loaded machine makes it; closing then stops the next.
+    await waitFor('the first re-send', () => batches().length >= 2, 10_000, 10);
     n.close?.();
     const sent = batches();
     expect(sent.length).toBe(2);
