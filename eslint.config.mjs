@@ -32,38 +32,17 @@ export default defineConfig(
       '@typescript-eslint/require-await': 'off',
     },
   },
-  // TEMPORARY (issue 17): the rules that fail in controller/ and test/ today, off there until the
-  // controller redesign lands; then the lead fixes what they find and deletes this block.
   {
-    files: ['controller/**'],
-    rules: {
-      '@typescript-eslint/consistent-type-imports': 'off',
-      '@typescript-eslint/no-deprecated': 'off',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
-      '@typescript-eslint/no-unused-vars': 'off',
-      'prefer-const': 'off',
-      'preserve-caught-error': 'off',
-    },
-  },
-  {
+    // Tests: vitest's asymmetric matchers (expect.any, expect.stringContaining, …) are typed `any`
+    // by design, and tests read JSON whose shape their assertions check, so the no-unsafe-* rules
+    // flag every such line without finding a bug there.
     files: ['test/**'],
     rules: {
-      '@typescript-eslint/no-misused-promises': 'off',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
-      '@typescript-eslint/no-unused-expressions': 'off',
-      '@typescript-eslint/no-unused-vars': 'off',
-      '@typescript-eslint/restrict-template-expressions': 'off',
-      '@typescript-eslint/unbound-method': 'off',
-      'no-control-regex': 'off',
-      'no-useless-assignment': 'off',
-      'prefer-const': 'off',
-      'preserve-caught-error': 'off',
     },
   },
-  // END TEMPORARY
   {
     // Config files and the pack scripts: plain JavaScript for Node, outside any tsconfig.
     files: ['**/*.mjs', '**/*.cjs', '**/*.d.mts', 'vitest.config.ts'],

@@ -47,7 +47,11 @@ export class SimClock implements Clock {
   after(ms: number, fn: () => void): Timer {
     const entry = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
     this.timers.push(entry);
-    return { cancel: () => { this.timers = this.timers.filter((e) => e !== entry); } };
+    return {
+      cancel: () => {
+        this.timers = this.timers.filter((e) => e !== entry);
+      },
+    };
   }
 
   /** Moves to `to`, firing each due timer at its own time; `settle` lets async work finish between timers. */

@@ -64,15 +64,36 @@ export class Core {
   private readonly newestSample = new Map<string, number>();
 
   private constructor(private readonly deps: CoreDeps) {
-    this.hosts = new HostRegistry({ store: deps.store, metrics: deps.metrics, clock: () => deps.clock.now(), downAfterMs: deps.hostDownAfterMs, startedAt: deps.clock.now() });
+    this.hosts = new HostRegistry({
+      store: deps.store,
+      metrics: deps.metrics,
+      clock: () => deps.clock.now(),
+      downAfterMs: deps.hostDownAfterMs,
+      startedAt: deps.clock.now(),
+    });
     this.fleet = deps.fleet ?? soloFleet(this.hosts);
     this.alerting = new AlertService({
-      store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, receivers: deps.receivers, deliver: deps.deliver,
-      externalUrl: deps.externalUrl, route: deps.route, maintenance: deps.maintenance, logNotification: deps.logNotification,
-      resolveWaitMs: deps.resolveWaitMs, rule: (id) => this.ruleById.get(id), host: (id) => this.hosts.get(id),
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+      clock: deps.clock,
+      receivers: deps.receivers,
+      deliver: deps.deliver,
+      externalUrl: deps.externalUrl,
+      route: deps.route,
+      maintenance: deps.maintenance,
+      logNotification: deps.logNotification,
+      resolveWaitMs: deps.resolveWaitMs,
+      rule: (id) => this.ruleById.get(id),
+      host: (id) => this.hosts.get(id),
     });
     this.heal = new HealService({
-      store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, send: deps.send, requestSample: deps.requestSample,
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+      clock: deps.clock,
+      send: deps.send,
+      requestSample: deps.requestSample,
       isConnected: (host) => this.hosts.get(host)?.connected ?? false,
       notify: (order, kind, text) => this.alerting.healNotice(order, kind, text),
       hostsSelected: (rule) => this.hosts.count((h) => selects(rule, h)),
@@ -202,7 +223,11 @@ export class Core {
   async runSchedule(ruleId: string, fireAt?: string): Promise<{ hosts: string[] }> {
     const rule = this.ruleById.get(ruleId);
     if (!rule?.heal || !rule.schedule) return { hosts: [] };
-    let hosts = this.hosts.list().filter((h) => h.connected && selects(rule, h)).map((h) => h.id).sort();
+    let hosts = this.hosts
+      .list()
+      .filter((h) => h.connected && selects(rule, h))
+      .map((h) => h.id)
+      .sort();
     // Several controllers: each runs its own hosts, and a host that moved mid-tick runs once.
     if (fireAt) hosts = await this.fleet.claimRuns(rule.id, fireAt, hosts);
     if (hosts.length === 0) {

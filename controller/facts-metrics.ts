@@ -88,14 +88,16 @@ export class FactsMetrics {
   private readonly limits: FactsLimits;
   private readonly clock: () => number;
 
-  constructor(private readonly deps: {
-    gauges: FactGauges;
-    hostUp: HostGauge;
-    capped: Counter<'kind'>;
-    fleet?: FleetGauges;
-    clock?: () => number;
-    limits?: Partial<FactsLimits>;
-  }) {
+  constructor(
+    private readonly deps: {
+      gauges: FactGauges;
+      hostUp: HostGauge;
+      capped: Counter<'kind'>;
+      fleet?: FleetGauges;
+      clock?: () => number;
+      limits?: Partial<FactsLimits>;
+    },
+  ) {
     this.limits = { ...DEFAULT_FACTS_LIMITS, ...deps.limits };
     this.clock = deps.clock ?? Date.now;
   }
@@ -189,7 +191,10 @@ export class FactsMetrics {
     let reporting = 0;
     let servicesDown = 0;
     for (const [host, l] of this.latest) {
-      if (now - l.at >= this.limits.staleAfterMs) { this.latest.delete(host); continue; }
+      if (now - l.at >= this.limits.staleAfterMs) {
+        this.latest.delete(host);
+        continue;
+      }
       reporting++;
       acc.cpu.add(l.cpu);
       acc.memory.add(l.memory);
@@ -199,8 +204,15 @@ export class FactsMetrics {
     f.hostsReporting.set(reporting);
     f.hostsWithoutSeries.set(Math.max(0, reporting - this.hosts.size));
     f.servicesDown.set(servicesDown);
-    for (const [gauge, stat] of [[f.cpuUsage, acc.cpu], [f.memoryUsed, acc.memory], [f.diskUsed, acc.disk]] as const) {
-      if (stat.n === 0) { gauge.reset(); continue; }
+    for (const [gauge, stat] of [
+      [f.cpuUsage, acc.cpu],
+      [f.memoryUsed, acc.memory],
+      [f.diskUsed, acc.disk],
+    ] as const) {
+      if (stat.n === 0) {
+        gauge.reset();
+        continue;
+      }
       gauge.set({ stat: 'mean' }, stat.sum / stat.n);
       gauge.set({ stat: 'max' }, stat.max);
       gauge.set({ stat: 'min' }, stat.min);

@@ -16,7 +16,11 @@ export class HostGauge {
   readonly labelNames = ['host'] as const;
   private readonly series = new Map<string, number>();
 
-  constructor(readonly name: string, readonly help: string, registry: Registry) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
     registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
@@ -34,7 +38,13 @@ export class HostGauge {
 
   /** As prom-client's Gauge.get(): every series at once (Registry.metrics() and JSON use it). */
   async get(): Promise<{ name: string; help: string; type: 'gauge'; aggregator: 'sum'; values: { labels: { host: string }; value: number }[] }> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series].map(([host, value]) => ({ labels: { host }, value })) };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: [...this.series].map(([host, value]) => ({ labels: { host }, value })),
+    };
   }
 
   /**

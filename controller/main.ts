@@ -73,22 +73,35 @@ export async function startController(config: ControllerConfig, opts: Controller
 
   // The link and the core call each other: the link's handlers reach the core once it exists
   // (no message can arrive before the server listens).
+  // eslint-disable-next-line prefer-const -- assigned once below, after the link that calls it exists
   let core!: Core;
   const links = new AgentLinks({ auth: agentAuth, refusals, disconnect: (host, why) => link.disconnect(host, why), log });
   const link: LinkServer = new LinkServer({
-    identify: (token) => agentAuth.identify(token), authFailures: linkFailures, log, metrics,
-    heartbeatMs: config.link.heartbeatMs, maxBufferedBytes: config.link.maxBufferedBytes,
+    identify: (token) => agentAuth.identify(token),
+    authFailures: linkFailures,
+    log,
+    metrics,
+    heartbeatMs: config.link.heartbeatMs,
+    maxBufferedBytes: config.link.maxBufferedBytes,
     rate: { perSecond: config.link.maxFramesPerSecond, burst: config.link.frameBurst },
-    queue: { maxFrames: config.link.maxQueuedFrames, maxBytes: config.link.maxQueuedBytes }, maxPendingHellosPerSource: config.link.maxPendingHellosPerSource,
-    onRefused: (remote, reason) => audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
+    queue: { maxFrames: config.link.maxQueuedFrames, maxBytes: config.link.maxQueuedBytes },
+    maxPendingHellosPerSource: config.link.maxPendingHellosPerSource,
+    onRefused: (remote, reason) =>
+      audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: agentHandlers({ core: () => core, links, audit: (e) => audit.add(e), signingKeyPem: signing.publicKeyPem, flush: () => db.flush(), log }),
   });
   core = await Core.create({
-    store, metrics, log, clock, receivers,
+    store,
+    metrics,
+    log,
+    clock,
+    receivers,
     ...(joined ? { fleet: joined.fleet } : {}),
     // Every instruction leaves signed; agents refuse anything else.
     send: (host, run) => link.sendRun(host, { ...run, sig: signRun(run, signing.privateKey) }),
-    requestSample: (host) => { link.send(host, 'collect', { reason: 'verify' }); },
+    requestSample: (host) => {
+      link.send(host, 'collect', { reason: 'verify' });
+    },
     deliver: (n) => notifications.send(n),
     hostDownAfterMs: config.hostDownAfterMs,
     fleetLimit: config.heal.maxConcurrent,
@@ -98,27 +111,58 @@ export async function startController(config: ControllerConfig, opts: Controller
     logNotification: (e) => notificationLog.add(e),
   });
   const scheduler = new Scheduler({ log, run: (rule, fireAt) => core.runSchedule(rule, fireAt) });
-  joined?.run({ core, disconnect: (host, reason) => { link.disconnect(host, reason); }, recheckAgents: () => links.recheck() });
+  joined?.run({
+    core,
+    disconnect: (host, reason) => {
+      link.disconnect(host, reason);
+    },
+    recheckAgents: () => links.recheck(),
+  });
 
   const rules = new RuleReloader({
-    dir: config.rulesDir, receivers, metrics, log, current: () => core.ruleSet.length,
-    apply: (loaded) => { core.setRules(loaded); scheduler.set(loaded); },
+    dir: config.rulesDir,
+    receivers,
+    metrics,
+    log,
+    current: () => core.ruleSet.length,
+    apply: (loaded) => {
+      core.setRules(loaded);
+      scheduler.set(loaded);
+    },
   });
   const reloadRules = async () => rules.reload();
   if (!rules.reload().ok) log.warn('starting with no rules until the rule files are fixed; run "laas rules validate" to see every error');
 
   const api = addRoutes(new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e), externalUrl: config.externalUrl }), {
-    core, store, link, links, agentAuth, audit, authFailures, notificationLog, metrics, signingKeyPem: signing.publicKeyPem, reloadRules, clock, log,
+    core,
+    store,
+    link,
+    links,
+    agentAuth,
+    audit,
+    authFailures,
+    notificationLog,
+    metrics,
+    signingKeyPem: signing.publicKeyPem,
+    reloadRules,
+    clock,
+    log,
     // Host inventory and fleet size are in both; "metrics": {"requireToken": true} keeps them to token holders.
     scrape: config.metrics.requireToken ? 'viewer' : 'public',
   });
   const server = await listen(config, api, (req, socket, head) => link.handleUpgrade(req, socket, head));
   port = server.port;
-  log.info({ listen: `${config.listen.host}:${port}`, tls: Boolean(config.tls), dataDir: config.dataDir, rulesDir: config.rulesDir, rules: core.ruleSet.length }, 'controller started');
+  log.info(
+    { listen: `${config.listen.host}:${port}`, tls: Boolean(config.tls), dataDir: config.dataDir, rulesDir: config.rulesDir, rules: core.ruleSet.length },
+    'controller started',
+  );
 
-  const sweep = setInterval(() => {
-    core.sweep().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'host sweep failed'));
-  }, Math.min(1000, Math.max(100, config.hostDownAfterMs / 4)));
+  const sweep = setInterval(
+    () => {
+      core.sweep().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'host sweep failed'));
+    },
+    Math.min(1000, Math.max(100, config.hostDownAfterMs / 4)),
+  );
   sweep.unref();
   if (opts.watchRules !== false) rules.watch();
 

@@ -19,35 +19,83 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
   collectDefaultMetrics({ register: registry, prefix: 'laas_controller_' });
   const r = { registers: [registry] };
   withoutBlockingDefaults(registry, r);
-  const scrapeBlock = new Gauge({ name: 'laas_controller_metrics_scrape_block_seconds', help: 'The longest the previous /metrics scrape held the event loop in one go (it is built in slices)', ...r });
+  const scrapeBlock = new Gauge({
+    name: 'laas_controller_metrics_scrape_block_seconds',
+    help: 'The longest the previous /metrics scrape held the event loop in one go (it is built in slices)',
+    ...r,
+  });
   const hostUp = new HostGauge('laas_host_up', '1 when the host reports within its deadline, 0 when it is down', registry);
   // The latest facts each host reported, one gauge per fact (the rules' names, in base units).
   const hostFacts = {
     // Registered first of the facts, so its scrape-time prune runs before the others are read.
-    cpuUsage: new Gauge({ name: 'laas_host_cpu_usage_percent', help: 'CPU busy, percent of all cores', labelNames: ['host'], collect: () => facts.prune(), ...r }),
+    cpuUsage: new Gauge({
+      name: 'laas_host_cpu_usage_percent',
+      help: 'CPU busy, percent of all cores',
+      labelNames: ['host'],
+      collect: () => facts.prune(),
+      ...r,
+    }),
     load1: new Gauge({ name: 'laas_host_cpu_load1', help: 'Load average over 1 minute', labelNames: ['host'], ...r }),
     load5: new Gauge({ name: 'laas_host_cpu_load5', help: 'Load average over 5 minutes', labelNames: ['host'], ...r }),
     load15: new Gauge({ name: 'laas_host_cpu_load15', help: 'Load average over 15 minutes', labelNames: ['host'], ...r }),
     memoryUsed: new Gauge({ name: 'laas_host_memory_used_percent', help: 'Memory in use, percent of total', labelNames: ['host'], ...r }),
     memoryAvailable: new Gauge({ name: 'laas_host_memory_available_bytes', help: 'Memory available to new work', labelNames: ['host'], ...r }),
     memoryTotal: new Gauge({ name: 'laas_host_memory_total_bytes', help: 'Memory installed', labelNames: ['host'], ...r }),
-    diskUsed: new Gauge({ name: 'laas_host_disk_used_percent', help: 'Filesystem space used, percent (reserved blocks count as used, like df)', labelNames: ['host', 'mount'], ...r }),
+    diskUsed: new Gauge({
+      name: 'laas_host_disk_used_percent',
+      help: 'Filesystem space used, percent (reserved blocks count as used, like df)',
+      labelNames: ['host', 'mount'],
+      ...r,
+    }),
     diskFree: new Gauge({ name: 'laas_host_disk_free_bytes', help: 'Filesystem space available to unprivileged users', labelNames: ['host', 'mount'], ...r }),
     diskTotal: new Gauge({ name: 'laas_host_disk_total_bytes', help: 'Filesystem size', labelNames: ['host', 'mount'], ...r }),
-    netRx: new Gauge({ name: 'laas_host_network_receive_bytes_per_second', help: 'Bytes received per second over the last sampling interval', labelNames: ['host', 'interface'], ...r }),
-    netTx: new Gauge({ name: 'laas_host_network_transmit_bytes_per_second', help: 'Bytes sent per second over the last sampling interval', labelNames: ['host', 'interface'], ...r }),
-    serviceUp: new Gauge({ name: 'laas_host_service_up', help: '1 when the watched service answers its probe, 0 when not', labelNames: ['host', 'service'], ...r }),
-    serviceSince: new Gauge({ name: 'laas_host_service_changed_timestamp_seconds', help: 'When the watched service last changed between up and down', labelNames: ['host', 'service'], ...r }),
+    netRx: new Gauge({
+      name: 'laas_host_network_receive_bytes_per_second',
+      help: 'Bytes received per second over the last sampling interval',
+      labelNames: ['host', 'interface'],
+      ...r,
+    }),
+    netTx: new Gauge({
+      name: 'laas_host_network_transmit_bytes_per_second',
+      help: 'Bytes sent per second over the last sampling interval',
+      labelNames: ['host', 'interface'],
+      ...r,
+    }),
+    serviceUp: new Gauge({
+      name: 'laas_host_service_up',
+      help: '1 when the watched service answers its probe, 0 when not',
+      labelNames: ['host', 'service'],
+      ...r,
+    }),
+    serviceSince: new Gauge({
+      name: 'laas_host_service_changed_timestamp_seconds',
+      help: 'When the watched service last changed between up and down',
+      labelNames: ['host', 'service'],
+      ...r,
+    }),
   };
-  const factsCapped = new Counter({ name: 'laas_host_facts_capped_total', help: 'Mounts, interfaces or services left out of /metrics because their host is at its cap, by kind (counted per sample)', labelNames: ['kind'], ...r });
+  const factsCapped = new Counter({
+    name: 'laas_host_facts_capped_total',
+    help: 'Mounts, interfaces or services left out of /metrics because their host is at its cap, by kind (counted per sample)',
+    labelNames: ['kind'],
+    ...r,
+  });
   // The whole fleet in a few series, whatever its size (the per-host facts stop at the cap).
   const stat = { labelNames: ['stat'] as const, ...r };
   const fleet = {
     hostsReporting: new Gauge({ name: 'laas_fleet_hosts_reporting', help: 'Hosts that sent a sample within the stale limit', ...r }),
-    hostsWithoutSeries: new Gauge({ name: 'laas_fleet_hosts_without_fact_series', help: 'Reporting hosts past the per-host series cap: in the laas_fleet_* summary only', ...r }),
+    hostsWithoutSeries: new Gauge({
+      name: 'laas_fleet_hosts_without_fact_series',
+      help: 'Reporting hosts past the per-host series cap: in the laas_fleet_* summary only',
+      ...r,
+    }),
     cpuUsage: new Gauge({ name: 'laas_fleet_cpu_usage_percent', help: 'CPU busy over reporting hosts, by stat (mean, min, max)', ...stat }),
     memoryUsed: new Gauge({ name: 'laas_fleet_memory_used_percent', help: 'Memory in use over reporting hosts, by stat (mean, min, max)', ...stat }),
-    diskUsed: new Gauge({ name: 'laas_fleet_disk_used_percent', help: 'Fullest filesystem of each reporting host, by stat over hosts (mean, min, max)', ...stat }),
+    diskUsed: new Gauge({
+      name: 'laas_fleet_disk_used_percent',
+      help: 'Fullest filesystem of each reporting host, by stat over hosts (mean, min, max)',
+      ...stat,
+    }),
     servicesDown: new Gauge({ name: 'laas_fleet_services_down', help: 'Watched services reported down, summed over reporting hosts', ...r }),
   };
   const facts: FactsMetrics = new FactsMetrics({ gauges: hostFacts, hostUp, capped: factsCapped, fleet, clock: opts.clock, limits: opts.facts });
@@ -67,40 +115,140 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     facts,
     agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
-    framesRejected: new Counter({ name: 'laas_link_frames_rejected_total', help: 'Frames refused as malformed or unexpected, by error code', labelNames: ['code'], ...r }),
-    upgradesRejected: new Counter({ name: 'laas_link_upgrades_rejected_total', help: 'Agent connections refused at the upgrade, by reason', labelNames: ['reason'], ...r }),
+    framesRejected: new Counter({
+      name: 'laas_link_frames_rejected_total',
+      help: 'Frames refused as malformed or unexpected, by error code',
+      labelNames: ['code'],
+      ...r,
+    }),
+    upgradesRejected: new Counter({
+      name: 'laas_link_upgrades_rejected_total',
+      help: 'Agent connections refused at the upgrade, by reason',
+      labelNames: ['reason'],
+      ...r,
+    }),
     hostLastSeen: new HostGauge('laas_host_last_seen_timestamp_seconds', 'When the host last reported', registry),
     samplesReceived: new Counter({ name: 'laas_samples_received_total', help: 'Samples received, by trigger', labelNames: ['trigger'], ...r }),
-    samplesLate: new Counter({ name: 'laas_samples_late_total', help: 'Samples kept out of rule evaluation because they tell the past: buffered by the agent during an outage, or older than one already seen', labelNames: ['reason'], ...r }),
-    framesDropped: new Counter({ name: 'laas_link_frames_dropped_total', help: 'Frames from agents dropped unread, by reason (rate-limit: over the per-connection frame budget; queue-full: read past twice the queue bound)', labelNames: ['reason'], ...r }),
+    samplesLate: new Counter({
+      name: 'laas_samples_late_total',
+      help: 'Samples kept out of rule evaluation because they tell the past: buffered by the agent during an outage, or older than one already seen',
+      labelNames: ['reason'],
+      ...r,
+    }),
+    framesDropped: new Counter({
+      name: 'laas_link_frames_dropped_total',
+      help: 'Frames from agents dropped unread, by reason (rate-limit: over the per-connection frame budget; queue-full: read past twice the queue bound)',
+      labelNames: ['reason'],
+      ...r,
+    }),
     framesQueued: new Gauge({ name: 'laas_link_frames_queued', help: 'Frames read from agents and waiting for their handler, over all connections', ...r }),
-    readsPaused: new Counter({ name: 'laas_link_reads_paused_total', help: 'Times reading from an agent connection paused because its queue of unhandled frames was full (back-pressure)', ...r }),
-    peersCut: new Counter({ name: 'laas_link_peers_cut_total', help: 'Agent connections the controller cut off, by reason (not-answering pings, not-reading, flooding)', labelNames: ['reason'], ...r }),
+    readsPaused: new Counter({
+      name: 'laas_link_reads_paused_total',
+      help: 'Times reading from an agent connection paused because its queue of unhandled frames was full (back-pressure)',
+      ...r,
+    }),
+    peersCut: new Counter({
+      name: 'laas_link_peers_cut_total',
+      help: 'Agent connections the controller cut off, by reason (not-answering pings, not-reading, flooding)',
+      labelNames: ['reason'],
+      ...r,
+    }),
     rulesLoaded: new Gauge({ name: 'laas_rules_loaded', help: 'Rules in the active rule set', ...r }),
     rulesReloads: new Counter({ name: 'laas_rules_reloads_total', help: 'Rule set reloads, by outcome', labelNames: ['outcome'], ...r }),
     // From the sample's own timestamp (agent clock; same machine in the bench) to the end of its
     // rule evaluation and alert/heal decisions: includes time queued in the socket and event loop.
-    sampleDecisionSeconds: new Histogram({ name: 'laas_controller_sample_decision_seconds', help: 'From a sample being taken (its ts) to the end of the decisions on it; samples with a clock off by over 60 s are not counted', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30], ...r }),
-    ruleEvalSeconds: new Histogram({ name: 'laas_rules_evaluation_seconds', help: 'Time to evaluate one sample against the rules selecting its host', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], ...r }),
-    alertsActive: new Gauge({ name: 'laas_alerts_active', help: 'Alerts not resolved, by rule, severity and state', labelNames: ['rule', 'severity', 'state'], ...r }),
-    alertTransitions: new Counter({ name: 'laas_alerts_transitions_total', help: 'Alert state changes, by rule and new state', labelNames: ['rule', 'state'], ...r }),
-    healActions: new Counter({ name: 'laas_heal_actions_total', help: 'Work orders reaching a final state, by rule, action and outcome', labelNames: ['rule', 'action', 'outcome'], ...r }),
-    healDispatched: new Counter({ name: 'laas_heal_dispatched_total', help: 'Instructions sent to agents, by rule and action', labelNames: ['rule', 'action'], ...r }),
-    faultToDispatchSeconds: new Histogram({ name: 'laas_heal_fault_to_dispatch_seconds', help: 'From the sample that showed the fault to the instruction being sent', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
-    healDurationSeconds: new Histogram({ name: 'laas_heal_duration_seconds', help: 'From dispatch to the agent result', labelNames: ['action'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], ...r }),
+    sampleDecisionSeconds: new Histogram({
+      name: 'laas_controller_sample_decision_seconds',
+      help: 'From a sample being taken (its ts) to the end of the decisions on it; samples with a clock off by over 60 s are not counted',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30],
+      ...r,
+    }),
+    ruleEvalSeconds: new Histogram({
+      name: 'laas_rules_evaluation_seconds',
+      help: 'Time to evaluate one sample against the rules selecting its host',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      ...r,
+    }),
+    alertsActive: new Gauge({
+      name: 'laas_alerts_active',
+      help: 'Alerts not resolved, by rule, severity and state',
+      labelNames: ['rule', 'severity', 'state'],
+      ...r,
+    }),
+    alertTransitions: new Counter({
+      name: 'laas_alerts_transitions_total',
+      help: 'Alert state changes, by rule and new state',
+      labelNames: ['rule', 'state'],
+      ...r,
+    }),
+    healActions: new Counter({
+      name: 'laas_heal_actions_total',
+      help: 'Work orders reaching a final state, by rule, action and outcome',
+      labelNames: ['rule', 'action', 'outcome'],
+      ...r,
+    }),
+    healDispatched: new Counter({
+      name: 'laas_heal_dispatched_total',
+      help: 'Instructions sent to agents, by rule and action',
+      labelNames: ['rule', 'action'],
+      ...r,
+    }),
+    faultToDispatchSeconds: new Histogram({
+      name: 'laas_heal_fault_to_dispatch_seconds',
+      help: 'From the sample that showed the fault to the instruction being sent',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...r,
+    }),
+    healDurationSeconds: new Histogram({
+      name: 'laas_heal_duration_seconds',
+      help: 'From dispatch to the agent result',
+      labelNames: ['action'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      ...r,
+    }),
     healSkipped: new Counter({ name: 'laas_heal_skipped_total', help: 'Heals a brake stopped, by rule and brake', labelNames: ['rule', 'reason'], ...r }),
-    healShadow: new Counter({ name: 'laas_heal_shadow_total', help: 'Heals recorded but not run because the rule is in shadow mode', labelNames: ['rule'], ...r }),
-    healEscalations: new Counter({ name: 'laas_heal_escalations_total', help: 'Work orders that failed or timed out and were handed to people', labelNames: ['rule'], ...r }),
+    healShadow: new Counter({
+      name: 'laas_heal_shadow_total',
+      help: 'Heals recorded but not run because the rule is in shadow mode',
+      labelNames: ['rule'],
+      ...r,
+    }),
+    healEscalations: new Counter({
+      name: 'laas_heal_escalations_total',
+      help: 'Work orders that failed or timed out and were handed to people',
+      labelNames: ['rule'],
+      ...r,
+    }),
     breakersOpen: new Gauge({ name: 'laas_heal_breakers_open', help: 'Circuit breakers open (rule and host pairs with automatic heals stopped)', ...r }),
     approvalsPending: new Gauge({ name: 'laas_heal_approvals_pending', help: 'Work orders waiting for a person to approve them', ...r }),
     healPaused: new Gauge({ name: 'laas_heal_paused', help: '1 while automatic heals are paused fleet-wide', ...r }),
     schedulesRun: new Counter({ name: 'laas_schedule_runs_total', help: 'Scheduled rule runs, by rule and outcome', labelNames: ['rule', 'outcome'], ...r }),
-    notifyAttempts: new Counter({ name: 'laas_notify_attempts_total', help: 'Notification delivery attempts, by receiver and outcome', labelNames: ['receiver', 'outcome'], ...r }),
-    storeWriteSeconds: new Histogram({ name: 'laas_store_write_seconds', help: 'Time to write the embedded store to disk', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], ...r }),
+    notifyAttempts: new Counter({
+      name: 'laas_notify_attempts_total',
+      help: 'Notification delivery attempts, by receiver and outcome',
+      labelNames: ['receiver', 'outcome'],
+      ...r,
+    }),
+    storeWriteSeconds: new Histogram({
+      name: 'laas_store_write_seconds',
+      help: 'Time to write the embedded store to disk',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      ...r,
+    }),
     storeWriteErrors: new Counter({ name: 'laas_store_write_errors_total', help: 'Failed store writes (the data stays in memory and is written again)', ...r }),
     // Identity and the database trust boundary (issue 16).
-    hellosRefused: new Counter({ name: 'laas_link_hellos_refused_total', help: 'Agent hellos refused for the agent id they claim, by reason (enrolled, revoked, not-allowed, claimed, host-limit)', labelNames: ['reason'], ...r }),
-    clusterMessagesRejected: new Counter({ name: 'laas_cluster_messages_rejected_total', help: 'Messages on the controllers\' channel dropped as not from a controller with the cluster secret, by reason (bad-mac, stale, replayed, malformed)', labelNames: ['reason'], ...r }),
+    hellosRefused: new Counter({
+      name: 'laas_link_hellos_refused_total',
+      help: 'Agent hellos refused for the agent id they claim, by reason (enrolled, revoked, not-allowed, claimed, host-limit)',
+      labelNames: ['reason'],
+      ...r,
+    }),
+    clusterMessagesRejected: new Counter({
+      name: 'laas_cluster_messages_rejected_total',
+      help: "Messages on the controllers' channel dropped as not from a controller with the cluster secret, by reason (bad-mac, stale, replayed, malformed)",
+      labelNames: ['reason'],
+      ...r,
+    }),
   };
 }
 
@@ -127,10 +275,20 @@ function withoutBlockingDefaults(registry: Registry, r: { registers: Registry[] 
     return size > 0 ? size : (await readdir('/proc/self/fd')).length;
   };
   let open: number | undefined;
-  const refresh = () => count().then((n) => { open = n; }, () => { /* not Linux: no /proc */ });
+  const refresh = () =>
+    count().then(
+      (n) => {
+        open = n;
+      },
+      () => {
+        /* not Linux: no /proc */
+      },
+    );
   void refresh();
   const fds: Gauge = new Gauge({
-    name: `${prefix}process_open_fds`, help: 'Number of open file descriptors (as of the previous scrape).', ...r,
+    name: `${prefix}process_open_fds`,
+    help: 'Number of open file descriptors (as of the previous scrape).',
+    ...r,
     collect() {
       if (open !== undefined) fds.set(open);
       void refresh();
@@ -186,7 +344,9 @@ async function* gaugeText(metric: Gauge): AsyncGenerator<string> {
   let lines = header(m.name, m.help);
   for (let i = 0; i < m.values.length; i++) {
     const v = m.values[i];
-    const labels = Object.entries(v.labels).map(([k, x]) => `${k}="${typeof x === 'string' ? labelValue(x) : x}"`).join(',');
+    const labels = Object.entries(v.labels)
+      .map(([k, x]) => `${k}="${typeof x === 'string' ? labelValue(x) : x}"`)
+      .join(',');
     lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${valueText(v.value)}`);
     if (lines.length >= LINES_PER_SLICE && i < m.values.length - 1) {
       yield `${lines.join('\n')}\n`;

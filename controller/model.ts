@@ -6,7 +6,6 @@ import type { Result } from '../protocol/index.js';
  * none of them owns them.
  */
 
-
 export interface HostRecord {
   id: string;
   hostname: string;

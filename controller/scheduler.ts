@@ -13,11 +13,15 @@ export class Scheduler {
     this.stop();
     for (const rule of rules) {
       if (!rule.schedule) continue;
-      const task = cron.createTask(rule.schedule, async (ctx) => {
-        const fireAt = new Date(Math.round((ctx?.date ?? new Date()).getTime() / 1000) * 1000).toISOString();
-        this.deps.log.info({ rule: rule.id, schedule: rule.schedule, fireAt }, 'scheduled rule run');
-        await this.deps.run(rule.id, fireAt).catch((e: unknown) => this.deps.log.error({ rule: rule.id, err: errorMessage(e) }, 'scheduled run failed'));
-      }, { name: rule.id, noOverlap: true, unref: true });
+      const task = cron.createTask(
+        rule.schedule,
+        async (ctx) => {
+          const fireAt = new Date(Math.round((ctx?.date ?? new Date()).getTime() / 1000) * 1000).toISOString();
+          this.deps.log.info({ rule: rule.id, schedule: rule.schedule, fireAt }, 'scheduled rule run');
+          await this.deps.run(rule.id, fireAt).catch((e: unknown) => this.deps.log.error({ rule: rule.id, err: errorMessage(e) }, 'scheduled run failed'));
+        },
+        { name: rule.id, noOverlap: true, unref: true },
+      );
       void task.start();
       this.tasks.push(task);
     }

@@ -35,9 +35,16 @@ interface Group {
 
 export function notice(a: AlertRecord): AlertNotice {
   return {
-    id: a.id, status: a.state === 'resolved' ? 'resolved' : 'firing', rule: a.rule, host: a.host, severity: a.severity,
-    labels: a.labels, annotations: { summary: a.summary, ...(a.description ? { description: a.description } : {}) },
-    startsAt: a.firedAt ?? a.startsAt, endsAt: a.endsAt, fingerprint: a.fingerprint,
+    id: a.id,
+    status: a.state === 'resolved' ? 'resolved' : 'firing',
+    rule: a.rule,
+    host: a.host,
+    severity: a.severity,
+    labels: a.labels,
+    annotations: { summary: a.summary, ...(a.description ? { description: a.description } : {}) },
+    startsAt: a.firedAt ?? a.startsAt,
+    endsAt: a.endsAt,
+    fingerprint: a.fingerprint,
   };
 }
 
@@ -60,7 +67,18 @@ export class Groups {
       const key = `${d.receiver}:${JSON.stringify(labels)}`;
       let g = this.groups.get(key);
       if (!g) {
-        g = { key, delivery: d, labels, alerts: new Map(), told: new Set(), mutedLogged: new Set(), created: this.deps.clock.now(), lastFlush: null, timer: null, timerAt: null };
+        g = {
+          key,
+          delivery: d,
+          labels,
+          alerts: new Map(),
+          told: new Set(),
+          mutedLogged: new Set(),
+          created: this.deps.clock.now(),
+          lastFlush: null,
+          timer: null,
+          timerAt: null,
+        };
         this.groups.set(key, g);
       }
       g.alerts.set(alert.fingerprint, structuredClone(alert));
@@ -74,14 +92,25 @@ export class Groups {
    */
   adopt(alert: AlertRecord, deliveries: readonly Delivery[]): void {
     this.update(alert, deliveries);
-    for (const g of this.groups.values()) if (g.alerts.has(alert.fingerprint)) { g.told.add(alert.fingerprint); g.lastFlush ??= this.deps.clock.now(); }
+    for (const g of this.groups.values())
+      if (g.alerts.has(alert.fingerprint)) {
+        g.told.add(alert.fingerprint);
+        g.lastFlush ??= this.deps.clock.now();
+      }
   }
 
   /** Several controllers: a host moved to another controller; its alerts are paged from there. */
   forget(host: string): void {
     for (const g of [...this.groups.values()]) {
-      for (const [fp, a] of [...g.alerts]) if (a.host === host) { g.alerts.delete(fp); g.told.delete(fp); }
-      if (g.alerts.size === 0) { g.timer?.cancel(); this.groups.delete(g.key); }
+      for (const [fp, a] of [...g.alerts])
+        if (a.host === host) {
+          g.alerts.delete(fp);
+          g.told.delete(fp);
+        }
+      if (g.alerts.size === 0) {
+        g.timer?.cancel();
+        this.groups.delete(g.key);
+      }
     }
   }
 
@@ -105,10 +134,14 @@ export class Groups {
   private schedule(g: Group, why: 'firing' | 'resolved' | 'repeat'): void {
     const now = this.deps.clock.now();
     const d = g.delivery;
-    const at = g.lastFlush === null ? g.created + d.groupWait
-      : why === 'resolved' ? now + (this.deps.resolveWaitMs ?? 2000)
-      : why === 'repeat' ? g.lastFlush + d.repeatInterval
-      : g.lastFlush + d.groupInterval;
+    const at =
+      g.lastFlush === null
+        ? g.created + d.groupWait
+        : why === 'resolved'
+          ? now + (this.deps.resolveWaitMs ?? 2000)
+          : why === 'repeat'
+            ? g.lastFlush + d.repeatInterval
+            : g.lastFlush + d.groupInterval;
     const due = Math.max(now, at);
     if (g.timer && g.timerAt !== null && g.timerAt <= due) return;
     g.timer?.cancel();
@@ -144,7 +177,15 @@ export class Groups {
       if (!muted) firing.push(a);
       else if (!g.mutedLogged.has(a.id)) {
         g.mutedLogged.add(a.id);
-        this.deps.log({ at: new Date(now).toISOString(), receiver: g.delivery.receiver, groupKey: g.key, status: 'firing', alerts: [brief(a)], outcome: 'muted', reason: muted });
+        this.deps.log({
+          at: new Date(now).toISOString(),
+          receiver: g.delivery.receiver,
+          groupKey: g.key,
+          status: 'firing',
+          alerts: [brief(a)],
+          outcome: 'muted',
+          reason: muted,
+        });
       }
     }
     // People hear that an alert resolved only if they heard that it fired.
@@ -153,16 +194,26 @@ export class Groups {
     const repeatDue = g.lastFlush !== null && now - g.lastFlush >= g.delivery.repeatInterval && firing.some((a) => !a.ack);
     if (fresh.length || resolved.length || (repeatDue && firing.length)) {
       this.deps.deliver({
-        receiver: g.delivery.receiver, status: firing.length ? 'firing' : 'resolved', alerts: [...firing, ...resolved].map(notice),
-        groupKey: g.key, groupLabels: g.labels, externalUrl: this.deps.externalUrl(),
+        receiver: g.delivery.receiver,
+        status: firing.length ? 'firing' : 'resolved',
+        alerts: [...firing, ...resolved].map(notice),
+        groupKey: g.key,
+        groupLabels: g.labels,
+        externalUrl: this.deps.externalUrl(),
       });
       g.lastFlush = now;
     }
     for (const a of all) {
-      if (a.state === 'resolved') { g.alerts.delete(a.fingerprint); g.told.delete(a.fingerprint); }
+      if (a.state === 'resolved') {
+        g.alerts.delete(a.fingerprint);
+        g.told.delete(a.fingerprint);
+      }
     }
     for (const a of firing) g.told.add(a.fingerprint);
-    if (g.alerts.size === 0) { this.groups.delete(g.key); return; }
+    if (g.alerts.size === 0) {
+      this.groups.delete(g.key);
+      return;
+    }
     if (firing.length) this.schedule(g, 'repeat');
   }
 }

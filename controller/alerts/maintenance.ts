@@ -6,12 +6,16 @@ export const maintenanceSchema = z.strictObject({
   name: z.string().min(1),
   /** When each window opens: a 5-field cron expression (minute granularity). */
   schedule: z.string().superRefine((expr, ctx) => {
-    if (expr.trim().split(/\s+/).length !== 5) ctx.addIssue({ code: 'custom', message: `expected a 5-field cron expression (minute hour day month weekday), got ${JSON.stringify(expr)}` });
+    if (expr.trim().split(/\s+/).length !== 5)
+      ctx.addIssue({ code: 'custom', message: `expected a 5-field cron expression (minute hour day month weekday), got ${JSON.stringify(expr)}` });
     else if (!cron.validate(expr)) ctx.addIssue({ code: 'custom', message: `bad cron expression ${JSON.stringify(expr)}` });
   }),
   duration: zDuration.refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'a window lasts from 1m to 7d'),
   /** Hosts covered, by labels; absent covers every host. */
-  hosts: z.record(z.string(), z.string()).refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to cover every host').optional(),
+  hosts: z
+    .record(z.string(), z.string())
+    .refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to cover every host')
+    .optional(),
   timezone: z.string().optional(),
 });
 export type MaintenanceWindow = z.output<typeof maintenanceSchema>;
@@ -47,7 +51,10 @@ export class Maintenance {
     const open = new Set<string>();
     for (const { w, match } of this.tasks) {
       for (let m = minute; m > minute - w.duration / 60_000; m--) {
-        if (match(new Date(m * 60_000))) { open.add(w.name); break; }
+        if (match(new Date(m * 60_000))) {
+          open.add(w.name);
+          break;
+        }
       }
     }
     this.cache = { minute, open };

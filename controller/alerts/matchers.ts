@@ -59,18 +59,26 @@ const matcherObject = z.strictObject({
  * A matcher as a string ("host=web-1") or an object ({name, value, isRegex, isEqual}); a regex
  * is compiled here, so a bad one is refused at its own pointer (`/matchers/2/value`).
  */
-export const matcherSchema = z.union([z.string().max(MATCHER_LIMITS.name + MATCHER_LIMITS.value + 8), matcherObject], {
-  error: 'expected a matcher: a string like "host=web-1" or "alertname=~disk.*", or {"name", "value", "isRegex", "isEqual"}',
-}).transform((m, ctx): Matcher => {
-  if (typeof m === 'string') {
-    const parsed = parseMatcher(m);
-    if (typeof parsed === 'string') { ctx.addIssue({ code: 'custom', message: parsed }); return z.NEVER; }
-    return parsed;
-  }
-  const problem = m.isRegex ? regexProblem(m.value) : undefined;
-  if (problem) { ctx.addIssue({ code: 'custom', path: ['value'], message: problem }); return z.NEVER; }
-  return m;
-});
+export const matcherSchema = z
+  .union([z.string().max(MATCHER_LIMITS.name + MATCHER_LIMITS.value + 8), matcherObject], {
+    error: 'expected a matcher: a string like "host=web-1" or "alertname=~disk.*", or {"name", "value", "isRegex", "isEqual"}',
+  })
+  .transform((m, ctx): Matcher => {
+    if (typeof m === 'string') {
+      const parsed = parseMatcher(m);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }
+    const problem = m.isRegex ? regexProblem(m.value) : undefined;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
+      return z.NEVER;
+    }
+    return m;
+  });
 
 /** Each matcher's test, made once: compiling a regex costs ~100× matching with it. */
 const compiled = new WeakMap<Matcher, ((v: string) => boolean) | null>();
@@ -108,5 +116,5 @@ export function matches(matchers: readonly Matcher[], labels: Readonly<Record<st
 }
 
 export function formatMatcher(m: Matcher): string {
-  return `${m.name}${m.isEqual ? (m.isRegex ? '=~' : '=') : (m.isRegex ? '!~' : '!=')}${m.value}`;
+  return `${m.name}${m.isEqual ? (m.isRegex ? '=~' : '=') : m.isRegex ? '!~' : '!='}${m.value}`;
 }

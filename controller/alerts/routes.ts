@@ -13,18 +13,20 @@ export interface Route {
   routes: Route[];
 }
 
-const routeSchema: z.ZodType<Route, unknown> = z.lazy(() => z.strictObject({
-  receiver: z.string().min(1).optional(),
-  /** Label matchers like "severity=critical", "namespace=~db|cache"; all must match. */
-  matchers: z.array(matcherSchema).default([]),
-  /** Labels that split alerts into notification groups; ["..."] groups by every label. */
-  groupBy: z.array(z.string().min(1)).optional(),
-  groupWait: zDuration.optional(),
-  groupInterval: zDuration.optional(),
-  repeatInterval: zDuration.optional(),
-  continue: z.boolean().default(false),
-  routes: z.array(routeSchema).default([]),
-})) as unknown as z.ZodType<Route, unknown>;
+const routeSchema: z.ZodType<Route, unknown> = z.lazy(() =>
+  z.strictObject({
+    receiver: z.string().min(1).optional(),
+    /** Label matchers like "severity=critical", "namespace=~db|cache"; all must match. */
+    matchers: z.array(matcherSchema).default([]),
+    /** Labels that split alerts into notification groups; ["..."] groups by every label. */
+    groupBy: z.array(z.string().min(1)).optional(),
+    groupWait: zDuration.optional(),
+    groupInterval: zDuration.optional(),
+    repeatInterval: zDuration.optional(),
+    continue: z.boolean().default(false),
+    routes: z.array(routeSchema).default([]),
+  }),
+);
 
 export const rootRouteSchema = routeSchema;
 

@@ -9,13 +9,19 @@ import type { Store } from '../store/store.js';
 import { Groups } from './groups.js';
 import type { Maintenance } from './maintenance.js';
 import { direct, route, type Delivery, type Route } from './routes.js';
-import { Silences, formatMatcher, type Matcher, type Silence, type SilenceState } from './silences.js';
+import { Silences, formatMatcher, type Matcher, type Silence } from './silences.js';
 import { AlertStates, fingerprint, type AlertRule, type Transition } from './state-machine.js';
 
 /** The built-in alert of a host whose agent stopped reporting. */
 export const HOST_DOWN: AlertRule = {
-  id: 'builtin/host-down', name: 'host-down', namespace: 'builtin', severity: 'critical', forMs: 0,
-  summary: 'host {{host}} stopped reporting', description: 'The agent sent nothing within the host-down deadline.', labels: {},
+  id: 'builtin/host-down',
+  name: 'host-down',
+  namespace: 'builtin',
+  severity: 'critical',
+  forMs: 0,
+  summary: 'host {{host}} stopped reporting',
+  description: 'The agent sent nothing within the host-down deadline.',
+  labels: {},
 };
 
 export interface AlertDeps {
@@ -55,8 +61,12 @@ export class AlertService {
   constructor(private readonly deps: AlertDeps) {
     this.states = new AlertStates({ onTransition: (t) => this.onTransition(t), onHoldChange: (a) => void deps.store.putAlert(a) });
     this.groups = new Groups({
-      clock: deps.clock, deliver: deps.deliver, externalUrl: deps.externalUrl, resolveWaitMs: deps.resolveWaitMs,
-      mutedBy: (a) => this.mutedBy(a), log: (e) => deps.logNotification?.(e),
+      clock: deps.clock,
+      deliver: deps.deliver,
+      externalUrl: deps.externalUrl,
+      resolveWaitMs: deps.resolveWaitMs,
+      mutedBy: (a) => this.mutedBy(a),
+      log: (e) => deps.logNotification?.(e),
       onError: (e, where) => deps.log.error({ err: errorMessage(e), where }, `${where} failed; carrying on (the next change to it tries again)`),
     });
   }
@@ -74,7 +84,10 @@ export class AlertService {
   /** One verdict of a rule for a host; the transition it caused, if any. */
   observe(rule: Rule, host: HostView, holds: boolean, at: number): Transition | undefined {
     let a = this.alertRules.get(rule);
-    if (!a) { a = alertRule(rule); this.alertRules.set(rule, a); }
+    if (!a) {
+      a = alertRule(rule);
+      this.alertRules.set(rule, a);
+    }
     return this.states.observe(a, host, holds, at);
   }
 
@@ -127,11 +140,18 @@ export class AlertService {
     return alert;
   }
 
-  listSilences(): ReturnType<Silences["all"]> {
+  listSilences(): ReturnType<Silences['all']> {
     return this.silences.all(this.deps.clock.now());
   }
 
-  async addSilence(input: { matchers: Matcher[]; startsAt: number; endsAt: number; createdBy: string; comment: string; pauseHeals?: boolean }): Promise<Silence> {
+  async addSilence(input: {
+    matchers: Matcher[];
+    startsAt: number;
+    endsAt: number;
+    createdBy: string;
+    comment: string;
+    pauseHeals?: boolean;
+  }): Promise<Silence> {
     const s = this.silences.add(input, this.deps.clock.now());
     await this.saveSilences();
     this.deps.log.info({ silence: s.id, matchers: s.matchers.map(formatMatcher), endsAt: s.endsAt, by: s.createdBy }, 'silence added');
@@ -173,17 +193,33 @@ export class AlertService {
     const receivers = rule?.notify ?? [];
     const iso = new Date(this.deps.clock.now()).toISOString();
     const labels: Record<string, string> = {
-      alertname: `laas-heal-${kind}`, rule: order.rule, host: order.host, namespace: rule?.namespace ?? order.rule.split('/')[0],
+      alertname: `laas-heal-${kind}`,
+      rule: order.rule,
+      host: order.host,
+      namespace: rule?.namespace ?? order.rule.split('/')[0],
       severity: kind === 'approval-needed' ? 'info' : kind === 'flapping' ? 'warning' : 'critical',
     };
     for (const receiver of receivers) {
       this.deps.deliver({
-        receiver, status: 'firing', groupKey: `{}:{alertname="${labels.alertname}",heal="${order.id}"}`,
-        groupLabels: { alertname: labels.alertname, host: order.host }, externalUrl: this.deps.externalUrl(),
-        alerts: [{
-          id: order.alertId ?? order.id, status: 'firing', rule: order.rule, host: order.host, severity: labels.severity, labels,
-          annotations: { summary: text, workOrder: order.id }, startsAt: iso, endsAt: null, fingerprint: fingerprint(labels),
-        }],
+        receiver,
+        status: 'firing',
+        groupKey: `{}:{alertname="${labels.alertname}",heal="${order.id}"}`,
+        groupLabels: { alertname: labels.alertname, host: order.host },
+        externalUrl: this.deps.externalUrl(),
+        alerts: [
+          {
+            id: order.alertId ?? order.id,
+            status: 'firing',
+            rule: order.rule,
+            host: order.host,
+            severity: labels.severity,
+            labels,
+            annotations: { summary: text, workOrder: order.id },
+            startsAt: iso,
+            endsAt: null,
+            fingerprint: fingerprint(labels),
+          },
+        ],
       });
     }
     return [...receivers];
@@ -216,7 +252,8 @@ export class AlertService {
   private onTransition({ alert, from, to }: Transition): void {
     const { metrics, log, store } = this.deps;
     void store.putAlert(alert);
-    if (from === to) { // not a state change: the alert was marked flapping and is held firing
+    if (from === to) {
+      // not a state change: the alert was marked flapping and is held firing
       log.warn({ alert: alert.id, rule: alert.rule, host: alert.host }, 'alert flapping; held firing until it settles');
       return;
     }
@@ -254,8 +291,12 @@ export class AlertService {
 
   /** A stored silence that cannot be applied is logged once here and skipped (never thrown at a flush). */
   private loadSilences(saved: unknown): Silences {
-    return new Silences(saved ?? [], (p) => this.deps.log.error({ code: 'SILENCE_INVALID', silence: p.id, problem: p.problem },
-      `stored silence ${p.id} is invalid and is skipped: ${p.problem}; fix or expire it (laas silence expire ${p.id})`));
+    return new Silences(saved ?? [], (p) =>
+      this.deps.log.error(
+        { code: 'SILENCE_INVALID', silence: p.id, problem: p.problem },
+        `stored silence ${p.id} is invalid and is skipped: ${p.problem}; fix or expire it (laas silence expire ${p.id})`,
+      ),
+    );
   }
 
   private async saveSilences(): Promise<void> {
@@ -279,7 +320,15 @@ export class AlertService {
 
 function alertRule(rule: Rule): AlertRule {
   return {
-    id: rule.id, name: rule.name, namespace: rule.namespace, severity: rule.severity, forMs: rule.for, summary: rule.summary,
-    description: rule.description, labels: rule.labels, keepFiringForMs: rule.keepFiringFor, flap: rule.flap,
+    id: rule.id,
+    name: rule.name,
+    namespace: rule.namespace,
+    severity: rule.severity,
+    forMs: rule.for,
+    summary: rule.summary,
+    description: rule.description,
+    labels: rule.labels,
+    keepFiringForMs: rule.keepFiringFor,
+    flap: rule.flap,
   };
 }

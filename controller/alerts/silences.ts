@@ -40,9 +40,17 @@ const storedSilence = z.looseObject({
 });
 
 /** A stored entry that failed the check: kept as it was (so nothing is lost), never applied. */
-interface Invalid { raw: unknown; id: string; problem: string }
+interface Invalid {
+  raw: unknown;
+  id: string;
+  problem: string;
+}
 
-export interface SilenceProblem { id: string; index: number; problem: string }
+export interface SilenceProblem {
+  id: string;
+  index: number;
+  problem: string;
+}
 
 /**
  * The silences: created by people through the API/CLI, kept in the store, applied to alerts.
@@ -73,8 +81,14 @@ export class Silences {
 
   add(input: { matchers: Matcher[]; startsAt: number; endsAt: number; createdBy: string; comment: string; pauseHeals?: boolean }, now: number): Silence {
     const s: Silence = {
-      id: randomUUID(), matchers: input.matchers, startsAt: new Date(input.startsAt).toISOString(), endsAt: new Date(input.endsAt).toISOString(),
-      createdBy: input.createdBy, comment: input.comment, pauseHeals: input.pauseHeals ?? false, createdAt: new Date(now).toISOString(),
+      id: randomUUID(),
+      matchers: input.matchers,
+      startsAt: new Date(input.startsAt).toISOString(),
+      endsAt: new Date(input.endsAt).toISOString(),
+      createdBy: input.createdBy,
+      comment: input.comment,
+      pauseHeals: input.pauseHeals ?? false,
+      createdAt: new Date(now).toISOString(),
     };
     this.list.push(s);
     return s;

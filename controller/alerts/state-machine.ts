@@ -43,7 +43,10 @@ export function renderTemplate(template: string, values: { host: string; rule: s
 }
 
 export function fingerprint(labels: Record<string, string>): string {
-  const canonical = Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join('\u0000');
+  const canonical = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join('\u0000');
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -80,7 +83,11 @@ export class AlertStates {
   /** Several controllers: the host's open alerts move to the controller that now holds its link. */
   release(host: string): AlertRecord[] {
     const out: AlertRecord[] = [];
-    for (const [k, a] of [...this.active]) if (a.host === host) { this.active.delete(k); out.push(a); }
+    for (const [k, a] of [...this.active])
+      if (a.host === host) {
+        this.active.delete(k);
+        out.push(a);
+      }
     return out;
   }
 
@@ -114,7 +121,12 @@ export class AlertStates {
           startsAt: iso,
           firedAt: firing ? iso : null,
           endsAt: null,
-          summary: renderTemplate(rule.summary ?? `${rule.name} on {{host}}`, { host: host.id, rule: rule.id, severity: rule.severity, labels: { ...host.labels } }),
+          summary: renderTemplate(rule.summary ?? `${rule.name} on {{host}}`, {
+            host: host.id,
+            rule: rule.id,
+            severity: rule.severity,
+            labels: { ...host.labels },
+          }),
           description: rule.description,
           labels,
           fingerprint: fingerprint(labels),
@@ -127,7 +139,8 @@ export class AlertStates {
         this.active.set(k, alert);
         return this.emit(alert, null);
       }
-      if (current.clearedAt) { // back before keepFiringFor ran out: the same incident goes on
+      if (current.clearedAt) {
+        // back before keepFiringFor ran out: the same incident goes on
         current.clearedAt = null;
         current.updatedAt = iso;
         this.change(k, rule, at);

@@ -30,7 +30,11 @@ export function httpStatus(code: ErrorCode): number {
 
 /** An error the API itself raises; `caller` is who was refused when the token was valid but its role too low (for the audit log). */
 export class ApiError extends LaasError {
-  constructor(code: ErrorCode, message: string, readonly caller?: { name: string; role: string }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly caller?: { name: string; role: string },
+  ) {
     super(code, message);
   }
 }

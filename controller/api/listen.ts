@@ -17,12 +17,22 @@ export function checkListenSafety(config: ControllerConfig, log: Logger): void {
   if (LOOPBACK.test(config.listen.host)) return;
   const where = `${config.listen.host}:${config.listen.port}`;
   if (!config.tls && !config.insecure) {
-    throw new LaasError('CONFIG_INSECURE_LISTEN', `refusing to listen on ${where} without TLS: set "tls": {"cert", "key"} (make them with "laas certs init"), or "insecure": true if something else encrypts the link`);
+    throw new LaasError(
+      'CONFIG_INSECURE_LISTEN',
+      `refusing to listen on ${where} without TLS: set "tls": {"cert", "key"} (make them with "laas certs init"), or "insecure": true if something else encrypts the link`,
+    );
   }
   if (config.apiTokens.length === 0) {
-    throw new LaasError('CONFIG_OPEN_API', `refusing to listen on ${where} with no "apiTokens": anyone reaching it would be admin. Add "apiTokens": [{"name": "ops", "token": {"file": "/etc/laas/api-token"}, "role": "admin"}] (the CLI sends it from LAAS_TOKEN), or listen on 127.0.0.1`);
+    throw new LaasError(
+      'CONFIG_OPEN_API',
+      `refusing to listen on ${where} with no "apiTokens": anyone reaching it would be admin. Add "apiTokens": [{"name": "ops", "token": {"file": "/etc/laas/api-token"}, "role": "admin"}] (the CLI sends it from LAAS_TOKEN), or listen on 127.0.0.1`,
+    );
   }
-  if (!config.tls) log.warn({ listen: where }, 'INSECURE: listening beyond loopback without TLS ("insecure": true) — agent tokens, API tokens and instructions cross the network in the clear');
+  if (!config.tls)
+    log.warn(
+      { listen: where },
+      'INSECURE: listening beyond loopback without TLS ("insecure": true) — agent tokens, API tokens and instructions cross the network in the clear',
+    );
 }
 
 /** The HTTP(S) server: the API, and the agent link's WebSocket upgrade on the same port. */
@@ -32,8 +42,12 @@ export interface Listening {
 }
 
 export async function listen(config: ControllerConfig, api: Api, upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): Promise<Listening> {
-  const handler = (req: IncomingMessage, res: ServerResponse) => { void api.handle(req, res); };
-  const server: Server = config.tls ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler) : createServer(handler);
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    void api.handle(req, res);
+  };
+  const server: Server = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler)
+    : createServer(handler);
   server.on('upgrade', (req, socket, head) => {
     if (!upgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
@@ -44,10 +58,17 @@ export async function listen(config: ControllerConfig, api: Api, upgrade: (req: 
     server.once('error', reject);
     // A herd of agents reconnecting overflows Node's default accept queue (511): their SYNs are
     // dropped and retried seconds later. The kernel caps this at net.core.somaxconn.
-    server.listen({ port: config.listen.port, host: config.listen.host, backlog: 4096 }, () => { server.off('error', reject); resolve(); });
+    server.listen({ port: config.listen.port, host: config.listen.host, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -28,14 +28,27 @@ export interface ApiOptions {
    * Called for every mutating request and every refused one: the audit log. `who` is "-" when
    * the request was refused before a caller was known (or a public route was called without a token).
    */
-  audit?: (entry: { who: string; role: string; from: string; action: string; target: string; result: 'ok' | 'denied' | 'failed'; status: number; detail?: string }) => void;
+  audit?: (entry: {
+    who: string;
+    role: string;
+    from: string;
+    action: string;
+    target: string;
+    result: 'ok' | 'denied' | 'failed';
+    status: number;
+    detail?: string;
+  }) => void;
   authFailures?: AuthFailures;
   /** Where people reach this controller: its host is allowed in Host and Origin besides loopback names. */
   externalUrl?: string;
 }
 
 /** Who is calling: `viaToken` when a bearer token proved it (the browser-safety checks are then not needed). */
-interface Caller { name: string; role: Role; viaToken: boolean }
+interface Caller {
+  name: string;
+  role: Role;
+  viaToken: boolean;
+}
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
@@ -64,14 +77,25 @@ export class Api {
   /** The externalUrl's host name, lower case, without brackets. */
   private readonly external: string | undefined;
 
-  constructor(tokens: readonly { name: string; token: string; role: Role }[], private readonly log: Logger, private readonly opts: ApiOptions = {}) {
+  constructor(
+    tokens: readonly { name: string; token: string; role: Role }[],
+    private readonly log: Logger,
+    private readonly opts: ApiOptions = {},
+  ) {
     this.tokens = tokens.map((t) => ({ name: t.name, role: t.role, hash: sha256(t.token) }));
     this.external = opts.externalUrl ? new URL(opts.externalUrl).hostname.toLowerCase().replace(/^\[|\]$/g, '') : undefined;
   }
 
   route(method: string, path: string, role: Role | 'public', handler: Handler): this {
     const keys: string[] = [];
-    const pattern = new RegExp('^' + path.replace(/\{(\w+)\}/g, (_, k: string) => { keys.push(k); return '([^/]+)'; }) + '$');
+    const pattern = new RegExp(
+      '^' +
+        path.replace(/\{(\w+)\}/g, (_, k: string) => {
+          keys.push(k);
+          return '([^/]+)';
+        }) +
+        '$',
+    );
     this.routes.push({ method, pattern, keys, role, handler });
     return this;
   }
@@ -99,7 +123,10 @@ export class Api {
         const m = route.pattern.exec(url.pathname);
         if (!m) continue;
         pathKnown = true;
-        if (route.method === method) { match = { route, m }; break; }
+        if (route.method === method) {
+          match = { route, m };
+          break;
+        }
       }
       if (!match) {
         if (pathKnown) throw new ApiError('API_METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
@@ -110,8 +137,17 @@ export class Api {
       who = caller.name;
       role = match.route.role === 'public' && !caller.viaToken ? '-' : caller.role;
       const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined;
-      const params = Object.fromEntries(match.route.keys.map((k, i) => [k, decodeURIComponent(match!.m[i + 1])]));
-      const out = await match.route.handler({ method, path: url.pathname, params, query: url.searchParams, body, caller: caller.name, role: caller.role, remote });
+      const params = Object.fromEntries(match.route.keys.map((k, i) => [k, decodeURIComponent(match.m[i + 1])]));
+      const out = await match.route.handler({
+        method,
+        path: url.pathname,
+        params,
+        query: url.searchParams,
+        body,
+        caller: caller.name,
+        role: caller.role,
+        remote,
+      });
       if (isStream(out.body)) {
         await this.stream(req, res, out.status ?? 200, out.body, out.contentType ?? 'text/plain');
         return;
@@ -122,7 +158,10 @@ export class Api {
       if (e instanceof LaasError) {
         const status = httpStatus(e.code);
         if (status === 401) this.opts.authFailures?.fail(remote);
-        if (e instanceof ApiError && e.caller) { who = e.caller.name; role = e.caller.role; }
+        if (e instanceof ApiError && e.caller) {
+          who = e.caller.name;
+          role = e.caller.role;
+        }
         audit(status === 401 || status === 403 || status === 429 ? 'denied' : 'failed', status, e.message);
         send(res, status, { error: { code: e.code, message: e.message } });
       } else {
@@ -147,7 +186,8 @@ export class Api {
     } catch (e) {
       // The client went away, or making a part failed: nothing more can be said on this response.
       if (!res.destroyed) res.destroy();
-      if (!(req.destroyed || (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')) this.log.error({ url: req.url, err: errorMessage(e) }, 'API response stream failed');
+      if (!(req.destroyed || (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'))
+        this.log.error({ url: req.url, err: errorMessage(e) }, 'API response stream failed');
     }
   }
 
@@ -158,8 +198,10 @@ export class Api {
     const hash = token ? sha256(token) : undefined;
     const found = hash && this.tokens.find((t) => timingSafeEqual(t.hash, hash));
     if (role === 'public') return found ? { name: found.name, role: found.role, viaToken: true } : { name: '-', role: 'viewer', viaToken: false };
-    if (!found) throw new ApiError('API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
-    if (RANK[found.role] < RANK[role]) throw new ApiError('API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
+    if (!found)
+      throw new ApiError('API_UNAUTHORIZED', 'send "Authorization: Bearer <token>" with an API token from the controller config (LAAS_TOKEN for the CLI)');
+    if (RANK[found.role] < RANK[role])
+      throw new ApiError('API_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${role}`, { name: found.name, role: found.role });
     return { name: found.name, role: found.role, viaToken: true };
   }
 
@@ -174,19 +216,35 @@ export class Api {
     if (this.tokens.length === 0) {
       const host = req.headers.host;
       if (host !== undefined && !this.knownHost(hostOf(host))) {
-        throw new ApiError('API_HOST_NOT_ALLOWED', `Host ${JSON.stringify(host.slice(0, 100))} is not this controller's: use 127.0.0.1 or localhost, set "externalUrl" to the address people use, or configure apiTokens`);
+        throw new ApiError(
+          'API_HOST_NOT_ALLOWED',
+          `Host ${JSON.stringify(host.slice(0, 100))} is not this controller's: use 127.0.0.1 or localhost, set "externalUrl" to the address people use, or configure apiTokens`,
+        );
       }
     }
     if (!STATE_CHANGING.has(method)) return;
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (type !== 'application/json') {
-      throw new ApiError('API_CROSS_SITE', `${method} without a bearer token must send "Content-Type: application/json"${type ? `, not ${JSON.stringify(type.slice(0, 100))}` : ''}`);
+      throw new ApiError(
+        'API_CROSS_SITE',
+        `${method} without a bearer token must send "Content-Type: application/json"${type ? `, not ${JSON.stringify(type.slice(0, 100))}` : ''}`,
+      );
     }
     const origin = req.headers.origin;
     let originHost: string | undefined;
-    try { originHost = origin === undefined ? undefined : new URL(origin).hostname; } catch { originHost = ''; }
+    try {
+      originHost = origin === undefined ? undefined : new URL(origin).hostname;
+    } catch {
+      originHost = '';
+    }
     if ((origin !== undefined && !this.knownHost(originHost!)) || req.headers['sec-fetch-site'] === 'cross-site') {
-      throw new ApiError('API_CROSS_SITE', `a ${method} from another origin${origin ? ` (${JSON.stringify(origin.slice(0, 100))})` : ''} is refused without a bearer token`);
+      throw new ApiError(
+        'API_CROSS_SITE',
+        `a ${method} from another origin${origin ? ` (${JSON.stringify(origin.slice(0, 100))})` : ''} is refused without a bearer token`,
+      );
     }
   }
 
@@ -217,7 +275,10 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     return parseJsonText(Buffer.concat(chunks).toString('utf8'), 'request body', 'API_BAD_REQUEST');
   } catch (e) {
     // Only where and what kind of fault: JSON.parse's own message quotes the body, which may hold a secret.
-    throw new ApiError('API_BAD_REQUEST', `body is not valid JSON (${(e as LaasError).where ?? 'request body'}: ${(e as Error).message.replace(/^.*?not valid JSON: /, '')})`);
+    throw new ApiError(
+      'API_BAD_REQUEST',
+      `body is not valid JSON (${(e as LaasError).where ?? 'request body'}: ${(e as Error).message.replace(/^.*?not valid JSON: /, '')})`,
+    );
   }
 }
 

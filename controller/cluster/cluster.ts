@@ -86,7 +86,8 @@ export class Cluster {
     const c = new Cluster(opts);
     await c.pool.query(
       'INSERT INTO laas_controllers (id, url) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, started_at = now(), heartbeat_at = now()',
-      [opts.id, opts.url]);
+      [opts.id, opts.url],
+    );
     c.owned = new Set((await c.pool.query<{ host: string }>('SELECT host FROM laas_host_owners WHERE controller = $1', [opts.id])).rows.map((r) => r.host));
     c.hostCount = Number((await c.pool.query<{ n: string }>('SELECT count(*) AS n FROM laas_hosts')).rows[0].n);
     await c.listen();
@@ -140,13 +141,17 @@ export class Cluster {
     let prev: { controller: string; alive: boolean | null } | undefined;
     try {
       await client.query('BEGIN');
-      prev = (await client.query<{ controller: string; alive: boolean | null }>(
-        `SELECT o.controller, c.heartbeat_at > now() - make_interval(secs => $2) AS alive
+      prev = (
+        await client.query<{ controller: string; alive: boolean | null }>(
+          `SELECT o.controller, c.heartbeat_at > now() - make_interval(secs => $2) AS alive
            FROM laas_host_owners o LEFT JOIN laas_controllers c ON c.id = o.controller WHERE o.host = $1 FOR UPDATE OF o`,
-        [host, this.opts.expireMs / 1000])).rows[0];
+          [host, this.opts.expireMs / 1000],
+        )
+      ).rows[0];
       await client.query(
         'INSERT INTO laas_host_owners (host, controller) VALUES ($1, $2) ON CONFLICT (host) DO UPDATE SET controller = EXCLUDED.controller, since = now()',
-        [host, this.id]);
+        [host, this.id],
+      );
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -163,7 +168,8 @@ export class Cluster {
     const { rows } = await this.pool.query<{ controller: string; alive: boolean | null }>(
       `SELECT o.controller, c.heartbeat_at > now() - make_interval(secs => $2) AS alive
          FROM laas_host_owners o LEFT JOIN laas_controllers c ON c.id = o.controller WHERE o.host = $1`,
-      [host, this.opts.expireMs / 1000]);
+      [host, this.opts.expireMs / 1000],
+    );
     return rows[0] ? { controller: rows[0].controller, alive: Boolean(rows[0].alive) } : undefined;
   }
 
@@ -181,7 +187,8 @@ export class Cluster {
     const { rows } = await this.pool.query<{ host: string }>(
       `INSERT INTO laas_job_runs (job, fire_at, host, controller) SELECT $1, $2, h, $3 FROM unnest($4::text[]) AS h
        ON CONFLICT DO NOTHING RETURNING host`,
-      [job, fireAt, this.id, hosts]);
+      [job, fireAt, this.id, hosts],
+    );
     return rows.map((r) => r.host).sort();
   }
 
@@ -217,7 +224,10 @@ export class Cluster {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
-    for (const w of this.waiting.values()) { clearTimeout(w.timer); w.reject(new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller stopping')); }
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller stopping'));
+    }
     this.waiting.clear();
     // Leaving on purpose: the others need not wait out expireAfter to adopt what is left.
     await this.pool.query("UPDATE laas_controllers SET heartbeat_at = 'epoch' WHERE id = $1", [this.id]).catch(() => undefined);
@@ -230,17 +240,23 @@ export class Cluster {
     await this.pool.query('UPDATE laas_controllers SET heartbeat_at = now() WHERE id = $1', [this.id]);
     this.hostCount = Number((await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM laas_hosts')).rows[0].n);
     // Hosts of controllers whose heartbeat expired: one live controller adopts each (row locks decide).
-    const adopted = (await this.pool.query<{ host: string }>(
-      `UPDATE laas_host_owners o SET controller = $1, since = now()
+    const adopted = (
+      await this.pool.query<{ host: string }>(
+        `UPDATE laas_host_owners o SET controller = $1, since = now()
         WHERE o.controller <> $1 AND NOT EXISTS (SELECT 1 FROM laas_controllers c WHERE c.id = o.controller AND c.heartbeat_at > now() - make_interval(secs => $2))
-        RETURNING host`, [this.id, this.opts.expireMs / 1000])).rows.map((r) => r.host);
+        RETURNING host`,
+        [this.id, this.opts.expireMs / 1000],
+      )
+    ).rows.map((r) => r.host);
     for (const h of adopted) this.owned.add(h);
     if (adopted.length) {
       this.opts.log.warn({ hosts: adopted.length }, 'adopted the hosts of a controller whose heartbeat expired');
       await this.opts.onAdopted?.(adopted);
     }
     // A take we did not hear of (a notification lost while the listener reconnected).
-    const mine = new Set((await this.pool.query<{ host: string }>('SELECT host FROM laas_host_owners WHERE controller = $1', [this.id])).rows.map((r) => r.host));
+    const mine = new Set(
+      (await this.pool.query<{ host: string }>('SELECT host FROM laas_host_owners WHERE controller = $1', [this.id])).rows.map((r) => r.host),
+    );
     const lost = [...this.owned].filter((h) => !mine.has(h));
     for (const h of lost) this.owned.delete(h);
     if (lost.length) await this.opts.onLost?.(lost);
@@ -252,13 +268,20 @@ export class Cluster {
 
   private async listen(): Promise<void> {
     // Named, so a DBA (or a test) can tell each controller's listener in pg_stat_activity.
-    const client = new pg.Client({ connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString, application_name: `laas ${this.id} listener`.slice(0, 63) });
-    client.on('notification', (n) => { if (n.channel === CHANNEL && n.payload) void this.receive(n.payload); });
+    const client = new pg.Client({
+      connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString,
+      application_name: `laas ${this.id} listener`.slice(0, 63),
+    });
+    client.on('notification', (n) => {
+      if (n.channel === CHANNEL && n.payload) void this.receive(n.payload);
+    });
     client.on('error', (e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster listener connection failed'));
     client.on('end', () => {
       if (this.stopped) return;
       this.opts.log.warn('cluster listener connection closed; reconnecting');
-      setTimeout(() => { this.listen().catch((e) => this.opts.log.error({ err: errorMessage(e) }, 'cluster listener reconnect failed')); }, 1000).unref();
+      setTimeout(() => {
+        this.listen().catch((e) => this.opts.log.error({ err: errorMessage(e) }, 'cluster listener reconnect failed'));
+      }, 1000).unref();
     });
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
@@ -300,7 +323,10 @@ export class Cluster {
       body = { ok: false, code: e instanceof LaasError ? e.code : undefined, message: errorMessage(e) };
       if (!msg.req) this.opts.log.error({ kind: msg.kind, from: msg.from, err: errorMessage(e) }, 'cluster message handler failed');
     }
-    if (msg.req) await this.send({ to: msg.from, from: this.id, kind: 'reply', req: msg.req, body }).catch((e) => this.opts.log.warn({ err: errorMessage(e) }, 'cluster reply failed'));
+    if (msg.req)
+      await this.send({ to: msg.from, from: this.id, kind: 'reply', req: msg.req, body }).catch((e) =>
+        this.opts.log.warn({ err: errorMessage(e) }, 'cluster reply failed'),
+      );
   }
 
   /** A message that is not from a controller with our secret: dropped, counted, logged (at most every 10 s per reason). */
@@ -308,12 +334,19 @@ export class Cluster {
     this.opts.onRejected?.(reason);
     const now = Date.now();
     const last = this.dropLog.get(reason);
-    if (last && now - last.at < 10_000) { last.since++; return; }
+    if (last && now - last.at < 10_000) {
+      last.since++;
+      return;
+    }
     this.dropLog.set(reason, { at: now, since: 0 });
-    const hint = reason === 'bad-mac'
-      ? 'someone without the cluster secret wrote to the laas_cluster channel, or a controller has another cluster.secret'
-      : reason === 'stale' ? 'a message too old or from the future: a replay, or controller clocks more than 60 s apart (run NTP)'
-        : reason === 'replayed' ? 'a message seen before was sent again' : 'not a laas cluster message (or from an older laas)';
+    const hint =
+      reason === 'bad-mac'
+        ? 'someone without the cluster secret wrote to the laas_cluster channel, or a controller has another cluster.secret'
+        : reason === 'stale'
+          ? 'a message too old or from the future: a replay, or controller clocks more than 60 s apart (run NTP)'
+          : reason === 'replayed'
+            ? 'a message seen before was sent again'
+            : 'not a laas cluster message (or from an older laas)';
     this.opts.log.warn({ reason, droppedSinceLastLog: last?.since ?? 0 }, `cluster message dropped: ${hint}`);
   }
 }

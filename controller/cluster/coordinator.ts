@@ -1,7 +1,7 @@
 import { errorMessage, type Logger } from '../../protocol/index.js';
 import type { Core } from '../core.js';
 import type { OwnerRequest } from '../fleet.js';
-import { Cluster, RemoteError } from './cluster.js';
+import { type Cluster, RemoteError } from './cluster.js';
 
 export interface CoordinatorDeps {
   cluster: Cluster;
@@ -60,7 +60,9 @@ export class Coordinator {
       log.info({ host, from: prev.previous, ...out }, 'host taken over from another controller');
     })().catch((e: unknown) => log.error({ host, err: errorMessage(e) }, 'taking over a host failed'));
     this.adopting.set(host, done);
-    void done.finally(() => { if (this.adopting.get(host) === done) this.adopting.delete(host); });
+    void done.finally(() => {
+      if (this.adopting.get(host) === done) this.adopting.delete(host);
+    });
   }
 
   /** Waits until a take-over of the host is complete (messages from its agent wait for it). */
@@ -88,7 +90,11 @@ export class Coordinator {
     const { cluster } = this.deps;
     const owner = await cluster.ownerOf(host);
     if (!owner || owner.controller === cluster.id) return this.local(req);
-    if (!owner.alive) throw new RemoteError('CLUSTER_OWNER_UNAVAILABLE', `controller ${owner.controller}, which holds ${host}, is not answering; a live controller adopts its hosts shortly — retry`);
+    if (!owner.alive)
+      throw new RemoteError(
+        'CLUSTER_OWNER_UNAVAILABLE',
+        `controller ${owner.controller}, which holds ${host}, is not answering; a live controller adopts its hosts shortly — retry`,
+      );
     const out = await cluster.call(owner.controller, 'owner', req);
     if (out && typeof out === 'object' && 'id' in out) {
       const id = (out as { id: string }).id;
@@ -100,10 +106,14 @@ export class Coordinator {
   private async local(req: OwnerRequest): Promise<unknown> {
     const p = this.deps.core();
     switch (req.kind) {
-      case 'approve': return p.heal.approve(req.id, req.by, req.comment);
-      case 'reject': return p.heal.reject(req.id, req.by, req.comment);
-      case 'ack': return (await p.alerting.acknowledge(req.id, req.by, req.comment)) ?? null;
-      case 'breaker-reset': return p.heal.resetBreaker(req.rule, req.host, req.by);
+      case 'approve':
+        return p.heal.approve(req.id, req.by, req.comment);
+      case 'reject':
+        return p.heal.reject(req.id, req.by, req.comment);
+      case 'ack':
+        return (await p.alerting.acknowledge(req.id, req.by, req.comment)) ?? null;
+      case 'breaker-reset':
+        return p.heal.resetBreaker(req.rule, req.host, req.by);
     }
   }
 }

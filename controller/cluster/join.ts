@@ -36,10 +36,17 @@ export async function joinCluster(config: ControllerConfig, store: PostgresStore
   const { log, metrics } = opts;
   if (!config.cluster.secret) {
     await store.close();
-    throw new LaasError('CONFIG_INVALID', 'the PostgreSQL store needs "cluster": {"secret": …}: the same secret of at least 32 characters on every controller sharing the database', '/cluster/secret');
+    throw new LaasError(
+      'CONFIG_INVALID',
+      'the PostgreSQL store needs "cluster": {"secret": …}: the same secret of at least 32 characters on every controller sharing the database',
+      '/cluster/secret',
+    );
   }
   const secret = new ClusterSecret(config.cluster.secret);
-  const signing = await sharedSigningKey(store, SIGNING_KEY_STATE, secret, log).catch(async (e: unknown) => { await store.close(); throw e; });
+  const signing = await sharedSigningKey(store, SIGNING_KEY_STATE, secret, log).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
   const id = config.cluster.id ?? `${hostname()}:${config.listen.port}`;
   let coordinator: Coordinator | undefined;
   const running = (): Coordinator => {
@@ -47,9 +54,15 @@ export async function joinCluster(config: ControllerConfig, store: PostgresStore
     return coordinator;
   };
   const cluster = await Cluster.start({
-    store, id, url: config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`, log,
-    heartbeatMs: config.cluster.heartbeatMs, expireMs: config.cluster.expireAfterMs, secret,
-    onAdopted: (hosts) => running().adopted(hosts), onLost: (hosts) => running().lost(hosts),
+    store,
+    id,
+    url: config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`,
+    log,
+    heartbeatMs: config.cluster.heartbeatMs,
+    expireMs: config.cluster.expireAfterMs,
+    secret,
+    onAdopted: (hosts) => running().adopted(hosts),
+    onLost: (hosts) => running().lost(hosts),
     onRejected: (reason) => metrics.clusterMessagesRejected.inc({ reason }),
   });
   let credentialPoll: NodeJS.Timeout | undefined;
@@ -62,7 +75,9 @@ export async function joinCluster(config: ControllerConfig, store: PostgresStore
     decide: (fn) => cluster.gate(async () => fn(await cluster.inFlight())),
     claimRuns: (rule, fireAt, hosts) => cluster.claimRuns(rule, fireAt, hosts),
     freed: () => cluster.broadcast(SLOT_FREED),
-    onFreed: (fn) => { cluster.on(SLOT_FREED, fn); },
+    onFreed: (fn) => {
+      cluster.on(SLOT_FREED, fn);
+    },
     claim: (host) => running().claim(host),
     ready: (host) => running().ready(host),
     onOwner: async (host, req, local) => (host === undefined ? local() : ((await running().onOwner(host, req)) as Awaited<ReturnType<typeof local>>)),
@@ -73,7 +88,10 @@ export async function joinCluster(config: ControllerConfig, store: PostgresStore
     fleet,
     run({ core, disconnect, recheckAgents }) {
       coordinator = new Coordinator({
-        cluster, core: () => core, log, disconnect,
+        cluster,
+        core: () => core,
+        log,
+        disconnect,
         read: { heal: (heal) => store.getHeal(heal), alert: (alert) => store.getAlert(alert) },
         reloadState: async (key) => {
           if (key === 'pause') await core.heal.reloadPause();

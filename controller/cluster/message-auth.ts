@@ -18,7 +18,10 @@ const MAX_NONCES = 200_000;
 export class MessageAuth {
   private readonly seen = new Map<string, number>();
 
-  constructor(private readonly secret: ClusterSecret, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly secret: ClusterSecret,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The NOTIFY payload for a message. */
   seal(msg: object): string {

@@ -38,7 +38,11 @@ export class Approvals {
     orders.event(order, 'awaiting-approval', `approve with: laas approve ${order.id}`);
     orders.hold(order);
     this.armExpiry(order);
-    orders.notice(order, 'approval-needed', `${rule.id} on ${order.host} wants to run ${order.action}; approve with "laas approve ${order.id}" or reject with "laas reject ${order.id}"`);
+    orders.notice(
+      order,
+      'approval-needed',
+      `${rule.id} on ${order.host} wants to run ${order.action}; approve with "laas approve ${order.id}" or reject with "laas reject ${order.id}"`,
+    );
     this.deps.changed();
     await this.deps.store.putHeal(order);
   }

@@ -75,14 +75,16 @@ export class Breakers {
   }
 
   view(resetAfter: (rule: string) => number): BreakerView[] {
-    return [...this.states.values()].filter((s) => s.openedAt !== null || s.failures.length > 0).map((s) => ({
-      rule: s.rule,
-      host: s.host,
-      state: s.openedAt === null ? 'closed' : 'open',
-      openedAt: s.openedAt === null ? null : new Date(s.openedAt).toISOString(),
-      recentFailures: s.failures.length,
-      closesAt: s.openedAt === null ? null : new Date((s.lastUnhealthyAt ?? s.openedAt) + resetAfter(s.rule)).toISOString(),
-    }));
+    return [...this.states.values()]
+      .filter((s) => s.openedAt !== null || s.failures.length > 0)
+      .map((s) => ({
+        rule: s.rule,
+        host: s.host,
+        state: s.openedAt === null ? 'closed' : 'open',
+        openedAt: s.openedAt === null ? null : new Date(s.openedAt).toISOString(),
+        recentFailures: s.failures.length,
+        closesAt: s.openedAt === null ? null : new Date((s.lastUnhealthyAt ?? s.openedAt) + resetAfter(s.rule)).toISOString(),
+      }));
   }
 
   openCount(): number {

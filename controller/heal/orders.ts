@@ -43,16 +43,43 @@ export class Orders {
     const iso = new Date(at).toISOString();
     const id = this.newId();
     const steps: HealStep[] = heal.steps.map((s, i) => ({
-      action: s.action, params: { ...s.params }, runId: `${id}.${i}`, state: 'pending',
+      action: s.action,
+      params: { ...s.params },
+      runId: `${id}.${i}`,
+      state: 'pending',
       timeoutMs: s.timeout ?? heal.timeout ?? ACTIONS[s.action as ActionName].defaultTimeoutMs,
-      dispatchedAt: null, ackedAt: null, finishedAt: null, result: null,
+      dispatchedAt: null,
+      ackedAt: null,
+      finishedAt: null,
+      result: null,
     }));
     return {
-      id, alertId: ctx.alert?.id ?? null, rule: rule.id, host: ctx.host, trigger: ctx.trigger, mode: rule.effectiveMode,
-      action: steps[0].action, params: steps[0].params, state: 'dispatched', reason: '', createdAt: iso, updatedAt: iso,
-      faultAt: ctx.faultAt !== undefined ? new Date(ctx.faultAt).toISOString() : null, dispatchedAt: null, ackedAt: null, finishedAt: null,
-      timeoutMs: steps[0].timeoutMs, result: null, steps, step: 0, verifyWithinMs: heal.verifyWithin, verifyingUntil: null, clearedAt: null,
-      approval: null, notifications: [], history: [],
+      id,
+      alertId: ctx.alert?.id ?? null,
+      rule: rule.id,
+      host: ctx.host,
+      trigger: ctx.trigger,
+      mode: rule.effectiveMode,
+      action: steps[0].action,
+      params: steps[0].params,
+      state: 'dispatched',
+      reason: '',
+      createdAt: iso,
+      updatedAt: iso,
+      faultAt: ctx.faultAt !== undefined ? new Date(ctx.faultAt).toISOString() : null,
+      dispatchedAt: null,
+      ackedAt: null,
+      finishedAt: null,
+      timeoutMs: steps[0].timeoutMs,
+      result: null,
+      steps,
+      step: 0,
+      verifyWithinMs: heal.verifyWithin,
+      verifyingUntil: null,
+      clearedAt: null,
+      approval: null,
+      notifications: [],
+      history: [],
     };
   }
 
@@ -145,11 +172,14 @@ export class Orders {
   /** Calls `fire` at `due` unless the order closed first; one timer per order. */
   arm(order: HealRecord, due: number, fire: () => Promise<void>): void {
     this.cancelTimer(order.id);
-    this.timers.set(order.id, this.deps.clock.after(due - this.deps.clock.now(), () => {
-      this.timers.delete(order.id);
-      if (!this.open.has(order.id)) return;
-      fire().catch((e: unknown) => this.deps.log.error({ heal: order.id, err: (e as Error).message }, 'work order timer failed'));
-    }));
+    this.timers.set(
+      order.id,
+      this.deps.clock.after(due - this.deps.clock.now(), () => {
+        this.timers.delete(order.id);
+        if (!this.open.has(order.id)) return;
+        fire().catch((e: unknown) => this.deps.log.error({ heal: order.id, err: (e as Error).message }, 'work order timer failed'));
+      }),
+    );
   }
 
   cancelTimer(id: string): void {
@@ -165,7 +195,10 @@ export class Orders {
 
 /** The order's steps in one line, for escalations. */
 export function story(order: HealRecord): string {
-  return order.steps.filter((s) => s.state !== 'pending').map((s, i) => `step ${i + 1} ${s.action}: ${describeResult(s)}`).join('; ');
+  return order.steps
+    .filter((s) => s.state !== 'pending')
+    .map((s, i) => `step ${i + 1} ${s.action}: ${describeResult(s)}`)
+    .join('; ');
 }
 
 export function describeResult(step: HealStep): string {

@@ -14,7 +14,10 @@ export class HourlyLimit {
     const recent = this.recent(key, now);
     if (recent.length < limit) return { allowed: true };
     const next = new Date(recent[recent.length - limit] + HOUR).toISOString();
-    return { allowed: false, reason: `maxPerHour ${limit} reached for ${key.replace('\u0000', ' on ')} (${recent.length} in the last hour); next allowed after ${next}` };
+    return {
+      allowed: false,
+      reason: `maxPerHour ${limit} reached for ${key.replace('\u0000', ' on ')} (${recent.length} in the last hour); next allowed after ${next}`,
+    };
   }
 
   record(key: string, at: number): void {

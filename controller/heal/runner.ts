@@ -75,7 +75,8 @@ export class Runner {
     const now = clock.now();
     step.result = result;
     step.finishedAt = new Date(now).toISOString();
-    step.state = result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'timed-out' ? 'timed-out' : result.outcome === 'refused' ? 'refused' : 'failed';
+    step.state =
+      result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'timed-out' ? 'timed-out' : result.outcome === 'refused' ? 'refused' : 'failed';
     order.result = result;
     if (step.dispatchedAt) this.deps.metrics.healDurationSeconds.observe({ action: step.action }, Math.max(0, now - Date.parse(step.dispatchedAt)) / 1000);
     const what = describeResult(step);
@@ -142,7 +143,14 @@ export class Runner {
     for (const order of this.deps.orders.list()) {
       const step = order.steps[order.step];
       if (order.host !== host || order.state !== 'dispatched' || step?.state !== 'dispatched' || step.ackedAt) continue;
-      this.deps.send(host, { id: step.runId, host, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: Date.parse(step.dispatchedAt!) + START_DEADLINE_MS });
+      this.deps.send(host, {
+        id: step.runId,
+        host,
+        action: step.action,
+        params: step.params,
+        timeoutMs: step.timeoutMs,
+        deadline: Date.parse(step.dispatchedAt!) + START_DEADLINE_MS,
+      });
     }
   }
 
@@ -155,7 +163,14 @@ export class Runner {
     order.params = step.params;
     order.timeoutMs = step.timeoutMs;
     order.verifyingUntil = null;
-    const run: Run = { id: step.runId, host: order.host, action: step.action, params: step.params, timeoutMs: step.timeoutMs, deadline: now + START_DEADLINE_MS };
+    const run: Run = {
+      id: step.runId,
+      host: order.host,
+      action: step.action,
+      params: step.params,
+      timeoutMs: step.timeoutMs,
+      deadline: now + START_DEADLINE_MS,
+    };
     const of = order.steps.length > 1 ? ` (step ${index + 1} of ${order.steps.length})` : '';
     const notSent = async () => {
       step.state = 'failed';

@@ -72,17 +72,36 @@ export class HealService {
 
   constructor(private readonly deps: HealDeps) {
     this.orders = new Orders({
-      store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock, notify: deps.notify, newId: deps.newId,
-      settle: (order) => this.settle(order), onFinished: (order) => this.finished(order),
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+      clock: deps.clock,
+      notify: deps.notify,
+      newId: deps.newId,
+      settle: (order) => this.settle(order),
+      onFinished: (order) => this.finished(order),
     });
     this.runner = new Runner({
-      orders: this.orders, starts: this.starts, store: deps.store, metrics: deps.metrics, log: deps.log, clock: deps.clock,
-      send: deps.send, isConnected: deps.isConnected, requestSample: deps.requestSample,
+      orders: this.orders,
+      starts: this.starts,
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+      clock: deps.clock,
+      send: deps.send,
+      isConnected: deps.isConnected,
+      requestSample: deps.requestSample,
     });
     this.approvals = new Approvals({
-      orders: this.orders, runner: this.runner, store: deps.store, metrics: deps.metrics, clock: deps.clock,
-      rule: (id) => this.rules.get(id), changed: () => this.gauges(),
-      decide: async (rule, order) => (await this.decide({ rule, heal: rule.heal!, host: order.host, now: deps.clock.now(), order: order.id, inFlight: [] }, order)).verdict,
+      orders: this.orders,
+      runner: this.runner,
+      store: deps.store,
+      metrics: deps.metrics,
+      clock: deps.clock,
+      rule: (id) => this.rules.get(id),
+      changed: () => this.gauges(),
+      decide: async (rule, order) =>
+        (await this.decide({ rule, heal: rule.heal!, host: order.host, now: deps.clock.now(), order: order.id, inFlight: [] }, order)).verdict,
     });
     this.facts = {
       paused: () => this.pauseState,
@@ -330,8 +349,16 @@ export class HealService {
       this.deps.metrics.healEscalations.inc({ rule: order.rule });
       const cfg = this.breakerConfig(order.rule);
       if (this.breakers.recordFailure(order.rule, order.host, now, cfg)) {
-        this.orders.event(order, 'breaker-open', `circuit breaker opened for ${order.rule} on ${order.host}: ${cfg.failures} failed heals within ${cfg.window / 1000}s`);
-        this.orders.notice(order, 'breaker-open', `circuit breaker opened for ${order.rule} on ${order.host} after ${cfg.failures} failed heals; no automatic heals there until it has been healthy for ${cfg.resetAfter / 1000}s (or: laas breakers reset ${order.rule} ${order.host})`);
+        this.orders.event(
+          order,
+          'breaker-open',
+          `circuit breaker opened for ${order.rule} on ${order.host}: ${cfg.failures} failed heals within ${cfg.window / 1000}s`,
+        );
+        this.orders.notice(
+          order,
+          'breaker-open',
+          `circuit breaker opened for ${order.rule} on ${order.host} after ${cfg.failures} failed heals; no automatic heals there until it has been healthy for ${cfg.resetAfter / 1000}s (or: laas breakers reset ${order.rule} ${order.host})`,
+        );
         this.deps.log.warn({ rule: order.rule, host: order.host, known: this.rules.has(order.rule) }, 'circuit breaker opened');
       }
       await this.saveBreakers();
@@ -342,7 +369,14 @@ export class HealService {
   /** A heal ended: the next scheduled host, or a deferred firing alert, may take its slot; the other controllers' too. */
   private async finished(order: HealRecord): Promise<void> {
     if (order.state === 'skipped') return;
-    this.deps.fleet?.freed?.().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'telling the other controllers a heal slot freed failed; their waiting heals try again at their next heal or tick'));
+    this.deps.fleet
+      ?.freed?.()
+      .catch((e: unknown) =>
+        this.deps.log.warn(
+          { err: errorMessage(e) },
+          'telling the other controllers a heal slot freed failed; their waiting heals try again at their next heal or tick',
+        ),
+      );
     await this.slotFreed();
   }
 

@@ -54,11 +54,20 @@ export class HostRegistry {
     const now = this.deps.clock();
     const iso = new Date(now).toISOString();
     // Another controller may have known it (several controllers on one database).
-    const prev = this.hosts.get(hello.agentId) ?? await this.deps.store.getHost(hello.agentId);
+    const prev = this.hosts.get(hello.agentId) ?? (await this.deps.store.getHost(hello.agentId));
     const host: HostRecord = {
-      id: hello.agentId, hostname: hello.hostname, labels: { ...hello.labels }, os: { ...hello.os }, agentVersion: hello.agentVersion,
-      services: [...hello.services], actions: [...hello.actions], connected: true, up: prev?.up ?? true,
-      firstSeen: prev?.firstSeen ?? iso, lastSeen: iso, intervalMs: hello.intervalMs,
+      id: hello.agentId,
+      hostname: hello.hostname,
+      labels: { ...hello.labels },
+      os: { ...hello.os },
+      agentVersion: hello.agentVersion,
+      services: [...hello.services],
+      actions: [...hello.actions],
+      connected: true,
+      up: prev?.up ?? true,
+      firstSeen: prev?.firstSeen ?? iso,
+      lastSeen: iso,
+      intervalMs: hello.intervalMs,
       ...(hello.instance ? { instance: hello.instance } : {}),
     };
     const restarted = Boolean(prev?.instance && hello.instance && prev.instance !== hello.instance);

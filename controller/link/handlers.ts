@@ -45,9 +45,18 @@ export function agentHandlers(deps: AgentHandlerDeps): LinkHandlers {
     async result(session, result) {
       await ready(session.hostId!);
       if (result.outcome === 'refused' && result.error && SECURITY_REFUSAL.test(result.error.code)) {
-        deps.audit({ who: session.hostId!, role: 'agent', from: session.remote, action: 'instruction refused', target: result.id, result: 'denied', detail: `${result.error.code}: ${result.error.message}` });
+        deps.audit({
+          who: session.hostId!,
+          role: 'agent',
+          from: session.remote,
+          action: 'instruction refused',
+          target: result.id,
+          result: 'denied',
+          detail: `${result.error.code}: ${result.error.message}`,
+        });
       }
-      if (!(await core().result(session.hostId!, result))) log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');
+      if (!(await core().result(session.hostId!, result)))
+        log.warn({ host: session.hostId, id: result.id }, 'result for an unknown work order; acknowledged and dropped');
       await deps.flush();
     },
     disconnected(session) {

@@ -27,7 +27,13 @@ export class Inbound {
   private wasPaused = false;
 
   /** `who` names the connection in logs (host, remote). */
-  constructor(private readonly ws: WebSocket, private readonly limits: InboundLimits, private readonly metrics: Metrics, private readonly log: Logger, private readonly who: () => Record<string, unknown>) {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly limits: InboundLimits,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly who: () => Record<string, unknown>,
+  ) {
     this.tokens = limits.rate?.burst ?? 0;
   }
 
@@ -47,7 +53,8 @@ export class Inbound {
     }
     this.dropped++;
     this.metrics.framesDropped.inc({ reason: 'rate-limit' });
-    if (this.dropped === 1) this.log.warn({ ...this.who(), perSecond: rate.perSecond, burst: rate.burst }, 'agent sends frames faster than its budget; dropping the excess unread');
+    if (this.dropped === 1)
+      this.log.warn({ ...this.who(), perSecond: rate.perSecond, burst: rate.burst }, 'agent sends frames faster than its budget; dropping the excess unread');
     return this.dropped > rate.burst ? 'flood' : 'drop';
   }
 
@@ -77,7 +84,10 @@ export class Inbound {
     this.wasPaused = true;
     this.ws.pause();
     this.metrics.readsPaused.inc();
-    this.log.debug({ ...this.who(), queued: this.queued, bytes: this.queuedBytes }, 'agent frames arrive faster than they are handled; not reading from it for now');
+    this.log.debug(
+      { ...this.who(), queued: this.queued, bytes: this.queuedBytes },
+      'agent frames arrive faster than they are handled; not reading from it for now',
+    );
   }
 
   /** A frame's handler finished (or it was skipped on a closed link). */

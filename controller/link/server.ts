@@ -2,8 +2,17 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  LaasError, MAX_FRAME_BYTES, decode, encode, errorMessage,
-  type BodyOf, type Hello, type Logger, type Message, type MessageType, type Run,
+  LaasError,
+  MAX_FRAME_BYTES,
+  decode,
+  encode,
+  errorMessage,
+  type BodyOf,
+  type Hello,
+  type Logger,
+  type Message,
+  type MessageType,
+  type Run,
 } from '../../protocol/index.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthFailures } from '../security/rate-limit.js';
@@ -119,7 +128,10 @@ export class LinkServer {
     // Nor can one address hold every pending slot (connect, never say hello) and lock the fleet out.
     if ((this.pendingBySource.get(source) ?? 0) >= (this.opts.maxPendingHellosPerSource ?? MAX_PENDING_HELLOS_PER_SOURCE)) {
       this.opts.metrics.upgradesRejected.inc({ reason: 'source-busy' });
-      this.opts.log.debug({ remote, pending: this.pendingBySource.get(source) }, 'agent refused at upgrade: too many connections from its address waiting for a welcome');
+      this.opts.log.debug(
+        { remote, pending: this.pendingBySource.get(source) },
+        'agent refused at upgrade: too many connections from its address waiting for a welcome',
+      );
       socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
@@ -138,7 +150,9 @@ export class LinkServer {
       this.opts.authFailures?.fail(source);
       this.opts.onRefused?.(remote, reason);
       this.opts.log.warn({ remote, reason }, 'agent refused at upgrade — check the agent token or credential (revoked agents are refused too)');
-      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)');
+      socket.end(
+        'HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\nagent link needs a valid bearer token (401)',
+      );
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, source, identity));
@@ -199,9 +213,15 @@ export class LinkServer {
     clearInterval(this.heartbeat);
     for (const c of this.conns) c.ws.close(1001, 'controller shutting down');
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { for (const c of this.conns) c.ws.terminate(); resolve(); }, 1000);
+      const t = setTimeout(() => {
+        for (const c of this.conns) c.ws.terminate();
+        resolve();
+      }, 1000);
       t.unref();
-      this.wss.close(() => { clearTimeout(t); resolve(); });
+      this.wss.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
     });
   }
 
@@ -216,9 +236,18 @@ export class LinkServer {
       else this.pendingBySource.delete(source);
     };
     const session: Session = { id: this.nextId++, remote, identity };
-    const limits = { rate: this.opts.rate, maxFrames: this.opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES, maxBytes: this.opts.queue?.maxBytes ?? MAX_QUEUED_BYTES };
+    const limits = {
+      rate: this.opts.rate,
+      maxFrames: this.opts.queue?.maxFrames ?? MAX_QUEUED_FRAMES,
+      maxBytes: this.opts.queue?.maxBytes ?? MAX_QUEUED_BYTES,
+    };
     const conn: Conn = {
-      session, ws, alive: true, queue: Promise.resolve(), helloDone, cut: false,
+      session,
+      ws,
+      alive: true,
+      queue: Promise.resolve(),
+      helloDone,
+      cut: false,
       inbound: new Inbound(ws, limits, this.opts.metrics, this.opts.log, () => ({ host: session.hostId, remote })),
     };
     this.conns.add(conn);
@@ -228,7 +257,9 @@ export class LinkServer {
       if (!conn.session.hostId) this.reject(conn, new LaasError('FRAME_UNEXPECTED', 'no hello within the time allowed'));
     }, this.opts.helloTimeoutMs ?? 10_000);
     helloTimer.unref();
-    ws.on('pong', () => { conn.alive = true; });
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
     ws.on('message', (data, isBinary) => {
       if (conn.cut) return;
       // Over budget: dropped before it costs a parse.
@@ -243,18 +274,21 @@ export class LinkServer {
       let msg: Message;
       try {
         if (isBinary) throw new LaasError('FRAME_NOT_JSON', 'binary frames are not part of the protocol');
-        msg = decode(data as Buffer);
+        msg = decode(data);
       } catch (e) {
         this.reject(conn, e);
         return;
       }
       this.opts.metrics.framesReceived.inc({ type: msg.type });
       conn.inbound.enqueued(bytes);
-      conn.queue = conn.queue.then(() => this.route(conn, msg)).catch((e) => {
-        if (e instanceof LaasError) return this.reject(conn, e);
-        // Our own fault, not the agent's: keep the link and say what failed.
-        this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
-      }).finally(() => conn.inbound.handled(bytes));
+      conn.queue = conn.queue
+        .then(() => this.route(conn, msg))
+        .catch((e) => {
+          if (e instanceof LaasError) return this.reject(conn, e);
+          // Our own fault, not the agent's: keep the link and say what failed.
+          this.opts.log.error({ host: conn.session.hostId, type: msg.type, err: errorMessage(e) }, 'handling an agent message failed');
+        })
+        .finally(() => conn.inbound.handled(bytes));
     });
     ws.on('error', (e) => this.opts.log.debug({ remote, err: errorMessage(e) }, 'agent socket error'));
     ws.on('close', () => {
@@ -294,8 +328,10 @@ export class LinkServer {
         this.opts.log.info({ host: welcome.hostId, remote: session.remote }, 'agent connected');
         return this.opts.handlers.connected?.(session);
       }
-      case 'sample': return this.opts.handlers.sample(session, msg.body);
-      case 'ack': return this.opts.handlers.ack(session, msg.body);
+      case 'sample':
+        return this.opts.handlers.sample(session, msg.body);
+      case 'ack':
+        return this.opts.handlers.ack(session, msg.body);
       case 'result':
         await this.opts.handlers.result(session, msg.body);
         this.write(conn, 'ack', { id: msg.body.id });
@@ -308,7 +344,10 @@ export class LinkServer {
   private reject(conn: Conn, e: unknown): void {
     const err = e instanceof LaasError ? e : new LaasError('FRAME_BAD_BODY', errorMessage(e));
     this.opts.metrics.framesRejected.inc({ code: err.code });
-    this.opts.log.warn({ remote: conn.session.remote, host: conn.session.hostId, code: err.code, err: err.message }, 'closing agent connection after a bad frame');
+    this.opts.log.warn(
+      { remote: conn.session.remote, host: conn.session.hostId, code: err.code, err: err.message },
+      'closing agent connection after a bad frame',
+    );
     // Close reasons are limited to 123 bytes.
     conn.ws.close(1008, Buffer.from(`${err.code}: ${err.message}`).subarray(0, 120).toString());
     const t = setTimeout(() => conn.ws.terminate(), 1000);
@@ -330,7 +369,10 @@ export class LinkServer {
     for (const c of slice) {
       if (!this.conns.has(c)) continue;
       // A link we stopped reading (its queue was full) may have answered: its pong waits unread.
-      if (!c.inbound.heldBack() && !c.alive) { this.cut(c, 'not-answering', 'no pong to the last ping'); continue; }
+      if (!c.inbound.heldBack() && !c.alive) {
+        this.cut(c, 'not-answering', 'no pong to the last ping');
+        continue;
+      }
       c.alive = false;
       c.ws.ping();
     }

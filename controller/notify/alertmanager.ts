@@ -83,9 +83,16 @@ export const alertmanager: NotifierKind<typeof configSchema> = {
       busy = true;
       const now = Date.now();
       try {
-        await post([...firing.values()].map((f) => postableAlert(f.externalUrl, f.alert, validUntil(now))), closing.signal);
+        await post(
+          [...firing.values()].map((f) => postableAlert(f.externalUrl, f.alert, validUntil(now))),
+          closing.signal,
+        );
       } catch (e) {
-        if (!closing.signal.aborted) deps.log.warn({ receiver, alerts: firing.size, err: errorMessage(e) }, 'alertmanager resend failed; will retry at the next resend interval — check that Alertmanager is up');
+        if (!closing.signal.aborted)
+          deps.log.warn(
+            { receiver, alerts: firing.size, err: errorMessage(e) },
+            'alertmanager resend failed; will retry at the next resend interval — check that Alertmanager is up',
+          );
       } finally {
         busy = false;
       }

@@ -6,8 +6,12 @@ import { checkRobotAnswer, postJson, render, resolvedSecretSchema, templateSchem
 const configSchema = z.strictObject({
   type: z.literal('dingtalk'),
   /** The custom robot's webhook, e.g. "https://oapi.dingtalk.com/robot/send?access_token=…". */
-  url: z.url({ protocol: /^https?$/, error: 'expected the robot webhook URL, e.g. "https://oapi.dingtalk.com/robot/send?access_token=…"' })
-    .refine((u) => hasQueryParam(u, 'access_token'), 'expected the robot webhook URL with its access_token, e.g. "https://oapi.dingtalk.com/robot/send?access_token=…"'),
+  url: z
+    .url({ protocol: /^https?$/, error: 'expected the robot webhook URL, e.g. "https://oapi.dingtalk.com/robot/send?access_token=…"' })
+    .refine(
+      (u) => hasQueryParam(u, 'access_token'),
+      'expected the robot webhook URL with its access_token, e.g. "https://oapi.dingtalk.com/robot/send?access_token=…"',
+    ),
   /** The robot's signing secret ("SEC…"), when its security setting is "sign"; inline, {env} or {file}. */
   secret: resolvedSecretSchema.optional(),
   title: templateSchema.optional(),

@@ -27,12 +27,16 @@ export const NOTIFIER_KINDS: ReadonlyMap<string, NotifierKind> = (() => {
 export const receiverSchema = z.looseObject({ type: z.string() }).superRefine((value, ctx) => {
   const kind = NOTIFIER_KINDS.get(value.type);
   if (!kind) {
-    ctx.addIssue({ code: 'custom', path: ['type'], message: `unknown receiver type ${JSON.stringify(value.type)} (known: ${[...NOTIFIER_KINDS.keys()].join(', ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['type'],
+      message: `unknown receiver type ${JSON.stringify(value.type)} (known: ${[...NOTIFIER_KINDS.keys()].join(', ')})`,
+    });
     return;
   }
   const parsed = kind.configSchema.safeParse(value);
   // Issues pass through with their own codes, so an unknown field still reads "unknown field".
-  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as never);
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue });
 });
 
 export interface NotifyOptions {
@@ -71,10 +75,16 @@ export class Notifications {
 
   private async deliver(n: Notification): Promise<void> {
     const notifier = this.notifiers.get(n.receiver);
-    const record = (outcome: NotificationLogEntry['outcome'], extra: Partial<NotificationLogEntry> = {}) => this.opts.onAttempt?.({
-      at: new Date().toISOString(), receiver: n.receiver, groupKey: n.groupKey, status: n.status,
-      alerts: n.alerts.map((a) => ({ id: a.id, alertname: a.labels.alertname ?? a.rule, host: a.host })), outcome, ...extra,
-    });
+    const record = (outcome: NotificationLogEntry['outcome'], extra: Partial<NotificationLogEntry> = {}) =>
+      this.opts.onAttempt?.({
+        at: new Date().toISOString(),
+        receiver: n.receiver,
+        groupKey: n.groupKey,
+        status: n.status,
+        alerts: n.alerts.map((a) => ({ id: a.id, alertname: a.labels.alertname ?? a.rule, host: a.host })),
+        outcome,
+        ...extra,
+      });
     if (!notifier) {
       record('unknown-receiver');
       this.opts.log.warn({ receiver: n.receiver }, 'no such receiver; notification dropped — define it under "receivers" in the controller config');
@@ -94,7 +104,10 @@ export class Notifications {
         record('failed', { attempt: i, error: errorMessage(e).slice(0, 500) });
         if (this.abort.signal.aborted) return;
         const last = i === attempts;
-        this.opts.log.warn({ receiver: n.receiver, attempt: i, err: errorMessage(e) }, last ? 'notification failed; giving up — check the receiver URL and that it is up' : 'notification failed; retrying');
+        this.opts.log.warn(
+          { receiver: n.receiver, attempt: i, err: errorMessage(e) },
+          last ? 'notification failed; giving up — check the receiver URL and that it is up' : 'notification failed; retrying',
+        );
         if (!last) await new Promise((r) => setTimeout(r, (this.opts.retryBaseMs ?? 500) * 2 ** (i - 1)));
       }
     }

@@ -8,7 +8,10 @@ import type { Store } from '../store/store.js';
 export class NotificationLog {
   private entries: NotificationLogEntry[] = [];
 
-  constructor(private readonly store: Store, private readonly max = 1000) {}
+  constructor(
+    private readonly store: Store,
+    private readonly max = 1000,
+  ) {}
 
   async restore(): Promise<void> {
     this.entries = (await this.store.getState('notifications')) ?? [];

@@ -28,13 +28,15 @@ export function slackPayload(n: Notification, config: Pick<z.output<typeof confi
     ...(config.channel ? { channel: config.channel } : {}),
     ...(config.username ? { username: config.username } : {}),
     text: safeTitle,
-    attachments: [{
-      color: slackColor(n),
-      fallback: safeTitle,
-      title: safeTitle,
-      text,
-      mrkdwn_in: ['text'],
-    }],
+    attachments: [
+      {
+        color: slackColor(n),
+        fallback: safeTitle,
+        title: safeTitle,
+        text,
+        mrkdwn_in: ['text'],
+      },
+    ],
   };
 }
 

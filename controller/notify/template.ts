@@ -26,7 +26,8 @@ export function templateProblems(template: string): string[] {
 }
 
 /** A user template: a string whose placeholders are all known (checked at start-up). */
-export const templateSchema = z.string({ error: 'expected a template string like "[{{status}}] {{alertname}}"' })
+export const templateSchema = z
+  .string({ error: 'expected a template string like "[{{status}}] {{alertname}}"' })
   .min(1, 'must not be empty')
   .superRefine((t, ctx) => {
     for (const message of templateProblems(t)) ctx.addIssue({ code: 'custom', message });
@@ -91,12 +92,15 @@ function summary(a: AlertNotice): string {
 
 /** The per-alert list: severity, host, summary, times and a link to the alert. */
 export function alertList(n: Notification, format: BodyFormat): string {
-  return n.alerts.map((a) => {
-    const link = alertLink(n, a);
-    if (format === 'markdown') return `- **${a.severity}** ${a.host}: ${summary(a)}\n  ${when(a)}\n  [${link}](${link})`;
-    if (format === 'slack') return `• *${escapeSlack(a.severity)}* ${escapeSlack(a.host)}: ${escapeSlack(summary(a))}\n    ${escapeSlack(when(a))}\n    <${link}|${escapeSlack(link)}>`;
-    return `- [${a.severity}] ${a.host}: ${summary(a)}\n  ${when(a)}\n  ${link}`;
-  }).join('\n');
+  return n.alerts
+    .map((a) => {
+      const link = alertLink(n, a);
+      if (format === 'markdown') return `- **${a.severity}** ${a.host}: ${summary(a)}\n  ${when(a)}\n  [${link}](${link})`;
+      if (format === 'slack')
+        return `• *${escapeSlack(a.severity)}* ${escapeSlack(a.host)}: ${escapeSlack(summary(a))}\n    ${escapeSlack(when(a))}\n    <${link}|${escapeSlack(link)}>`;
+      return `- [${a.severity}] ${a.host}: ${summary(a)}\n  ${when(a)}\n  ${link}`;
+    })
+    .join('\n');
 }
 
 function alertListHtml(n: Notification): string {
@@ -141,7 +145,9 @@ export function render(n: Notification, templates: Templates, format: BodyFormat
 export function truncateBytes(text: string, max: number): string {
   if (Buffer.byteLength(text) <= max) return text;
   const mark = '\n…';
-  let cut = Buffer.from(text).subarray(0, max - Buffer.byteLength(mark)).toString();
+  let cut = Buffer.from(text)
+    .subarray(0, max - Buffer.byteLength(mark))
+    .toString();
   cut = cut.replace(/\uFFFD+$/, '');
   return cut + mark;
 }
@@ -167,7 +173,14 @@ export function redact(url: string): string {
  * POSTs JSON and returns the parsed answer; a non-2xx answer throws with its status and a
  * short piece of its body. `what` names the receiver kind in messages.
  */
-export async function postJson(what: string, url: string, body: unknown, timeoutMs: number, signal: AbortSignal, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; text: string }> {
+export async function postJson(
+  what: string,
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  signal: AbortSignal,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: unknown; text: string }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
@@ -177,7 +190,11 @@ export async function postJson(what: string, url: string, body: unknown, timeout
   const text = await res.text().catch(() => '');
   if (!res.ok) throw new Error(`${what} at ${redact(url)} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
   let json: unknown;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, json, text };
 }
 
@@ -185,9 +202,18 @@ export async function postJson(what: string, url: string, body: unknown, timeout
  * Checks a chat robot's `{errcode, errmsg}` / `{code, msg}` answer: robots answer HTTP 200
  * even when they refuse a message, so a missing or non-zero code is a failure.
  */
-export function checkRobotAnswer(what: string, url: string, answer: { json: unknown; text: string }, codeKeys: readonly string[], msgKeys: readonly string[]): void {
+export function checkRobotAnswer(
+  what: string,
+  url: string,
+  answer: { json: unknown; text: string },
+  codeKeys: readonly string[],
+  msgKeys: readonly string[],
+): void {
   const json = answer.json;
-  if (!json || typeof json !== 'object') throw new Error(`${what} at ${redact(url)} answered HTTP 200 without its JSON reply${answer.text ? `: ${answer.text.slice(0, 200)}` : ''} — is the URL the robot's webhook?`);
+  if (!json || typeof json !== 'object')
+    throw new Error(
+      `${what} at ${redact(url)} answered HTTP 200 without its JSON reply${answer.text ? `: ${answer.text.slice(0, 200)}` : ''} — is the URL the robot's webhook?`,
+    );
   const o = json as Record<string, unknown>;
   const codeKey = codeKeys.find((k) => k in o);
   const code = codeKey === undefined ? undefined : o[codeKey];

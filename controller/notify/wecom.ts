@@ -5,7 +5,8 @@ import { checkRobotAnswer, postJson, render, templateSchema, timeoutSchema, hasQ
 const configSchema = z.strictObject({
   type: z.literal('wecom'),
   /** The group robot's webhook, e.g. "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…". */
-  url: z.url({ protocol: /^https?$/, error: 'expected the robot webhook URL, e.g. "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"' })
+  url: z
+    .url({ protocol: /^https?$/, error: 'expected the robot webhook URL, e.g. "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"' })
     .refine((u) => hasQueryParam(u, 'key'), 'expected the robot webhook URL with its key, e.g. "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"'),
   title: templateSchema.optional(),
   text: templateSchema.optional(),

@@ -57,8 +57,16 @@ export function compileCondition(c: unknown): Compiled | undefined {
     if (parts.length === 0 || parts.some((p) => !p)) return undefined;
     const fns = parts as Compiled[];
     return o.all
-      ? (f) => { let ok = true; for (const fn of fns) if (!fn(f)) ok = false; return ok; }
-      : (f) => { let ok = false; for (const fn of fns) if (fn(f)) ok = true; return ok; };
+      ? (f) => {
+          let ok = true;
+          for (const fn of fns) if (!fn(f)) ok = false;
+          return ok;
+        }
+      : (f) => {
+          let ok = false;
+          for (const fn of fns) if (fn(f)) ok = true;
+          return ok;
+        };
   }
   if (o.not !== undefined) {
     const inner = compileCondition(o.not);
@@ -118,7 +126,10 @@ export class Evaluator {
   private entryFor(host: HostView): { engine: Engine; rules: Rule[]; compiled?: Compiled[] } {
     let hk = this.hostKeys.get(host.id);
     if (!hk || hk.labels !== host.labels) {
-      const key = this.rules.filter((r) => selects(r, host)).map((r) => r.id).join('\n');
+      const key = this.rules
+        .filter((r) => selects(r, host))
+        .map((r) => r.id)
+        .join('\n');
       hk = { labels: host.labels, key };
       this.hostKeys.set(host.id, hk);
     }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { LaasError, deepFreeze, parseJsonText, type ErrorCode } from '../../protocol/index.js';
+import { type LaasError, deepFreeze, parseJsonText, type ErrorCode } from '../../protocol/index.js';
 import { zodIssues } from '../../protocol/zod.js';
 import { NAMESPACE_FILE, namespaceSchema, ruleSchema, type Rule } from './schema.js';
 
@@ -55,18 +55,34 @@ export function loadRules(paths: readonly string[], opts: LoadOptions = {}): Loa
   const seen = new Map<string, Rule>();
   for (const rule of rules) {
     const other = seen.get(rule.id);
-    if (other) errors.push({ code: 'RULE_DUPLICATE_NAME', file: rule.file, pointer: '/name', message: `duplicate rule name "${rule.name}" in namespace "${rule.namespace}" (also in ${other.file})` });
+    if (other)
+      errors.push({
+        code: 'RULE_DUPLICATE_NAME',
+        file: rule.file,
+        pointer: '/name',
+        message: `duplicate rule name "${rule.name}" in namespace "${rule.namespace}" (also in ${other.file})`,
+      });
     else seen.set(rule.id, rule);
     if (opts.receivers) {
       rule.notify.forEach((r, i) => {
-        if (!opts.receivers!.has(r)) errors.push({ code: 'RULE_UNKNOWN_RECEIVER', file: rule.file, pointer: `/notify/${i}`, message: `unknown receiver "${r}" (the controller config defines: ${[...opts.receivers!].join(', ') || 'none'})` });
+        if (!opts.receivers!.has(r))
+          errors.push({
+            code: 'RULE_UNKNOWN_RECEIVER',
+            file: rule.file,
+            pointer: `/notify/${i}`,
+            message: `unknown receiver "${r}" (the controller config defines: ${[...opts.receivers!].join(', ') || 'none'})`,
+          });
       });
     }
   }
   return { rules: errors.length ? [] : rules.map((r) => deepFreeze(r)), errors, files };
 }
 
-interface RuleFileEntry { file: string; namespace: string; nsDir: string }
+interface RuleFileEntry {
+  file: string;
+  namespace: string;
+  nsDir: string;
+}
 
 function listRuleFiles(root: string): RuleFileEntry[] {
   const st = statSync(root);

@@ -7,26 +7,39 @@ import { parsePath } from './path.js';
 /** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
 export const FACTS = ['cpu', 'memory', 'disk', 'net', 'service', 'host'] as const;
 /** json-rules-engine's built-in operators. */
-export const OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive', 'in', 'notIn', 'contains', 'doesNotContain'] as const;
+export const OPERATORS = [
+  'equal',
+  'notEqual',
+  'lessThan',
+  'lessThanInclusive',
+  'greaterThan',
+  'greaterThanInclusive',
+  'in',
+  'notIn',
+  'contains',
+  'doesNotContain',
+] as const;
 
 const leaf = z.strictObject({
   fact: z.string().superRefine((f, ctx) => {
     if (!(FACTS as readonly string[]).includes(f)) ctx.addIssue({ code: 'custom', message: `unknown fact ${JSON.stringify(f)} (known: ${FACTS.join(', ')})` });
   }),
   operator: z.string().superRefine((o, ctx) => {
-    if (!(OPERATORS as readonly string[]).includes(o)) ctx.addIssue({ code: 'custom', message: `unknown operator ${JSON.stringify(o)} (known: ${OPERATORS.join(', ')})` });
+    if (!(OPERATORS as readonly string[]).includes(o))
+      ctx.addIssue({ code: 'custom', message: `unknown operator ${JSON.stringify(o)} (known: ${OPERATORS.join(', ')})` });
   }),
   value: z.unknown().refine((v) => v !== undefined, 'a condition needs a "value"'),
-  path: z.string().superRefine((p, ctx) => {
-    const parsed = parsePath(p);
-    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `bad path ${JSON.stringify(p)}: ${parsed}` });
-  }).optional(),
+  path: z
+    .string()
+    .superRefine((p, ctx) => {
+      const parsed = parsePath(p);
+      if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `bad path ${JSON.stringify(p)}: ${parsed}` });
+    })
+    .optional(),
   params: z.record(z.string(), z.unknown()).optional(),
 });
 
-export type Condition =
-  | { all: Condition[] } | { any: Condition[] } | { not: Condition }
-  | z.infer<typeof leaf>;
+export type Condition = { all: Condition[] } | { any: Condition[] } | { not: Condition } | z.infer<typeof leaf>;
 
 /**
  * Checks a condition tree by hand rather than with a zod union, so an error points at the
@@ -40,7 +53,13 @@ function checkCondition(value: unknown, path: (string | number)[], ctx: z.Refine
   const keys = Object.keys(value);
   const group = keys.find((k) => k === 'all' || k === 'any' || k === 'not');
   if (group) {
-    if (keys.length > 1) return fail(`a "${group}" group takes no other fields (found ${keys.filter((k) => k !== group).map((k) => JSON.stringify(k)).join(', ')})`);
+    if (keys.length > 1)
+      return fail(
+        `a "${group}" group takes no other fields (found ${keys
+          .filter((k) => k !== group)
+          .map((k) => JSON.stringify(k))
+          .join(', ')})`,
+      );
     const inner = (value as Record<string, unknown>)[group];
     if (group === 'not') return checkCondition(inner, [...path, 'not'], ctx, false);
     if (!Array.isArray(inner) || inner.length === 0) return fail(`"${group}" must be a non-empty array of conditions`, [...path, group]);
@@ -51,25 +70,31 @@ function checkCondition(value: unknown, path: (string | number)[], ctx: z.Refine
   const parsed = leaf.safeParse(value);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} in a condition` : tidy(issue.message);
+      const message =
+        issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} in a condition` : tidy(issue.message);
       ctx.addIssue({ code: 'custom', path: [...path, ...(issue.path as (string | number)[])], message });
     }
   }
 }
 
-const when = z.custom<{ all: Condition[] } | { any: Condition[] } | { not: Condition }>(() => true)
-  .superRefine((w, ctx) => checkCondition(w, [], ctx, true));
+const when = z.custom<{ all: Condition[] } | { any: Condition[] } | { not: Condition }>(() => true).superRefine((w, ctx) => checkCondition(w, [], ctx, true));
 
 /** Checks one step's action and params against the catalogue; the rule keeps its params as written. */
 function checkStep(step: { action: string; params: Record<string, unknown> }, path: (string | number)[], ctx: z.RefinementCtx): void {
   if (!isActionName(step.action)) {
-    ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `unknown action ${JSON.stringify(step.action)} (known: ${Object.keys(ACTIONS).join(', ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'action'],
+      message: `unknown action ${JSON.stringify(step.action)} (known: ${Object.keys(ACTIONS).join(', ')})`,
+    });
     return;
   }
   const parsed = check(ACTIONS[step.action].params, step.params);
   if (!parsed.ok) {
     for (const issue of parsed.issues) {
-      const message = issue.unknownKeys ? `unknown parameter ${issue.unknownKeys.map((k) => JSON.stringify(k)).join(', ')} for ${step.action}` : `${step.action}: ${issue.message}`;
+      const message = issue.unknownKeys
+        ? `unknown parameter ${issue.unknownKeys.map((k) => JSON.stringify(k)).join(', ')} for ${step.action}`
+        : `${step.action}: ${issue.message}`;
       ctx.addIssue({ code: 'custom', path: [...path, 'params', ...(issue.path as (string | number)[])], message });
     }
   }
@@ -84,76 +109,93 @@ const hostLimit = z.union([
   z.string().regex(/^(100|[1-9]?\d)(\.\d+)?%$/, 'expected a whole number of hosts or a percentage like "20%"'),
 ]);
 
-const heal = z.strictObject({
-  /** The single-action form; `steps` is the ladder form. Exactly one of the two. */
-  action: z.string().optional(),
-  params: z.record(z.string(), z.unknown()).optional(),
-  steps: z.array(step).min(1).max(10).optional(),
-  /** How long the rule's condition may still hold after a step before the next step runs. */
-  verifyWithin: zDuration.default(30_000),
-  /** Per step, unless the step sets its own; default: the action's own timeout. */
-  timeout: zDuration.optional(),
-  maxPerHour: z.number().int().min(0).default(3),
-  /** Least time between two heals of this rule on one host. */
-  cooldown: zDuration.default(0),
-  /** Hosts this rule may heal at once, fleet-wide (at least one when a percentage rounds to 0). */
-  maxConcurrent: hostLimit.default('25%'),
-  approval: z.enum(['none', 'required']).default('none'),
-  approvalTimeout: zDuration.default(3_600_000),
-  breaker: z.strictObject({
-    /** Failed work orders on one host within `window` that open the breaker. */
-    failures: z.number().int().min(1).default(3),
-    window: zDuration.default(3_600_000),
-    /** An open breaker closes after the rule has been healthy on the host this long. */
-    resetAfter: zDuration.default(1_800_000),
-  }).prefault({}),
-}).superRefine((h, ctx) => {
-  if ((h.action === undefined) === (h.steps === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give either "action" (with "params") or "steps", not both and not neither' });
-    return;
-  }
-  if (h.params !== undefined && h.action === undefined) ctx.addIssue({ code: 'custom', path: ['params'], message: '"params" goes with "action"; with "steps" each step has its own' });
-  if (h.action !== undefined) checkStep({ action: h.action, params: h.params ?? {} }, [], ctx);
-  h.steps?.forEach((s, i) => checkStep(s, ['steps', i], ctx));
-}).transform(({ action, params: p, steps, ...rest }) => ({
-  ...rest,
-  steps: steps ?? [{ action: action!, params: p ?? {} }],
-}));
+const heal = z
+  .strictObject({
+    /** The single-action form; `steps` is the ladder form. Exactly one of the two. */
+    action: z.string().optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+    steps: z.array(step).min(1).max(10).optional(),
+    /** How long the rule's condition may still hold after a step before the next step runs. */
+    verifyWithin: zDuration.default(30_000),
+    /** Per step, unless the step sets its own; default: the action's own timeout. */
+    timeout: zDuration.optional(),
+    maxPerHour: z.number().int().min(0).default(3),
+    /** Least time between two heals of this rule on one host. */
+    cooldown: zDuration.default(0),
+    /** Hosts this rule may heal at once, fleet-wide (at least one when a percentage rounds to 0). */
+    maxConcurrent: hostLimit.default('25%'),
+    approval: z.enum(['none', 'required']).default('none'),
+    approvalTimeout: zDuration.default(3_600_000),
+    breaker: z
+      .strictObject({
+        /** Failed work orders on one host within `window` that open the breaker. */
+        failures: z.number().int().min(1).default(3),
+        window: zDuration.default(3_600_000),
+        /** An open breaker closes after the rule has been healthy on the host this long. */
+        resetAfter: zDuration.default(1_800_000),
+      })
+      .prefault({}),
+  })
+  .superRefine((h, ctx) => {
+    if ((h.action === undefined) === (h.steps === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give either "action" (with "params") or "steps", not both and not neither' });
+      return;
+    }
+    if (h.params !== undefined && h.action === undefined)
+      ctx.addIssue({ code: 'custom', path: ['params'], message: '"params" goes with "action"; with "steps" each step has its own' });
+    if (h.action !== undefined) checkStep({ action: h.action, params: h.params ?? {} }, [], ctx);
+    h.steps?.forEach((s, i) => checkStep(s, ['steps', i], ctx));
+  })
+  .transform(({ action, params: p, steps, ...rest }) => ({
+    ...rest,
+    steps: steps ?? [{ action: action!, params: p ?? {} }],
+  }));
 
 export type HealSpec = z.output<typeof heal>;
 
 const schedule = z.string().superRefine((expr, ctx) => {
   const v = cron.validateDetailed(expr);
-  if (!v.valid) ctx.addIssue({ code: 'custom', message: `bad cron expression ${JSON.stringify(expr)}: ${v.errors.map((e) => e.message).join('; ') || 'invalid'}` });
+  if (!v.valid)
+    ctx.addIssue({ code: 'custom', message: `bad cron expression ${JSON.stringify(expr)}: ${v.errors.map((e) => e.message).join('; ') || 'invalid'}` });
 });
 
-export const ruleSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'a rule name is 1–100 letters, digits, "-", "_" or "." and starts with a letter or digit'),
-  description: z.string().max(2000).default(''),
-  /** Absent selects every host; an empty object is refused as ambiguous (never "all" by accident). */
-  hosts: z.record(z.string(), z.string()).refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to select every host, or name labels').optional(),
-  /** Required unless the rule runs on a `schedule`. */
-  when: when.optional(),
-  for: zDuration.default(0),
-  /** After the condition clears, keep the alert firing this long; a fault back within it is the same incident. */
-  keepFiringFor: zDuration.default(0),
-  /** Flap damping: this many condition changes within the window mark the alert flapping and hold it firing until calm. */
-  flap: z.strictObject({ window: zDuration.default(600_000), changes: z.number().int().min(2).default(10) }).prefault({})
-    .transform((f) => ({ windowMs: f.window, changes: f.changes })),
-  /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
-  schedule: schedule.optional(),
-  /** shadow: alert, and record what would have run, without running it. Default: the namespace's mode. */
-  mode: z.enum(['enforce', 'shadow']).optional(),
-  severity: z.enum(['critical', 'warning', 'info']).default('warning'),
-  summary: z.string().max(500).optional(),
-  labels: z.record(z.string(), z.string()).default({}),
-  heal: heal.optional(),
-  notify: z.array(z.string().min(1)).default([]),
-}).superRefine((r, ctx) => {
-  if (r.schedule === undefined && r.when === undefined) ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when", unless it runs on a "schedule"' });
-  if (r.schedule !== undefined && r.when !== undefined) ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a rule runs either on a condition ("when") or on a "schedule", not both' });
-  if (r.schedule !== undefined && r.heal === undefined) ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
-});
+export const ruleSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'a rule name is 1–100 letters, digits, "-", "_" or "." and starts with a letter or digit'),
+    description: z.string().max(2000).default(''),
+    /** Absent selects every host; an empty object is refused as ambiguous (never "all" by accident). */
+    hosts: z
+      .record(z.string(), z.string())
+      .refine((h) => Object.keys(h).length > 0, 'an empty host selector is ambiguous: omit "hosts" to select every host, or name labels')
+      .optional(),
+    /** Required unless the rule runs on a `schedule`. */
+    when: when.optional(),
+    for: zDuration.default(0),
+    /** After the condition clears, keep the alert firing this long; a fault back within it is the same incident. */
+    keepFiringFor: zDuration.default(0),
+    /** Flap damping: this many condition changes within the window mark the alert flapping and hold it firing until calm. */
+    flap: z
+      .strictObject({ window: zDuration.default(600_000), changes: z.number().int().min(2).default(10) })
+      .prefault({})
+      .transform((f) => ({ windowMs: f.window, changes: f.changes })),
+    /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
+    schedule: schedule.optional(),
+    /** shadow: alert, and record what would have run, without running it. Default: the namespace's mode. */
+    mode: z.enum(['enforce', 'shadow']).optional(),
+    severity: z.enum(['critical', 'warning', 'info']).default('warning'),
+    summary: z.string().max(500).optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+    heal: heal.optional(),
+    notify: z.array(z.string().min(1)).default([]),
+  })
+  .superRefine((r, ctx) => {
+    if (r.schedule === undefined && r.when === undefined)
+      ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when", unless it runs on a "schedule"' });
+    if (r.schedule !== undefined && r.when !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a rule runs either on a condition ("when") or on a "schedule", not both' });
+    if (r.schedule !== undefined && r.heal === undefined)
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
+  });
 
 /** rules/<namespace>/_namespace.json: settings for every rule of the namespace. */
 export const namespaceSchema = z.strictObject({

@@ -24,22 +24,28 @@ const testSchema = z.strictObject({
   /** Host id → labels. */
   hosts: z.record(z.string(), z.record(z.string(), z.string())).refine((h) => Object.keys(h).length > 0, 'name at least one host'),
   interval: zDuration.default(10_000),
-  timeline: z.array(z.strictObject({
-    at: zDuration,
-    host: z.string(),
-    /** Facts to merge into the host's current facts (cpu, memory, disk, net, service). */
-    facts: z.record(z.string(), z.unknown()).default({}),
-    /** Repeat the change at this period until `until`. */
-    every: zDuration.optional(),
-    until: zDuration.optional(),
-    /** From now on the host's agent sends nothing (to test host-down). */
-    silent: z.boolean().optional(),
-  })).min(1),
+  timeline: z
+    .array(
+      z.strictObject({
+        at: zDuration,
+        host: z.string(),
+        /** Facts to merge into the host's current facts (cpu, memory, disk, net, service). */
+        facts: z.record(z.string(), z.unknown()).default({}),
+        /** Repeat the change at this period until `until`. */
+        every: zDuration.optional(),
+        until: zDuration.optional(),
+        /** From now on the host's agent sends nothing (to test host-down). */
+        silent: z.boolean().optional(),
+      }),
+    )
+    .min(1),
   /** What the simulated agents answer, per action: one outcome, or one per call in turn. */
-  agent: z.strictObject({
-    results: z.record(z.string(), z.union([outcome, z.array(outcome).min(1)])).default({}),
-    resultAfter: zDuration.default(1000),
-  }).prefault({}),
+  agent: z
+    .strictObject({
+      results: z.record(z.string(), z.union([outcome, z.array(outcome).min(1)])).default({}),
+      resultAfter: zDuration.default(1000),
+    })
+    .prefault({}),
   /** Approve or reject work orders that wait for a person, at a time. */
   decisions: z.array(z.strictObject({ at: zDuration, decision: z.enum(['approve', 'reject']), rule: z.string(), host: z.string() })).default([]),
   /** How long to run; default one minute after the last sample. */
@@ -88,28 +94,60 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
   const facts = new Map<string, Record<string, unknown>>();
   const answers = new Map<string, number>();
   let seq = 0;
+  // eslint-disable-next-line prefer-const -- assigned once below, after the callbacks that read it
   let core!: Core;
-  const sampleOf = (host: string, trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: clock.now(), trigger, ...(facts.get(host) ?? {}) } as Sample);
+  const sampleOf = (host: string, trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: clock.now(), trigger, ...(facts.get(host) ?? {}) });
   const agentAnswer = (host: string, run: Run) => {
     const spec = test.agent.results[run.action] ?? 'succeeded';
     const n = answers.get(run.action) ?? 0;
     answers.set(run.action, n + 1);
     const out = Array.isArray(spec) ? spec[Math.min(n, spec.length - 1)] : spec;
-    const result: Result = { id: run.id, action: run.action, outcome: out, exitCode: out === 'succeeded' ? 0 : out === 'failed' ? 1 : null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: test.agent.resultAfter };
+    const result: Result = {
+      id: run.id,
+      action: run.action,
+      outcome: out,
+      exitCode: out === 'succeeded' ? 0 : out === 'failed' ? 1 : null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      truncated: false,
+      startedAt: clock.now(),
+      durationMs: test.agent.resultAfter,
+    };
     void core.ack(host, run.id);
     clock.after(test.agent.resultAfter, () => void core.result(host, result));
   };
   const store = new MemoryStore();
   core = await Core.create({
-    store, metrics: createMetrics(), log: silentLogger, clock, receivers: new Set(),
-    send: (host, run) => { agentAnswer(host, run); return true; },
-    requestSample: (host) => { clock.after(0, () => void core.sample(host, sampleOf(host, 'request'))); },
+    store,
+    metrics: createMetrics(),
+    log: silentLogger,
+    clock,
+    receivers: new Set(),
+    send: (host, run) => {
+      agentAnswer(host, run);
+      return true;
+    },
+    requestSample: (host) => {
+      clock.after(0, () => void core.sample(host, sampleOf(host, 'request')));
+    },
     deliver: (n) => notifications.push(n),
-    hostDownAfterMs: 30_000, externalUrl: () => 'http://laas.test',
+    hostDownAfterMs: 30_000,
+    externalUrl: () => 'http://laas.test',
   });
   core.setRules(loaded.rules);
   for (const [id, labels] of Object.entries(test.hosts)) {
-    await core.hello({ agentId: id, agentVersion: 'test', hostname: id, labels, os: { platform: 'linux', release: 'test' }, intervalMs: test.interval, services: [], actions: [], scripts: [] });
+    await core.hello({
+      agentId: id,
+      agentVersion: 'test',
+      hostname: id,
+      labels,
+      os: { platform: 'linux', release: 'test' },
+      intervalMs: test.interval,
+      services: [],
+      actions: [],
+      scripts: [],
+    });
   }
 
   // Every sample and decision becomes a timer on the simulated clock, then time runs.
@@ -120,7 +158,10 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     for (const t of times) {
       last = Math.max(last, t);
       clock.after(t, () => {
-        if (e.silent) { silent.add(e.host); return; }
+        if (e.silent) {
+          silent.add(e.host);
+          return;
+        }
         const current = facts.get(e.host) ?? {};
         facts.set(e.host, withSince(mergeFacts(current, e.facts), current, clock.now()));
         // A change is reported at once, as agents do for services.
@@ -145,17 +186,39 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
   await clock.advanceTo(T0 + end, settle);
 
   // In time order; ties by rule then host, so a test's expected order is stable.
-  const order = <T extends { rule: string; host: string }>(at: (x: T) => string) => (a: T, b: T) => at(a).localeCompare(at(b)) || a.rule.localeCompare(b.rule) || a.host.localeCompare(b.host);
+  const order =
+    <T extends { rule: string; host: string }>(at: (x: T) => string) =>
+    (a: T, b: T) =>
+      at(a).localeCompare(at(b)) || a.rule.localeCompare(b.rule) || a.host.localeCompare(b.host);
   const alerts = (await store.listAlerts()).sort(order((a) => a.startsAt));
   const heals = (await store.listHeals()).sort(order((h) => h.createdAt));
-  const sent = notifications.map((n) => ({ receiver: n.receiver, status: n.status, alertname: n.alerts[0]?.labels.alertname, host: n.alerts[0]?.host, rule: n.alerts[0]?.rule }));
+  const sent = notifications.map((n) => ({
+    receiver: n.receiver,
+    status: n.status,
+    alertname: n.alerts[0]?.labels.alertname,
+    host: n.alerts[0]?.host,
+    rule: n.alerts[0]?.rule,
+  }));
   const failures = [
-    ...compare('alerts', test.expect.alerts, alerts.map((a) => ({ ...a }))),
+    ...compare(
+      'alerts',
+      test.expect.alerts,
+      alerts.map((a) => ({ ...a })),
+    ),
     // A work order's steps are compared as the actions that were tried, in order.
-    ...compare('heals', test.expect.heals, heals.map((h) => ({ ...h, steps: h.steps.filter((s) => s.state !== 'pending').map((s) => s.action) }))),
+    ...compare(
+      'heals',
+      test.expect.heals,
+      heals.map((h) => ({ ...h, steps: h.steps.filter((s) => s.state !== 'pending').map((s) => s.action) })),
+    ),
     ...compare('notifications', test.expect.notifications, sent),
   ];
-  return { file, ok: failures.length === 0, failures, summary: `${alerts.length} alert${alerts.length === 1 ? '' : 's'}, ${heals.length} work order${heals.length === 1 ? '' : 's'}, ${sent.length} notification${sent.length === 1 ? '' : 's'}` };
+  return {
+    file,
+    ok: failures.length === 0,
+    failures,
+    summary: `${alerts.length} alert${alerts.length === 1 ? '' : 's'}, ${heals.length} work order${heals.length === 1 ? '' : 's'}, ${sent.length} notification${sent.length === 1 ? '' : 's'}`,
+  };
 }
 
 /**
@@ -165,7 +228,8 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
 function compare(kind: string, expected: Record<string, unknown>[] | undefined, actual: Record<string, unknown>[]): string[] {
   if (expected === undefined) return [];
   const out: string[] = [];
-  const show = (items: Record<string, unknown>[], keys: string[]) => items.map((a) => JSON.stringify(Object.fromEntries(keys.filter((k) => k in a).map((k) => [k, a[k]])))).join('\n      ');
+  const show = (items: Record<string, unknown>[], keys: string[]) =>
+    items.map((a) => JSON.stringify(Object.fromEntries(keys.filter((k) => k in a).map((k) => [k, a[k]])))).join('\n      ');
   const keys = [...new Set(expected.flatMap((e) => Object.keys(e)))];
   if (expected.length !== actual.length) out.push(`${kind}: expected ${expected.length}, got ${actual.length}`);
   expected.forEach((exp, i) => {
@@ -173,7 +237,8 @@ function compare(kind: string, expected: Record<string, unknown>[] | undefined, 
     if (!act) return;
     for (const [k, v] of Object.entries(exp)) {
       const got = act[k];
-      const matches = (k === 'reason' || k === 'summary') && typeof v === 'string' && typeof got === 'string' ? got.includes(v) : JSON.stringify(got) === JSON.stringify(v);
+      const matches =
+        (k === 'reason' || k === 'summary') && typeof v === 'string' && typeof got === 'string' ? got.includes(v) : JSON.stringify(got) === JSON.stringify(v);
       if (!matches) out.push(`${kind}[${i}].${k}: expected ${JSON.stringify(v)}, got ${JSON.stringify(got)}`);
     }
   });
@@ -190,7 +255,7 @@ function range(from: number, to: number, every: number): number[] {
 function mergeFacts(current: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...current };
   for (const [k, v] of Object.entries(next)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? { ...(out[k] as object), ...(v as object) } : v;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? { ...out[k], ...v } : v;
   }
   return out;
 }
@@ -200,7 +265,9 @@ function withSince(facts: Record<string, unknown>, before: Record<string, unknow
   const svc = facts.service as Record<string, { up: boolean; since?: number }> | undefined;
   if (!svc) return facts;
   const prev = (before.service ?? {}) as Record<string, { up: boolean; since: number }>;
-  const service = Object.fromEntries(Object.entries(svc).map(([name, s]) => [name, { ...s, since: s.since ?? (prev[name]?.up === s.up ? prev[name].since : now) }]));
+  const service = Object.fromEntries(
+    Object.entries(svc).map(([name, s]) => [name, { ...s, since: s.since ?? (prev[name]?.up === s.up ? prev[name].since : now) }]),
+  );
   return { ...facts, service };
 }
 
@@ -209,7 +276,10 @@ export function findRuleTests(paths: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (p: string, depth: number) => {
     const st = statSync(p);
-    if (st.isFile()) { out.push(p); return; }
+    if (st.isFile()) {
+      out.push(p);
+      return;
+    }
     if (depth > 10) return;
     for (const e of readdirSync(p, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const child = join(p, e.name);

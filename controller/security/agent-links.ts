@@ -48,7 +48,9 @@ export class AgentLinks {
 
   /** After an enrollment or revocation here: the change is made, so a failed re-check is logged, not answered as a failure (the poll retries). */
   async recheckNow(): Promise<void> {
-    await this.recheck().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'checking agent links after a credential change failed; the next check retries'));
+    await this.recheck().catch((e: unknown) =>
+      this.deps.log.warn({ err: errorMessage(e) }, 'checking agent links after a credential change failed; the next check retries'),
+    );
   }
 }
 

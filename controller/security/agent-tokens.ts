@@ -42,14 +42,25 @@ export function fingerprint(token: string): string {
 
 /** `*` matches any run of characters (none included); everything else matches itself. */
 export function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`, 's');
+  return new RegExp(
+    `^${glob
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
 }
 
 export function sharedTokens(entries: readonly SharedTokenConfig[]): SharedToken[] {
   return entries.map((e, n): SharedToken => {
     const patterns = e.ids?.map(globToRegExp);
     return {
-      name: e.name ?? fingerprint(e.token), hash: sha256(e.token), ids: e.ids, labels: e.labels, maxHosts: e.maxHosts, where: `/agentTokens/${n}`,
+      name: e.name ?? fingerprint(e.token),
+      hash: sha256(e.token),
+      ids: e.ids,
+      labels: e.labels,
+      maxHosts: e.maxHosts,
+      where: `/agentTokens/${n}`,
       allows(agentId, labels) {
         if (patterns && !patterns.some((p) => p.test(agentId))) return `agent id "${agentId}" is not one of the ids this token may use (${e.ids!.join(', ')})`;
         for (const [k, v] of Object.entries(e.labels ?? {})) {

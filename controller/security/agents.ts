@@ -33,7 +33,11 @@ export class AgentAuth {
   private byId = new Map<string, AgentCredential>();
   private rev = 0;
 
-  constructor(private readonly store: Store, sharedTokenConfig: readonly SharedTokenConfig[], private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly store: Store,
+    sharedTokenConfig: readonly SharedTokenConfig[],
+    private readonly now: () => number = Date.now,
+  ) {
     this.shared = sharedTokens(sharedTokenConfig);
   }
 
@@ -71,7 +75,11 @@ export class AgentAuth {
       const cred = await this.store.getAgentCredential(id);
       if (cred) this.remember([cred], false);
       if (!cred || cred.revokedAt || cred.hash !== identity.hash) {
-        return { reason: 'revoked', code: 'AGENT_CREDENTIAL_REVOKED', message: `the credential of agent "${id}" was revoked${cred?.revokedBy ? ` by ${cred.revokedBy}` : ''}; enroll it again with a new token` };
+        return {
+          reason: 'revoked',
+          code: 'AGENT_CREDENTIAL_REVOKED',
+          message: `the credential of agent "${id}" was revoked${cred?.revokedBy ? ` by ${cred.revokedBy}` : ''}; enroll it again with a new token`,
+        };
       }
       return undefined;
     }
@@ -80,15 +88,29 @@ export class AgentAuth {
     if (outside) return { reason: 'not-allowed', code: 'AGENT_ID_NOT_ALLOWED', message: `shared token ${token.where}: ${outside}` };
     let cred = this.byId.get(id);
     // A revoked credential may have been forgotten through another controller (a delete, which polling does not see).
-    if (cred?.revokedAt && !(await this.store.getAgentCredential(id))) { this.drop(cred); cred = undefined; }
+    if (cred?.revokedAt && !(await this.store.getAgentCredential(id))) {
+      this.drop(cred);
+      cred = undefined;
+    }
     if (cred) return enrolled(id, cred.revokedAt !== null);
-    const out = await this.store.claimAgentId({ id, kind: 'shared', token: token.name, from: addressOf(remote), at: new Date(this.now()).toISOString() }, token.maxHosts);
+    const out = await this.store.claimAgentId(
+      { id, kind: 'shared', token: token.name, from: addressOf(remote), at: new Date(this.now()).toISOString() },
+      token.maxHosts,
+    );
     if (out.outcome === 'limit') {
-      return { reason: 'host-limit', code: 'AGENT_HOST_LIMIT', message: `shared token ${token.where} (${token.name}) has claimed ${out.count} host ids, its limit (maxHosts ${token.maxHosts}); raise "maxHosts" or free ids with "laas agents forget ID"` };
+      return {
+        reason: 'host-limit',
+        code: 'AGENT_HOST_LIMIT',
+        message: `shared token ${token.where} (${token.name}) has claimed ${out.count} host ids, its limit (maxHosts ${token.maxHosts}); raise "maxHosts" or free ids with "laas agents forget ID"`,
+      };
     }
     if (out.claim.kind === 'enrolled') return enrolled(id, true);
     if (out.claim.token !== token.name) {
-      return { reason: 'claimed', code: 'AGENT_ID_CLAIMED', message: `agent id "${id}" was first claimed by another token (${out.claim.token}) from ${out.claim.from} at ${out.claim.at}; if it moved on purpose, free it with "laas agents forget ${id}"` };
+      return {
+        reason: 'claimed',
+        code: 'AGENT_ID_CLAIMED',
+        message: `agent id "${id}" was first claimed by another token (${out.claim.token}) from ${out.claim.from} at ${out.claim.at}; if it moved on purpose, free it with "laas agents forget ${id}"`,
+      };
     }
     return undefined;
   }
@@ -100,12 +122,22 @@ export class AgentAuth {
     return !cred;
   }
 
-  async createEnrollToken(input: { uses: number; ttlMs: number; createdBy: string; labels?: Record<string, string> }): Promise<{ token: string; info: Omit<EnrollToken, 'hash'> }> {
+  async createEnrollToken(input: {
+    uses: number;
+    ttlMs: number;
+    createdBy: string;
+    labels?: Record<string, string>;
+  }): Promise<{ token: string; info: Omit<EnrollToken, 'hash'> }> {
     const token = `laas-enroll-${randomBytes(24).toString('base64url')}`;
     const now = this.now();
     const entry: EnrollToken = {
-      id: randomUUID(), hash: sha256(token), usesLeft: input.uses, expiresAt: new Date(now + input.ttlMs).toISOString(),
-      createdBy: input.createdBy, createdAt: new Date(now).toISOString(), labels: input.labels ?? {},
+      id: randomUUID(),
+      hash: sha256(token),
+      usesLeft: input.uses,
+      expiresAt: new Date(now + input.ttlMs).toISOString(),
+      createdBy: input.createdBy,
+      createdAt: new Date(now).toISOString(),
+      labels: input.labels ?? {},
     };
     await this.store.addEnrollToken(entry, new Date(now).toISOString());
     const { hash: _h, ...info } = entry;
@@ -117,16 +149,21 @@ export class AgentAuth {
     const now = new Date(this.now()).toISOString();
     const credential = `laas-agent-${randomBytes(32).toString('base64url')}`;
     const out = await this.store.enrollAgent({
-      tokenHash: sha256(token), now,
+      tokenHash: sha256(token),
+      now,
       credential: { id: agentId, hash: sha256(credential), enrolledAt: now, revokedAt: null, revokedBy: null },
       claim: { id: agentId, kind: 'enrolled', token: null, from: addressOf(remote), at: now },
     });
     if (!out.ok) {
       switch (out.reason) {
-        case 'unknown-token': return { error: 'unknown enrollment token' };
-        case 'expired': return { error: `enrollment token expired at ${out.expiresAt}` };
-        case 'used': return { error: 'enrollment token already used' };
-        case 'enrolled': return { error: `agent ${agentId} is already enrolled; revoke it first (laas agents revoke ${agentId}) to enroll it again` };
+        case 'unknown-token':
+          return { error: 'unknown enrollment token' };
+        case 'expired':
+          return { error: `enrollment token expired at ${out.expiresAt}` };
+        case 'used':
+          return { error: 'enrollment token already used' };
+        case 'enrolled':
+          return { error: `agent ${agentId} is already enrolled; revoke it first (laas agents revoke ${agentId}) to enroll it again` };
       }
     }
     await this.refresh().catch(() => undefined); // enrolled whatever the cache does; the next refresh catches up
@@ -175,7 +212,8 @@ export class AgentAuth {
 
 function enrolled(id: string, revoked: boolean): HelloRefusal {
   return {
-    reason: 'enrolled', code: 'AGENT_ID_ENROLLED',
+    reason: 'enrolled',
+    code: 'AGENT_ID_ENROLLED',
     message: revoked
       ? `agent id "${id}" was enrolled (its credential is revoked); a shared token may not take it over — enroll the agent again, or free the id with "laas agents forget ${id}"`
       : `agent id "${id}" is enrolled: only its own credential may say hello as it`,

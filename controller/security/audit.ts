@@ -59,7 +59,13 @@ export class AuditLog {
     this.file = join(dataDir, 'audit.log');
     this.noiseFile = join(dataDir, 'audit-unauthenticated.log');
     this.o = {
-      maxBytes: 10 * 1024 * 1024, keep: 5, noiseMaxBytes: 2 * 1024 * 1024, noiseKeep: 2, noisePerSecond: 2, noiseBurst: 50, now: () => Date.now(),
+      maxBytes: 10 * 1024 * 1024,
+      keep: 5,
+      noiseMaxBytes: 2 * 1024 * 1024,
+      noiseKeep: 2,
+      noisePerSecond: 2,
+      noiseBurst: 50,
+      now: () => Date.now(),
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     };
     this.tokens = this.o.noiseBurst;
@@ -83,7 +89,10 @@ export class AuditLog {
     s.last = entry.at;
     if (s.sources.size < 100 || s.sources.has(entry.from)) s.sources.set(entry.from, (s.sources.get(entry.from) ?? 0) + 1);
     // Said within a second even if the flood stops now.
-    this.summaryTimer ??= setTimeout(() => { this.summaryTimer = undefined; this.writeSuppressed(); }, 1000).unref();
+    this.summaryTimer ??= setTimeout(() => {
+      this.summaryTimer = undefined;
+      this.writeSuppressed();
+    }, 1000).unref();
   }
 
   /** The newest entries first, from both streams (or only the authenticated one), across rotated files. */
@@ -114,11 +123,23 @@ export class AuditLog {
     const s = this.suppressed;
     if (!s) return;
     this.suppressed = undefined;
-    const top = [...s.sources].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([from, n]) => `${from} ×${n}`).join(', ');
-    const entry = capped({
-      who: '-', role: '-', from: s.sources.size === 1 ? [...s.sources.keys()][0] : '*', action: 'unauthenticated refusals not recorded one by one', target: '-', result: 'denied',
-      detail: `${s.count} refusal${s.count === 1 ? '' : 's'} between ${s.first} and ${s.last} over the rate of ${this.o.noisePerSecond}/s; most from ${top}`,
-    }, this.o.now());
+    const top = [...s.sources]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([from, n]) => `${from} ×${n}`)
+      .join(', ');
+    const entry = capped(
+      {
+        who: '-',
+        role: '-',
+        from: s.sources.size === 1 ? [...s.sources.keys()][0] : '*',
+        action: 'unauthenticated refusals not recorded one by one',
+        target: '-',
+        result: 'denied',
+        detail: `${s.count} refusal${s.count === 1 ? '' : 's'} between ${s.first} and ${s.last} over the rate of ${this.o.noisePerSecond}/s; most from ${top}`,
+      },
+      this.o.now(),
+    );
     this.append(this.noiseFile, { ...entry, unauthenticated: true, count: s.count }, this.o.noiseMaxBytes, this.o.noiseKeep);
   }
 
@@ -139,8 +160,12 @@ function capped(input: AuditInput, now: number): AuditEntry {
   const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…(${s.length - n} more characters)` : s);
   return {
     at: input.at ?? new Date(now).toISOString(),
-    who: cut(input.who, CAP.who), role: cut(input.role, CAP.role), from: cut(input.from, CAP.from),
-    action: cut(input.action, CAP.action), target: cut(input.target, CAP.target), result: input.result,
+    who: cut(input.who, CAP.who),
+    role: cut(input.role, CAP.role),
+    from: cut(input.from, CAP.from),
+    action: cut(input.action, CAP.action),
+    target: cut(input.target, CAP.target),
+    result: input.result,
     ...(input.status !== undefined ? { status: input.status } : {}),
     ...(input.detail !== undefined ? { detail: cut(input.detail, CAP.detail) } : {}),
   };
@@ -159,7 +184,11 @@ function newest(file: string, keep: number, limit: number): AuditEntry[] {
     const path = i === 0 ? file : `${file}.${i}`;
     if (!existsSync(path)) continue;
     for (const line of linesFromEnd(path, limit - out.length)) {
-      try { out.push(JSON.parse(line) as AuditEntry); } catch { /* a torn last line: skipped */ }
+      try {
+        out.push(JSON.parse(line) as AuditEntry);
+      } catch {
+        /* a torn last line: skipped */
+      }
     }
   }
   return out;

@@ -42,7 +42,15 @@ export class ClusterSecret {
     const cipher = createCipheriv('aes-256-gcm', this.sealKey(salt), iv);
     cipher.setAAD(Buffer.from(SEAL_INFO));
     const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return { sealed: 1, alg: 'aes-256-gcm', kdf: 'hkdf-sha256', salt: salt.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+    return {
+      sealed: 1,
+      alg: 'aes-256-gcm',
+      kdf: 'hkdf-sha256',
+      salt: salt.toString('base64'),
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      data: data.toString('base64'),
+    };
   }
 
   /** The plain value; CLUSTER_SECRET_MISMATCH when it was sealed with another secret (or altered). */
@@ -53,7 +61,10 @@ export class ClusterSecret {
       decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
       return Buffer.concat([decipher.update(Buffer.from(s.data, 'base64')), decipher.final()]).toString('utf8');
     } catch {
-      throw new LaasError('CLUSTER_SECRET_MISMATCH', `${what} in the database cannot be opened with this controller's cluster.secret: it was sealed with another secret (or altered). Give every controller sharing the database the same "cluster": {"secret": …}`);
+      throw new LaasError(
+        'CLUSTER_SECRET_MISMATCH',
+        `${what} in the database cannot be opened with this controller's cluster.secret: it was sealed with another secret (or altered). Give every controller sharing the database the same "cluster": {"secret": …}`,
+      );
     }
   }
 
@@ -64,5 +75,13 @@ export class ClusterSecret {
 
 export function isSealed(v: unknown): v is Sealed {
   const s = v as Partial<Sealed> | null;
-  return typeof s === 'object' && s !== null && s.sealed === 1 && typeof s.salt === 'string' && typeof s.iv === 'string' && typeof s.tag === 'string' && typeof s.data === 'string';
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    s.sealed === 1 &&
+    typeof s.salt === 'string' &&
+    typeof s.iv === 'string' &&
+    typeof s.tag === 'string' &&
+    typeof s.data === 'string'
+  );
 }

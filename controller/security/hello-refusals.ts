@@ -14,12 +14,14 @@ const MAX_REMEMBERED = 10_000;
 export class HelloRefusals {
   private readonly last = new Map<string, number>();
 
-  constructor(private readonly deps: {
-    audit: (e: Omit<AuditEntry, 'at'>) => void;
-    count: (reason: HelloRefusal['reason']) => void;
-    log: Logger;
-    now?: () => number;
-  }) {}
+  constructor(
+    private readonly deps: {
+      audit: (e: Omit<AuditEntry, 'at'>) => void;
+      count: (reason: HelloRefusal['reason']) => void;
+      log: Logger;
+      now?: () => number;
+    },
+  ) {}
 
   refuse(r: HelloRefusal, agentId: string, remote: string, via: string): LaasError {
     this.deps.count(r.reason);
@@ -31,7 +33,15 @@ export class HelloRefusals {
       if (this.last.size >= MAX_REMEMBERED) this.last.clear();
       this.last.set(key, now);
       try {
-        this.deps.audit({ who: agentId.slice(0, 200), role: 'agent', from: remote, action: 'agent hello', target: agentId.slice(0, 200), result: 'denied', detail: `${r.code}: ${r.message} (${via})` });
+        this.deps.audit({
+          who: agentId.slice(0, 200),
+          role: 'agent',
+          from: remote,
+          action: 'agent hello',
+          target: agentId.slice(0, 200),
+          result: 'denied',
+          detail: `${r.code}: ${r.message} (${via})`,
+        });
       } catch (e) {
         // The refusal stands whatever the audit file does (a full disk must not let the hello through, nor hang it).
         this.deps.log.error({ err: errorMessage(e) }, 'could not write the audit log; check the data dir');

@@ -30,14 +30,21 @@ export interface SharedKeyStore {
 export async function sharedSigningKey(db: SharedKeyStore, key: string, secret: ClusterSecret, log: Logger): Promise<SigningKey> {
   const { privateKey: mine } = generateKeyPairSync('ed25519');
   let stored = await db.putStateIfAbsent(key, secret.seal(mine.export({ type: 'pkcs8', format: 'pem' }) as string));
-  const unusable = () => new LaasError('CLUSTER_SECRET_MISMATCH', `the signing key record "${key}" in the database is neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key (agents must then pin the new one)`);
+  const unusable = () =>
+    new LaasError(
+      'CLUSTER_SECRET_MISMATCH',
+      `the signing key record "${key}" in the database is neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key (agents must then pin the new one)`,
+    );
   if (typeof stored === 'string') {
     // Only a real key is sealed in place: anything else stays as it was for the operator to look at.
     if (!isPrivateKeyPem(stored)) throw unusable();
     const sealed = secret.seal(stored);
     if (await db.replaceStateIf(key, stored, sealed)) {
       await db.vacuumState().catch((e) => log.debug({ err: errorMessage(e) }, 'VACUUM of laas_state failed; the old row version goes with autovacuum'));
-      log.warn({ record: key }, 'the instruction-signing key was in the database in plain text (as older laas kept it); it is now sealed with the cluster secret and the plain copy removed. Database backups taken before hold it in the clear: if they may have leaked, make a new key (agents pin it again)');
+      log.warn(
+        { record: key },
+        'the instruction-signing key was in the database in plain text (as older laas kept it); it is now sealed with the cluster secret and the plain copy removed. Database backups taken before hold it in the clear: if they may have leaked, make a new key (agents pin it again)',
+      );
       stored = sealed;
     } else {
       stored = await db.getState(key);
@@ -65,7 +72,7 @@ export function loadOrCreateSigningKey(dataDir: string): SigningKey {
   const file = join(dataDir, 'signing-key.pem');
   if (!existsSync(file)) {
     const { privateKey } = generateKeyPairSync('ed25519');
-    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   }
   chmodSync(file, 0o600);
   const privateKey = privateKeyFromPem(readFileSync(file, 'utf8'));

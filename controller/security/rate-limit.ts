@@ -20,7 +20,10 @@ export class AuthFailures {
     const until = this.blocked.get(source);
     if (until === undefined) return 0;
     const left = until - this.now();
-    if (left <= 0) { this.blocked.delete(source); return 0; }
+    if (left <= 0) {
+      this.blocked.delete(source);
+      return 0;
+    }
     return Math.ceil(left / 1000);
   }
 

@@ -40,14 +40,21 @@ export class MemoryIdentity {
     const creds = this.credentials();
     if (creds.some((c) => c.id === input.credential.id && !c.revokedAt)) return { ok: false, reason: 'enrolled' };
     const spent = { ...token, usesLeft: token.usesLeft - 1 };
-    this.state.write(ENROLL_TOKENS_STATE, tokens.map((x) => (x === token ? spent : x)));
-    this.state.write(CREDENTIALS_STATE, [...creds.filter((c) => c.id !== input.credential.id), { ...input.credential, enrolledWith: token.id, rev: this.nextRev(creds) }]);
+    this.state.write(
+      ENROLL_TOKENS_STATE,
+      tokens.map((x) => (x === token ? spent : x)),
+    );
+    this.state.write(CREDENTIALS_STATE, [
+      ...creds.filter((c) => c.id !== input.credential.id),
+      { ...input.credential, enrolledWith: token.id, rev: this.nextRev(creds) },
+    ]);
     this.putClaim(input.claim);
     return { ok: true, token: spent };
   }
 
   listAgentCredentials(sinceRev?: number): AgentCredentialRecord[] {
-    return this.credentials().map((c) => ({ ...c, rev: c.rev ?? 0 }))
+    return this.credentials()
+      .map((c) => ({ ...c, rev: c.rev ?? 0 }))
       .filter((c) => sinceRev === undefined || c.rev > sinceRev)
       .sort((a, b) => a.rev - b.rev);
   }
@@ -62,7 +69,10 @@ export class MemoryIdentity {
     const c = creds.find((x) => x.id === id && !x.revokedAt);
     if (!c) return undefined;
     const revoked = { ...c, revokedAt: at, revokedBy: by, rev: this.nextRev(creds) };
-    this.state.write(CREDENTIALS_STATE, creds.map((x) => (x === c ? revoked : x)));
+    this.state.write(
+      CREDENTIALS_STATE,
+      creds.map((x) => (x === c ? revoked : x)),
+    );
     return revoked;
   }
 
@@ -74,7 +84,7 @@ export class MemoryIdentity {
   claimAgentId(claim: AgentClaim, maxIds: number): ClaimOutcome {
     const held = this.getAgentClaim(claim.id);
     if (held) return { outcome: 'held', claim: held };
-    const count = claim.token === null ? 0 : this.counts().get(claim.token) ?? 0;
+    const count = claim.token === null ? 0 : (this.counts().get(claim.token) ?? 0);
     if (claim.token !== null && count >= maxIds) return { outcome: 'limit', count };
     this.putClaim(claim);
     return { outcome: 'claimed', claim: { ...claim } };

@@ -1,4 +1,17 @@
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { open as openFile, rename } from 'node:fs/promises';
@@ -115,7 +128,13 @@ export class LowdbStore extends MemoryStore {
     super.prune();
     const gone = (name: 'alerts' | 'heals') => {
       const records = this.data[name];
-      for (const c of this.chunks[name]) for (const id of c.ids) if (!Object.hasOwn(records, id)) { c.ids.delete(id); this.texts[name].delete(id); c.bytes = undefined; }
+      for (const c of this.chunks[name])
+        for (const id of c.ids)
+          if (!Object.hasOwn(records, id)) {
+            c.ids.delete(id);
+            this.texts[name].delete(id);
+            c.bytes = undefined;
+          }
     };
     if (Object.keys(this.data.alerts).length !== before[0]) gone('alerts');
     if (Object.keys(this.data.heals).length !== before[1]) gone('heals');
@@ -141,9 +160,16 @@ export class LowdbStore extends MemoryStore {
           const records = d[name] as Record<string, unknown>;
           const parts: string[] = [];
           for (const id of c.ids) {
-            if (!Object.hasOwn(records, id)) { c.ids.delete(id); texts.delete(id); continue; }
+            if (!Object.hasOwn(records, id)) {
+              c.ids.delete(id);
+              texts.delete(id);
+              continue;
+            }
             let t = texts.get(id);
-            if (t === undefined) { t = JSON.stringify(records[id]); texts.set(id, t); }
+            if (t === undefined) {
+              t = JSON.stringify(records[id]);
+              texts.set(id, t);
+            }
             parts.push(`${JSON.stringify(id)}:${t}`);
           }
           c.bytes = Buffer.from(parts.join(','));
@@ -158,7 +184,10 @@ export class LowdbStore extends MemoryStore {
     const state: string[] = [];
     for (const [key, value] of Object.entries(d.state)) {
       let t = this.stateTexts.get(key);
-      if (t === undefined) { t = JSON.stringify(value); this.stateTexts.set(key, t); }
+      if (t === undefined) {
+        t = JSON.stringify(value);
+        this.stateTexts.set(key, t);
+      }
       state.push(`${JSON.stringify(key)}:${t}`);
     }
     out.push(Buffer.from(`},"state":{${state.join(',')}},"journal":${snapshot.gen}}`));
@@ -202,7 +231,9 @@ export class LowdbStore extends MemoryStore {
   private unlock(): void {
     try {
       if (readFileSync(this.lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(this.lockFile);
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 
   private async read(): Promise<void> {
@@ -231,8 +262,10 @@ export class LowdbStore extends MemoryStore {
 
   /** The journals' lines written after the file's snapshot, in order: the write-aheads since. */
   private replay(included: number): void {
-    const gens = readdirSync(this.opts.dataDir).filter((f) => f.startsWith(JOURNAL) && /^\d+$/.test(f.slice(JOURNAL.length)))
-      .map((f) => Number(f.slice(JOURNAL.length))).sort((a, b) => a - b);
+    const gens = readdirSync(this.opts.dataDir)
+      .filter((f) => f.startsWith(JOURNAL) && /^\d+$/.test(f.slice(JOURNAL.length)))
+      .map((f) => Number(f.slice(JOURNAL.length)))
+      .sort((a, b) => a - b);
     let replayed = 0;
     for (const g of gens) {
       this.gen = Math.max(this.gen, g + 1);
@@ -247,10 +280,18 @@ export class LowdbStore extends MemoryStore {
         } catch (err) {
           // A crash mid-append leaves at most the last line torn: that write-ahead never completed.
           if (i === lines.length - 1) break;
-          throw new LaasError('STORE_CORRUPT', `cannot parse line ${i + 1} of the journal (${errorMessage(err)}); it was left untouched — move it aside to start from ${this.file} alone`, path);
+          throw new LaasError(
+            'STORE_CORRUPT',
+            `cannot parse line ${i + 1} of the journal (${errorMessage(err)}); it was left untouched — move it aside to start from ${this.file} alone`,
+            path,
+          );
         }
-        if (!isObject(e) || typeof e.id !== 'string' || !['hosts', 'alerts', 'heals', 'state'].includes(e.s as string)) {
-          throw new LaasError('STORE_CORRUPT', `line ${i + 1} of the journal is not a store record; it was left untouched — move it aside to start from ${this.file} alone`, path);
+        if (!isObject(e) || typeof e.id !== 'string' || !['hosts', 'alerts', 'heals', 'state'].includes(e.s)) {
+          throw new LaasError(
+            'STORE_CORRUPT',
+            `line ${i + 1} of the journal is not a store record; it was left untouched — move it aside to start from ${this.file} alone`,
+            path,
+          );
         }
         const section = this.data[e.s as Section] as Record<string, unknown>;
         if (e.r === undefined) delete section[e.id];
@@ -265,7 +306,13 @@ export class LowdbStore extends MemoryStore {
     this.dirty = true;
     // Paced by the cost of the last write, so a big file under a trickle of changes is not
     // rewritten back to back; flush() (write-ahead, results) still writes at once.
-    this.timer ??= setTimeout(() => { this.timer = undefined; void this.writeFile(); }, Math.max(this.opts.writeDelayMs ?? 20, Math.min(1000, 4 * this.writeMs)));
+    this.timer ??= setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.writeFile();
+      },
+      Math.max(this.opts.writeDelayMs ?? 20, Math.min(1000, 4 * this.writeMs)),
+    );
   }
 
   /**
@@ -278,7 +325,10 @@ export class LowdbStore extends MemoryStore {
     try {
       await this.appendJournal();
     } catch (e) {
-      this.opts.log.error({ dir: this.opts.dataDir, err: errorMessage(e) }, 'store journal append failed; writing the whole file instead — check disk space and permissions of the data dir');
+      this.opts.log.error(
+        { dir: this.opts.dataDir, err: errorMessage(e) },
+        'store journal append failed; writing the whole file instead — check disk space and permissions of the data dir',
+      );
       await this.writeFile();
     }
   }
@@ -322,26 +372,37 @@ export class LowdbStore extends MemoryStore {
 
   /** Rewrites the whole file (temp file + rename) if anything changed; then drops the journals it contains. */
   private async writeFile(): Promise<void> {
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     while (this.writing) await this.writing;
     if (!this.dirty) return;
     this.dirty = false;
     this.prune();
     const started = performance.now();
-    this.writing = this.db.write().then(
-      () => {
-        this.writeMs = performance.now() - started;
-        this.opts.metrics?.storeWriteSeconds.observe(this.writeMs / 1000);
-        this.afterWrite();
-        this.backup();
-      },
-      (e) => {
-        this.dirty = true;
-        this.opts.metrics?.storeWriteErrors.inc();
-        this.opts.log.error({ file: this.file, err: errorMessage(e) }, 'store write failed; will retry — check disk space and permissions of the data dir');
-        this.timer ??= setTimeout(() => { this.timer = undefined; void this.writeFile(); }, 1000);
-      },
-    ).finally(() => { this.writing = undefined; });
+    this.writing = this.db
+      .write()
+      .then(
+        () => {
+          this.writeMs = performance.now() - started;
+          this.opts.metrics?.storeWriteSeconds.observe(this.writeMs / 1000);
+          this.afterWrite();
+          this.backup();
+        },
+        (e) => {
+          this.dirty = true;
+          this.opts.metrics?.storeWriteErrors.inc();
+          this.opts.log.error({ file: this.file, err: errorMessage(e) }, 'store write failed; will retry — check disk space and permissions of the data dir');
+          this.timer ??= setTimeout(() => {
+            this.timer = undefined;
+            void this.writeFile();
+          }, 1000);
+        },
+      )
+      .finally(() => {
+        this.writing = undefined;
+      });
     await this.writing;
   }
 
@@ -353,7 +414,11 @@ export class LowdbStore extends MemoryStore {
     for (const [k, seq] of this.pending) if (seq <= snap.seq) this.pending.delete(k);
     for (const f of readdirSync(this.opts.dataDir)) {
       if (!f.startsWith(JOURNAL) || !/^\d+$/.test(f.slice(JOURNAL.length)) || Number(f.slice(JOURNAL.length)) > snap.gen) continue;
-      try { unlinkSync(join(this.opts.dataDir, f)); } catch { /* gone already */ }
+      try {
+        unlinkSync(join(this.opts.dataDir, f));
+      } catch {
+        /* gone already */
+      }
     }
   }
 
@@ -407,7 +472,10 @@ function chunkOf(id: string): number {
 class SectionFile implements Adapter<StoreData> {
   /** Size of the document last written. */
   lastBytes = 0;
-  constructor(private readonly file: string, private readonly pieces: (d: StoreData) => Promise<Buffer[]>) {}
+  constructor(
+    private readonly file: string,
+    private readonly pieces: (d: StoreData) => Promise<Buffer[]>,
+  ) {}
 
   async read(): Promise<StoreData | null> {
     return null;
@@ -442,5 +510,3 @@ function isAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-

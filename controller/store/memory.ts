@@ -20,15 +20,27 @@ export class MemoryStore implements Store {
   /** Agent identities in named state records; writes go through putState, so the lowdb store journals them. */
   private readonly identity = new MemoryIdentity({
     read: (key) => this.data.state[key],
-    write: (key, value) => { void this.putState(key, value); },
+    write: (key, value) => {
+      void this.putState(key, value);
+    },
     keys: () => Object.keys(this.data.state),
   });
 
-  constructor(protected data: StoreData = emptyData(), private readonly maxHistory = 10_000) {}
+  constructor(
+    protected data: StoreData = emptyData(),
+    private readonly maxHistory = 10_000,
+  ) {}
 
-  async listHosts() { return Object.values(this.data.hosts).map(clone); }
-  async getHost(id: string) { return cloneOpt(this.data.hosts[id]); }
-  async putHost(host: HostRecord) { this.data.hosts[host.id] = clone(host); this.changed(); }
+  async listHosts() {
+    return Object.values(this.data.hosts).map(clone);
+  }
+  async getHost(id: string) {
+    return cloneOpt(this.data.hosts[id]);
+  }
+  async putHost(host: HostRecord) {
+    this.data.hosts[host.id] = clone(host);
+    this.changed();
+  }
 
   async listAlerts(filter: { state?: AlertState; host?: string; limit?: number } = {}) {
     const all = Object.values(this.data.alerts)
@@ -36,34 +48,67 @@ export class MemoryStore implements Store {
       .sort((a, b) => b.startsAt.localeCompare(a.startsAt) || b.id.localeCompare(a.id));
     return all.slice(0, filter.limit ?? all.length).map(clone);
   }
-  async getAlert(id: string) { return cloneOpt(this.data.alerts[id]); }
-  async putAlert(alert: AlertRecord) { this.data.alerts[alert.id] = clone(alert); this.changed(); }
+  async getAlert(id: string) {
+    return cloneOpt(this.data.alerts[id]);
+  }
+  async putAlert(alert: AlertRecord) {
+    this.data.alerts[alert.id] = clone(alert);
+    this.changed();
+  }
 
   async listHeals(filter: { state?: HealState; host?: string; rule?: string; since?: string; limit?: number } = {}) {
     const all = Object.values(this.data.heals)
-      .filter((h) => (!filter.state || h.state === filter.state) && (!filter.host || h.host === filter.host)
-        && (!filter.rule || h.rule === filter.rule) && (!filter.since || h.createdAt >= filter.since))
+      .filter(
+        (h) =>
+          (!filter.state || h.state === filter.state) &&
+          (!filter.host || h.host === filter.host) &&
+          (!filter.rule || h.rule === filter.rule) &&
+          (!filter.since || h.createdAt >= filter.since),
+      )
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
     return all.slice(0, filter.limit ?? all.length).map(clone);
   }
-  async getHeal(id: string) { return cloneOpt(this.data.heals[id]); }
-  async putHeal(heal: HealRecord) { this.data.heals[heal.id] = clone(heal); this.changed(); }
+  async getHeal(id: string) {
+    return cloneOpt(this.data.heals[id]);
+  }
+  async putHeal(heal: HealRecord) {
+    this.data.heals[heal.id] = clone(heal);
+    this.changed();
+  }
 
-  async getState<T>(key: string): Promise<T | undefined> { return cloneOpt(this.data.state[key] as T | undefined); }
+  async getState<T>(key: string): Promise<T | undefined> {
+    return cloneOpt(this.data.state[key] as T | undefined);
+  }
   async putState(key: string, value: unknown) {
     if (value === undefined) delete this.data.state[key];
     else this.data.state[key] = clone(value);
     this.changed();
   }
 
-  async addEnrollToken(...a: Parameters<Store['addEnrollToken']>) { this.identity.addEnrollToken(...a); }
-  async enrollAgent(input: Parameters<Store['enrollAgent']>[0]) { return clone(this.identity.enrollAgent(input)); }
-  async listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> { return clone(this.identity.listAgentCredentials(sinceRev)); }
-  async getAgentCredential(id: string) { return cloneOpt(this.identity.getAgentCredential(id)); }
-  async revokeAgentCredential(id: string, by: string, at: string) { return cloneOpt(this.identity.revokeAgentCredential(id, by, at)); }
-  async getAgentClaim(id: string) { return cloneOpt(this.identity.getAgentClaim(id)); }
-  async claimAgentId(claim: AgentClaim, maxIds: number) { return clone(this.identity.claimAgentId(claim, maxIds)); }
-  async forgetAgentClaim(id: string) { return this.identity.forgetAgentClaim(id); }
+  async addEnrollToken(...a: Parameters<Store['addEnrollToken']>) {
+    this.identity.addEnrollToken(...a);
+  }
+  async enrollAgent(input: Parameters<Store['enrollAgent']>[0]) {
+    return clone(this.identity.enrollAgent(input));
+  }
+  async listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> {
+    return clone(this.identity.listAgentCredentials(sinceRev));
+  }
+  async getAgentCredential(id: string) {
+    return cloneOpt(this.identity.getAgentCredential(id));
+  }
+  async revokeAgentCredential(id: string, by: string, at: string) {
+    return cloneOpt(this.identity.revokeAgentCredential(id, by, at));
+  }
+  async getAgentClaim(id: string) {
+    return cloneOpt(this.identity.getAgentClaim(id));
+  }
+  async claimAgentId(claim: AgentClaim, maxIds: number) {
+    return clone(this.identity.claimAgentId(claim, maxIds));
+  }
+  async forgetAgentClaim(id: string) {
+    return this.identity.forgetAgentClaim(id);
+  }
 
   /** Every named state record, for copying a store elsewhere (laas store migrate). */
   stateEntries(): [string, unknown][] {

@@ -37,9 +37,16 @@ export async function migrateLowdbToPostgres(from: string, url: string, log: Log
   const source = await LowdbStore.open({ dataDir, log });
   try {
     if (existsSync(keyFile) && !opts.clusterSecret) {
-      throw new LaasError('CONFIG_INVALID', `${keyFile}: the signing key goes into the database sealed with the cluster secret; give the file the controllers name in "cluster": {"secret": …} with --secret-file, or set LAAS_CLUSTER_SECRET`);
+      throw new LaasError(
+        'CONFIG_INVALID',
+        `${keyFile}: the signing key goes into the database sealed with the cluster secret; give the file the controllers name in "cluster": {"secret": …} with --secret-file, or set LAAS_CLUSTER_SECRET`,
+      );
     }
-    if (opts.clusterSecret !== undefined && opts.clusterSecret.length < 32) throw new LaasError('CONFIG_INVALID', `the cluster secret has ${opts.clusterSecret.length} characters; controllers need at least 32 (e.g. "openssl rand -base64 32")`);
+    if (opts.clusterSecret !== undefined && opts.clusterSecret.length < 32)
+      throw new LaasError(
+        'CONFIG_INVALID',
+        `the cluster secret has ${opts.clusterSecret.length} characters; controllers need at least 32 (e.g. "openssl rand -base64 32")`,
+      );
     const secret = opts.clusterSecret ? new ClusterSecret(opts.clusterSecret) : undefined;
     const target = await PostgresStore.open({ url, log, pruneEveryMs: 0 });
     try {
@@ -61,17 +68,35 @@ export async function migrateLowdbToPostgres(from: string, url: string, log: Log
         };
         const j = (v: unknown) => JSON.stringify(v);
         return {
-          hosts: await count(hosts.map((h) => ['INSERT INTO laas_hosts (id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING', [h.id, j({ ...h, connected: false })]])),
-          alerts: await count(alerts.map((a) => ['INSERT INTO laas_alerts (id, state, host, starts_at, ends_at, doc) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [a.id, a.state, a.host, a.startsAt, a.endsAt, j(a)]])),
-          heals: await count(heals.map((h) => ['INSERT INTO laas_heals (id, state, host, rule, created_at, finished_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING', [h.id, h.state, h.host, h.rule, h.createdAt, h.finishedAt, j(h)]])),
+          hosts: await count(
+            hosts.map((h) => ['INSERT INTO laas_hosts (id, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING', [h.id, j({ ...h, connected: false })]]),
+          ),
+          alerts: await count(
+            alerts.map((a) => [
+              'INSERT INTO laas_alerts (id, state, host, starts_at, ends_at, doc) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+              [a.id, a.state, a.host, a.startsAt, a.endsAt, j(a)],
+            ]),
+          ),
+          heals: await count(
+            heals.map((h) => [
+              'INSERT INTO laas_heals (id, state, host, rule, created_at, finished_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING',
+              [h.id, h.state, h.host, h.rule, h.createdAt, h.finishedAt, j(h)],
+            ]),
+          ),
           state: await count(state.map(([k, v]) => ['INSERT INTO laas_state (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [k, j(v)]])),
           identities: await count([
-            ...tokens.map((t): [string, unknown[]] => ['INSERT INTO laas_enroll_tokens (id, hash, uses_left, expires_at, created_by, created_at, labels) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING',
-              [t.id, t.hash, t.usesLeft, t.expiresAt, t.createdBy, t.createdAt, j(t.labels ?? {})]]),
-            ...credentials.map((c: AgentCredentialRecord): [string, unknown[]] => ['INSERT INTO laas_agent_credentials (id, hash, enrolled_at, enrolled_with, revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
-              [c.id, c.hash, c.enrolledAt, c.enrolledWith, c.revokedAt, c.revokedBy]]),
-            ...claims.map((c): [string, unknown[]] => ['INSERT INTO laas_agent_claims (id, kind, token, from_addr, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
-              [c.id, c.kind, c.token, c.from, c.at]]),
+            ...tokens.map((t): [string, unknown[]] => [
+              'INSERT INTO laas_enroll_tokens (id, hash, uses_left, expires_at, created_by, created_at, labels) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING',
+              [t.id, t.hash, t.usesLeft, t.expiresAt, t.createdBy, t.createdAt, j(t.labels ?? {})],
+            ]),
+            ...credentials.map((c: AgentCredentialRecord): [string, unknown[]] => [
+              'INSERT INTO laas_agent_credentials (id, hash, enrolled_at, enrolled_with, revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+              [c.id, c.hash, c.enrolledAt, c.enrolledWith, c.revokedAt, c.revokedBy],
+            ]),
+            ...claims.map((c): [string, unknown[]] => [
+              'INSERT INTO laas_agent_claims (id, kind, token, from_addr, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+              [c.id, c.kind, c.token, c.from, c.at],
+            ]),
           ]),
         };
       });

@@ -38,13 +38,49 @@ const CREDENTIALS_LOCK = 0x1aa5_0003;
 /** Claims of one shared token take this lock (with the token's hash), so two cannot both pass its limit. */
 const CLAIMS_LOCK = 0x1aa5_0004;
 
-interface TokenRow { id: string; hash: string; uses_left: number; expires_at: string; created_by: string; created_at: string; labels: Record<string, string> }
-interface CredentialRow { id: string; hash: string; enrolled_at: string; enrolled_with: string; revoked_at: string | null; revoked_by: string | null; rev: string }
-interface ClaimRow { id: string; kind: 'shared' | 'enrolled'; token: string | null; from_addr: string; at: string }
+interface TokenRow {
+  id: string;
+  hash: string;
+  uses_left: number;
+  expires_at: string;
+  created_by: string;
+  created_at: string;
+  labels: Record<string, string>;
+}
+interface CredentialRow {
+  id: string;
+  hash: string;
+  enrolled_at: string;
+  enrolled_with: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+  rev: string;
+}
+interface ClaimRow {
+  id: string;
+  kind: 'shared' | 'enrolled';
+  token: string | null;
+  from_addr: string;
+  at: string;
+}
 
-const tokenOf = (r: TokenRow): EnrollTokenRecord => ({ id: r.id, hash: r.hash, usesLeft: r.uses_left, expiresAt: r.expires_at, createdBy: r.created_by, createdAt: r.created_at, labels: r.labels });
+const tokenOf = (r: TokenRow): EnrollTokenRecord => ({
+  id: r.id,
+  hash: r.hash,
+  usesLeft: r.uses_left,
+  expiresAt: r.expires_at,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  labels: r.labels,
+});
 const credentialOf = (r: CredentialRow): AgentCredentialRecord => ({
-  id: r.id, hash: r.hash, enrolledAt: r.enrolled_at, enrolledWith: r.enrolled_with, revokedAt: r.revoked_at, revokedBy: r.revoked_by, rev: Number(r.rev),
+  id: r.id,
+  hash: r.hash,
+  enrolledAt: r.enrolled_at,
+  enrolledWith: r.enrolled_with,
+  revokedAt: r.revoked_at,
+  revokedBy: r.revoked_by,
+  rev: Number(r.rev),
 });
 const claimOf = (r: ClaimRow): AgentClaim => ({ id: r.id, kind: r.kind, token: r.token, from: r.from_addr, at: r.at });
 
@@ -55,18 +91,33 @@ export class PostgresIdentity {
   async addEnrollToken(t: EnrollTokenRecord, now: string): Promise<void> {
     await this.tx(async (c) => {
       await c.query('DELETE FROM laas_enroll_tokens WHERE uses_left <= 0 OR expires_at <= $1', [now]);
-      await c.query('INSERT INTO laas_enroll_tokens (id, hash, uses_left, expires_at, created_by, created_at, labels) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-        [t.id, t.hash, t.usesLeft, t.expiresAt, t.createdBy, t.createdAt, JSON.stringify(t.labels)]);
+      await c.query('INSERT INTO laas_enroll_tokens (id, hash, uses_left, expires_at, created_by, created_at, labels) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        t.id,
+        t.hash,
+        t.usesLeft,
+        t.expiresAt,
+        t.createdBy,
+        t.createdAt,
+        JSON.stringify(t.labels),
+      ]);
     });
   }
 
-  async enrollAgent(input: { tokenHash: string; credential: Omit<AgentCredentialRecord, 'rev' | 'enrolledWith'>; claim: AgentClaim; now: string }): Promise<EnrollOutcome> {
+  async enrollAgent(input: {
+    tokenHash: string;
+    credential: Omit<AgentCredentialRecord, 'rev' | 'enrolledWith'>;
+    claim: AgentClaim;
+    now: string;
+  }): Promise<EnrollOutcome> {
     return this.tx(async (c): Promise<EnrollOutcome> => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [CREDENTIALS_LOCK]);
       // The spend is one conditional row update: of two controllers spending the last use, one gets no row.
-      const spent = (await c.query<TokenRow>(
-        'UPDATE laas_enroll_tokens SET uses_left = uses_left - 1 WHERE hash = $1 AND uses_left > 0 AND expires_at > $2 RETURNING *',
-        [input.tokenHash, input.now])).rows[0];
+      const spent = (
+        await c.query<TokenRow>('UPDATE laas_enroll_tokens SET uses_left = uses_left - 1 WHERE hash = $1 AND uses_left > 0 AND expires_at > $2 RETURNING *', [
+          input.tokenHash,
+          input.now,
+        ])
+      ).rows[0];
       if (!spent) {
         const t = (await c.query<TokenRow>('SELECT * FROM laas_enroll_tokens WHERE hash = $1', [input.tokenHash])).rows[0];
         if (!t) return { ok: false, reason: 'unknown-token' };
@@ -79,7 +130,8 @@ export class PostgresIdentity {
          ON CONFLICT (id) DO UPDATE SET hash = EXCLUDED.hash, enrolled_at = EXCLUDED.enrolled_at, enrolled_with = EXCLUDED.enrolled_with,
            revoked_at = NULL, revoked_by = NULL, rev = nextval('laas_agent_credentials_rev')
          WHERE laas_agent_credentials.revoked_at IS NOT NULL`,
-        [cr.id, cr.hash, cr.enrolledAt, spent.id]);
+        [cr.id, cr.hash, cr.enrolledAt, spent.id],
+      );
       if (added.rowCount === 0) throw new Refusal({ ok: false, reason: 'enrolled' });
       await this.putClaim(c, input.claim);
       return { ok: true, token: tokenOf(spent) };
@@ -90,9 +142,10 @@ export class PostgresIdentity {
   }
 
   async listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> {
-    const { rows } = sinceRev === undefined
-      ? await this.pool.query<CredentialRow>('SELECT * FROM laas_agent_credentials ORDER BY rev')
-      : await this.pool.query<CredentialRow>('SELECT * FROM laas_agent_credentials WHERE rev > $1 ORDER BY rev', [sinceRev]);
+    const { rows } =
+      sinceRev === undefined
+        ? await this.pool.query<CredentialRow>('SELECT * FROM laas_agent_credentials ORDER BY rev')
+        : await this.pool.query<CredentialRow>('SELECT * FROM laas_agent_credentials WHERE rev > $1 ORDER BY rev', [sinceRev]);
     return rows.map(credentialOf);
   }
 
@@ -104,9 +157,12 @@ export class PostgresIdentity {
   async revokeAgentCredential(id: string, by: string, at: string): Promise<AgentCredentialRecord | undefined> {
     return this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [CREDENTIALS_LOCK]);
-      const r = (await c.query<CredentialRow>(
-        "UPDATE laas_agent_credentials SET revoked_at = $3, revoked_by = $2, rev = nextval('laas_agent_credentials_rev') WHERE id = $1 AND revoked_at IS NULL RETURNING *",
-        [id, by, at])).rows[0];
+      const r = (
+        await c.query<CredentialRow>(
+          "UPDATE laas_agent_credentials SET revoked_at = $3, revoked_by = $2, rev = nextval('laas_agent_credentials_rev') WHERE id = $1 AND revoked_at IS NULL RETURNING *",
+          [id, by, at],
+        )
+      ).rows[0];
       return r && credentialOf(r);
     });
   }
@@ -126,9 +182,12 @@ export class PostgresIdentity {
         const count = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM laas_agent_claims WHERE token = $1', [claim.token])).rows[0].n);
         if (count >= maxIds) return { outcome: 'limit', count };
       }
-      const r = (await c.query<ClaimRow>(
-        'INSERT INTO laas_agent_claims (id, kind, token, from_addr, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING *',
-        [claim.id, claim.kind, claim.token, claim.from, claim.at])).rows[0];
+      const r = (
+        await c.query<ClaimRow>(
+          'INSERT INTO laas_agent_claims (id, kind, token, from_addr, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING *',
+          [claim.id, claim.kind, claim.token, claim.from, claim.at],
+        )
+      ).rows[0];
       if (r) return { outcome: 'claimed', claim: claimOf(r) };
       // Another claimant of this id won the race.
       return { outcome: 'held', claim: claimOf((await c.query<ClaimRow>('SELECT * FROM laas_agent_claims WHERE id = $1', [claim.id])).rows[0]) };
@@ -148,7 +207,8 @@ export class PostgresIdentity {
     await c.query(
       `INSERT INTO laas_agent_claims (id, kind, token, from_addr, at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, token = EXCLUDED.token, from_addr = EXCLUDED.from_addr, at = EXCLUDED.at`,
-      [claim.id, claim.kind, claim.token, claim.from, claim.at]);
+      [claim.id, claim.kind, claim.token, claim.from, claim.at],
+    );
   }
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -20,7 +20,11 @@ export interface RetentionOptions {
   jobRunsKeepHours: number;
 }
 
-export interface Pruned { alerts: number; heals: number; jobRuns: number }
+export interface Pruned {
+  alerts: number;
+  heals: number;
+  jobRuns: number;
+}
 
 /**
  * The same retention as the embedded store: open alerts and work orders are never dropped;
@@ -45,16 +49,19 @@ export async function pruneHistory(pool: pg.Pool, o: RetentionOptions): Promise<
         `DELETE FROM laas_alerts WHERE id IN (
            SELECT id FROM laas_alerts WHERE state = 'resolved' ORDER BY ends_at NULLS FIRST, id
             LIMIT LEAST($2, GREATEST(0, (SELECT count(*) FROM laas_alerts WHERE state = 'resolved') - $1)))`,
-        [o.maxHistory, o.batch]);
+        [o.maxHistory, o.batch],
+      );
       const heals = await rounds(
         `DELETE FROM laas_heals WHERE id IN (
            SELECT id FROM laas_heals WHERE finished_at IS NOT NULL ORDER BY finished_at, id
             LIMIT LEAST($2, GREATEST(0, (SELECT count(*) FROM laas_heals WHERE finished_at IS NOT NULL) - $1)))`,
-        [o.maxHistory, o.batch]);
+        [o.maxHistory, o.batch],
+      );
       const jobRuns = await rounds(
         `DELETE FROM laas_job_runs WHERE ctid IN (
            SELECT ctid FROM laas_job_runs WHERE claimed_at < now() - make_interval(hours => $1) LIMIT $2)`,
-        [o.jobRunsKeepHours, o.batch]);
+        [o.jobRunsKeepHours, o.batch],
+      );
       return { alerts, heals, jobRuns };
     } finally {
       await c.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);

@@ -26,7 +26,9 @@ export interface PostgresStoreOptions {
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
-    version: 1, name: 'records', sql: `
+    version: 1,
+    name: 'records',
+    sql: `
       CREATE TABLE laas_hosts (id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);
       CREATE TABLE laas_alerts (
         id text COLLATE "C" PRIMARY KEY, state text NOT NULL, host text COLLATE "C" NOT NULL,
@@ -44,7 +46,9 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE TABLE laas_state (key text COLLATE "C" PRIMARY KEY, value jsonb NOT NULL);`,
   },
   {
-    version: 2, name: 'cluster', sql: `
+    version: 2,
+    name: 'cluster',
+    sql: `
       CREATE TABLE laas_controllers (id text COLLATE "C" PRIMARY KEY, url text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), heartbeat_at timestamptz NOT NULL DEFAULT now());
       CREATE TABLE laas_host_owners (host text COLLATE "C" PRIMARY KEY, controller text COLLATE "C" NOT NULL, since timestamptz NOT NULL DEFAULT now());
       CREATE INDEX laas_host_owners_controller ON laas_host_owners (controller);
@@ -78,7 +82,9 @@ export class PostgresStore implements Store {
   private constructor(private readonly opts: PostgresStoreOptions) {
     this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 5, connectionTimeoutMillis: 10_000 });
     // An idle connection that breaks (server restart) must not crash the controller.
-    this.pool.on('error', (e) => opts.log.warn({ err: errorMessage(e), db: describeUrl(opts.url) }, 'idle PostgreSQL connection failed; the pool opens a new one'));
+    this.pool.on('error', (e) =>
+      opts.log.warn({ err: errorMessage(e), db: describeUrl(opts.url) }, 'idle PostgreSQL connection failed; the pool opens a new one'),
+    );
     this.identity = new PostgresIdentity(this.pool);
   }
 
@@ -93,7 +99,9 @@ export class PostgresStore implements Store {
     }
     const every = opts.pruneEveryMs ?? 60_000;
     if (every > 0) {
-      store.pruneTimer = setInterval(() => { store.pruning = store.prune().catch((e) => opts.log.warn({ err: errorMessage(e) }, 'pruning old history failed; retrying next round')); }, every);
+      store.pruneTimer = setInterval(() => {
+        store.pruning = store.prune().catch((e) => opts.log.warn({ err: errorMessage(e) }, 'pruning old history failed; retrying next round'));
+      }, every);
       store.pruneTimer.unref();
     }
     return store;
@@ -106,7 +114,12 @@ export class PostgresStore implements Store {
   async prune(): Promise<Pruned | undefined> {
     if (this.closed) return undefined;
     const r = this.opts.retention ?? {};
-    const out = await pruneHistory(this.pool, { maxHistory: r.maxHistory ?? 10_000, batch: r.batch ?? 1000, maxBatches: r.maxBatches ?? 10, jobRunsKeepHours: r.jobRunsKeepHours ?? 24 });
+    const out = await pruneHistory(this.pool, {
+      maxHistory: r.maxHistory ?? 10_000,
+      batch: r.batch ?? 1000,
+      maxBatches: r.maxBatches ?? 10,
+      jobRunsKeepHours: r.jobRunsKeepHours ?? 24,
+    });
     if (out && out.alerts + out.heals + out.jobRuns > 0) this.opts.log.info(out, 'pruned old history from PostgreSQL');
     return out;
   }
@@ -121,18 +134,30 @@ export class PostgresStore implements Store {
   }
 
   putHost(host: HostRecord): Promise<void> {
-    return this.write('laas_hosts', host.id, 'INSERT INTO laas_hosts (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc', [host.id, json(host)]);
+    return this.write('laas_hosts', host.id, 'INSERT INTO laas_hosts (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc', [
+      host.id,
+      json(host),
+    ]);
   }
 
   async listAlerts(filter: { state?: AlertState; host?: string; limit?: number } = {}): Promise<AlertRecord[]> {
     await this.settled('laas_alerts');
     const where: string[] = [];
     const params: unknown[] = [];
-    if (filter.state) { params.push(filter.state); where.push(`state = $${params.length}`); }
-    if (filter.host) { params.push(filter.host); where.push(`host = $${params.length}`); }
-    return (await this.query<{ doc: AlertRecord }>(
-      `SELECT doc FROM laas_alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY starts_at DESC, id DESC${limit(filter.limit, params)}`, params,
-    )).map((r) => r.doc);
+    if (filter.state) {
+      params.push(filter.state);
+      where.push(`state = $${params.length}`);
+    }
+    if (filter.host) {
+      params.push(filter.host);
+      where.push(`host = $${params.length}`);
+    }
+    return (
+      await this.query<{ doc: AlertRecord }>(
+        `SELECT doc FROM laas_alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY starts_at DESC, id DESC${limit(filter.limit, params)}`,
+        params,
+      )
+    ).map((r) => r.doc);
   }
 
   async getAlert(id: string): Promise<AlertRecord | undefined> {
@@ -140,23 +165,41 @@ export class PostgresStore implements Store {
   }
 
   putAlert(a: AlertRecord): Promise<void> {
-    return this.write('laas_alerts', a.id,
+    return this.write(
+      'laas_alerts',
+      a.id,
       `INSERT INTO laas_alerts (id, state, host, starts_at, ends_at, doc) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, host = EXCLUDED.host, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, doc = EXCLUDED.doc`,
-      [a.id, a.state, a.host, a.startsAt, a.endsAt, json(a)]);
+      [a.id, a.state, a.host, a.startsAt, a.endsAt, json(a)],
+    );
   }
 
   async listHeals(filter: { state?: HealState; host?: string; rule?: string; since?: string; limit?: number } = {}): Promise<HealRecord[]> {
     await this.settled('laas_heals');
     const where: string[] = [];
     const params: unknown[] = [];
-    if (filter.state) { params.push(filter.state); where.push(`state = $${params.length}`); }
-    if (filter.host) { params.push(filter.host); where.push(`host = $${params.length}`); }
-    if (filter.rule) { params.push(filter.rule); where.push(`rule = $${params.length}`); }
-    if (filter.since) { params.push(filter.since); where.push(`created_at >= $${params.length}`); }
-    return (await this.query<{ doc: HealRecord }>(
-      `SELECT doc FROM laas_heals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC${limit(filter.limit, params)}`, params,
-    )).map((r) => r.doc);
+    if (filter.state) {
+      params.push(filter.state);
+      where.push(`state = $${params.length}`);
+    }
+    if (filter.host) {
+      params.push(filter.host);
+      where.push(`host = $${params.length}`);
+    }
+    if (filter.rule) {
+      params.push(filter.rule);
+      where.push(`rule = $${params.length}`);
+    }
+    if (filter.since) {
+      params.push(filter.since);
+      where.push(`created_at >= $${params.length}`);
+    }
+    return (
+      await this.query<{ doc: HealRecord }>(
+        `SELECT doc FROM laas_heals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC${limit(filter.limit, params)}`,
+        params,
+      )
+    ).map((r) => r.doc);
   }
 
   async getHeal(id: string): Promise<HealRecord | undefined> {
@@ -164,10 +207,13 @@ export class PostgresStore implements Store {
   }
 
   putHeal(h: HealRecord): Promise<void> {
-    return this.write('laas_heals', h.id,
+    return this.write(
+      'laas_heals',
+      h.id,
       `INSERT INTO laas_heals (id, state, host, rule, created_at, finished_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, host = EXCLUDED.host, rule = EXCLUDED.rule, created_at = EXCLUDED.created_at, finished_at = EXCLUDED.finished_at, doc = EXCLUDED.doc`,
-      [h.id, h.state, h.host, h.rule, h.createdAt, h.finishedAt, json(h)]);
+      [h.id, h.state, h.host, h.rule, h.createdAt, h.finishedAt, json(h)],
+    );
   }
 
   async getState<T>(key: string): Promise<T | undefined> {
@@ -178,7 +224,10 @@ export class PostgresStore implements Store {
 
   putState(key: string, value: unknown): Promise<void> {
     if (value === undefined) return this.write('laas_state', key, 'DELETE FROM laas_state WHERE key = $1', [key]);
-    return this.write('laas_state', key, 'INSERT INTO laas_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [key, json(value)]);
+    return this.write('laas_state', key, 'INSERT INTO laas_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [
+      key,
+      json(value),
+    ]);
   }
 
   /** Sets a state record only if none exists; returns the one stored (ours, or the one that won). */
@@ -188,14 +237,30 @@ export class PostgresStore implements Store {
     return (await this.query<{ value: T }>('SELECT value FROM laas_state WHERE key = $1', [key]))[0].value;
   }
 
-  addEnrollToken(token: EnrollTokenRecord, now: string): Promise<void> { return this.guard(() => this.identity.addEnrollToken(token, now)); }
-  enrollAgent(input: Parameters<Store['enrollAgent']>[0]) { return this.guard(() => this.identity.enrollAgent(input)); }
-  listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> { return this.guard(() => this.identity.listAgentCredentials(sinceRev)); }
-  getAgentCredential(id: string) { return this.guard(() => this.identity.getAgentCredential(id)); }
-  revokeAgentCredential(id: string, by: string, at: string) { return this.guard(() => this.identity.revokeAgentCredential(id, by, at)); }
-  getAgentClaim(id: string) { return this.guard(() => this.identity.getAgentClaim(id)); }
-  claimAgentId(claim: AgentClaim, maxIds: number) { return this.guard(() => this.identity.claimAgentId(claim, maxIds)); }
-  forgetAgentClaim(id: string) { return this.guard(() => this.identity.forgetAgentClaim(id)); }
+  addEnrollToken(token: EnrollTokenRecord, now: string): Promise<void> {
+    return this.guard(() => this.identity.addEnrollToken(token, now));
+  }
+  enrollAgent(input: Parameters<Store['enrollAgent']>[0]) {
+    return this.guard(() => this.identity.enrollAgent(input));
+  }
+  listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]> {
+    return this.guard(() => this.identity.listAgentCredentials(sinceRev));
+  }
+  getAgentCredential(id: string) {
+    return this.guard(() => this.identity.getAgentCredential(id));
+  }
+  revokeAgentCredential(id: string, by: string, at: string) {
+    return this.guard(() => this.identity.revokeAgentCredential(id, by, at));
+  }
+  getAgentClaim(id: string) {
+    return this.guard(() => this.identity.getAgentClaim(id));
+  }
+  claimAgentId(claim: AgentClaim, maxIds: number) {
+    return this.guard(() => this.identity.claimAgentId(claim, maxIds));
+  }
+  forgetAgentClaim(id: string) {
+    return this.guard(() => this.identity.forgetAgentClaim(id));
+  }
 
   /** Replaces a state record only while it still holds `expected` (compare and set); false when it did not. */
   async replaceStateIf(key: string, expected: unknown, next: unknown): Promise<boolean> {
@@ -220,7 +285,10 @@ export class PostgresStore implements Store {
     if (this.failed.length) {
       const failed = this.failed;
       this.failed = [];
-      throw new LaasError('STORE_WRITE_FAILED', `${failed.length} write${failed.length > 1 ? 's' : ''} to PostgreSQL failed (first: ${failed[0].key}: ${failed[0].err}); check the database at ${describeUrl(this.opts.url)} is up and writable`);
+      throw new LaasError(
+        'STORE_WRITE_FAILED',
+        `${failed.length} write${failed.length > 1 ? 's' : ''} to PostgreSQL failed (first: ${failed[0].key}: ${failed[0].err}); check the database at ${describeUrl(this.opts.url)} is up and writable`,
+      );
     }
   }
 
@@ -292,7 +360,9 @@ export class PostgresStore implements Store {
     };
     const next = (this.chains.get(key) ?? Promise.resolve()).then(run);
     this.chains.set(key, next);
-    void next.then(() => { if (this.chains.get(key) === next) this.chains.delete(key); });
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
     return next;
   }
 
@@ -312,12 +382,17 @@ export async function migrate(pool: pg.Pool, log: Logger): Promise<number[]> {
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
     const newest = Math.max(0, ...done);
     const known = MIGRATIONS[MIGRATIONS.length - 1].version;
     if (newest > known) {
-      throw new LaasError('STORE_SCHEMA_NEWER', `the database schema is at version ${newest}, newer than this laas knows (${known}); upgrade this controller to the release the others run`);
+      throw new LaasError(
+        'STORE_SCHEMA_NEWER',
+        `the database schema is at version ${newest}, newer than this laas knows (${known}); upgrade this controller to the release the others run`,
+      );
     }
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
@@ -348,13 +423,21 @@ export function connectError(e: unknown, url: string): Error {
   const where = describeUrl(url);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new LaasError('STORE_UNAVAILABLE', `cannot connect to PostgreSQL at ${where}: connection refused — is the server running and listening on that host and port (listen_addresses, port in postgresql.conf)?`);
-    case 'ENOTFOUND': case 'EAI_AGAIN':
+      return new LaasError(
+        'STORE_UNAVAILABLE',
+        `cannot connect to PostgreSQL at ${where}: connection refused — is the server running and listening on that host and port (listen_addresses, port in postgresql.conf)?`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
       return new LaasError('STORE_UNAVAILABLE', `cannot connect to PostgreSQL at ${where}: the host name does not resolve — check "store.url"`);
     case 'ETIMEDOUT':
       return new LaasError('STORE_UNAVAILABLE', `cannot connect to PostgreSQL at ${where}: timed out — check the host, port and any firewall between`);
-    case '28P01': case '28000':
-      return new LaasError('STORE_UNAVAILABLE', `PostgreSQL at ${where} refused the login (${err.message}) — check the user and password in "store.url" and pg_hba.conf`);
+    case '28P01':
+    case '28000':
+      return new LaasError(
+        'STORE_UNAVAILABLE',
+        `PostgreSQL at ${where} refused the login (${err.message}) — check the user and password in "store.url" and pg_hba.conf`,
+      );
     case '3D000':
       return new LaasError('STORE_UNAVAILABLE', `PostgreSQL at ${where}: ${err.message} — create it first (createdb) or fix the database name in "store.url"`);
     default:

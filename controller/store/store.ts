@@ -1,7 +1,29 @@
-import type { AgentClaim, AgentCredentialRecord, AlertRecord, AlertState, EnrollTokenRecord, HealRecord, HealState, HostRecord, StateKey, StateRecords } from '../model.js';
+import type {
+  AgentClaim,
+  AgentCredentialRecord,
+  AlertRecord,
+  AlertState,
+  EnrollTokenRecord,
+  HealRecord,
+  HealState,
+  HostRecord,
+  StateKey,
+  StateRecords,
+} from '../model.js';
 
 /** The domain types are the model's; they are re-exported here for the store's implementations. */
-export type { AgentClaim, AgentCredentialRecord, AlertRecord, AlertState, EnrollTokenRecord, HealRecord, HealState, HostRecord, StateKey, StateRecords } from '../model.js';
+export type {
+  AgentClaim,
+  AgentCredentialRecord,
+  AlertRecord,
+  AlertState,
+  EnrollTokenRecord,
+  HealRecord,
+  HealState,
+  HostRecord,
+  StateKey,
+  StateRecords,
+} from '../model.js';
 
 export interface ListOptions {
   limit?: number;
@@ -9,14 +31,10 @@ export interface ListOptions {
 
 /** What spending an enrollment token came to; the credential is stored only with `ok`. */
 export type EnrollOutcome =
-  | { ok: true; token: EnrollTokenRecord }
-  | { ok: false; reason: 'unknown-token' | 'used' | 'enrolled' }
-  | { ok: false; reason: 'expired'; expiresAt: string };
+  { ok: true; token: EnrollTokenRecord } | { ok: false; reason: 'unknown-token' | 'used' | 'enrolled' } | { ok: false; reason: 'expired'; expiresAt: string };
 
 /** What a claim of an agent id came to: ours now, someone's already (maybe ours), or its claimant's limit reached. */
-export type ClaimOutcome =
-  | { outcome: 'claimed' | 'held'; claim: AgentClaim }
-  | { outcome: 'limit'; count: number };
+export type ClaimOutcome = { outcome: 'claimed' | 'held'; claim: AgentClaim } | { outcome: 'limit'; count: number };
 
 /**
  * The controller's record of hosts, alerts and work orders. The embedded lowdb store is the
@@ -45,7 +63,12 @@ export interface Store {
    * with that token's id) and its claim of the id, all or nothing; refused when the id has an
    * unrevoked credential.
    */
-  enrollAgent(input: { tokenHash: string; credential: Omit<AgentCredentialRecord, 'rev' | 'enrolledWith'>; claim: AgentClaim; now: string }): Promise<EnrollOutcome>;
+  enrollAgent(input: {
+    tokenHash: string;
+    credential: Omit<AgentCredentialRecord, 'rev' | 'enrolledWith'>;
+    claim: AgentClaim;
+    now: string;
+  }): Promise<EnrollOutcome>;
   /** Credentials changed after `sinceRev` (all of them without it), in rev order. */
   listAgentCredentials(sinceRev?: number): Promise<AgentCredentialRecord[]>;
   getAgentCredential(id: string): Promise<AgentCredentialRecord | undefined>;

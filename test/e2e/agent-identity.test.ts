@@ -5,26 +5,65 @@ import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { laasRun, stopAll, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface Audit { who: string; role: string; action: string; result: string; detail?: string; from: string }
-interface Host { id: string; connected: boolean }
+interface Audit {
+  who: string;
+  role: string;
+  action: string;
+  result: string;
+  detail?: string;
+  from: string;
+}
+interface Host {
+  id: string;
+  connected: boolean;
+}
 
 const WEB_TOKEN = 'web-only-token-0123456789abcdef';
 const OTHER_TOKEN = 'other-team-token-0123456789abcd';
 const SMALL_TOKEN = 'small-token-0123456789abcdefghij';
 
 /** One hello on a fresh link: welcomed (the link is kept open for the caller), or closed with this code and reason. */
-async function helloOnce(url: string, token: string, agentId: string, labels: Record<string, string> = {}): Promise<{ welcomed: true; ws: WebSocket } | { welcomed: false; code: number; reason: string }> {
+async function helloOnce(
+  url: string,
+  token: string,
+  agentId: string,
+  labels: Record<string, string> = {},
+): Promise<{ welcomed: true; ws: WebSocket } | { welcomed: false; code: number; reason: string }> {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, { headers: { authorization: `Bearer ${token}` } });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no welcome and no close for ${agentId} within 10 s`)); }, 10_000);
-    ws.on('open', () => ws.send(encode('hello', {
-      agentId, agentVersion: 'test', hostname: agentId, labels, os: { platform: 'linux', release: 'test' }, intervalMs: 60_000, services: [], actions: [], scripts: [],
-    })));
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no welcome and no close for ${agentId} within 10 s`));
+    }, 10_000);
+    ws.on('open', () =>
+      ws.send(
+        encode('hello', {
+          agentId,
+          agentVersion: 'test',
+          hostname: agentId,
+          labels,
+          os: { platform: 'linux', release: 'test' },
+          intervalMs: 60_000,
+          services: [],
+          actions: [],
+          scripts: [],
+        }),
+      ),
+    );
     ws.on('message', (d) => {
-      if (decode(d as Buffer).type === 'welcome') { clearTimeout(timer); resolve({ welcomed: true, ws }); }
+      if (decode(d).type === 'welcome') {
+        clearTimeout(timer);
+        resolve({ welcomed: true, ws });
+      }
     });
-    ws.on('close', (code, reason) => { clearTimeout(timer); resolve({ welcomed: false, code, reason: reason.toString() }); });
-    ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+    ws.on('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ welcomed: false, code, reason: reason.toString() });
+    });
+    ws.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
 
@@ -73,7 +112,8 @@ describe('agent identity at hello', () => {
   });
 
   it('a shared token cannot say hello as an enrolled host, and the enrolled link stays', async () => {
-    const post = (path: string, body: unknown) => fleet.api<Record<string, string>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fleet.api<Record<string, string>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const { token } = await post('/api/v1/enroll-tokens', { uses: 1 });
     const { credential } = await post('/v1/enroll', { token, agentId: 'db-1' });
     const enrolled = new SimAgent(fleet.url, credential, 'db-1', { role: 'db' });
@@ -85,9 +125,17 @@ describe('agent identity at hello', () => {
     expect(enrolled.welcomed).toBe(true);
     expect((await fleet.api<Host[]>('/api/v1/hosts')).find((h) => h.id === 'db-1')?.connected).toBe(true);
     expect(await metric('enrolled')).toBe(1);
-    expect(await audit()).toEqual(expect.arrayContaining([expect.objectContaining({
-      who: 'db-1', role: 'agent', action: 'agent hello', result: 'denied', detail: expect.stringMatching(/^AGENT_ID_ENROLLED: .*only its own credential.*\(shared token \/agentTokens\/0 \(fp:[0-9a-f]{16}\)\)$/),
-    })]));
+    expect(await audit()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          who: 'db-1',
+          role: 'agent',
+          action: 'agent hello',
+          result: 'denied',
+          detail: expect.stringMatching(/^AGENT_ID_ENROLLED: .*only its own credential.*\(shared token \/agentTokens\/0 \(fp:[0-9a-f]{16}\)\)$/),
+        }),
+      ]),
+    );
 
     // Revoked, the id is still not up for grabs by a shared token until an operator frees it.
     expect((await fleet.fetch('/api/v1/agents/db-1', { method: 'DELETE' })).status).toBe(200);

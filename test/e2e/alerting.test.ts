@@ -4,10 +4,33 @@ import { laasRun, stopAll, waitFor } from '../helpers/procs.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface AmPayload { status: string; receiver: string; groupLabels: Record<string, string>; alerts: { status: string; labels: Record<string, string> }[] }
-interface Alert { id: string; rule: string; host: string; state: string; flapping: boolean; ack: { by: string } | null }
-interface LogEntry { outcome: string; receiver: string; reason?: string; error?: string; alerts: { alertname: string; host: string }[] }
-interface Heal { rule: string; host: string; state: string; reason: string }
+interface AmPayload {
+  status: string;
+  receiver: string;
+  groupLabels: Record<string, string>;
+  alerts: { status: string; labels: Record<string, string> }[];
+}
+interface Alert {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+  flapping: boolean;
+  ack: { by: string } | null;
+}
+interface LogEntry {
+  outcome: string;
+  receiver: string;
+  reason?: string;
+  error?: string;
+  alerts: { alertname: string; host: string }[];
+}
+interface Heal {
+  rule: string;
+  host: string;
+  state: string;
+  reason: string;
+}
 
 const down = (svc: string) => ({ all: [{ fact: 'service', path: `$.${svc}.up`, operator: 'equal', value: false }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,7 +68,8 @@ describe('alerting people well', () => {
       hostDownAfter: '2s',
       receivers: { ops: { type: 'webhook', url: receiver.url }, broken: { type: 'webhook', url: failing.url } },
       route: {
-        receiver: 'ops', groupBy: ['alertname', 'host'],
+        receiver: 'ops',
+        groupBy: ['alertname', 'host'],
         routes: [
           { matchers: ['alertname=burst-down'], groupBy: ['alertname'], groupWait: '1s' },
           { matchers: ['alertname=inhibit-down'], groupWait: '4s' },
@@ -67,7 +91,10 @@ describe('alerting people well', () => {
   it('a burst of 50 alerts makes one notification per group, and one resolved notice', async () => {
     const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => agent(`b${i}`, { role: 'burst' }, { svc: true })));
     for (const a of burst) a.setService('svc', false);
-    await waitFor('50 firing alerts', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).filter((a) => a.rule === 'burst/burst-down').length === 50);
+    await waitFor(
+      '50 firing alerts',
+      async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).filter((a) => a.rule === 'burst/burst-down').length === 50,
+    );
     await waitFor('the group page', () => pages('burst-down').length >= 1);
     await sleep(1500);
     const firing = pages('burst-down');
@@ -87,7 +114,9 @@ describe('alerting people well', () => {
     expect(add.code).toBe(0);
     const id = /^silence (\S+) until/.exec(add.stdout)![1];
     a.setService('svc', false);
-    await waitFor('the muted entry in the notification log', async () => (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'm1'));
+    await waitFor('the muted entry in the notification log', async () =>
+      (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'm1'),
+    );
     await sleep(1000);
     expect(pages('mute-down')).toEqual([]);
     const muted = (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'm1')!;
@@ -105,7 +134,9 @@ describe('alerting people well', () => {
     const heal = await waitFor('the skipped work order', async () => (await fleet.api<Heal[]>('/api/v1/heals?rule=maint/maint-down'))[0]);
     expect(heal).toMatchObject({ host: 'w1', state: 'skipped', reason: 'maintenance window always covers w1' });
     expect(a.runs).toEqual([]);
-    await waitFor('the muted entry', async () => (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'w1' && e.reason === 'maintenance window always'));
+    await waitFor('the muted entry', async () =>
+      (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'w1' && e.reason === 'maintenance window always'),
+    );
     expect(pages('maint-down')).toEqual([]);
   });
 
@@ -114,8 +145,16 @@ describe('alerting people well', () => {
     const a = await agent('i1', { role: 'inhibit' }, { svc: true }, 500);
     a.setService('svc', false);
     a.stop(); // the host goes silent right after its fault: host-down comes before the 4 s group wait ends
-    await waitFor('host-down paged', () => receiver.received.some((r) => (r.body as AmPayload).alerts?.some((x) => x.labels.alertname === 'host-down' && x.labels.host === 'i1')), 10_000);
-    await waitFor('the inhibited entry', async () => (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'i1'), 10_000);
+    await waitFor(
+      'host-down paged',
+      () => receiver.received.some((r) => (r.body as AmPayload).alerts?.some((x) => x.labels.alertname === 'host-down' && x.labels.host === 'i1')),
+      10_000,
+    );
+    await waitFor(
+      'the inhibited entry',
+      async () => (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'i1'),
+      10_000,
+    );
     const entry = (await fleet.api<LogEntry[]>('/api/v1/notifications?outcome=muted')).find((e) => e.alerts[0].host === 'i1')!;
     expect(entry.reason).toBe('inhibited: host-down is firing for i1');
     expect(pages('inhibit-down')).toEqual([]);
@@ -129,7 +168,11 @@ describe('alerting people well', () => {
       a.setService('svc', true);
       await sleep(60);
     }
-    await waitFor('the alert marked flapping', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((x) => x.host === 'f1' && x.flapping), 10_000);
+    await waitFor(
+      'the alert marked flapping',
+      async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((x) => x.host === 'f1' && x.flapping),
+      10_000,
+    );
     await sleep(3000);
     expect(pages('flap-down').filter((p) => p.status === 'firing')).toHaveLength(1);
     expect(pages('flap-down').filter((p) => p.status === 'resolved')).toHaveLength(0);
@@ -188,8 +231,14 @@ describe('host-down across a controller restart', () => {
     await waitFor('g4 down', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).some((x) => x.host === 'g4'), 10_000);
     await fleet.controller!.stop('SIGKILL');
     await fleet.startController({ hostDownAfter: '3s' });
-    await waitFor('the four live agents back', async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === 4, 10_000);
-    const tick = setInterval(() => { for (const a of agents.slice(0, 4)) a.sample(); }, 500);
+    await waitFor(
+      'the four live agents back',
+      async () => (await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).filter((h) => h.connected).length === 4,
+      10_000,
+    );
+    const tick = setInterval(() => {
+      for (const a of agents.slice(0, 4)) a.sample();
+    }, 500);
     try {
       await sleep(5000);
     } finally {

@@ -24,8 +24,12 @@ if (missing.length > 0) {
 async function runBench(script: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
   try {
     const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -36,7 +40,13 @@ async function runBench(script: string, args: string[], timeoutMs: number): Prom
   }
 }
 
-interface Stats { n: number; min: number; median: number; p99: number; max: number }
+interface Stats {
+  n: number;
+  min: number;
+  median: number;
+  p99: number;
+  max: number;
+}
 const sane = (s: Stats | undefined, n: number) => {
   expect(s).toBeDefined();
   expect(s!.n).toBe(n);

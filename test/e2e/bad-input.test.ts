@@ -6,8 +6,15 @@ import { encode } from '../../protocol/index.js';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { logLines, stopAll, tcpAnswers, waitFor, type Proc } from '../helpers/procs.js';
 
-interface Host { id: string; connected: boolean; lastSeen: string }
-interface Heal { state: string; host: string }
+interface Host {
+  id: string;
+  connected: boolean;
+  lastSeen: string;
+}
+interface Heal {
+  state: string;
+  host: string;
+}
 
 function open(url: string, token?: string): WebSocket {
   return new WebSocket(`${url.replace('http', 'ws')}/v1/agent`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
@@ -19,7 +26,10 @@ function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
 
 function statusOf(ws: WebSocket): Promise<number> {
   return new Promise((r, j) => {
-    ws.once('unexpected-response', (_req, res) => { r(res.statusCode ?? 0); ws.terminate(); });
+    ws.once('unexpected-response', (_req, res) => {
+      r(res.statusCode ?? 0);
+      ws.terminate();
+    });
     ws.once('open', () => j(new Error('connection was accepted')));
     ws.once('error', () => undefined);
   });
@@ -39,7 +49,10 @@ describe('bad input', () => {
       heal: { action: 'service.restart', params: { service: 'svc' } },
     });
     await fleet.startController();
-    good = fleet.startAgent('good', { interval: '500ms', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }] });
+    good = fleet.startAgent('good', {
+      interval: '500ms',
+      services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
+    });
     await waitFor('good agent connected', async () => (await fleet.api<Host[]>('/api/v1/hosts')).find((h) => h.id === 'good' && h.connected));
   });
 
@@ -70,7 +83,11 @@ describe('bad input', () => {
     ['an unknown message type', JSON.stringify({ v: 1, type: 'exec', body: { cmd: 'id' } }), 'FRAME_UNKNOWN_TYPE'],
     ['a sample before hello', encode('sample', { seq: 0, ts: Date.now(), trigger: 'interval' }), 'FRAME_UNEXPECTED'],
     ['a malformed hello', JSON.stringify({ v: 1, type: 'hello', body: { agentId: 5 } }), 'FRAME_BAD_BODY'],
-    ['a run, which only controllers send', encode('run', { id: 'x', host: 'x', action: 'script.run', params: { name: 'x' }, timeoutMs: 1, deadline: 1 }), 'FRAME_UNEXPECTED'],
+    [
+      'a run, which only controllers send',
+      encode('run', { id: 'x', host: 'x', action: 'script.run', params: { name: 'x' }, timeoutMs: 1, deadline: 1 }),
+      'FRAME_UNEXPECTED',
+    ],
   ];
   it.each(garbage)('closes a connection that sends %s, and only that one', async (_what, frame, code) => {
     const ws = open(fleet.url, AGENT_TOKEN);
@@ -81,19 +98,30 @@ describe('bad input', () => {
     expect(wsCode).toBe(1008);
     expect(reason).toContain(code);
     const before = (await fleet.api<Host[]>('/api/v1/hosts')).find((h) => h.id === 'good')!;
-    await waitFor('the good agent to keep reporting', async () => {
-      const h = (await fleet.api<Host[]>('/api/v1/hosts')).find((x) => x.id === 'good');
-      return h && h.connected && h.lastSeen > before.lastSeen;
-    }, 5000);
+    await waitFor(
+      'the good agent to keep reporting',
+      async () => {
+        const h = (await fleet.api<Host[]>('/api/v1/hosts')).find((x) => x.id === 'good');
+        return h && h.connected && h.lastSeen > before.lastSeen;
+      },
+      5000,
+    );
     expect(good.child.exitCode).toBeNull();
     expect(fleet.controller!.child.exitCode).toBeNull();
   });
 
   it('reports an invalid rule file with file and pointer, and keeps running the previous rules', async () => {
-    const file = fleet.writeRaw('rules/web/broken.json', JSON.stringify({ name: 'broken', when: { all: [{ fact: 'cpu', path: '$.usage', operator: 'greaterThan', value: 1 }] }, heal: { action: 'service.restart', params: { svc: 'x' } } }));
+    const file = fleet.writeRaw(
+      'rules/web/broken.json',
+      JSON.stringify({
+        name: 'broken',
+        when: { all: [{ fact: 'cpu', path: '$.usage', operator: 'greaterThan', value: 1 }] },
+        heal: { action: 'service.restart', params: { svc: 'x' } },
+      }),
+    );
     const res = await fleet.fetch('/api/v1/rules/reload', { method: 'POST' });
     expect(res.status).toBe(422);
-    const body = await res.json() as { ok: boolean; rules: number; errors: { code: string; file: string; pointer: string; text: string }[] };
+    const body = (await res.json()) as { ok: boolean; rules: number; errors: { code: string; file: string; pointer: string; text: string }[] };
     expect(body).toMatchObject({ ok: false, rules: 1 });
     expect(body.errors.map((e) => e.text)).toEqual([
       `${file} /heal/params/service: service.restart: required, expected string`,
@@ -104,7 +132,11 @@ describe('bad input', () => {
 
     // The old rule still heals.
     process.kill(svc.pid(), 'SIGKILL');
-    await waitFor('the old rule to heal the service', async () => (await fleet.api<Heal[]>('/api/v1/heals?state=succeeded')).some((h) => h.host === 'good'), 15_000);
+    await waitFor(
+      'the old rule to heal the service',
+      async () => (await fleet.api<Heal[]>('/api/v1/heals?state=succeeded')).some((h) => h.host === 'good'),
+      15_000,
+    );
     expect(await tcpAnswers(svc.port)).toBe(true);
 
     rmSync(file);

@@ -57,7 +57,11 @@ describe('laas up', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'laas-up-'));
   afterAll(async () => {
     await stopAll();
-    try { process.kill(Number(readFileSync(join(cwd, 'data/demo.pid'), 'utf8')), 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(Number(readFileSync(join(cwd, 'data/demo.pid'), 'utf8')), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     rmSync(cwd, { recursive: true, force: true });
   });
 
@@ -66,12 +70,16 @@ describe('laas up', () => {
     const [port, demoPort] = [await freePort(), await freePort()];
     const up = spawn(process.execPath, [CLI, 'up', '--port', String(port), '--demo-port', String(demoPort)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    up.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    up.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     try {
       await waitFor('laas up to say it is up', () => err.includes('laas is up'), 15_000);
       expect(err).toContain(`controller http://127.0.0.1:${port}`);
       const url = `http://127.0.0.1:${port}`;
-      await waitFor('the local agent', async () => (await (await fetch(`${url}/api/v1/hosts`)).json() as { id: string; connected: boolean }[]).some((h) => h.id === 'local' && h.connected));
+      await waitFor('the local agent', async () =>
+        ((await (await fetch(`${url}/api/v1/hosts`)).json()) as { id: string; connected: boolean }[]).some((h) => h.id === 'local' && h.connected),
+      );
       expect(await tcpAnswers(demoPort)).toBe(true);
       const pidfile = join(cwd, 'data/demo.pid');
       const pid = Number(readFileSync(pidfile, 'utf8'));
@@ -96,9 +104,18 @@ describe('laas up', () => {
     const port = await freePort();
     const up = spawn(process.execPath, [CLI, 'up', '--port', String(port), '--no-demo'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    up.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    up.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     try {
-      await waitFor('the local agent back', async () => (await (await fetch(`http://127.0.0.1:${port}/api/v1/hosts`)).json() as { id: string; connected: boolean }[]).some((h) => h.id === 'local' && h.connected), 20_000);
+      await waitFor(
+        'the local agent back',
+        async () =>
+          ((await (await fetch(`http://127.0.0.1:${port}/api/v1/hosts`)).json()) as { id: string; connected: boolean }[]).some(
+            (h) => h.id === 'local' && h.connected,
+          ),
+        20_000,
+      );
       expect(err).not.toContain('AGENT_ID_CLAIMED');
     } finally {
       up.kill('SIGTERM');

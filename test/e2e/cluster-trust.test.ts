@@ -7,8 +7,15 @@ import { CLUSTER_SECRET, postgresMissing, startPostgres, type TestPostgres } fro
 import { laasRun, stopAll, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface HostView { id: string; connected: boolean }
-interface AgentView { id: string; revokedAt: string | null; connected: boolean }
+interface HostView {
+  id: string;
+  connected: boolean;
+}
+interface AgentView {
+  id: string;
+  revokedAt: string | null;
+  connected: boolean;
+}
 
 const OTHER_SECRET = 'not-the-cluster-secret-0123456789abcdefgh';
 
@@ -24,9 +31,12 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
   const b = new Fleet();
   const sims: SimAgent[] = [];
   const config = (id: string, url: string, secret = CLUSTER_SECRET) => ({
-    store: { type: 'postgres', url }, cluster: { id, heartbeat: '300ms', expireAfter: '1500ms', secret }, hostDownAfter: '3s',
+    store: { type: 'postgres', url },
+    cluster: { id, heartbeat: '300ms', expireAfter: '1500ms', secret },
+    hostDownAfter: '3s',
   });
-  const post = (fleet: Fleet, path: string, body: unknown = {}) => fleet.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (fleet: Fleet, path: string, body: unknown = {}) =>
+    fleet.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const enrollToken = async (fleet: Fleet, uses = 1) => ((await (await post(fleet, '/api/v1/enroll-tokens', { uses })).json()) as { token: string }).token;
   const rejected = async (fleet: Fleet, reason: string) => {
     const text = await (await fleet.fetch('/metrics')).text();
@@ -39,7 +49,9 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
     await db.connect();
     for (const fleet of [a, b]) {
       fleet.rule('trust', 'appr-down', {
-        hosts: { role: 'appr' }, when: { all: [{ fact: 'service', path: '$.appr.up', operator: 'equal', value: false }] }, severity: 'critical',
+        hosts: { role: 'appr' },
+        when: { all: [{ fact: 'service', path: '$.appr.up', operator: 'equal', value: false }] },
+        severity: 'critical',
         heal: { action: 'service.restart', params: { service: 'appr' }, approval: 'required' },
       });
     }
@@ -60,17 +72,32 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
     const rows = (await db.query<{ key: string; value: string }>('SELECT key, value::text AS value FROM laas_state')).rows;
     expect(rows.map((r) => r.key)).toContain('signing-key');
     for (const r of rows) expect(r.value).not.toMatch(/PRIVATE KEY/);
-    const keyOf = async (fleet: Fleet) => ((await (await post(fleet, '/v1/enroll', { token: await enrollToken(fleet), agentId: `key-${fleet === a ? 'a' : 'b'}` })).json()) as { signingKey: string }).signingKey;
+    const keyOf = async (fleet: Fleet) =>
+      (
+        (await (await post(fleet, '/v1/enroll', { token: await enrollToken(fleet), agentId: `key-${fleet === a ? 'a' : 'b'}` })).json()) as {
+          signingKey: string;
+        }
+      ).signingKey;
     const [ka, kb] = [await keyOf(a), await keyOf(b)];
     expect(ka).toContain('BEGIN PUBLIC KEY');
     expect(kb).toBe(ka);
 
     const c = new Fleet();
     try {
-      const wrong = await laasRun(['controller', '--config', c.writeRaw('controller.json', JSON.stringify({ listen: '127.0.0.1:0', rulesDir: './rules', ...config('C', server.url, OTHER_SECRET) }))]);
+      const wrong = await laasRun([
+        'controller',
+        '--config',
+        c.writeRaw('controller.json', JSON.stringify({ listen: '127.0.0.1:0', rulesDir: './rules', ...config('C', server.url, OTHER_SECRET) })),
+      ]);
       expect(wrong.code).toBe(1);
-      expect(wrong.stderr).toMatch(/CLUSTER_SECRET_MISMATCH: the instruction-signing key in the database cannot be opened with this controller's cluster\.secret/);
-      const none = await laasRun(['controller', '--config', c.writeRaw('none.json', JSON.stringify({ listen: '127.0.0.1:0', rulesDir: './rules', store: { type: 'postgres', url: server.url } }))]);
+      expect(wrong.stderr).toMatch(
+        /CLUSTER_SECRET_MISMATCH: the instruction-signing key in the database cannot be opened with this controller's cluster\.secret/,
+      );
+      const none = await laasRun([
+        'controller',
+        '--config',
+        c.writeRaw('none.json', JSON.stringify({ listen: '127.0.0.1:0', rulesDir: './rules', store: { type: 'postgres', url: server.url } })),
+      ]);
       expect(none.code).toBe(1);
       expect(none.stderr).toMatch(/CONFIG_INVALID: .*\/cluster\/secret: required with the PostgreSQL store: .*openssl rand -base64 32/);
       // Neither joined: no row of theirs among the controllers.
@@ -115,8 +142,11 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
     sims.push(agent);
     await agent.connect();
     agent.setService('appr', false);
-    const order = await waitFor('a work order awaiting approval', async () =>
-      (await a.api<HealView[]>('/api/v1/heals?state=awaiting-approval')).find((h) => h.host === 'appr-1'), 15_000);
+    const order = await waitFor(
+      'a work order awaiting approval',
+      async () => (await a.api<HealView[]>('/api/v1/heals?state=awaiting-approval')).find((h) => h.host === 'appr-1'),
+      15_000,
+    );
     const owner = (await db.query<{ controller: string }>("SELECT controller FROM laas_host_owners WHERE host = 'appr-1'")).rows[0].controller;
     expect(owner).toBe('A');
     const before = { malformed: await rejected(a, 'malformed'), badMac: await rejected(a, 'bad-mac') };
@@ -124,7 +154,11 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
     const request = { to: 'A', from: 'B', kind: 'owner', req: 'forged-1', body: { kind: 'approve', id: order.id, by: 'mallory', comment: 'forged' } };
     await db.query("SELECT pg_notify('laas_cluster', $1)", [JSON.stringify(request)]);
     await db.query("SELECT pg_notify('laas_cluster', $1)", [JSON.stringify({ m: JSON.stringify({ ...request, ts: Date.now(), nonce: 'n1' }), mac: 'AAAA' })]);
-    await waitFor('both forgeries dropped and counted', async () => (await rejected(a, 'malformed')) > before.malformed && (await rejected(a, 'bad-mac')) > before.badMac, 10_000);
+    await waitFor(
+      'both forgeries dropped and counted',
+      async () => (await rejected(a, 'malformed')) > before.malformed && (await rejected(a, 'bad-mac')) > before.badMac,
+      10_000,
+    );
     const still = (await a.api<HealView[]>('/api/v1/heals')).find((h) => h.id === order.id)!;
     expect(still.state).toBe('awaiting-approval');
     expect(agent.runs).toEqual([]);
@@ -144,11 +178,13 @@ describe.skipIf(postgresMissing())('controllers sharing a database do not trust 
 
     const won: { id: string; credential: string; via: Fleet }[] = [];
     for (let i = 0; i < rounds; i++) {
-      const answers = await Promise.all([a, b].map(async (fleet, n) => {
-        const id = `race-${i}-${n ? 'b' : 'a'}`;
-        const r = await post(fleet, '/v1/enroll', { token: tokens[i], agentId: id });
-        return { id, status: r.status, body: (await r.json()) as { credential?: string; error?: { code: string; message: string } }, via: fleet };
-      }));
+      const answers = await Promise.all(
+        [a, b].map(async (fleet, n) => {
+          const id = `race-${i}-${n ? 'b' : 'a'}`;
+          const r = await post(fleet, '/v1/enroll', { token: tokens[i], agentId: id });
+          return { id, status: r.status, body: (await r.json()) as { credential?: string; error?: { code: string; message: string } }, via: fleet };
+        }),
+      );
       expect(answers.map((x) => x.status).sort()).toEqual([201, 403]);
       const loser = answers.find((x) => x.status === 403)!;
       expect(loser.body.error).toEqual({ code: 'ENROLL_FAILED', message: 'enrollment token already used' });

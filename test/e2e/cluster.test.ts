@@ -12,8 +12,17 @@ import { ClusterSecret } from '../../controller/security/cluster-secret.js';
 import { stopAll, waitFor, type Proc } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface HostView { id: string; connected: boolean; up: boolean }
-interface AlertView { id: string; rule: string; host: string; state: string }
+interface HostView {
+  id: string;
+  connected: boolean;
+  up: boolean;
+}
+interface AlertView {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+}
 type Order = HealView & { history: { state: string; note: string }[]; trigger: string; createdAt: string };
 
 const serviceDown = (svc: string) => ({ all: [{ fact: 'service', path: `$.${svc}.up`, operator: 'equal', value: false }] });
@@ -43,32 +52,41 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     await s.connect();
     return s;
   };
-  const post = (fleet: Fleet, path: string, body: unknown = {}) => fleet.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (fleet: Fleet, path: string, body: unknown = {}) =>
+    fleet.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const heals = (fleet: Fleet, q = '') => fleet.api<Order[]>(`/api/v1/heals${q}`);
 
   beforeAll(async () => {
     server = await startPostgres();
     for (const fleet of [a, b]) {
       fleet.rule('cl', 'appr-down', {
-        hosts: { role: 'appr' }, when: serviceDown('appr'), severity: 'critical',
+        hosts: { role: 'appr' },
+        when: serviceDown('appr'),
+        severity: 'critical',
         heal: { action: 'service.restart', params: { service: 'appr' }, approval: 'required', verifyWithin: '5s' },
       });
       fleet.rule('cl', 'pool-down', {
-        hosts: { role: 'pool' }, when: serviceDown('svc'), severity: 'critical',
+        hosts: { role: 'pool' },
+        when: serviceDown('svc'),
+        severity: 'critical',
         heal: { action: 'service.restart', params: { service: 'svc' }, maxConcurrent: 10, timeout: '2s', maxPerHour: 1 },
       });
       fleet.rule('cl', 'tick', {
-        schedule: '*/2 * * * * *', hosts: { role: 'tick' },
+        schedule: '*/2 * * * * *',
+        hosts: { role: 'tick' },
         heal: { action: 'script.run', params: { name: 'mark' }, maxPerHour: 1000 },
       });
       fleet.rule('cl', 'slow', {
-        schedule: NEVER, hosts: { role: 'fo' },
+        schedule: NEVER,
+        hosts: { role: 'fo' },
         heal: { action: 'script.run', params: { name: 'slow' }, timeout: '30s' },
       });
     }
     const cluster = (id: string) => ({
-      store: { type: 'postgres', url: server.url }, cluster: { id, heartbeat: '300ms', expireAfter: '1500ms', secret: CLUSTER_SECRET },
-      heal: { maxConcurrent: 2 }, hostDownAfter: '3s',
+      store: { type: 'postgres', url: server.url },
+      cluster: { id, heartbeat: '300ms', expireAfter: '1500ms', secret: CLUSTER_SECRET },
+      heal: { maxConcurrent: 2 },
+      hostDownAfter: '3s',
     });
     await a.startController(cluster('A'));
     await b.startController(cluster('B'));
@@ -98,18 +116,25 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     agent.healOnRun = true;
     agent.setService('appr', false);
     // The order waits on A; B's API shows it (the records are shared).
-    const waiting = await waitFor('a work order awaiting approval, seen through B', async () =>
-      (await heals(b, '?state=awaiting-approval')).find((h) => h.host === 'appr-1'), 15_000);
+    const waiting = await waitFor(
+      'a work order awaiting approval, seen through B',
+      async () => (await heals(b, '?state=awaiting-approval')).find((h) => h.host === 'appr-1'),
+      15_000,
+    );
     const approved = await post(b, `/api/v1/heals/${waiting.id}/approve`, { comment: 'go' });
     expect(approved.status).toBe(200);
     // The reply tells the decision; its reason may already be the heal's outcome (the sim heals at once).
     const reply = (await approved.json()) as Order & { approval: { decision: string; by: string; comment: string } };
     expect(reply.approval).toMatchObject({ decision: 'approved', by: 'anonymous', comment: 'go' });
     expect(reply.history.some((e) => e.state === 'approved' && e.note === 'approved by anonymous: go')).toBe(true);
-    const done = await waitFor('the heal succeeded', async () => {
-      const h = (await heals(b)).find((x) => x.id === waiting.id);
-      return h && h.state !== 'dispatched' ? h : undefined;
-    }, 20_000);
+    const done = await waitFor(
+      'the heal succeeded',
+      async () => {
+        const h = (await heals(b)).find((x) => x.id === waiting.id);
+        return h && h.state !== 'dispatched' ? h : undefined;
+      },
+      20_000,
+    );
     expect(done.state).toBe('succeeded');
     expect(agent.runs.map((r) => r.id)).toEqual([`${waiting.id}.0`]);
     // Approving it again through A: a conflict, not a second run.
@@ -122,16 +147,25 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
   it('the fleet-wide limit counts heals in flight on both controllers', async () => {
     const pool: SimAgent[] = [];
-    for (const [fleet, id] of [[a, 'p1'], [a, 'p2'], [b, 'p3'], [b, 'p4']] as const) {
+    for (const [fleet, id] of [
+      [a, 'p1'],
+      [a, 'p2'],
+      [b, 'p3'],
+      [b, 'p4'],
+    ] as const) {
       const s = await sim(fleet, id, { role: 'pool' }, { svc: true });
       s.hold = true; // each restart keeps running: its heal stays in flight
       pool.push(s);
     }
     for (const s of pool) s.setService('svc', false);
-    const orders = await waitFor('a work order for each of the four hosts', async () => {
-      const list = (await heals(a, '?rule=cl%2Fpool-down')).filter((h) => h.host.startsWith('p'));
-      return new Set(list.map((h) => h.host)).size === 4 ? list : undefined;
-    }, 20_000);
+    const orders = await waitFor(
+      'a work order for each of the four hosts',
+      async () => {
+        const list = (await heals(a, '?rule=cl%2Fpool-down')).filter((h) => h.host.startsWith('p'));
+        return new Set(list.map((h) => h.host)).size === 4 ? list : undefined;
+      },
+      20_000,
+    );
     const sent = orders.filter((h) => h.state === 'dispatched').map((h) => h.host);
     const held = orders.filter((h) => h.state === 'skipped');
     expect(sent).toHaveLength(2);
@@ -140,14 +174,23 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     // An order is written before its instruction leaves (so the other controller counts it): wait for both to arrive.
     await waitFor('the two instructions at their agents', () => sent.every((h) => pool.find((s) => s.id === h)!.runs.length > 0), 10_000);
     // The instructions that left match the orders: two hosts ran one each, the others nothing.
-    expect(pool.filter((s) => s.runs.length > 0).map((s) => s.id).sort()).toEqual([...sent].sort());
+    expect(
+      pool
+        .filter((s) => s.runs.length > 0)
+        .map((s) => s.id)
+        .sort(),
+    ).toEqual([...sent].sort());
     expect(pool.reduce((n, s) => n + s.runs.length, 0)).toBe(2);
     // The held heals end honestly: no result came, so they time out (and free the fleet's slots).
     for (const s of pool) s.stop();
-    const ended = await waitFor('the held heals timed out', async () => {
-      const list = (await heals(b, '?rule=cl%2Fpool-down')).filter((h) => sent.includes(h.host) && h.state !== 'skipped');
-      return list.every((h) => h.state !== 'dispatched') && list.length >= 2 ? list : undefined;
-    }, 30_000);
+    const ended = await waitFor(
+      'the held heals timed out',
+      async () => {
+        const list = (await heals(b, '?rule=cl%2Fpool-down')).filter((h) => sent.includes(h.host) && h.state !== 'skipped');
+        return list.every((h) => h.state !== 'dispatched') && list.length >= 2 ? list : undefined;
+      },
+      30_000,
+    );
     for (const h of ended.filter((x) => sent.includes(x.host) && x.history.some((e) => e.state === 'dispatched'))) {
       expect(h.state).toBe('timed-out');
       expect(h.reason).toMatch(/no result for step 1 \(service\.restart\) within 7s of dispatch/);
@@ -158,12 +201,19 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
   it('a scheduled job runs each host once per tick across both controllers', async () => {
     await sim(a, 't1', { role: 'tick' });
     await sim(b, 't2', { role: 'tick' });
-    const seen = await waitFor('three ticks on both hosts', async () => {
-      const list = (await heals(b, '?rule=cl%2Ftick')).filter((h) => h.state === 'succeeded');
-      return ['t1', 't2'].every((h) => list.filter((x) => x.host === h).length >= 3) ? list : undefined;
-    }, 30_000);
+    const seen = await waitFor(
+      'three ticks on both hosts',
+      async () => {
+        const list = (await heals(b, '?rule=cl%2Ftick')).filter((h) => h.state === 'succeeded');
+        return ['t1', 't2'].every((h) => list.filter((x) => x.host === h).length >= 3) ? list : undefined;
+      },
+      30_000,
+    );
     for (const host of ['t1', 't2']) {
-      const times = seen.filter((h) => h.host === host).map((h) => Date.parse(h.createdAt)).sort((x, y) => x - y);
+      const times = seen
+        .filter((h) => h.host === host)
+        .map((h) => Date.parse(h.createdAt))
+        .sort((x, y) => x - y);
       // Ticks are 2 s apart: two orders within one tick would be a second run.
       for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThan(1000);
     }
@@ -171,7 +221,19 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
   it('a lease lets exactly one controller run a host at a fire time, however many try at once', async () => {
     const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open({ url: server.url, log: silentLogger })));
-    const clusters = await Promise.all(stores.map((store, i) => Cluster.start({ store, id: `lease-${i}`, url: 'x', log: silentLogger, heartbeatMs: 60_000, expireMs: 120_000, secret: new ClusterSecret(CLUSTER_SECRET) })));
+    const clusters = await Promise.all(
+      stores.map((store, i) =>
+        Cluster.start({
+          store,
+          id: `lease-${i}`,
+          url: 'x',
+          log: silentLogger,
+          heartbeatMs: 60_000,
+          expireMs: 120_000,
+          secret: new ClusterSecret(CLUSTER_SECRET),
+        }),
+      ),
+    );
     const hosts = Array.from({ length: 50 }, (_, i) => `h${i}`);
     const won = await Promise.all(clusters.map((c) => c.claimRuns('cl/lease', '2026-01-01T00:00:00.000Z', hosts)));
     expect(won.flat().sort()).toEqual([...hosts].sort());
@@ -184,14 +246,17 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
     const fleetOf = { A: a, B: b } as const;
     const gate = join(a.dir, 'slow-gate');
     real = a.startAgent('fo-1', {
-      controller: [`ws://127.0.0.1:${a.port}`, `ws://127.0.0.1:${b.port}`], labels: { role: 'fo' },
+      controller: [`ws://127.0.0.1:${a.port}`, `ws://127.0.0.1:${b.port}`],
+      labels: { role: 'fo' },
       // Runs until the test opens its gate (at most 30 s), so the test sees it running for as long as it needs.
-      scripts: { slow: ['sh', '-c', 'i=0; while [ ! -e "$0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done', gate] }, reconnect: { min: '100ms', max: '500ms' },
+      scripts: { slow: ['sh', '-c', 'i=0; while [ ! -e "$0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done', gate] },
+      reconnect: { min: '100ms', max: '500ms' },
     });
     const db = new pg.Client({ connectionString: server.url });
     await db.connect();
     try {
-      const ownerOf = async (host: string) => (await db.query<{ controller: 'A' | 'B' }>('SELECT controller FROM laas_host_owners WHERE host = $1', [host])).rows[0]?.controller;
+      const ownerOf = async (host: string) =>
+        (await db.query<{ controller: 'A' | 'B' }>('SELECT controller FROM laas_host_owners WHERE host = $1', [host])).rows[0]?.controller;
       const first = await waitFor('the real agent connected to a controller', () => ownerOf('fo-1'), 20_000);
       const victim = fleetOf[first];
       const survivor = fleetOf[first === 'A' ? 'B' : 'A'];
@@ -199,8 +264,14 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
       const lonely = await sim(victim, 'lonely-1', { role: 'none' }, {}, 1000);
 
       expect((await post(victim, '/api/v1/rules/cl/slow/run')).status).toBe(200);
-      const order = await waitFor('the slow order acknowledged by the agent', async () =>
-        (await heals(victim, '?rule=cl%2Fslow')).find((h) => h.host === 'fo-1' && h.state === 'dispatched' && (h as unknown as { ackedAt: string | null }).ackedAt), 15_000);
+      const order = await waitFor(
+        'the slow order acknowledged by the agent',
+        async () =>
+          (await heals(victim, '?rule=cl%2Fslow')).find(
+            (h) => h.host === 'fo-1' && h.state === 'dispatched' && (h as unknown as { ackedAt: string | null }).ackedAt,
+          ),
+        15_000,
+      );
 
       victim.controller!.child.kill('SIGKILL');
       await victim.controller!.exited;
@@ -209,19 +280,27 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
 
       // The agent finishes its script, reconnects to the survivor, and hands in its result there.
       await waitFor('the agent on the surviving controller', async () => (await ownerOf('fo-1')) !== first, 20_000);
-      const done = await waitFor('the open work order finished by the survivor', async () => {
-        const h = (await heals(survivor, '?rule=cl%2Fslow')).find((x) => x.id === order.id);
-        return h && h.state !== 'dispatched' ? h : undefined;
-      }, 30_000);
+      const done = await waitFor(
+        'the open work order finished by the survivor',
+        async () => {
+          const h = (await heals(survivor, '?rule=cl%2Fslow')).find((x) => x.id === order.id);
+          return h && h.state !== 'dispatched' ? h : undefined;
+        },
+        30_000,
+      );
       expect(done.state).toBe('succeeded');
       expect(done.history.map((e) => e.state)).toContain('adopted');
       expect((await survivor.api<HostView[]>('/api/v1/hosts')).find((h) => h.id === 'fo-1')?.connected).toBe(true);
 
       // The host whose agent died with its controller goes down once, decided by the survivor.
-      const down = await waitFor('host-down for the lonely host', async () => {
-        const list = (await survivor.api<AlertView[]>('/api/v1/alerts?state=firing')).filter((x) => x.rule === 'builtin/host-down' && x.host === 'lonely-1');
-        return list.length ? list : undefined;
-      }, 30_000);
+      const down = await waitFor(
+        'host-down for the lonely host',
+        async () => {
+          const list = (await survivor.api<AlertView[]>('/api/v1/alerts?state=firing')).filter((x) => x.rule === 'builtin/host-down' && x.host === 'lonely-1');
+          return list.length ? list : undefined;
+        },
+        30_000,
+      );
       expect(down).toHaveLength(1);
       expect(await ownerOf('lonely-1')).not.toBe(first);
       expect(real.child.exitCode).toBeNull();

@@ -3,7 +3,10 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 interface Step {
-  agents: number; connected: number; workers: number; samplesPerSecond: number;
+  agents: number;
+  connected: number;
+  workers: number;
+  samplesPerSecond: number;
   decision: { count: number; p50Ms: number | null; p99Ms: number | null };
   dispatch: { faults: number; runs: number; count: number; p99Ms: number | null };
   scrape: { count: number; series: number; maxMs: number | null };
@@ -22,10 +25,32 @@ describe('controller scale, short mode', () => {
   it('200 agents over 2 workers for 10 s: all connected, samples decided, every injected fault dispatched', async () => {
     mkdirSync('reports', { recursive: true });
     const out = `reports/controller-scale-short-${process.pid}.json`;
-    const child = spawn(process.execPath, ['dist/bench/controller-scale.js', '--steps', '200', '--workers', '2', '--seconds', '10', '--interval-ms', '5000', '--faults-per-second', '2', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        'dist/bench/controller-scale.js',
+        '--steps',
+        '200',
+        '--workers',
+        '2',
+        '--seconds',
+        '10',
+        '--interval-ms',
+        '5000',
+        '--faults-per-second',
+        '2',
+        '--out',
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let text = '';
-    child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code, text).toBe(0);
     const doc = JSON.parse(readFileSync(out, 'utf8')) as { bench: string; steps: Step[] };

@@ -7,9 +7,30 @@ import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { freePort, stopAll } from '../helpers/procs.js';
 
 const validFrames = [
-  encode('hello', { agentId: 'fz', agentVersion: '1', hostname: 'fz', labels: { a: 'b' }, os: { platform: 'linux', release: 'x' }, intervalMs: 1000, services: [], actions: [], scripts: [] }),
+  encode('hello', {
+    agentId: 'fz',
+    agentVersion: '1',
+    hostname: 'fz',
+    labels: { a: 'b' },
+    os: { platform: 'linux', release: 'x' },
+    intervalMs: 1000,
+    services: [],
+    actions: [],
+    scripts: [],
+  }),
   encode('sample', { seq: 1, ts: 1, trigger: 'interval', cpu: { usage: 1, load1: 1, load5: 1, load15: 1 } }),
-  encode('result', { id: 'r.0', action: 'script.run', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 }),
+  encode('result', {
+    id: 'r.0',
+    action: 'script.run',
+    outcome: 'succeeded',
+    exitCode: 0,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    truncated: false,
+    startedAt: 1,
+    durationMs: 1,
+  }),
   encode('run', { id: 'r.0', host: 'fz', action: 'script.run', params: { name: 'x' }, timeoutMs: 1, deadline: 1 }),
   encode('ack', { id: 'x' }),
   encode('welcome', { hostId: 'fz', controllerVersion: '1' }),
@@ -19,7 +40,9 @@ const validFrames = [
 const frame = fc.oneof(
   fc.string({ maxLength: 200 }),
   fc.json({ maxDepth: 4 }),
-  fc.tuple(fc.constantFrom(...validFrames), fc.nat(), fc.string({ minLength: 1, maxLength: 5 })).map(([f, at, s]) => f.slice(0, at % f.length) + s + f.slice((at % f.length) + 1)),
+  fc
+    .tuple(fc.constantFrom(...validFrames), fc.nat(), fc.string({ minLength: 1, maxLength: 5 }))
+    .map(([f, at, s]) => f.slice(0, at % f.length) + s + f.slice((at % f.length) + 1)),
   fc.tuple(fc.constantFrom(...validFrames), fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 })).map(([f, key, value]) => {
     const o = JSON.parse(f) as { body: Record<string, unknown> };
     o.body[key] = value;
@@ -30,15 +53,18 @@ const frame = fc.oneof(
 
 describe('fuzzing the wire', () => {
   it('decode() turns any input into a typed message or a FRAME_* error, never anything else', () => {
-    fc.assert(fc.property(frame, (f) => {
-      try {
-        const msg = decode(f);
-        expect(decode(encode(msg.type, msg.body as never))).toEqual(msg);
-      } catch (e) {
-        expect(e).toBeInstanceOf(LaasError);
-        expect((e as LaasError).code).toMatch(/^FRAME_/);
-      }
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(frame, (f) => {
+        try {
+          const msg = decode(f);
+          expect(decode(encode(msg.type, msg.body as never))).toEqual(msg);
+        } catch (e) {
+          expect(e).toBeInstanceOf(LaasError);
+          expect((e as LaasError).code).toMatch(/^FRAME_/);
+        }
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   describe('at a real controller', () => {
@@ -54,13 +80,17 @@ describe('fuzzing the wire', () => {
       let closedWithCode = 0;
       let accepted = 0;
       for (const f of samples) {
-        let expectedOk = false;
-        try { expectedOk = decode(f).type === 'hello'; } catch { expectedOk = false; }
+        let expectedOk: boolean;
+        try {
+          expectedOk = decode(f).type === 'hello';
+        } catch {
+          expectedOk = false;
+        }
         const ws = new WebSocket(`${fleet.url.replace('http', 'ws')}/v1/agent`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
         await new Promise((r) => ws.once('open', r));
         const outcome = await new Promise<{ code?: number; reason?: string; msg?: Message }>((resolve) => {
           ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-          ws.once('message', (d) => resolve({ msg: decode(d as Buffer) }));
+          ws.once('message', (d) => resolve({ msg: decode(d) }));
           ws.send(f);
         });
         ws.terminate();
@@ -90,14 +120,18 @@ describe('fuzzing the wire', () => {
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
     const samples = fc.sample(frame, { numRuns: 150, seed: 7 }).filter((f) => {
-      try { return !['run', 'ack', 'collect', 'welcome'].includes(decode(f).type); } catch { return true; }
+      try {
+        return !['run', 'ack', 'collect', 'welcome'].includes(decode(f).type);
+      } catch {
+        return true;
+      }
     });
     let connections = 0;
     const closes: number[] = [];
     wss.on('connection', (ws) => {
       const n = connections++;
       ws.on('message', (d) => {
-        const msg = decode(d as Buffer);
+        const msg = decode(d);
         if (msg.type !== 'hello') return;
         ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 't' }));
         if (n < samples.length) ws.send(samples[n]);
@@ -105,8 +139,23 @@ describe('fuzzing the wire', () => {
       ws.on('close', (code) => closes.push(code));
     });
     const link = new AgentLink({
-      url: `ws://127.0.0.1:${port}`, token: 't', log: silentLogger, reconnect: { minMs: 2, maxMs: 4 }, outboxLimit: 10, onRun: () => undefined,
-      hello: () => ({ agentId: 'fz', agentVersion: 't', hostname: 'fz', labels: {}, os: { platform: 'linux', release: 'x' }, intervalMs: 1000, services: [], actions: [], scripts: [] }),
+      url: `ws://127.0.0.1:${port}`,
+      token: 't',
+      log: silentLogger,
+      reconnect: { minMs: 2, maxMs: 4 },
+      outboxLimit: 10,
+      onRun: () => undefined,
+      hello: () => ({
+        agentId: 'fz',
+        agentVersion: 't',
+        hostname: 'fz',
+        labels: {},
+        os: { platform: 'linux', release: 'x' },
+        intervalMs: 1000,
+        services: [],
+        actions: [],
+        scripts: [],
+      }),
     });
     try {
       link.start();
@@ -118,7 +167,10 @@ describe('fuzzing the wire', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await link.stop();
-      await new Promise((r) => { for (const c of wss.clients) c.terminate(); wss.close(r); });
+      await new Promise((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(r);
+      });
     }
   }, 90_000);
 });

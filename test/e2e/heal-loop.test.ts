@@ -3,10 +3,40 @@ import { Fleet } from '../helpers/fleet.js';
 import { stopAll, tcpAnswers, waitFor, type Proc } from '../helpers/procs.js';
 import { startReceiver } from '../helpers/receiver.js';
 
-interface Alert { id: string; rule: string; host: string; state: string; severity: string; startsAt: string; endsAt: string | null; summary: string; heals: string[] }
-interface Heal { id: string; rule: string; host: string; action: string; params: Record<string, unknown>; state: string; reason: string; result: { outcome: string; exitCode: number } | null; history: { state: string }[] }
-interface Host { id: string; connected: boolean; up: boolean; labels: Record<string, string> }
-interface AmPayload { version: string; status: string; receiver: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; fingerprint: string }[] }
+interface Alert {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+  severity: string;
+  startsAt: string;
+  endsAt: string | null;
+  summary: string;
+  heals: string[];
+}
+interface Heal {
+  id: string;
+  rule: string;
+  host: string;
+  action: string;
+  params: Record<string, unknown>;
+  state: string;
+  reason: string;
+  result: { outcome: string; exitCode: number } | null;
+  history: { state: string }[];
+}
+interface Host {
+  id: string;
+  connected: boolean;
+  up: boolean;
+  labels: Record<string, string>;
+}
+interface AmPayload {
+  version: string;
+  status: string;
+  receiver: string;
+  alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; fingerprint: string }[];
+}
 
 /**
  * The whole loop with real processes: a controller and an agent as child processes, a real
@@ -53,14 +83,18 @@ describe('the heal loop, end to end', () => {
     process.kill(oldPid, 'SIGKILL');
     const killedAt = Date.now();
 
-    const firing = await waitFor('a firing alert', async () => (await fleet.api<Alert[]>('/api/v1/alerts')).find((a) => a.rule === 'web/svc-down' && a.state !== 'pending'));
+    const firing = await waitFor('a firing alert', async () =>
+      (await fleet.api<Alert[]>('/api/v1/alerts')).find((a) => a.rule === 'web/svc-down' && a.state !== 'pending'),
+    );
     expect(firing).toMatchObject({ host: 'web-1', severity: 'critical', summary: 'svc is down on web-1' });
 
     await waitFor('the service to answer again', () => tcpAnswers(svc.port), 15_000);
     expect(svc.pid()).not.toBe(oldPid);
     const healedAt = Date.now();
 
-    const alert = await waitFor('the alert to resolve', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=resolved')).find((a) => a.id === firing.id));
+    const alert = await waitFor('the alert to resolve', async () =>
+      (await fleet.api<Alert[]>('/api/v1/alerts?state=resolved')).find((a) => a.id === firing.id),
+    );
     expect(alert.endsAt).not.toBeNull();
     expect(alert.heals).toHaveLength(1);
 
@@ -68,7 +102,13 @@ describe('the heal loop, end to end', () => {
       const h = await fleet.api<Heal>(`/api/v1/heals/${alert.heals[0]}`);
       return h.state === 'succeeded' && h;
     });
-    expect(heal).toMatchObject({ rule: 'web/svc-down', host: 'web-1', action: 'service.restart', params: { service: 'svc' }, result: { outcome: 'succeeded', exitCode: 0 } });
+    expect(heal).toMatchObject({
+      rule: 'web/svc-down',
+      host: 'web-1',
+      action: 'service.restart',
+      params: { service: 'svc' },
+      result: { outcome: 'succeeded', exitCode: 0 },
+    });
     // The probe may see the service back just before the agent reports the result, or after.
     const story = heal.history.map((e) => e.state);
     expect(story.slice(0, 3)).toEqual(['requested', 'dispatched', 'acknowledged']);
@@ -83,7 +123,11 @@ describe('the heal loop, end to end', () => {
     });
     expect(payloads.map((p) => p.status)).toEqual(['firing', 'resolved']);
     expect(payloads[0]).toMatchObject({ version: '4', receiver: 'ops', status: 'firing' });
-    expect(payloads[0].alerts[0]).toMatchObject({ status: 'firing', labels: { alertname: 'svc-down', host: 'web-1', severity: 'critical', role: 'web' }, annotations: { summary: 'svc is down on web-1' } });
+    expect(payloads[0].alerts[0]).toMatchObject({
+      status: 'firing',
+      labels: { alertname: 'svc-down', host: 'web-1', severity: 'critical', role: 'web' },
+      annotations: { summary: 'svc is down on web-1' },
+    });
     expect(payloads[1].alerts[0].status).toBe('resolved');
     expect(Date.parse(payloads[1].alerts[0].endsAt)).toBeGreaterThan(Date.parse(payloads[1].alerts[0].startsAt));
     expect(payloads[1].alerts[0].fingerprint).toBe(payloads[0].alerts[0].fingerprint);
@@ -114,12 +158,20 @@ describe('the heal loop, end to end', () => {
 
   it('raises host-down when the agent stops reporting, and resolves it when it is back', async () => {
     await agent.stop('SIGKILL');
-    const down = await waitFor('host-down to fire', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((a) => a.rule === 'builtin/host-down' && a.host === 'web-1'), 15_000);
+    const down = await waitFor(
+      'host-down to fire',
+      async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((a) => a.rule === 'builtin/host-down' && a.host === 'web-1'),
+      15_000,
+    );
     expect(down).toMatchObject({ severity: 'critical', summary: 'host web-1 stopped reporting' });
     expect((await fleet.api<Host[]>('/api/v1/hosts'))[0]).toMatchObject({ id: 'web-1', up: false, connected: false });
     await waitFor('the host-down page', () => receiver.received.some((r) => (r.body as AmPayload).alerts?.[0]?.labels.alertname === 'host-down'));
     agent = fleet.startAgent('web-1', { services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }] });
-    const resolved = await waitFor('host-down to resolve', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=resolved')).find((a) => a.id === down.id), 15_000);
+    const resolved = await waitFor(
+      'host-down to resolve',
+      async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=resolved')).find((a) => a.id === down.id),
+      15_000,
+    );
     expect(resolved.endsAt).not.toBeNull();
     expect((await fleet.api<Host[]>('/api/v1/hosts'))[0]).toMatchObject({ up: true, connected: true });
   });

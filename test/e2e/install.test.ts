@@ -29,9 +29,19 @@ const sha = (file: string) => createHash('sha256').update(readFileSync(file)).di
 const uidOf = (user: string) => Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
 const userExists = (user: string) => spawnSync('getent', ['passwd', user]).status === 0;
 
-interface Run { code: number | null; out: string; err: string }
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
 function sh(args: string[], opts: { cwd?: string; input?: string } = {}): Run {
-  const r = spawnSync('bash', args, { cwd: opts.cwd ?? REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: tmpdir() }, input: opts.input ?? '' });
+  const r = spawnSync('bash', args, {
+    cwd: opts.cwd ?? REPO,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, TMPDIR: tmpdir() },
+    input: opts.input ?? '',
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 const ok = (r: Run) => {
@@ -49,8 +59,10 @@ function tree(root: string): Map<string, string> {
       const rel = '/' + relative(root, path);
       const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
       if (st.isSymbolicLink()) out.set(rel, `link ${st.uid}:${st.gid} -> ${readlinkSync(path)}`);
-      else if (st.isDirectory()) { out.set(rel, `dir ${mode} ${st.uid}:${st.gid}`); walk(path); }
-      else out.set(rel, `file ${mode} ${st.uid}:${st.gid}`);
+      else if (st.isDirectory()) {
+        out.set(rel, `dir ${mode} ${st.uid}:${st.gid}`);
+        walk(path);
+      } else out.set(rel, `file ${mode} ${st.uid}:${st.gid}`);
     }
   };
   walk(root);
@@ -60,10 +72,15 @@ function tree(root: string): Map<string, string> {
 /** What install.sh must have written for the program (same for both roles), from the release folder. */
 function programTree(release: string, owner: string): Map<string, string> {
   const want = new Map<string, string>([
-    ['/opt', `dir 0755 ${owner}`], ['/opt/laas', `dir 0755 ${owner}`],
-    ['/usr', `dir 0755 ${owner}`], ['/usr/local', `dir 0755 ${owner}`], ['/usr/local/bin', `dir 0755 ${owner}`],
+    ['/opt', `dir 0755 ${owner}`],
+    ['/opt/laas', `dir 0755 ${owner}`],
+    ['/usr', `dir 0755 ${owner}`],
+    ['/usr/local', `dir 0755 ${owner}`],
+    ['/usr/local/bin', `dir 0755 ${owner}`],
     ['/usr/local/bin/laas', `link ${owner} -> /opt/laas/laas.mjs`],
-    ['/etc', `dir 0755 ${owner}`], ['/etc/systemd', `dir 0755 ${owner}`], ['/etc/systemd/system', `dir 0755 ${owner}`],
+    ['/etc', `dir 0755 ${owner}`],
+    ['/etc/systemd', `dir 0755 ${owner}`],
+    ['/etc/systemd/system', `dir 0755 ${owner}`],
   ]);
   for (const f of ['laas-agent.mjs', 'laas.mjs', 'install.sh']) want.set(`/opt/laas/${f}`, `file 0755 ${owner}`);
   for (const f of ['README.md', 'SECURITY.md', 'VERSION']) want.set(`/opt/laas/${f}`, `file 0644 ${owner}`);
@@ -110,8 +127,15 @@ describe('install.sh', () => {
     if (certs.code !== 0) throw new Error(certs.stderr);
     ca = join(fleet.dir, 'certs/ca.pem');
     // No apiTokens: the test controller's API is open, as on a loopback-only controller.
-    await fleet.startController({ agentTokens: [], tls: { cert: join(fleet.dir, 'certs/controller.pem'), key: join(fleet.dir, 'certs/controller-key.pem') } }, { https: true, ca: readFileSync(ca, 'utf8') });
-    const r = await fleet.fetch('/api/v1/enroll-tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ uses: 1, ttl: '10m' }) });
+    await fleet.startController(
+      { agentTokens: [], tls: { cert: join(fleet.dir, 'certs/controller.pem'), key: join(fleet.dir, 'certs/controller-key.pem') } },
+      { https: true, ca: readFileSync(ca, 'utf8') },
+    );
+    const r = await fleet.fetch('/api/v1/enroll-tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ uses: 1, ttl: '10m' }),
+    });
     expect(r.status).toBe(201);
     token = ((await r.json()) as { token: string }).token;
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
@@ -125,29 +149,53 @@ describe('install.sh', () => {
     if (IS_ROOT && userExists(TEST_USER)) spawnSync('userdel', [TEST_USER]);
     if (IS_ROOT && spawnSync('getent', ['group', TEST_USER]).status === 0) spawnSync('groupdel', [TEST_USER]);
     rmSync(work, { recursive: true, force: true });
-    if (Object.keys(numbers).length) console.log(`agent bundle: ${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (Object.keys(numbers).length)
+      console.log(
+        `agent bundle: ${Object.entries(numbers)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
   });
 
   const install = (args: string[], from = release) => ok(sh([join(from, 'install.sh'), ...args, '--prefix', prefix, '--node', process.execPath]));
-  const agentArgs = () => ['agent', '--controller', `wss://localhost:${fleet.port}`, '--enroll-token-file', tokenFile, '--ca', ca, '--labels', 'role=web,env=prod', '--id', 'installed-1'];
+  const agentArgs = () => [
+    'agent',
+    '--controller',
+    `wss://localhost:${fleet.port}`,
+    '--enroll-token-file',
+    tokenFile,
+    '--ca',
+    ca,
+    '--labels',
+    'role=web,env=prod',
+    '--id',
+    'installed-1',
+  ];
 
   /** Starts the installed agent bundle from the prefix; resolves when it says it is connected. */
   async function startInstalledAgent(): Promise<{ child: ReturnType<typeof spawn>; log: () => string; startMs: number }> {
     const started = process.hrtime.bigint();
     const child = spawn(process.execPath, [join(prefix, 'opt/laas/laas-agent.mjs'), '--config', join(prefix, 'etc/laas/agent.json')], {
-      cwd: empty, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LAAS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: empty,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LAAS_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     procs.push(child);
     let log = '';
     let connectedAt = 0n;
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       log += d.toString();
       if (!connectedAt && log.includes('"connected to controller"')) connectedAt = process.hrtime.bigint();
     });
-    await waitFor('the installed agent to connect', () => {
-      if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`);
-      return connectedAt > 0n;
-    }, 15_000, 10);
+    await waitFor(
+      'the installed agent to connect',
+      () => {
+        if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`);
+        return connectedAt > 0n;
+      },
+      15_000,
+      10,
+    );
     return { child, log: () => log, startMs: Number(connectedAt - started) / 1e6 };
   }
 
@@ -188,7 +236,16 @@ describe('install.sh', () => {
 
   it('--dry-run prints every step and changes nothing', () => {
     const r = install([...agentArgs(), '--dry-run']);
-    for (const s of ['Checking this system', 'Checking Node.js', 'Finding the release', `Installing laas ${VERSION} into /opt/laas`, 'Linking the laas command', 'Writing the agent config', 'Installing the systemd unit laas-agent.service', 'Enabling and starting laas-agent']) {
+    for (const s of [
+      'Checking this system',
+      'Checking Node.js',
+      'Finding the release',
+      `Installing laas ${VERSION} into /opt/laas`,
+      'Linking the laas command',
+      'Writing the agent config',
+      'Installing the systemd unit laas-agent.service',
+      'Enabling and starting laas-agent',
+    ]) {
       expect(r.out).toContain(s);
     }
     expect(r.out).toContain('would write /etc/laas/agent.json (0600');
@@ -216,12 +273,21 @@ describe('install.sh', () => {
     expect(sha(join(prefix, 'opt/laas/laas-agent.mjs'))).toBe(sha(join(REPO, 'dist/bundle/laas-agent.mjs')));
     expect(readFileSync(join(prefix, 'opt/laas/VERSION'), 'utf8').trim()).toBe(VERSION);
     expect(JSON.parse(readFileSync(join(prefix, 'etc/laas/agent.json'), 'utf8'))).toEqual({
-      controller: `wss://localhost:${fleet.port}`, enrollToken: token, ca: 'ca.pem', id: 'installed-1',
-      labels: { role: 'web', env: 'prod' }, interval: '10s', services: [], scripts: {}, cleanupRoots: [],
+      controller: `wss://localhost:${fleet.port}`,
+      enrollToken: token,
+      ca: 'ca.pem',
+      id: 'installed-1',
+      labels: { role: 'web', env: 'prod' },
+      interval: '10s',
+      services: [],
+      scripts: {},
+      cleanupRoots: [],
     });
     expect(readFileSync(join(prefix, 'etc/laas/ca.pem'), 'utf8')).toBe(readFileSync(ca, 'utf8'));
     const unit = readFileSync(join(prefix, 'etc/systemd/system/laas-agent.service'), 'utf8');
-    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --optimize-for-size --no-opt --jitless --bytecode-old-age=1 --single-threaded /opt/laas/laas-agent.mjs --config /etc/laas/agent.json`);
+    expect(unit).toContain(
+      `ExecStart=${process.execPath} --max-semi-space-size=1 --optimize-for-size --no-opt --jitless --bytecode-old-age=1 --single-threaded /opt/laas/laas-agent.mjs --config /etc/laas/agent.json`,
+    );
     expect(unit).toContain('Environment=MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=65536 MALLOC_TOP_PAD_=0');
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^ProtectSystem=full$/m);
@@ -237,11 +303,16 @@ describe('install.sh', () => {
     expect((st.mode & 0o777).toString(8)).toBe('600');
     const agents = await fleet.api<{ id: string; connected: boolean }[]>('/api/v1/agents');
     expect(agents.find((a) => a.id === 'installed-1')?.connected).toBe(true);
-    const hosts = await waitFor('the host with its labels', async () => (await fleet.api<{ id: string; labels: Record<string, string> }[]>('/api/v1/hosts')).find((h) => h.id === 'installed-1'));
+    const hosts = await waitFor('the host with its labels', async () =>
+      (await fleet.api<{ id: string; labels: Record<string, string> }[]>('/api/v1/hosts')).find((h) => h.id === 'installed-1'),
+    );
     expect(hosts.labels).toEqual({ role: 'web', env: 'prod' });
 
     // laas status from the installed CLI bundle: enrolled, controller healthy.
-    const status = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(prefix, 'etc/laas/agent.json')], { cwd: empty, encoding: 'utf8' });
+    const status = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(prefix, 'etc/laas/agent.json')], {
+      cwd: empty,
+      encoding: 'utf8',
+    });
     expect(status.status, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/agent id\s+installed-1/);
     expect(status.stdout).toMatch(/enrolled\s+yes/);
@@ -260,13 +331,34 @@ describe('install.sh', () => {
     const keyFile = join(work, 'signing-key.pem');
     writeFileSync(keyFile, fleet.signingKey!);
     const shared = 'shared-agent-token-from-stdin-0123456789';
-    const base = [join(release, 'install.sh'), 'agent', '--controller', `wss://localhost:${fleet.port}`, '--ca', ca, '--id', 'shared-1', '--prefix', root, '--node', process.execPath];
+    const base = [
+      join(release, 'install.sh'),
+      'agent',
+      '--controller',
+      `wss://localhost:${fleet.port}`,
+      '--ca',
+      ca,
+      '--id',
+      'shared-1',
+      '--prefix',
+      root,
+      '--node',
+      process.execPath,
+    ];
     const r = ok(sh([...base, '--token-file', '-', '--signing-key', keyFile], { input: `${shared}\n` }));
     expect(r.out + r.err).not.toContain(shared);
     expect(r.err).not.toContain('warning');
     expect(JSON.parse(readFileSync(join(root, 'etc/laas/agent.json'), 'utf8'))).toEqual({
-      controller: `wss://localhost:${fleet.port}`, token: shared, ca: 'ca.pem', signingKey: fleet.signingKey, id: 'shared-1',
-      labels: {}, interval: '10s', services: [], scripts: {}, cleanupRoots: [],
+      controller: `wss://localhost:${fleet.port}`,
+      token: shared,
+      ca: 'ca.pem',
+      signingKey: fleet.signingKey,
+      id: 'shared-1',
+      labels: {},
+      interval: '10s',
+      services: [],
+      scripts: {},
+      cleanupRoots: [],
     });
     // From a file, the same; on the command line it still works, with a warning.
     const file = join(work, 'shared-token');
@@ -296,7 +388,10 @@ describe('install.sh', () => {
     const r = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', dead, '--json'], { cwd: empty, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'agent', agentId: 'x', enrolled: false, health: { reachable: false } });
-    const missing = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(work, 'nope.json')], { cwd: empty, encoding: 'utf8' });
+    const missing = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(work, 'nope.json')], {
+      cwd: empty,
+      encoding: 'utf8',
+    });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('is laas installed here?');
   });
@@ -306,7 +401,7 @@ describe('install.sh', () => {
     writeFileSync(join(prefix, 'opt/laas/VERSION'), '0.0.9\n');
     writeFileSync(join(prefix, 'opt/laas/stale-file-from-0.0.9'), 'x');
     const config = join(prefix, 'etc/laas/agent.json');
-    const edited = { ...JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>, interval: '2s' };
+    const edited = { ...(JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>), interval: '2s' };
     writeFileSync(config, JSON.stringify(edited, null, 2) + '\n');
     const before = readFileSync(config, 'utf8');
     const credential = readFileSync(join(prefix, 'etc/laas/credential.json'), 'utf8');
@@ -324,7 +419,14 @@ describe('install.sh', () => {
 
     // Same files, modes and owners as a first install (plus the credential).
     const want = programTree(release, owner);
-    for (const [p, k] of [['/etc/laas', 'dir 0750'], ['/etc/laas/agent.json', 'file 0600'], ['/etc/laas/credential.json', 'file 0600'], ['/etc/laas/ca.pem', 'file 0644'], ['/etc/systemd/system/laas-agent.service', 'file 0644']]) want.set(p, `${k} ${owner}`);
+    for (const [p, k] of [
+      ['/etc/laas', 'dir 0750'],
+      ['/etc/laas/agent.json', 'file 0600'],
+      ['/etc/laas/credential.json', 'file 0600'],
+      ['/etc/laas/ca.pem', 'file 0644'],
+      ['/etc/systemd/system/laas-agent.service', 'file 0644'],
+    ])
+      want.set(p, `${k} ${owner}`);
     expectTree(tree(prefix), want);
 
     // The kept credential still works: the agent connects without enrolling again.
@@ -351,15 +453,26 @@ describe('install.sh', () => {
     const want = programTree(release, '0:0');
     const rules = tree(join(release, 'rules'));
     for (const [p, k] of [
-      ['/etc/laas', `dir 0750 0:${g}`], ['/etc/laas/agent.json', 'file 0600 0:0'], ['/etc/laas/credential.json', 'file 0600 0:0'], ['/etc/laas/ca.pem', 'file 0644 0:0'],
+      ['/etc/laas', `dir 0750 0:${g}`],
+      ['/etc/laas/agent.json', 'file 0600 0:0'],
+      ['/etc/laas/credential.json', 'file 0600 0:0'],
+      ['/etc/laas/ca.pem', 'file 0644 0:0'],
       ['/etc/laas/.install-state', 'file 0600 0:0'],
-      ['/etc/laas/controller.json', `file 0640 0:${g}`], ['/etc/laas/api-token', `file 0640 0:${g}`],
-      ['/etc/laas/tls', `dir 0750 0:${g}`], ['/etc/laas/tls/ca.pem', 'file 0644 0:0'], ['/etc/laas/tls/controller.pem', 'file 0644 0:0'],
-      ['/etc/laas/tls/controller-key.pem', `file 0640 0:${g}`], ['/etc/laas/tls/ca-key.pem', 'file 0600 0:0'],
+      ['/etc/laas/controller.json', `file 0640 0:${g}`],
+      ['/etc/laas/api-token', `file 0640 0:${g}`],
+      ['/etc/laas/tls', `dir 0750 0:${g}`],
+      ['/etc/laas/tls/ca.pem', 'file 0644 0:0'],
+      ['/etc/laas/tls/controller.pem', 'file 0644 0:0'],
+      ['/etc/laas/tls/controller-key.pem', `file 0640 0:${g}`],
+      ['/etc/laas/tls/ca-key.pem', 'file 0600 0:0'],
       ['/etc/laas/rules', 'dir 0755 0:0'],
-      ['/var', 'dir 0755 0:0'], ['/var/lib', 'dir 0755 0:0'], ['/var/lib/laas', `dir 0750 ${uid}`],
-      ['/etc/systemd/system/laas-agent.service', 'file 0644 0:0'], ['/etc/systemd/system/laas-controller.service', 'file 0644 0:0'],
-    ]) want.set(p, k);
+      ['/var', 'dir 0755 0:0'],
+      ['/var/lib', 'dir 0755 0:0'],
+      ['/var/lib/laas', `dir 0750 ${uid}`],
+      ['/etc/systemd/system/laas-agent.service', 'file 0644 0:0'],
+      ['/etc/systemd/system/laas-controller.service', 'file 0644 0:0'],
+    ])
+      want.set(p, k);
     for (const [rel, k] of rules) want.set(`/etc/laas/rules${rel}`, k.startsWith('dir') ? 'dir 0755 0:0' : 'file 0644 0:0');
     expectTree(tree(prefix), want);
     const unit = readFileSync(join(prefix, 'etc/systemd/system/laas-controller.service'), 'utf8');
@@ -368,27 +481,48 @@ describe('install.sh', () => {
     expect(unit).toMatch(/^NoNewPrivileges=yes$/m);
 
     // Started from the prefix as its user (as systemd would): it reads its config, writes its data.
-    const child = spawn('runuser', ['-u', TEST_USER, '--', process.execPath, join(prefix, 'opt/laas/laas.mjs'), 'controller', '--config', join(prefix, 'etc/laas/controller.json')], { cwd: empty, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'runuser',
+      ['-u', TEST_USER, '--', process.execPath, join(prefix, 'opt/laas/laas.mjs'), 'controller', '--config', join(prefix, 'etc/laas/controller.json')],
+      { cwd: empty, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     procs.push(child);
     let log = '';
-    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
     try {
-      await waitFor('the installed controller to answer laas status', () => {
-        if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}: ${log}`);
-        return spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(prefix, 'etc/laas/controller.json')], { cwd: empty }).status === 0;
-      }, 15_000, 200);
+      await waitFor(
+        'the installed controller to answer laas status',
+        () => {
+          if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}: ${log}`);
+          return (
+            spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'status', '--config', join(prefix, 'etc/laas/controller.json')], { cwd: empty })
+              .status === 0
+          );
+        },
+        15_000,
+        200,
+      );
       await waitFor('its "controller started" log line, with TLS', () => logLines(log).some((l) => l.msg === 'controller started' && l.tls === true), 5000);
       // The API is not open: it wants the admin token install.sh wrote.
       const apiToken = readFileSync(join(prefix, 'etc/laas/api-token'), 'utf8').trim();
       const anon = await laasRun(['agents', '--url', `https://127.0.0.1:${port}`], { NODE_EXTRA_CA_CERTS: join(prefix, 'etc/laas/tls/ca.pem') });
       expect(anon.code).toBe(1);
-      const admin = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'agents', 'enroll-token', '--url', `https://localhost:${port}`], { cwd: empty, encoding: 'utf8', env: { ...process.env, LAAS_TOKEN: apiToken, NODE_EXTRA_CA_CERTS: join(prefix, 'etc/laas/tls/ca.pem') } });
+      const admin = spawnSync(process.execPath, [join(prefix, 'opt/laas/laas.mjs'), 'agents', 'enroll-token', '--url', `https://localhost:${port}`], {
+        cwd: empty,
+        encoding: 'utf8',
+        env: { ...process.env, LAAS_TOKEN: apiToken, NODE_EXTRA_CA_CERTS: join(prefix, 'etc/laas/tls/ca.pem') },
+      });
       expect(admin.status, admin.stderr).toBe(0);
       expect(admin.stdout).toMatch(/^laas-enroll-/);
       expect(statSync(join(prefix, 'var/lib/laas/signing-key.pem')).uid).toBe(Number(u));
     } finally {
       const exited = new Promise((res) => child.once('exit', res));
-      if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
     }
   });
 

@@ -5,9 +5,25 @@ import { Fleet } from '../helpers/fleet.js';
 import { cleanStaleNamespaces, netnsUnavailable, NetnsHost } from '../helpers/netns.js';
 import { CLI, freePort, laas, laasRun, logLines, stopAll, waitFor, type Proc } from '../helpers/procs.js';
 
-interface Host { id: string; connected: boolean; up: boolean }
-interface Alert { id: string; rule: string; host: string; state: string }
-interface Heal { id: string; host: string; rule: string; state: string; result: { outcome: string } | null; steps: { state: string; ackedAt: string | null; result: { outcome: string } | null }[] }
+interface Host {
+  id: string;
+  connected: boolean;
+  up: boolean;
+}
+interface Alert {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+}
+interface Heal {
+  id: string;
+  host: string;
+  rule: string;
+  state: string;
+  result: { outcome: string } | null;
+  steps: { state: string; ackedAt: string | null; result: { outcome: string } | null }[];
+}
 
 const unavailable = netnsUnavailable();
 if (unavailable && process.env.CI) throw new Error(`partition tests cannot run in CI: ${unavailable}`);
@@ -15,9 +31,11 @@ if (unavailable) process.stderr.write(`partition.test.ts skipped: ${unavailable}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A counter's value in Prometheus text (summed over label sets that match). */
-const counter = (text: string, name: string, labels = ''): number => text.split('\n')
-  .filter((l) => l.startsWith(name + (labels ? `{${labels}` : '')) && (labels || /^[^{ ]+[{ ]/.test(l)))
-  .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+const counter = (text: string, name: string, labels = ''): number =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(name + (labels ? `{${labels}` : '')) && (labels || /^[^{ ]+[{ ]/.test(l)))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 
 /**
  * A real partition: the agent runs in its own network namespace, joined to the controller by a
@@ -42,10 +60,15 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
       when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
       heal: { action: 'script.run', params: { name: 'fix' }, timeout: '60s', verifyWithin: '60s' },
     });
-    await fleet.startController({
-      agentTokens: ['partition-token-0123456789abcdef'], tls: { cert: join(certs, 'controller.pem'), key: join(certs, 'controller-key.pem') },
-      hostDownAfter: '3s', link: { heartbeat: '1s' },
-    }, { https: true, ca: readFileSync(join(certs, 'ca.pem'), 'utf8'), host: part.hostAddr });
+    await fleet.startController(
+      {
+        agentTokens: ['partition-token-0123456789abcdef'],
+        tls: { cert: join(certs, 'controller.pem'), key: join(certs, 'controller-key.pem') },
+        hostDownAfter: '3s',
+        link: { heartbeat: '1s' },
+      },
+      { https: true, ca: readFileSync(join(certs, 'ca.pem'), 'utf8'), host: part.hostAddr },
+    );
 
     // The watched service lives in the namespace too (its loopback), started like an init script would.
     svcPort = await freePort();
@@ -54,28 +77,55 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     const started = part.laas(start.slice(2));
     fix = fleet.slowRestart(start, 3, 'fix-runs');
     expect(await started.exited).toBe(0);
-    const agentConfig = (id: string, extra: Record<string, unknown>) => fleet.writeRaw(`agent-${id}.json`, JSON.stringify({
-      controller: `wss://${part.hostAddr}:${fleet.port}`, ca: join(certs, 'ca.pem'), token: 'partition-token-0123456789abcdef', id, ...fleet.pin(),
-      interval: '500ms', reconnect: { min: '100ms', max: '1s' }, idleTimeout: '3s', ...extra,
-    }));
-    agent = part.laas(['agent', '--config', agentConfig('part-1', {
-      sampleBufferLimit: 5,
-      metrics: { listen: `${part.nsAddr}:${metricsPort}` },
-      services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svcPort}` }, probeInterval: '250ms' }],
-      // Counts its runs, takes 3 s (so its result is produced during the cut), then brings the service back.
-      scripts: { fix: fix.argv },
-    })]);
+    const agentConfig = (id: string, extra: Record<string, unknown>) =>
+      fleet.writeRaw(
+        `agent-${id}.json`,
+        JSON.stringify({
+          controller: `wss://${part.hostAddr}:${fleet.port}`,
+          ca: join(certs, 'ca.pem'),
+          token: 'partition-token-0123456789abcdef',
+          id,
+          ...fleet.pin(),
+          interval: '500ms',
+          reconnect: { min: '100ms', max: '1s' },
+          idleTimeout: '3s',
+          ...extra,
+        }),
+      );
+    agent = part.laas([
+      'agent',
+      '--config',
+      agentConfig('part-1', {
+        sampleBufferLimit: 5,
+        metrics: { listen: `${part.nsAddr}:${metricsPort}` },
+        services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svcPort}` }, probeInterval: '250ms' }],
+        // Counts its runs, takes 3 s (so its result is produced during the cut), then brings the service back.
+        scripts: { fix: fix.argv },
+      }),
+    ]);
     // A second agent on the same controller, in the root namespace: the partition must not touch it.
     steady = laas(['agent', '--config', agentConfig('steady-1', {})]);
-    await waitFor('both agents connected', async () => {
-      const hosts = await fleet.api<Host[]>('/api/v1/hosts');
-      return ['part-1', 'steady-1'].every((id) => hosts.some((h) => h.id === id && h.connected));
-    }, 30_000);
+    await waitFor(
+      'both agents connected',
+      async () => {
+        const hosts = await fleet.api<Host[]>('/api/v1/hosts');
+        return ['part-1', 'steady-1'].every((id) => hosts.some((h) => h.id === id && h.connected));
+      },
+      30_000,
+    );
   }, 60_000);
 
   afterAll(async () => {
-    try { part.restore(); } catch { /* not created */ }
-    try { process.kill(Number(readFileSync(pidfile, 'utf8')), 'SIGKILL'); } catch { /* not started or gone */ }
+    try {
+      part.restore();
+    } catch {
+      /* not created */
+    }
+    try {
+      process.kill(Number(readFileSync(pidfile, 'utf8')), 'SIGKILL');
+    } catch {
+      /* not started or gone */
+    }
     await part.destroy();
     await stopAll();
     await fleet.cleanup();
@@ -89,7 +139,12 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     const cutAt = Date.now();
 
     // The controller notices: host-down fires for the cut host only.
-    const down = await waitFor('host-down for part-1', async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((a) => a.host === 'part-1' && a.rule.endsWith('host-down')), 20_000, 100);
+    const down = await waitFor(
+      'host-down for part-1',
+      async () => (await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).find((a) => a.host === 'part-1' && a.rule.endsWith('host-down')),
+      20_000,
+      100,
+    );
     expect(down.state).toBe('firing');
     const hostDownAfterMs = Date.now() - cutAt;
     // Long enough past the agent's own idle timeout (3 s) that it buffers more than its limit of 5 samples (one per 500 ms).
@@ -99,12 +154,29 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     expect((await fleet.api<Heal>(`/api/v1/heals/${order.id}`)).state).toBe('dispatched');
 
     part.restore();
-    const done = await waitFor('the work order to finish', async () => {
-      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
-      return h.state !== 'dispatched' && h;
-    }, 40_000, 100);
-    await waitFor('host-down resolved', async () => !(await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).some((a) => a.host === 'part-1'), 30_000, 100).catch(async (e) => {
-      process.stderr.write(JSON.stringify(await fleet.api('/api/v1/alerts'), null, 1) + JSON.stringify(done) + '\n' + agent.stderr().slice(-6000) + '\n' + fleet.controller!.stderr().slice(-8000));
+    const done = await waitFor(
+      'the work order to finish',
+      async () => {
+        const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+        return h.state !== 'dispatched' && h;
+      },
+      40_000,
+      100,
+    );
+    await waitFor(
+      'host-down resolved',
+      async () => !(await fleet.api<Alert[]>('/api/v1/alerts?state=firing')).some((a) => a.host === 'part-1'),
+      30_000,
+      100,
+    ).catch(async (e) => {
+      process.stderr.write(
+        JSON.stringify(await fleet.api('/api/v1/alerts'), null, 1) +
+          JSON.stringify(done) +
+          '\n' +
+          agent.stderr().slice(-6000) +
+          '\n' +
+          fleet.controller!.stderr().slice(-8000),
+      );
       throw e;
     });
 
@@ -134,6 +206,8 @@ describe.skipIf(unavailable)('network partition (agent in its own network namesp
     expect(counter(metrics, 'laas_samples_late_total', 'reason="buffered"')).toBe(sent);
     expect(counter(metrics, 'laas_link_peers_cut_total', 'reason="not-answering"')).toBeGreaterThanOrEqual(1);
     expect(steady.child.exitCode).toBeNull();
-    process.stderr.write(`partition: host-down ${hostDownAfterMs} ms after the cut; agent buffered ${back.sent}, dropped ${back.dropped as number}; fix ran ${fix.runs()}x\n`);
+    process.stderr.write(
+      `partition: host-down ${hostDownAfterMs} ms after the cut; agent buffered ${back.sent as number}, dropped ${back.dropped as number}; fix ran ${fix.runs()}x\n`,
+    );
   }, 120_000);
 });

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decode, encode } from '../../protocol/index.js';
@@ -12,13 +11,30 @@ const noNetns = netnsUnavailable();
 if (noNetns && process.env.CI) throw new Error(`the slow-reader test cannot run in CI: ${noNetns}`);
 if (noNetns) process.stderr.write(`peers.test.ts: slow-reader test skipped: ${noNetns}\n`);
 
-interface Host { id: string; connected: boolean; up: boolean; lastSeen: string }
-interface Heal { id: string; host: string; state: string; steps: { ackedAt: string | null; result: { outcome: string } | null }[] }
-interface Alert { rule: string; host: string; state: string }
+interface Host {
+  id: string;
+  connected: boolean;
+  up: boolean;
+  lastSeen: string;
+}
+interface Heal {
+  id: string;
+  host: string;
+  state: string;
+  steps: { ackedAt: string | null; result: { outcome: string } | null }[];
+}
+interface Alert {
+  rule: string;
+  host: string;
+  state: string;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const counter = (text: string, name: string, labels: string): number => text.split('\n')
-  .filter((l) => l.startsWith(`${name}{${labels}`)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+const counter = (text: string, name: string, labels: string): number =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{${labels}`))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 const down = (svc: string) => ({ all: [{ fact: 'service', path: `$.${svc}.up`, operator: 'equal', value: false }] });
 
 /** A hand-driven peer on the real link: hello, then whatever misbehaviour the test wants. */
@@ -27,17 +43,41 @@ async function rawPeer(url: string, id: string, opts: { autoPong?: boolean } = {
   const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
   ws.on('error', () => undefined);
   await new Promise((r) => ws.once('open', r));
-  ws.send(encode('hello', { agentId: id, agentVersion: 'raw', hostname: id, labels: {}, os: { platform: 'linux', release: 'raw' }, intervalMs: 60_000, services: [], actions: [], scripts: [] }));
-  await new Promise<void>((resolve) => ws.once('message', (d) => { if (decode(d as Buffer).type === 'welcome') resolve(); }));
+  ws.send(
+    encode('hello', {
+      agentId: id,
+      agentVersion: 'raw',
+      hostname: id,
+      labels: {},
+      os: { platform: 'linux', release: 'raw' },
+      intervalMs: 60_000,
+      services: [],
+      actions: [],
+      scripts: [],
+    }),
+  );
+  await new Promise<void>((resolve) =>
+    ws.once('message', (d) => {
+      if (decode(d).type === 'welcome') resolve();
+    }),
+  );
   return { ws, closed, welcomedAt: Date.now() };
 }
 
 /** A real agent process watching a real service, with a rule that restarts it: the "others" that must keep working. */
-async function goodAgent(fleet: Fleet, id: string, extra: Record<string, unknown> = {}): Promise<{ agent: Proc; svc: Awaited<ReturnType<Fleet['service']>>; restarts: () => number }> {
+async function goodAgent(
+  fleet: Fleet,
+  id: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ agent: Proc; svc: Awaited<ReturnType<Fleet['service']>>; restarts: () => number }> {
   const svc = await fleet.service(`svc-${id}`);
   const slow = fleet.slowRestart(svc.restart, Number(extra.sleep ?? 0), `restarts-${id}`);
   delete extra.sleep;
-  const agent = fleet.startAgent(id, { interval: '500ms', services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }], ...extra });
+  const agent = fleet.startAgent(id, {
+    interval: '500ms',
+    services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }],
+    ...extra,
+  });
   await fleet.hostConnected(id);
   return { agent, svc, restarts: slow.runs };
 }
@@ -60,14 +100,23 @@ describe('half-open, flooding peers against a real controller; the others keep w
   /** The good agent still reports, and a heal on it still runs once and succeeds. */
   async function othersStillWork(): Promise<void> {
     const before = Date.now();
-    await waitFor('a fresh sample from good-1', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'good-1' && h.connected && Date.parse(h.lastSeen) > before), 10_000);
+    await waitFor(
+      'a fresh sample from good-1',
+      async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'good-1' && h.connected && Date.parse(h.lastSeen) > before),
+      10_000,
+    );
     const heals = (await fleet.api<Heal[]>('/api/v1/heals?host=good-1')).length;
     const runs = good.restarts();
     process.kill(good.svc.pid(), 'SIGKILL');
-    const order = await waitFor('a new heal on good-1 to succeed', async () => {
-      const list = await fleet.api<Heal[]>('/api/v1/heals?host=good-1');
-      return list.length > heals && list.every((h) => h.state === 'succeeded') && list;
-    }, 20_000, 100);
+    const order = await waitFor(
+      'a new heal on good-1 to succeed',
+      async () => {
+        const list = await fleet.api<Heal[]>('/api/v1/heals?host=good-1');
+        return list.length > heals && list.every((h) => h.state === 'succeeded') && list;
+      },
+      20_000,
+      100,
+    );
     expect(order).toHaveLength(heals + 1);
     expect(good.restarts()).toBe(runs + 1);
   }
@@ -90,7 +139,9 @@ describe('half-open, flooding peers against a real controller; the others keep w
     const receivedBefore = counter(await (await fleet.fetch('/metrics')).text(), 'laas_samples_received_total', '');
     let sent = 0;
     let open = true;
-    void peer.closed.then(() => { open = false; });
+    void peer.closed.then(() => {
+      open = false;
+    });
     // Thousands of frames a second, in bursts, until the controller cuts the link (bounded: 20,000 frames).
     while (open && sent < 20_000) {
       for (let i = 0; i < 500 && peer.ws.readyState === WebSocket.OPEN; i++) {
@@ -117,7 +168,11 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
   const fleet = new Fleet();
 
   afterAll(async () => {
-    try { fleet.controller?.child.kill('SIGCONT'); } catch { /* gone */ }
+    try {
+      fleet.controller?.child.kill('SIGCONT');
+    } catch {
+      /* gone */
+    }
     await stopAll();
     await fleet.cleanup();
   });
@@ -131,15 +186,25 @@ describe('the controller frozen (SIGSTOP): half-open from the agent side', () =>
     const order = await fleet.healAccepted<Heal>('frozen-1');
     controller.child.kill('SIGSTOP');
     // The restart finishes (2 s) while the controller is frozen; the agent gives up on the link after 2 s of silence.
-    await waitFor('the agent to drop the silent link', () => logLines(good.agent.stderr()).some((l) => l.msg === 'no word from the controller; dropping the link'), 15_000, 100);
+    await waitFor(
+      'the agent to drop the silent link',
+      () => logLines(good.agent.stderr()).some((l) => l.msg === 'no word from the controller; dropping the link'),
+      15_000,
+      100,
+    );
     await waitFor('the restart to finish', () => logLines(good.agent.stderr()).some((l) => l.msg === 'instruction succeeded'), 15_000, 100);
     // Frozen well past hostDownAfter (3 s), so waking up must not read as every host gone quiet.
     await sleep(3000);
     controller.child.kill('SIGCONT');
-    const done = await waitFor('the work order to finish', async () => {
-      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
-      return h.state !== 'dispatched' && h;
-    }, 30_000, 100);
+    const done = await waitFor(
+      'the work order to finish',
+      async () => {
+        const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+        return h.state !== 'dispatched' && h;
+      },
+      30_000,
+      100,
+    );
     expect(done.state).toBe('succeeded');
     expect(done.steps[0].result?.outcome).toBe('succeeded');
     expect(good.restarts()).toBe(1);
@@ -174,8 +239,14 @@ describe.skipIf(noNetns)('a peer that never reads', () => {
     await fleet.startController({ insecure: true, link: { heartbeat: '30s', maxBufferedBytes: 16_384, frameBurst: 10_000 } }, { host: host.hostAddr });
     await goodAgent(fleet, 'reader-1', { controller: `ws://${host.hostAddr}:${fleet.port}` });
     // Sends hello, stops reading, then sends results: each earns an ack it will never read.
-    const script = fleet.writeRaw('slow-peer.mjs', `
-      import WebSocket from ${JSON.stringify(createRequire(import.meta.url).resolve('ws').replace(/index\.js$/, 'wrapper.mjs'))};
+    const script = fleet.writeRaw(
+      'slow-peer.mjs',
+      `
+      import WebSocket from ${JSON.stringify(
+        createRequire(import.meta.url)
+          .resolve('ws')
+          .replace(/index\.js$/, 'wrapper.mjs'),
+      )};
       import { encode } from ${JSON.stringify(resolve('dist/protocol/index.js'))};
       const [url, token, n] = process.argv.slice(2);
       const ws = new WebSocket(url + '/v1/agent', { headers: { authorization: 'Bearer ' + token } });
@@ -187,16 +258,28 @@ describe.skipIf(noNetns)('a peer that never reads', () => {
         process.stdout.write('sent\\n');
       });
       setTimeout(() => process.exit(0), 60000);
-    `);
+    `,
+    );
     const peer = host.node([script, fleet.url.replace(/^http/, 'ws'), AGENT_TOKEN, '3000']);
-    await waitFor('the peer to send', () => peer.stdout().includes('sent'), 20_000).catch((e: Error) => { throw new Error(`${e.message}; peer said: ${peer.stderr()}`); });
-    const cut = await waitFor('the controller to cut the peer', () => logLines(fleet.controller!.stderr()).find((l) => l.msg === 'agent connection cut off: not-reading'), 60_000, 100);
+    await waitFor('the peer to send', () => peer.stdout().includes('sent'), 20_000).catch((e: Error) => {
+      throw new Error(`${e.message}; peer said: ${peer.stderr()}`);
+    });
+    const cut = await waitFor(
+      'the controller to cut the peer',
+      () => logLines(fleet.controller!.stderr()).find((l) => l.msg === 'agent connection cut off: not-reading'),
+      60_000,
+      100,
+    );
     expect(cut.host).toBe('slow-1');
     const metrics = await (await fleet.fetch('/metrics')).text();
     expect(counter(metrics, 'laas_link_peers_cut_total', 'reason="not-reading"')).toBe(1);
     // The others: reader-1 keeps reporting after the cut.
     const after = Date.now();
-    await waitFor('a fresh sample from reader-1', async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'reader-1' && h.connected && Date.parse(h.lastSeen) > after), 10_000);
+    await waitFor(
+      'a fresh sample from reader-1',
+      async () => (await fleet.api<Host[]>('/api/v1/hosts')).some((h) => h.id === 'reader-1' && h.connected && Date.parse(h.lastSeen) > after),
+      10_000,
+    );
     process.stderr.write(`slow reader cut: ${String(cut.detail)}\n`);
     await peer.stop('SIGKILL');
   }, 120_000);

@@ -46,9 +46,20 @@ describe('process.kill and a reused pid', () => {
       return;
     }
     const module = pathToFileURL(resolve('dist/agent/actions/process-kill.js')).href;
-    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--input-type=module', '-e', SCRIPT, module], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--input-type=module', '-e', SCRIPT, module], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { reused: boolean; seen: string; now: string; verdict: string; innocentAlive: boolean; control: string; controlSignal: string };
+    const out = JSON.parse(r.stdout) as {
+      reused: boolean;
+      seen: string;
+      now: string;
+      verdict: string;
+      innocentAlive: boolean;
+      control: string;
+      controlSignal: string;
+    };
     // The setup worked: the same pid, another process (a later start time).
     expect(out.reused).toBe(true);
     expect(out.now).not.toBe(out.seen);

@@ -20,8 +20,16 @@ it.runIf(process.env.CI)('CI has a Prometheus binary to test the dashboards agai
   expect(HAVE_PROMETHEUS, `no Prometheus at ${PROMETHEUS}: add the Debian package "prometheus" to .ci/run's apt-get line`).toBe(true);
 });
 
-interface Heal { id: string; rule: string; host: string; state: string }
-interface PromSample { metric: Record<string, string>; value: [number, string] }
+interface Heal {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+}
+interface PromSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 /** What Grafana puts in place of its variables before a query reaches Prometheus. */
 const GRAFANA_VARS = { __rate_interval: '1m', __interval: '15s', __range: '5m', __range_s: '300', datasource: 'laas-prometheus' };
@@ -63,32 +71,45 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
 
   beforeAll(async () => {
     if (!HAVE_PROMETHEUS) {
-      throw new Error(`no Prometheus binary at ${PROMETHEUS}: CI must install the Debian package "prometheus" (.ci/run's apt-get line) — this test is what proves the dashboards work`);
+      throw new Error(
+        `no Prometheus binary at ${PROMETHEUS}: CI must install the Debian package "prometheus" (.ci/run's apt-get line) — this test is what proves the dashboards work`,
+      );
     }
     fleet = new Fleet();
     promDir = mkdtempSync(join(tmpdir(), 'laas-prom-'));
     receiver = await startReceiver();
     const svc = await fleet.service('svc');
     fleet.rule('web', 'svc-down', {
-      hosts: { role: 'web' }, severity: 'critical', summary: 'svc is down on {{host}}', notify: ['ops'],
+      hosts: { role: 'web' },
+      severity: 'critical',
+      summary: 'svc is down on {{host}}',
+      notify: ['ops'],
       when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
       heal: { action: 'service.restart', params: { service: 'svc' }, maxPerHour: 10 },
     });
     // sim-1's /data is 95% full: fires and stays firing; its heal is only recorded (shadow).
     fleet.rule('sim', 'data-full', {
-      hosts: { role: 'sim' }, severity: 'warning', summary: '/data is nearly full on {{host}}', mode: 'shadow',
+      hosts: { role: 'sim' },
+      severity: 'warning',
+      summary: '/data is nearly full on {{host}}',
+      mode: 'shadow',
       when: { all: [{ fact: 'disk', path: "$['/data'].usedPercent", operator: 'greaterThan', value: 90 }] },
       heal: { action: 'script.run', params: { name: 'cleanup' } },
     });
     // sim-2's worker dies and its agent reports the restart failed: an escalation.
     fleet.rule('sim', 'worker-down', {
-      hosts: { role: 'sim' }, severity: 'critical', summary: 'worker is down on {{host}}', notify: ['ops'],
+      hosts: { role: 'sim' },
+      severity: 'critical',
+      summary: 'worker is down on {{host}}',
+      notify: ['ops'],
       when: { all: [{ fact: 'service', path: '$.worker.up', operator: 'equal', value: false }] },
       heal: { action: 'service.restart', params: { service: 'worker' }, verifyWithin: '2s' },
     });
     // sim-3's cache dies, but its rule never heals automatically: a brake stops it.
     fleet.rule('sim', 'cache-down', {
-      hosts: { role: 'sim' }, severity: 'info', summary: 'cache is down on {{host}}',
+      hosts: { role: 'sim' },
+      severity: 'info',
+      summary: 'cache is down on {{host}}',
       when: { all: [{ fact: 'service', path: '$.cache.up', operator: 'equal', value: false }] },
       heal: { action: 'service.restart', params: { service: 'cache' }, maxPerHour: 0 },
     });
@@ -102,16 +123,27 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect(config.match(/: 1s/g)).toHaveLength(2);
     expect(config).toContain(`127.0.0.1:${fleet.port}`);
     writeFileSync(join(promDir, 'prometheus.yml'), config);
-    prom = spawn(PROMETHEUS, [
-      `--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    prom.stdout!.on('data', (d: Buffer) => { promLog += d.toString(); });
-    prom.stderr!.on('data', (d: Buffer) => { promLog += d.toString(); });
+    prom = spawn(
+      PROMETHEUS,
+      [
+        `--config.file=${join(promDir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(promDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    prom.stdout!.on('data', (d: Buffer) => {
+      promLog += d.toString();
+    });
+    prom.stderr!.on('data', (d: Buffer) => {
+      promLog += d.toString();
+    });
 
     agentMetricsPort = await freePort();
     fleet.startAgent('web-1', {
-      interval: '1s', metrics: { listen: `127.0.0.1:${agentMetricsPort}` },
+      interval: '1s',
+      metrics: { listen: `127.0.0.1:${agentMetricsPort}` },
       services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
     });
     for (const id of SIM_HOSTS) {
@@ -121,15 +153,18 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
       await sim.connect();
       sims.push(sim);
     }
-    const report = () => sims.forEach((s, i) => s.sample('interval', {
-      cpu: { usage: 10 + 20 * i + Math.random() * 5, load1: 0.5 + i, load5: 0.4 + i, load15: 0.3 + i },
-      memory: { usedPercent: 40 + 10 * i, availableBytes: (8 - i) * GiB, totalBytes: 16 * GiB },
-      disk: {
-        '/': { usedPercent: 30 + 5 * i, freeBytes: (70 - 5 * i) * GiB, totalBytes: 100 * GiB },
-        '/data': { usedPercent: i === 0 ? 95 : 50, freeBytes: (i === 0 ? 25 : 250) * GiB, totalBytes: 500 * GiB },
-      },
-      net: { eth0: { rxBytesPerSec: 1e6 * (i + 1), txBytesPerSec: 5e5 * (i + 1) }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
-    }));
+    const report = () =>
+      sims.forEach((s, i) =>
+        s.sample('interval', {
+          cpu: { usage: 10 + 20 * i + Math.random() * 5, load1: 0.5 + i, load5: 0.4 + i, load15: 0.3 + i },
+          memory: { usedPercent: 40 + 10 * i, availableBytes: (8 - i) * GiB, totalBytes: 16 * GiB },
+          disk: {
+            '/': { usedPercent: 30 + 5 * i, freeBytes: (70 - 5 * i) * GiB, totalBytes: 100 * GiB },
+            '/data': { usedPercent: i === 0 ? 95 : 50, freeBytes: (i === 0 ? 25 : 250) * GiB, totalBytes: 500 * GiB },
+          },
+          net: { eth0: { rxBytesPerSec: 1e6 * (i + 1), txBytesPerSec: 5e5 * (i + 1) }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
+        }),
+      );
     report();
     sampler = setInterval(report, 1000);
 
@@ -139,16 +174,34 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     // One fault healed — twice, so Prometheus sees laas_heal_actions_total go up, not just appear.
     for (const n of [1, 2]) {
       process.kill(svc.pid(), 'SIGKILL');
-      await waitFor(`heal ${n} of svc to succeed`, async () => (await fleet.api<Heal[]>('/api/v1/heals?state=succeeded')).filter((h) => h.rule === 'web/svc-down').length === n, 20_000, 100);
-      await waitFor(`Prometheus to see heal ${n}`, async () => (await value('sum(laas_heal_actions_total{rule="web/svc-down",outcome="succeeded"})')) === n, 10_000, 200);
+      await waitFor(
+        `heal ${n} of svc to succeed`,
+        async () => (await fleet.api<Heal[]>('/api/v1/heals?state=succeeded')).filter((h) => h.rule === 'web/svc-down').length === n,
+        20_000,
+        100,
+      );
+      await waitFor(
+        `Prometheus to see heal ${n}`,
+        async () => (await value('sum(laas_heal_actions_total{rule="web/svc-down",outcome="succeeded"})')) === n,
+        10_000,
+        200,
+      );
     }
     sims[1].setService('worker', false);
     sims[2].setService('cache', false);
-    await waitFor('the failed and the skipped heal', async () => {
-      const heals = await fleet.api<Heal[]>('/api/v1/heals');
-      return heals.some((h) => h.host === 'sim-2' && h.state === 'failed') && heals.some((h) => h.host === 'sim-3' && h.state === 'skipped')
-        && heals.some((h) => h.host === 'sim-1' && h.state === 'shadow');
-    }, 15_000, 100);
+    await waitFor(
+      'the failed and the skipped heal',
+      async () => {
+        const heals = await fleet.api<Heal[]>('/api/v1/heals');
+        return (
+          heals.some((h) => h.host === 'sim-2' && h.state === 'failed') &&
+          heals.some((h) => h.host === 'sim-3' && h.state === 'skipped') &&
+          heals.some((h) => h.host === 'sim-1' && h.state === 'shadow')
+        );
+      },
+      15_000,
+      100,
+    );
     await waitFor('Prometheus to see the escalation', async () => (await value('sum(laas_heal_escalations_total)')) === 1, 10_000, 200);
   }, 60_000);
 
@@ -170,7 +223,7 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
 
   /** Runs every query until all return data (rate windows need a few scrapes), then reports the empty ones. */
   async function emptyQueries(queries: PanelQuery[], vars: Record<string, string>): Promise<string[]> {
-    let empty: string[] = [];
+    let empty: string[];
     const until = Date.now() + 10_000;
     do {
       empty = [];
@@ -191,7 +244,7 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect(empty, `queries with no data:\n${empty.join('\n')}\n\nPrometheus log:\n${promLog}`).toEqual([]);
   }, 30_000);
 
-  it('the host dashboard shows the real agent\'s host and its service', async () => {
+  it("the host dashboard shows the real agent's host and its service", async () => {
     const host = loadDashboards().find((b) => b.file === 'host-detail.json')!.dashboard;
     // The real agent reports what this machine has: cpu, memory, its root filesystem, its service.
     const wanted = panelQueries(host).filter((q) => !/network|disk_free/.test(q.expr));
@@ -200,7 +253,7 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect(await value('laas_host_memory_total_bytes{host="web-1"}')).toBeGreaterThan(0);
   }, 20_000);
 
-  it('the numbers are the fleet\'s: hosts, agents, heals, alerts, brakes', async () => {
+  it("the numbers are the fleet's: hosts, agents, heals, alerts, brakes", async () => {
     expect(await value('sum(laas_host_up)')).toBe(5);
     expect(await value('laas_link_agents_connected')).toBe(5);
     expect((await query('laas_host_up')).map((s) => s.metric.host).sort()).toEqual(['sim-1', 'sim-2', 'sim-3', 'sim-4', 'web-1']);
@@ -208,11 +261,17 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect(await value('laas_heal_fault_to_dispatch_seconds_count')).toBeGreaterThanOrEqual(2);
     expect(await value('laas_heal_duration_seconds_count{action="service.restart"}')).toBeGreaterThanOrEqual(2);
     // The success ratio panel: the second svc heal counted by increase(), out of the verdicts seen moving.
-    const ratio = await value('sum(increase(laas_heal_actions_total{outcome="succeeded"}[5m])) / (sum(increase(laas_heal_actions_total{outcome=~"succeeded|failed|timed-out"}[5m])) > 0)');
+    const ratio = await value(
+      'sum(increase(laas_heal_actions_total{outcome="succeeded"}[5m])) / (sum(increase(laas_heal_actions_total{outcome=~"succeeded|failed|timed-out"}[5m])) > 0)',
+    );
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThanOrEqual(1);
     const firing = await query('sum by (rule, severity) (laas_alerts_active{state="firing"}) > 0');
-    expect(firing.map((s) => `${s.metric.rule} ${s.metric.severity}`).sort()).toEqual(['sim/cache-down info', 'sim/data-full warning', 'sim/worker-down critical']);
+    expect(firing.map((s) => `${s.metric.rule} ${s.metric.severity}`).sort()).toEqual([
+      'sim/cache-down info',
+      'sim/data-full warning',
+      'sim/worker-down critical',
+    ]);
     expect(await value('laas_heal_shadow_total{rule="sim/data-full"}')).toBeGreaterThanOrEqual(1);
     expect((await query('laas_heal_skipped_total{rule="sim/cache-down"}')).length).toBe(1);
     expect((await query('laas_host_disk_used_percent{host="sim-1"}')).map((s) => s.metric.mount).sort()).toEqual(['/', '/data']);

@@ -3,7 +3,14 @@ import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface Heal { id: string; host: string; rule: string; state: string; reason: string; steps: { state: string; ackedAt: string | null }[] }
+interface Heal {
+  id: string;
+  host: string;
+  rule: string;
+  state: string;
+  reason: string;
+  steps: { state: string; ackedAt: string | null }[];
+}
 const down = { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,10 +29,14 @@ async function controllerKilledMidHeal(fleet: Fleet, host: string, controllerCon
   const order = await fleet.healAccepted<Heal>(host, 10_000);
   await fleet.controller!.stop('SIGKILL');
   await fleet.startController(controllerConfig);
-  const done = await waitFor('the work order to finish', async () => {
-    const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
-    return h.state !== 'dispatched' && h;
-  }, 20_000);
+  const done = await waitFor(
+    'the work order to finish',
+    async () => {
+      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+      return h.state !== 'dispatched' && h;
+    },
+    20_000,
+  );
   expect(done.state).toBe('succeeded');
   expect(await tcpAnswers(svc.port)).toBe(true);
   expect(slow.runs()).toBe(1);
@@ -57,21 +68,32 @@ describe('reliability under faults', () => {
   });
 
   it('an agent killed during an action: the work order says so at once, not after a timeout', async () => {
-    fleet.rule('rel', 'slow-down', { when: { all: [{ fact: 'service', path: '$.slow.up', operator: 'equal', value: false }] }, heal: { action: 'service.restart', params: { service: 'slow' } } });
+    fleet.rule('rel', 'slow-down', {
+      when: { all: [{ fact: 'service', path: '$.slow.up', operator: 'equal', value: false }] },
+      heal: { action: 'service.restart', params: { service: 'slow' } },
+    });
     await fleet.fetch('/api/v1/rules/reload', { method: 'POST' });
     const svc = await fleet.service('slow');
     const slow = fleet.slowRestart(svc.restart, 5);
     const cfg = { services: [{ name: 'slow', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: slow.argv }] };
-    let agent = fleet.startAgent('r2', cfg);
+    const agent = fleet.startAgent('r2', cfg);
     await fleet.hostConnected('r2', 15_000);
     process.kill(svc.pid(), 'SIGKILL');
-    const order = await waitFor('the step accepted', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r2')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'), 10_000);
+    const order = await waitFor(
+      'the step accepted',
+      async () => (await fleet.api<Heal[]>('/api/v1/heals?host=r2')).find((h) => h.steps[0]?.ackedAt && h.state === 'dispatched'),
+      10_000,
+    );
     await agent.stop('SIGKILL');
-    agent = fleet.startAgent('r2', cfg);
-    const done = await waitFor('the work order to end', async () => {
-      const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
-      return h.state !== 'dispatched' && h;
-    }, 10_000);
+    fleet.startAgent('r2', cfg); // stopped by fleet.cleanup()
+    const done = await waitFor(
+      'the work order to end',
+      async () => {
+        const h = await fleet.api<Heal>(`/api/v1/heals/${order.id}`);
+        return h.state !== 'dispatched' && h;
+      },
+      10_000,
+    );
     expect(done.state).toBe('failed');
     expect(done.reason).toBe('the agent on r2 restarted while running step 1 (service.restart); its result is lost');
   });
@@ -90,8 +112,15 @@ describe('reliability under faults', () => {
       const checks: Promise<boolean>[] = [];
       const probe = setInterval(() => {
         const t = Date.now();
-        checks.push(fetch(`${fleet.url}/healthz`, { signal: AbortSignal.timeout(15_000) })
-          .then((r) => { worstHealthMs = Math.max(worstHealthMs, Date.now() - t); return r.ok; }, () => false));
+        checks.push(
+          fetch(`${fleet.url}/healthz`, { signal: AbortSignal.timeout(15_000) }).then(
+            (r) => {
+              worstHealthMs = Math.max(worstHealthMs, Date.now() - t);
+              return r.ok;
+            },
+            () => false,
+          ),
+        );
       }, 100);
       try {
         await waitFor('the herd back', () => herd.every((a) => a.welcomed), 45_000, 100);
@@ -103,7 +132,9 @@ describe('reliability under faults', () => {
       expect(answered.length).toBeGreaterThan(0);
       expect(answered.filter((ok) => !ok).length).toBe(0);
       expect((await fleet.api<{ agents: number }>('/healthz')).agents).toBeGreaterThanOrEqual(1000);
-      process.stderr.write(`herd: 1000 agents back in ${took} ms; worst /healthz ${worstHealthMs} ms; refused upgrades: ${herd.reduce((n, a) => n + a.refusals.length, 0)}\n`);
+      process.stderr.write(
+        `herd: 1000 agents back in ${took} ms; worst /healthz ${worstHealthMs} ms; refused upgrades: ${herd.reduce((n, a) => n + a.refusals.length, 0)}\n`,
+      );
     } finally {
       for (const a of herd) a.stop();
       await sleep(200);

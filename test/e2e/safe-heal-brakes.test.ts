@@ -5,8 +5,18 @@ import { laasRun, logLines, stopAll, tcpAnswers, waitFor, type Proc } from '../h
 import { startReceiver } from '../helpers/receiver.js';
 
 type Service = Awaited<ReturnType<Fleet['service']>>;
-interface Host { id: string; connected: boolean }
-interface Breaker { rule: string; host: string; state: string; openedAt: string | null; recentFailures: number; closesAt: string | null }
+interface Host {
+  id: string;
+  connected: boolean;
+}
+interface Breaker {
+  rule: string;
+  host: string;
+  state: string;
+  openedAt: string | null;
+  recentFailures: number;
+  closesAt: string | null;
+}
 
 const HOST = 'app-1';
 const serviceDown = (svc: string) => ({ all: [{ fact: 'service', path: `$.${svc}.up`, operator: 'equal', value: false }] });
@@ -42,42 +52,70 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
     svc.paus = await fleet.service('paus');
 
     fleet.rule('ladder', 'ladder-down', {
-      hosts: { role: 'app' }, when: serviceDown('ladder'), severity: 'critical', notify: ['ops'],
-      heal: { steps: [{ action: 'script.run', params: { name: 'noop' } }, { action: 'service.restart', params: { service: 'ladder' } }], verifyWithin: '2s' },
+      hosts: { role: 'app' },
+      when: serviceDown('ladder'),
+      severity: 'critical',
+      notify: ['ops'],
+      heal: {
+        steps: [
+          { action: 'script.run', params: { name: 'noop' } },
+          { action: 'service.restart', params: { service: 'ladder' } },
+        ],
+        verifyWithin: '2s',
+      },
     });
     fleet.rule('breaker', 'brk-down', {
-      hosts: { role: 'app' }, when: serviceDown('brk'), severity: 'critical', notify: ['ops'],
+      hosts: { role: 'app' },
+      when: serviceDown('brk'),
+      severity: 'critical',
+      notify: ['ops'],
       heal: { action: 'service.restart', params: { service: 'brk' }, maxPerHour: 10, breaker: { failures: 2, resetAfter: '1h' } },
       // Six faults in a minute would count as flapping and hold the alert firing; this story is about the breaker.
       flap: { changes: 100 },
     });
     fleet.rule('approve', 'appr-down', {
-      hosts: { role: 'app' }, when: serviceDown('appr'), notify: ['ops'],
+      hosts: { role: 'app' },
+      when: serviceDown('appr'),
+      notify: ['ops'],
       heal: { action: 'service.restart', params: { service: 'appr' }, approval: 'required' },
     });
     fleet.rule('approve', 'apex-down', {
-      hosts: { role: 'app' }, when: serviceDown('apex'), notify: ['ops'],
+      hosts: { role: 'app' },
+      when: serviceDown('apex'),
+      notify: ['ops'],
       heal: { action: 'service.restart', params: { service: 'apex' }, approval: 'required', approvalTimeout: '2s' },
     });
     fleet.writeRaw('rules/shadowed/_namespace.json', JSON.stringify({ mode: 'shadow' }));
     fleet.rule('shadowed', 'shd-down', {
-      hosts: { role: 'app' }, when: serviceDown('shd'), notify: ['ops'],
+      hosts: { role: 'app' },
+      when: serviceDown('shd'),
+      notify: ['ops'],
       heal: { action: 'service.restart', params: { service: 'shd' } },
     });
     fleet.rule('paused', 'paus-down', {
-      hosts: { role: 'app' }, when: serviceDown('paus'), notify: ['ops'],
+      hosts: { role: 'app' },
+      when: serviceDown('paus'),
+      notify: ['ops'],
       heal: { action: 'service.restart', params: { service: 'paus' } },
     });
     await fleet.startController({ receivers: { ops: { type: 'webhook', url: receiver.url } } });
 
-    const watched = (name: keyof typeof svc, restart = svc[name].restart) => ({ name, probe: { tcp: `127.0.0.1:${svc[name].port}` }, probeInterval: '250ms', restart });
+    const watched = (name: keyof typeof svc, restart = svc[name].restart) => ({
+      name,
+      probe: { tcp: `127.0.0.1:${svc[name].port}` },
+      probeInterval: '250ms',
+      restart,
+    });
     agent = fleet.startAgent(HOST, {
       labels: { role: 'app' },
       services: [
         watched('ladder'),
         // The breaker story's restart command always fails.
         watched('brk', [process.execPath, '-e', 'process.exit(3)']),
-        watched('appr'), watched('apex'), watched('shd'), watched('paus'),
+        watched('appr'),
+        watched('apex'),
+        watched('shd'),
+        watched('paus'),
       ],
       // Exits 0 and fixes nothing: the ladder's first step "succeeds" without clearing the fault.
       scripts: { noop: [process.execPath, '-e', 'process.exit(0)'] },
@@ -102,7 +140,10 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
 
     const order = await orderIn(fleet, first.id, ['succeeded', 'failed', 'timed-out', 'skipped'], 20_000);
     expect(order.state).toBe('succeeded');
-    expect(order.steps.map((s) => [s.action, s.state])).toEqual([['script.run', 'succeeded'], ['service.restart', 'succeeded']]);
+    expect(order.steps.map((s) => [s.action, s.state])).toEqual([
+      ['script.run', 'succeeded'],
+      ['service.restart', 'succeeded'],
+    ]);
     expect(order.steps.map((s) => s.result?.exitCode)).toEqual([0, 0]);
     expect(order.reason).toMatch(/after step 2 \(service\.restart/);
     await serviceIs(svc.ladder.port, true);
@@ -159,7 +200,10 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
     // The second failure opened the breaker.
     const opened = await fleet.api<HealView>(`/api/v1/heals/${failed[1].id}`);
     expect(opened.history.map((e) => e.state)).toContain('breaker-open');
-    expect(opened.notifications.map((n) => [n.receiver, n.kind])).toEqual([['ops', 'escalation'], ['ops', 'breaker-open']]);
+    expect(opened.notifications.map((n) => [n.receiver, n.kind])).toEqual([
+      ['ops', 'escalation'],
+      ['ops', 'breaker-open'],
+    ]);
     const page = await waitFor('the breaker-open webhook', () => webhooks(receiver.received, 'laas-heal-breaker-open')[0]);
     expect(page.alerts[0].labels).toMatchObject({ rule, host: HOST, severity: 'critical' });
     expect(page.alerts[0].annotations).toMatchObject({ workOrder: failed[1].id });
@@ -176,7 +220,11 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
     // Third fault: nothing runs.
     const skipped = await brkFault();
     expect(skipped.state).toBe('skipped');
-    expect(skipped.reason).toMatch(new RegExp(`^circuit breaker open for ${rule} on ${HOST} since \\S+; it closes after 3600s without the fault, or reset it: laas breakers reset ${rule} ${HOST}$`));
+    expect(skipped.reason).toMatch(
+      new RegExp(
+        `^circuit breaker open for ${rule} on ${HOST} since \\S+; it closes after 3600s without the fault, or reset it: laas breakers reset ${rule} ${HOST}$`,
+      ),
+    );
     expect(skipped.dispatchedAt).toBeNull();
     expect(skipped.steps[0].state).toBe('pending');
     expect(ranFor(skipped.id)).toEqual([]);
@@ -298,15 +346,21 @@ describe('safe healing: ladders, breakers, approvals, shadow mode, pause', () =>
     const order = await orderIn(fleet, (await newOrder(fleet, rule, seen)).id);
     expect(order).toMatchObject({ state: 'shadow', mode: 'shadow', dispatchedAt: null });
     expect(order.reason).toBe(`shadow mode: would run service.restart {"service":"shd"} on ${HOST}`);
-    const alert = (await fleet.api<{ rule: string; host: string; state: string; heals: string[] }[]>('/api/v1/alerts?state=firing')).find((a) => a.rule === rule);
+    const alert = (await fleet.api<{ rule: string; host: string; state: string; heals: string[] }[]>('/api/v1/alerts?state=firing')).find(
+      (a) => a.rule === rule,
+    );
     expect(alert).toMatchObject({ host: HOST, heals: [order.id] });
-    await waitFor('the firing webhook', () => receiver.received.some((r) => (r.body as { alerts?: { labels: Record<string, string> }[] }).alerts?.[0]?.labels.alertname === 'shd-down'));
+    await waitFor('the firing webhook', () =>
+      receiver.received.some((r) => (r.body as { alerts?: { labels: Record<string, string> }[] }).alerts?.[0]?.labels.alertname === 'shd-down'),
+    );
 
     // Several probe periods (250 ms) later it is still down: nothing restarted it.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await tcpAnswers(svc.shd.port)).toBe(false);
     expect(ranFor(order.id)).toEqual([]);
-    expect(logLines(agent.stderr()).filter((l) => l.msg === 'running instruction' && (l.params as { service?: string } | undefined)?.service === 'shd')).toEqual([]);
+    expect(
+      logLines(agent.stderr()).filter((l) => l.msg === 'running instruction' && (l.params as { service?: string } | undefined)?.service === 'shd'),
+    ).toEqual([]);
     expect((await fleet.api<HealView[]>(`/api/v1/heals?rule=${rule}`)).map((h) => h.state)).toEqual(['shadow']);
     expect(metricValue(await metrics(fleet), `laas_heal_shadow_total{rule="${rule}"}`)).toBe(1);
     const story = await laasRun(['heals', order.id, ...url()]);

@@ -4,7 +4,10 @@ import { maxOverlap, orders, serviceIs, type HealView } from '../helpers/heal.js
 import { stopAll, tcpAnswers, waitFor, type Proc } from '../helpers/procs.js';
 
 type Service = Awaited<ReturnType<Fleet['service']>>;
-interface Host { id: string; connected: boolean }
+interface Host {
+  id: string;
+  connected: boolean;
+}
 
 const RULE = 'pool/svc-down';
 const HOSTS = Array.from({ length: 10 }, (_, i) => `h${i + 1}`);
@@ -32,13 +35,22 @@ describe('safe healing: maxConcurrent on a fleet of ten', () => {
     for (const h of HOSTS) {
       // A slow init script: each restart takes two seconds, so heals overlap.
       const restart = ['sh', '-c', 'sleep 2; exec "$0" "$@"', ...services[h].restart];
-      agents.push(fleet.startAgent(h, { labels: { role: 'pool' }, services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${services[h].port}` }, probeInterval: '250ms', restart }] }));
+      agents.push(
+        fleet.startAgent(h, {
+          labels: { role: 'pool' },
+          services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${services[h].port}` }, probeInterval: '250ms', restart }],
+        }),
+      );
     }
-    await waitFor('ten agents connected', async () => {
-      const dead = agents.find((a) => a.child.exitCode !== null);
-      if (dead) throw new Error(`an agent exited ${dead.child.exitCode}: ${dead.stderr()}`);
-      return (await fleet.api<Host[]>('/api/v1/hosts')).filter((h) => h.connected).length === HOSTS.length;
-    }, 30_000);
+    await waitFor(
+      'ten agents connected',
+      async () => {
+        const dead = agents.find((a) => a.child.exitCode !== null);
+        if (dead) throw new Error(`an agent exited ${dead.child.exitCode}: ${dead.stderr()}`);
+        return (await fleet.api<Host[]>('/api/v1/hosts')).filter((h) => h.connected).length === HOSTS.length;
+      },
+      30_000,
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -61,10 +73,15 @@ describe('safe healing: maxConcurrent on a fleet of ten', () => {
       }
     })();
     try {
-      await waitFor('every host to be healed', async () => {
-        const healed = new Set((await orders(fleet, RULE)).filter((o) => o.state === 'succeeded').map((o) => o.host));
-        return healed.size === HOSTS.length;
-      }, 50_000, 250);
+      await waitFor(
+        'every host to be healed',
+        async () => {
+          const healed = new Set((await orders(fleet, RULE)).filter((o) => o.state === 'succeeded').map((o) => o.host));
+          return healed.size === HOSTS.length;
+        },
+        50_000,
+        250,
+      );
     } finally {
       watching = false;
       await watcher;

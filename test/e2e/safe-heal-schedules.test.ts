@@ -5,7 +5,10 @@ import { Fleet } from '../helpers/fleet.js';
 import { metricValue, metrics, orderIn, orders, type HealView } from '../helpers/heal.js';
 import { stopAll, waitFor, type Proc } from '../helpers/procs.js';
 
-interface Host { id: string; connected: boolean }
+interface Host {
+  id: string;
+  connected: boolean;
+}
 
 const HOST = 'ops-1';
 /** A cron that does not fire while the tests run: these rules are run with "run now". */
@@ -38,12 +41,15 @@ describe('safe healing: schedules and disk.cleanup', () => {
   const runNow = async (rule: string) => {
     const [ns, name] = rule.split('/');
     const res = await fleet.fetch(`/api/v1/rules/${ns}/${name}/run`, { method: 'POST' });
-    return { status: res.status, body: await res.json() as unknown };
+    return { status: res.status, body: await res.json() };
   };
   /** Runs a scheduled rule now and returns its (single) work order once final. */
   const runOnce = async (rule: string): Promise<HealView> => {
     expect(await runNow(rule)).toEqual({ status: 200, body: { hosts: [HOST] } });
-    const [order] = await waitFor(`a work order of ${rule}`, async () => { const l = await orders(fleet, rule); return l.length > 0 && l; });
+    const [order] = await waitFor(`a work order of ${rule}`, async () => {
+      const l = await orders(fleet, rule);
+      return l.length > 0 && l;
+    });
     return orderIn(fleet, order.id);
   };
 
@@ -56,27 +62,33 @@ describe('safe healing: schedules and disk.cleanup', () => {
     file(outside, 'old.log', true, 40);
 
     fleet.rule('sched', 'nobody', {
-      schedule: '*/1 * * * * *', hosts: { role: 'nobody' },
+      schedule: '*/1 * * * * *',
+      hosts: { role: 'nobody' },
       heal: { action: 'script.run', params: { name: 'mark' } },
     });
     fleet.rule('sched', 'mark', {
-      schedule: '*/2 * * * * *', hosts: { role: 'ops' },
+      schedule: '*/2 * * * * *',
+      hosts: { role: 'ops' },
       heal: { action: 'script.run', params: { name: 'mark' }, maxPerHour: 2 },
     });
     fleet.rule('sched', 'mark-now', {
-      schedule: NEVER, hosts: { role: 'ops' },
+      schedule: NEVER,
+      hosts: { role: 'ops' },
       heal: { action: 'script.run', params: { name: 'mark-now' } },
     });
     fleet.rule('cleanup', 'outside', {
-      schedule: NEVER, hosts: { role: 'ops' },
+      schedule: NEVER,
+      hosts: { role: 'ops' },
       heal: { action: 'disk.cleanup', params: { path: outside, olderThan: '1d' } },
     });
     fleet.rule('cleanup', 'dry', {
-      schedule: NEVER, hosts: { role: 'ops' },
+      schedule: NEVER,
+      hosts: { role: 'ops' },
       heal: { action: 'disk.cleanup', params: { path: root, olderThan: '1d', pattern: '*.log', dryRun: true } },
     });
     fleet.rule('cleanup', 'logs', {
-      schedule: NEVER, hosts: { role: 'ops' },
+      schedule: NEVER,
+      hosts: { role: 'ops' },
       heal: { action: 'disk.cleanup', params: { path: root, olderThan: '1d', pattern: '*.log' } },
     });
     await fleet.startController();
@@ -105,13 +117,24 @@ describe('safe healing: schedules and disk.cleanup', () => {
   it('a schedule that selects the agent runs its script on time, under the same brakes as heals', async () => {
     const rule = 'sched/mark';
     // Every two seconds; maxPerHour 2 lets two runs through and stops the rest.
-    const done = await waitFor('two scheduled runs to succeed', async () => {
-      const list = (await orders(fleet, rule)).filter((h) => h.state === 'succeeded');
-      return list.length >= 2 && list;
-    }, 10_000);
+    const done = await waitFor(
+      'two scheduled runs to succeed',
+      async () => {
+        const list = (await orders(fleet, rule)).filter((h) => h.state === 'succeeded');
+        return list.length >= 2 && list;
+      },
+      10_000,
+    );
     expect(done).toHaveLength(2);
     for (const o of done) {
-      expect(o).toMatchObject({ host: HOST, trigger: 'schedule', alertId: null, action: 'script.run', params: { name: 'mark' }, reason: 'all 1 step succeeded' });
+      expect(o).toMatchObject({
+        host: HOST,
+        trigger: 'schedule',
+        alertId: null,
+        action: 'script.run',
+        params: { name: 'mark' },
+        reason: 'all 1 step succeeded',
+      });
       expect(o.steps.map((s) => s.state)).toEqual(['succeeded']);
       expect(o.history[0]).toMatchObject({ state: 'requested', note: `schedule "*/2 * * * * *" of ${rule}` });
     }
@@ -132,7 +155,7 @@ describe('safe healing: schedules and disk.cleanup', () => {
     expect(notScheduled.status).toBe(404);
   });
 
-  it('disk.cleanup outside the agent\'s cleanupRoots is refused (ACTION_NOT_ALLOWED) and touches nothing', async () => {
+  it("disk.cleanup outside the agent's cleanupRoots is refused (ACTION_NOT_ALLOWED) and touches nothing", async () => {
     const order = await runOnce('cleanup/outside');
     expect(order.state).toBe('failed');
     expect(order.reason).toContain('ACTION_NOT_ALLOWED');
@@ -152,7 +175,10 @@ describe('safe healing: schedules and disk.cleanup', () => {
     const order = await runOnce('cleanup/logs');
     expect(order).toMatchObject({ state: 'succeeded', trigger: 'schedule', action: 'disk.cleanup' });
     expect(JSON.parse(order.steps[0].result!.stdout)).toEqual({ matched: 3, deleted: 3, bytes: 400, dryRun: false, errors: 0 });
-    const left = Object.entries(files).filter(([, f]) => existsSync(f.path)).map(([k]) => k).sort();
+    const left = Object.entries(files)
+      .filter(([, f]) => existsSync(f.path))
+      .map(([k]) => k)
+      .sort();
     expect(left).toEqual(['outside:old.log', 'root:notes.txt', 'root:today.log']);
     // Directories stay, even when emptied.
     expect(existsSync(join(root, 'sub/deeper'))).toBe(true);

@@ -6,14 +6,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { laas, laasRun, stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
 
-interface Heal { id: string; state: string; reason: string; host: string }
-interface Host { id: string; connected: boolean; lastSeen: string }
+interface Heal {
+  id: string;
+  state: string;
+  reason: string;
+  host: string;
+}
+interface Host {
+  id: string;
+  connected: boolean;
+  lastSeen: string;
+}
 
 /**
  * An agent on the shared token runs only what the controller signed: it pins the controller's
  * public key, which `laas signing-key` fetches; with no key pinned it reports but runs nothing.
  */
-describe('agents on a shared token pin the controller\'s signing key', () => {
+describe("agents on a shared token pin the controller's signing key", () => {
   const fleet = new Fleet();
   afterAll(async () => {
     await stopAll();
@@ -39,10 +48,17 @@ describe('agents on a shared token pin the controller\'s signing key', () => {
     fleet.rule('keys', 'bare-down', { hosts: { role: 'bare' }, when: down('bare'), heal: { action: 'service.restart', params: { service: 'bare' } } });
     await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
     const svc = await fleet.service('bare');
-    const config = fleet.writeRaw('agent-bare.json', JSON.stringify({
-      controller: fleet.url.replace(/^http/, 'ws'), token: AGENT_TOKEN, id: 'bare-1', labels: { role: 'bare' }, interval: '1s',
-      services: [{ name: 'bare', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
-    }));
+    const config = fleet.writeRaw(
+      'agent-bare.json',
+      JSON.stringify({
+        controller: fleet.url.replace(/^http/, 'ws'),
+        token: AGENT_TOKEN,
+        id: 'bare-1',
+        labels: { role: 'bare' },
+        interval: '1s',
+        services: [{ name: 'bare', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
+      }),
+    );
     // laas-agent --check (what install.sh runs) says what such a config will not do.
     const check = spawnSync(process.execPath, ['dist/cli/agent-main.js', '--config', config, '--check'], { encoding: 'utf8' });
     expect(check.status).toBe(0);
@@ -51,12 +67,20 @@ describe('agents on a shared token pin the controller\'s signing key', () => {
     await fleet.hostConnected('bare-1');
     expect(agent.stderr()).toContain('ACTION_NO_SIGNING_KEY');
     process.kill(svc.pid(), 'SIGKILL');
-    const heal = await waitFor('the refused work order', async () => (await fleet.api<Heal[]>('/api/v1/heals?host=bare-1')).find((h) => h.state === 'failed'), 20_000);
+    const heal = await waitFor(
+      'the refused work order',
+      async () => (await fleet.api<Heal[]>('/api/v1/heals?host=bare-1')).find((h) => h.state === 'failed'),
+      20_000,
+    );
     expect(heal.reason).toContain('ACTION_NO_SIGNING_KEY');
     expect(heal.reason).toContain('set "signingKey" in agent.json');
     expect(await tcpAnswers(svc.port)).toBe(false);
     const audit = await fleet.api<{ who: string; action: string; result: string; detail?: string }[]>('/api/v1/audit');
-    expect(audit).toEqual(expect.arrayContaining([expect.objectContaining({ who: 'bare-1', action: 'instruction refused', result: 'denied', detail: expect.stringContaining('ACTION_NO_SIGNING_KEY') })]));
+    expect(audit).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ who: 'bare-1', action: 'instruction refused', result: 'denied', detail: expect.stringContaining('ACTION_NO_SIGNING_KEY') }),
+      ]),
+    );
     // Still monitoring: its samples keep arriving.
     const seen = (await fleet.api<Host>('/api/v1/hosts/bare-1')).lastSeen;
     await waitFor('a later sample', async () => (await fleet.api<Host>('/api/v1/hosts/bare-1')).lastSeen > seen, 10_000);
@@ -68,7 +92,8 @@ describe('agents on a shared token pin the controller\'s signing key', () => {
     await fetch(`${fleet.url}/api/v1/rules/reload`, { method: 'POST' });
     const svc = await fleet.service('pinned');
     fleet.startAgent('pinned-1', {
-      labels: { role: 'pinned' }, signingKey: { file: join(fleet.dir, 'controller-signing-key.pem') },
+      labels: { role: 'pinned' },
+      signingKey: { file: join(fleet.dir, 'controller-signing-key.pem') },
       services: [{ name: 'pinned', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
     });
     await fleet.hostConnected('pinned-1');

@@ -6,8 +6,16 @@ import { laasRun, logLines, stopAll, waitFor } from '../helpers/procs.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 
-interface LogEntry { outcome: string; reason?: string; alerts: { alertname: string; host: string }[] }
-interface SilenceView { id: string; state: string; problem?: string }
+interface LogEntry {
+  outcome: string;
+  reason?: string;
+  alerts: { alertname: string; host: string }[];
+}
+interface SilenceView {
+  id: string;
+  state: string;
+  problem?: string;
+}
 
 const down = { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] };
 const json = { 'content-type': 'application/json' };
@@ -28,7 +36,12 @@ describe('silences that could crash or stall the controller', () => {
     await a.connect();
     a.setService('svc', false);
   };
-  const logged = (host: string) => waitFor(`the notification log entry for ${host}`, async () => (await fleet.api<LogEntry[]>('/api/v1/notifications')).find((e) => e.alerts[0]?.host === host), 10_000);
+  const logged = (host: string) =>
+    waitFor(
+      `the notification log entry for ${host}`,
+      async () => (await fleet.api<LogEntry[]>('/api/v1/notifications')).find((e) => e.alerts[0]?.host === host),
+      10_000,
+    );
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -47,7 +60,7 @@ describe('silences that could crash or stall the controller', () => {
     await fleet.startController(config);
     const add = await fleet.fetch('/api/v1/silences', { method: 'POST', headers: json, body: JSON.stringify({ matchers: ['host=quiet-1'], duration: '1h' }) });
     expect(add.status).toBe(201);
-    const quiet = (await add.json() as { id: string }).id;
+    const quiet = ((await add.json()) as { id: string }).id;
     await fleet.controller!.stop();
     // As an older laas (which checked no object-form regex) or a hand edit left it in the data file.
     const file = join(fleet.dataDir, 'laas.json');
@@ -57,8 +70,17 @@ describe('silences that could crash or stall the controller', () => {
 
     const controller = await fleet.startController(config);
     const invalid = () => logLines(controller.stderr()).filter((l) => l.code === 'SILENCE_INVALID');
-    expect(invalid()).toEqual([expect.objectContaining({ level: 50, silence: 'bad-regex', msg: expect.stringContaining('stored silence bad-regex is invalid and is skipped: /matchers/0/value: invalid regular expression') })]);
-    expect((await fleet.api<SilenceView[]>('/api/v1/silences')).map((s) => [s.id, s.state])).toEqual([[quiet, 'active'], ['bad-regex', 'invalid']]);
+    expect(invalid()).toEqual([
+      expect.objectContaining({
+        level: 50,
+        silence: 'bad-regex',
+        msg: expect.stringContaining('stored silence bad-regex is invalid and is skipped: /matchers/0/value: invalid regular expression'),
+      }),
+    ]);
+    expect((await fleet.api<SilenceView[]>('/api/v1/silences')).map((s) => [s.id, s.state])).toEqual([
+      [quiet, 'active'],
+      ['bad-regex', 'invalid'],
+    ]);
 
     // Flushes look at every silence: the good one mutes, the bad one is skipped, nothing throws.
     await faultOn('quiet-1');
@@ -68,22 +90,32 @@ describe('silences that could crash or stall the controller', () => {
     expect(controller.child.exitCode).toBeNull();
     expect(invalid()).toHaveLength(1); // once, not at every flush
 
-    expect((await laasRun(['silence', 'list', '--url', fleet.url])).stdout).toMatch(/^bad-regex {2}invalid {2}\/matchers\/0\/value: invalid regular expression .* \(remove it: laas silence expire bad-regex\)$/m);
+    expect((await laasRun(['silence', 'list', '--url', fleet.url])).stdout).toMatch(
+      /^bad-regex {2}invalid {2}\/matchers\/0\/value: invalid regular expression .* \(remove it: laas silence expire bad-regex\)$/m,
+    );
     // It can be removed by hand.
     const expired = await laasRun(['silence', 'expire', 'bad-regex', '--url', fleet.url]);
     expect(expired.stdout).toBe('silence bad-regex expired\n');
     expect((await fleet.api<SilenceView[]>('/api/v1/silences')).map((s) => s.id)).toEqual([quiet]);
   });
 
-  it('refuses a bad regex at the API in both forms, with the matcher\'s position', async () => {
+  it("refuses a bad regex at the API in both forms, with the matcher's position", async () => {
     const post = async (matchers: unknown[]) => {
       const r = await fleet.fetch('/api/v1/silences', { method: 'POST', headers: json, body: JSON.stringify({ matchers, duration: '1h' }) });
-      return { status: r.status, body: await r.json() as { error: { code: string; message: string } } };
+      return { status: r.status, body: (await r.json()) as { error: { code: string; message: string } } };
     };
-    expect(await post(['alertname=svc-down', 'env=prod', { name: 'host', value: '(', isRegex: true }])).toEqual({ status: 400, body: { error: {
-      code: 'API_BAD_REQUEST', message: 'request body /matchers/2/value: invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `(`',
-    } } });
-    expect((await post(['alertname=svc-down', 'host=~web-(1'])).body.error.message).toMatch(/^request body \/matchers\/1: bad regex in matcher "host=~web-\(1": invalid regular expression/);
+    expect(await post(['alertname=svc-down', 'env=prod', { name: 'host', value: '(', isRegex: true }])).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'API_BAD_REQUEST',
+          message: 'request body /matchers/2/value: invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `(`',
+        },
+      },
+    });
+    expect((await post(['alertname=svc-down', 'host=~web-(1'])).body.error.message).toMatch(
+      /^request body \/matchers\/1: bad regex in matcher "host=~web-\(1": invalid regular expression/,
+    );
     expect(fleet.controller!.child.exitCode).toBeNull();
   });
 
@@ -91,9 +123,13 @@ describe('silences that could crash or stall the controller', () => {
     // A backtracking engine tries ~2^60 ways to split these a's before failing: hours, with the
     // event loop held. RE2 makes one pass.
     const evil = `${'a'.repeat(60)}b`;
-    const r = await fleet.fetch('/api/v1/silences', { method: 'POST', headers: json, body: JSON.stringify({ matchers: ['alertname=svc-down', 'host!~(a+)+'], duration: '1h', comment: 'redos' }) });
+    const r = await fleet.fetch('/api/v1/silences', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ matchers: ['alertname=svc-down', 'host!~(a+)+'], duration: '1h', comment: 'redos' }),
+    });
     expect(r.status).toBe(201);
-    const { id } = await r.json() as { id: string };
+    const { id } = (await r.json()) as { id: string };
     await faultOn(evil);
     expect(await logged(evil)).toMatchObject({ outcome: 'muted', reason: `silenced by ${id} (anonymous: redos)` });
     expect((await fleet.fetch('/healthz')).status).toBe(200);

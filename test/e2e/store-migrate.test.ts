@@ -13,7 +13,9 @@ import { alert, heal, host } from '../helpers/store-suite.js';
 describe.skipIf(postgresMissing())('laas store migrate: lowdb to PostgreSQL', () => {
   let server: TestPostgres;
   const fleet = new Fleet();
-  beforeAll(async () => { server = await startPostgres(); }, 90_000);
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 90_000);
   afterAll(async () => {
     await stopAll();
     await server?.stop();
@@ -29,8 +31,16 @@ describe.skipIf(postgresMissing())('laas store migrate: lowdb to PostgreSQL', ()
     await lowdb.putHeal(heal('w-old', { state: 'succeeded', finishedAt: '2026-01-01T00:01:00.000Z', reason: 'the condition cleared' }));
     await lowdb.putState('silences', []);
     // Identities: an enrollment token, the agent it enrolled (which claims its id), and an id a shared token claimed.
-    await lowdb.addEnrollToken({ id: 'tok-1', hash: 'th', usesLeft: 2, expiresAt: '2099-01-01T00:00:00.000Z', createdBy: 'ops', createdAt: '2026-01-01T00:00:00.000Z', labels: {} }, '2026-01-01T00:00:00.000Z');
-    await lowdb.enrollAgent({ tokenHash: 'th', now: '2026-01-01T00:00:01.000Z', credential: { id: 'web-9', hash: 'ch', enrolledAt: '2026-01-01T00:00:01.000Z', revokedAt: null, revokedBy: null }, claim: { id: 'web-9', kind: 'enrolled', token: null, from: '10.0.0.9', at: '2026-01-01T00:00:01.000Z' } });
+    await lowdb.addEnrollToken(
+      { id: 'tok-1', hash: 'th', usesLeft: 2, expiresAt: '2099-01-01T00:00:00.000Z', createdBy: 'ops', createdAt: '2026-01-01T00:00:00.000Z', labels: {} },
+      '2026-01-01T00:00:00.000Z',
+    );
+    await lowdb.enrollAgent({
+      tokenHash: 'th',
+      now: '2026-01-01T00:00:01.000Z',
+      credential: { id: 'web-9', hash: 'ch', enrolledAt: '2026-01-01T00:00:01.000Z', revokedAt: null, revokedBy: null },
+      claim: { id: 'web-9', kind: 'enrolled', token: null, from: '10.0.0.9', at: '2026-01-01T00:00:01.000Z' },
+    });
     await lowdb.claimAgentId({ id: 'web-1', kind: 'shared', token: 'fleet', from: '10.0.0.1', at: '2026-01-01T00:00:02.000Z' }, 100);
     await lowdb.close();
     const key = loadOrCreateSigningKey(fleet.dataDir);
@@ -59,7 +69,16 @@ describe.skipIf(postgresMissing())('laas store migrate: lowdb to PostgreSQL', ()
     const pgStore = await PostgresStore.open({ url: server.url, log: silentLogger });
     await pgStore.putHeal(heal('w-old', { state: 'succeeded', finishedAt: '2026-01-01T00:01:00.000Z', reason: 'changed after the migration' }));
     await pgStore.close();
-    const again = await laasRun(['store', 'migrate', '--from', join(fleet.dataDir, 'laas.json'), '--to', server.url, '--secret-file', fleet.writeRaw('cluster.secret', `${CLUSTER_SECRET}\n`)]);
+    const again = await laasRun([
+      'store',
+      'migrate',
+      '--from',
+      join(fleet.dataDir, 'laas.json'),
+      '--to',
+      server.url,
+      '--secret-file',
+      fleet.writeRaw('cluster.secret', `${CLUSTER_SECRET}\n`),
+    ]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^heals +copied 0, already there 1$/m);
     expect(again.stdout).toMatch(/^alerts +copied 0, already there 3$/m);
@@ -71,7 +90,8 @@ describe.skipIf(postgresMissing())('laas store migrate: lowdb to PostgreSQL', ()
     expect(heals[0].reason).toBe('changed after the migration');
     expect(await fleet.api<unknown[]>('/api/v1/alerts')).toHaveLength(3);
     expect((await fleet.api<{ id: string }[]>('/api/v1/hosts')).map((h) => h.id).sort()).toEqual(['web-1', 'web-2']);
-    const post = (path: string, body: unknown) => fleet.api<Record<string, string>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fleet.api<Record<string, string>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const { token } = await post('/api/v1/enroll-tokens', { uses: 1 });
     const enrolled = await post('/v1/enroll', { token, agentId: 'web-3' });
     expect(enrolled.signingKey).toBe(key.publicKeyPem);

@@ -4,7 +4,14 @@ import { join, resolve } from 'node:path';
 /** The shipped Grafana dashboards and what tests read from them. */
 export const DASHBOARDS_DIR = resolve('dashboards');
 
-export interface Target { refId?: string; expr?: string; datasource?: unknown; format?: string; instant?: boolean; legendFormat?: string }
+export interface Target {
+  refId?: string;
+  expr?: string;
+  datasource?: unknown;
+  format?: string;
+  instant?: boolean;
+  legendFormat?: string;
+}
 export interface Panel {
   id: number;
   type: string;
@@ -15,7 +22,14 @@ export interface Panel {
   fieldConfig?: { defaults?: { unit?: string } };
   panels?: Panel[];
 }
-export interface Variable { name: string; type: string; query?: unknown; definition?: string; datasource?: unknown; current?: { value?: unknown } }
+export interface Variable {
+  name: string;
+  type: string;
+  query?: unknown;
+  definition?: string;
+  datasource?: unknown;
+  current?: { value?: unknown };
+}
 export interface Dashboard {
   uid: string;
   title: string;
@@ -26,7 +40,9 @@ export interface Dashboard {
 }
 
 export function loadDashboards(): { file: string; dashboard: Dashboard }[] {
-  return readdirSync(DASHBOARDS_DIR).filter((f) => f.endsWith('.json')).sort()
+  return readdirSync(DASHBOARDS_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
     .map((file) => ({ file, dashboard: JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard }));
 }
 
@@ -35,21 +51,35 @@ export function allPanels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 }
 
-export interface PanelQuery { dashboard: string; panel: string; panelId: number; refId: string; expr: string }
+export interface PanelQuery {
+  dashboard: string;
+  panel: string;
+  panelId: number;
+  refId: string;
+  expr: string;
+}
 
 /** The PromQL of every panel target: what Grafana sends to Prometheus. */
 export function panelQueries(d: Dashboard): PanelQuery[] {
-  return allPanels(d).flatMap((p) => (p.targets ?? []).map((t, i) => ({
-    dashboard: d.uid, panel: p.title, panelId: p.id, refId: t.refId ?? String(i), expr: t.expr ?? '',
-  })));
+  return allPanels(d).flatMap((p) =>
+    (p.targets ?? []).map((t, i) => ({
+      dashboard: d.uid,
+      panel: p.title,
+      panelId: p.id,
+      refId: t.refId ?? String(i),
+      expr: t.expr ?? '',
+    })),
+  );
 }
 
 /** Template variable queries (label_values(metric, label) and plain PromQL). */
 export function variableQueries(d: Dashboard): string[] {
-  return d.templating.list.filter((v) => v.type === 'query').map((v) => {
-    const q = v.query as string | { query?: string } | undefined;
-    return (typeof q === 'string' ? q : q?.query) ?? v.definition ?? '';
-  });
+  return d.templating.list
+    .filter((v) => v.type === 'query')
+    .map((v) => {
+      const q = v.query as string | { query?: string } | undefined;
+      return (typeof q === 'string' ? q : q?.query) ?? v.definition ?? '';
+    });
 }
 
 const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan', 'atan2']);
@@ -70,7 +100,7 @@ export function metricNames(expr: string): string[] {
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
   const names = new Set<string>();
   for (const m of stripped.matchAll(/(?<![\w.:])[a-zA-Z_:][\w:]*/g)) {
-    const after = stripped.slice(m.index! + m[0].length);
+    const after = stripped.slice(m.index + m[0].length);
     if (/^\s*\(/.test(after) || KEYWORDS.has(m[0].toLowerCase())) continue;
     names.add(m[0]);
   }

@@ -52,9 +52,21 @@ export class Fleet {
       extra = { ...extra, apiTokens: [{ name: 'tests', token: FLEET_API_TOKEN, role: 'admin' }] };
       this.apiToken = FLEET_API_TOKEN;
     }
-    const file = this.writeRaw('controller.json', JSON.stringify({
-      listen: `${opts.host ?? '127.0.0.1'}:${this.port}`, dataDir: './data', rulesDir: './rules', agentTokens: [AGENT_TOKEN], hostDownAfter: '3s', ...extra,
-    }, null, 2));
+    const file = this.writeRaw(
+      'controller.json',
+      JSON.stringify(
+        {
+          listen: `${opts.host ?? '127.0.0.1'}:${this.port}`,
+          dataDir: './data',
+          rulesDir: './rules',
+          agentTokens: [AGENT_TOKEN],
+          hostDownAfter: '3s',
+          ...extra,
+        },
+        null,
+        2,
+      ),
+    );
     const proc = laas(['controller', '--config', file]);
     this.controller = proc;
     await waitFor('controller /healthz', async () => {
@@ -66,24 +78,32 @@ export class Fleet {
   }
 
   /** fetch() against the controller, trusting its CA when it serves TLS (Node's fetch cannot be given a CA). */
-  async fetch(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> }> {
+  async fetch(
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<{ status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> }> {
     // As the laas CLI calls it: JSON on every state-changing request, and the fleet's token if any.
     const given = Object.keys(init.headers ?? {}).map((k) => k.toLowerCase());
-    init = { ...init, headers: {
-      ...(this.apiToken && !given.includes('authorization') ? { authorization: `Bearer ${this.apiToken}` } : {}),
-      ...(init.method && init.method !== 'GET' && !given.includes('content-type') ? { 'content-type': 'application/json' } : {}),
-      ...init.headers,
-    } };
+    init = {
+      ...init,
+      headers: {
+        ...(this.apiToken && !given.includes('authorization') ? { authorization: `Bearer ${this.apiToken}` } : {}),
+        ...(init.method && init.method !== 'GET' && !given.includes('content-type') ? { 'content-type': 'application/json' } : {}),
+        ...init.headers,
+      },
+    };
     if (!this.tls) {
       const r = await fetch(`${this.url}${path}`, init);
-      return r as unknown as { status: number; ok: boolean; json(): Promise<unknown>; text(): Promise<string> };
+      return r;
     }
     const url = new URL(path, this.url);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers, ca: this.tls!.ca }, (res) => {
         let t = '';
         res.setEncoding('utf8');
-        res.on('data', (c: string) => { t += c; });
+        res.on('data', (c: string) => {
+          t += c;
+        });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
       });
       req.on('error', reject);
@@ -102,10 +122,23 @@ export class Fleet {
    * it; one that enrolls pins the key enrollment gives).
    */
   startAgent(id: string, config: Record<string, unknown> = {}): Proc {
-    const file = this.writeRaw(`agent-${id}.json`, JSON.stringify({
-      controller: `ws://127.0.0.1:${this.port}`, token: AGENT_TOKEN, id, labels: { role: 'web' }, interval: '2s',
-      reconnect: { min: '100ms', max: '1s' }, ...this.pin(config), ...config,
-    }, null, 2));
+    const file = this.writeRaw(
+      `agent-${id}.json`,
+      JSON.stringify(
+        {
+          controller: `ws://127.0.0.1:${this.port}`,
+          token: AGENT_TOKEN,
+          id,
+          labels: { role: 'web' },
+          interval: '2s',
+          reconnect: { min: '100ms', max: '1s' },
+          ...this.pin(config),
+          ...config,
+        },
+        null,
+        2,
+      ),
+    );
     return laas(['agent', '--config', file]);
   }
 
@@ -144,22 +177,45 @@ export class Fleet {
   slowRestart(restart: string[], seconds: number, name = `restarts-${seconds}`): { argv: string[]; runs: () => number; file: string } {
     const file = join(this.dir, name);
     const argv = ['sh', '-c', `echo x >> "$0"; sleep ${seconds}; shift; exec "$@"`, file, 'next', ...restart];
-    return { argv, file, runs: () => { try { return readFileSync(file, 'utf8').trim().split('\n').length; } catch { return 0; } } };
+    return {
+      argv,
+      file,
+      runs: () => {
+        try {
+          return readFileSync(file, 'utf8').trim().split('\n').length;
+        } catch {
+          return 0;
+        }
+      },
+    };
   }
 
   /** Waits until the controller lists the host (any host, without an id) as connected. */
   async hostConnected(id?: string, timeoutMs = 20_000): Promise<void> {
-    await waitFor(`${id ?? 'an agent'} connected`, async () => (await this.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).some((h) => (id === undefined || h.id === id) && h.connected), timeoutMs);
+    await waitFor(
+      `${id ?? 'an agent'} connected`,
+      async () => (await this.api<{ id: string; connected: boolean }[]>('/api/v1/hosts')).some((h) => (id === undefined || h.id === id) && h.connected),
+      timeoutMs,
+    );
   }
 
   /** Waits for a work order on the host whose first step the agent has accepted, and returns it. */
   async healAccepted<H extends { steps: { ackedAt: string | null }[] }>(host: string, timeoutMs = 15_000): Promise<H> {
-    return waitFor(`a heal on ${host} accepted by its agent`, async () => (await this.api<H[]>(`/api/v1/heals?host=${encodeURIComponent(host)}`)).find((h) => h.steps[0]?.ackedAt), timeoutMs, 20);
+    return waitFor(
+      `a heal on ${host} accepted by its agent`,
+      async () => (await this.api<H[]>(`/api/v1/heals?host=${encodeURIComponent(host)}`)).find((h) => h.steps[0]?.ackedAt),
+      timeoutMs,
+      20,
+    );
   }
 
   async cleanup(): Promise<void> {
     for (const pid of this.pids) {
-      try { process.kill(pid(), 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(pid(), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -7,10 +7,20 @@ import type { Received } from './receiver.js';
 export type HealView = HealRecord;
 export type HealStepView = HealStep;
 
-export interface AlertView { id: string; rule: string; host: string; state: string; heals: string[] }
+export interface AlertView {
+  id: string;
+  rule: string;
+  host: string;
+  state: string;
+  heals: string[];
+}
 
 /** Alertmanager webhook payload (the parts the tests read). */
-export interface AmPayload { status: string; receiver: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[] }
+export interface AmPayload {
+  status: string;
+  receiver: string;
+  alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+}
 
 export const FINAL = new Set(['succeeded', 'failed', 'timed-out', 'rejected', 'skipped', 'shadow']);
 
@@ -29,11 +39,17 @@ export async function newOrder(fleet: Fleet, rule: string, seen: Set<string>, ti
 /** Waits until the work order is in one of `states` (a final state by default). */
 export async function orderIn(fleet: Fleet, id: string, states: readonly string[] = [...FINAL], timeoutMs = 15_000): Promise<HealView> {
   let last = '';
-  return waitFor(`work order ${id} to be ${states.join(' or ')}`, async () => {
-    const h = await fleet.api<HealView>(`/api/v1/heals/${id}`);
-    last = h.state;
-    return states.includes(h.state) && h;
-  }, timeoutMs).catch((e: Error) => { throw new Error(`${e.message}; it is ${last}`); });
+  return waitFor(
+    `work order ${id} to be ${states.join(' or ')}`,
+    async () => {
+      const h = await fleet.api<HealView>(`/api/v1/heals/${id}`);
+      last = h.state;
+      return states.includes(h.state) && h;
+    },
+    timeoutMs,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; it is ${last}`);
+  });
 }
 
 /** The controller's Prometheus text. */
@@ -49,7 +65,8 @@ export function metricValue(text: string, series: string): number | undefined {
 
 /** Webhook payloads whose first alert is named `alertname`, optionally only for one work order. */
 export function webhooks(received: readonly Received[], alertname: string, workOrder?: string): AmPayload[] {
-  return received.map((r) => r.body as AmPayload)
+  return received
+    .map((r) => r.body as AmPayload)
     .filter((b) => b?.alerts?.[0]?.labels.alertname === alertname && (workOrder === undefined || b.alerts[0].annotations.workOrder === workOrder));
 }
 
@@ -60,10 +77,14 @@ export async function serviceIs(port: number, up: boolean, timeoutMs = 15_000): 
 
 /** Waits until the rule's alert on `host` is resolved `count` times in all (so a fault can be made again). */
 export async function resolvedAlerts(fleet: Fleet, rule: string, host: string, count: number, timeoutMs = 15_000): Promise<AlertView[]> {
-  return waitFor(`${count} resolved ${rule} alerts on ${host}`, async () => {
-    const list = (await fleet.api<AlertView[]>(`/api/v1/alerts?state=resolved&host=${encodeURIComponent(host)}`)).filter((a) => a.rule === rule);
-    return list.length >= count && list;
-  }, timeoutMs);
+  return waitFor(
+    `${count} resolved ${rule} alerts on ${host}`,
+    async () => {
+      const list = (await fleet.api<AlertView[]>(`/api/v1/alerts?state=resolved&host=${encodeURIComponent(host)}`)).filter((a) => a.rule === rule);
+      return list.length >= count && list;
+    },
+    timeoutMs,
+  );
 }
 
 /**
@@ -71,7 +92,12 @@ export async function resolvedAlerts(fleet: Fleet, rule: string, host: string, c
  * start: a heal that finished frees its slot for one dispatched in the same millisecond.
  */
 export function maxOverlap(intervals: readonly { start: number; end: number }[]): number {
-  const points = intervals.flatMap((i) => [{ t: i.start, d: 1 }, { t: i.end, d: -1 }]).sort((a, b) => a.t - b.t || a.d - b.d);
+  const points = intervals
+    .flatMap((i) => [
+      { t: i.start, d: 1 },
+      { t: i.end, d: -1 },
+    ])
+    .sort((a, b) => a.t - b.t || a.d - b.d);
   let open = 0;
   let max = 0;
   for (const p of points) {

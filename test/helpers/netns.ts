@@ -32,7 +32,11 @@ export function cleanStaleNamespaces(): void {
     if (!name?.startsWith(NETNS_PREFIX)) continue;
     const pid = Number(/-(\d+)$/.exec(name)?.[1]);
     if (pid && pidAlive(pid)) continue;
-    try { ip('netns', 'delete', name); } catch { /* already gone */ }
+    try {
+      ip('netns', 'delete', name);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -105,7 +109,12 @@ export class NetnsHost {
 
   /** Runs node with `args` inside the namespace. */
   node(args: string[]): Proc {
-    const proc = track(spawn(IP!, ['netns', 'exec', this.ns, process.execPath, ...args], { env: { ...process.env, LAAS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const proc = track(
+      spawn(IP!, ['netns', 'exec', this.ns, process.execPath, ...args], {
+        env: { ...process.env, LAAS_LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     this.procs.push(proc);
     return proc;
   }
@@ -113,7 +122,15 @@ export class NetnsHost {
   /** Stops what it started and deletes the namespace (and with it the veth pair). Safe to call twice. */
   async destroy(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.stop()));
-    try { ip('link', 'delete', this.rootIf); } catch { /* gone with the namespace, or never made */ }
-    try { ip('netns', 'delete', this.ns); } catch { /* never made */ }
+    try {
+      ip('link', 'delete', this.rootIf);
+    } catch {
+      /* gone with the namespace, or never made */
+    }
+    try {
+      ip('netns', 'delete', this.ns);
+    } catch {
+      /* never made */
+    }
   }
 }

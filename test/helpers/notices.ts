@@ -8,18 +8,29 @@ export function alertNotice(over: Partial<AlertNotice> = {}): AlertNotice {
   const host = over.host ?? 'web-1';
   const severity = over.severity ?? 'critical';
   return {
-    id: `a-${host}`, status: 'firing', rule: 'demo/demo-down', host, severity,
+    id: `a-${host}`,
+    status: 'firing',
+    rule: 'demo/demo-down',
+    host,
+    severity,
     labels: { alertname: 'demo-down', rule: 'demo/demo-down', namespace: 'demo', host, severity },
     annotations: { summary: `demo is down on ${host}` },
-    startsAt: '2026-01-01T10:00:00.000Z', endsAt: null, fingerprint: `fp-${host}`,
+    startsAt: '2026-01-01T10:00:00.000Z',
+    endsAt: null,
+    fingerprint: `fp-${host}`,
     ...over,
   };
 }
 
 export function notification(alerts: AlertNotice[], over: Partial<Notification> = {}): Notification {
   return {
-    receiver: 'ops', status: alerts.every((a) => a.status === 'resolved') ? 'resolved' : 'firing', alerts,
-    groupKey: '{}:{alertname="demo-down"}', groupLabels: { alertname: 'demo-down' }, externalUrl: 'http://laas.test', ...over,
+    receiver: 'ops',
+    status: alerts.every((a) => a.status === 'resolved') ? 'resolved' : 'firing',
+    alerts,
+    groupKey: '{}:{alertname="demo-down"}',
+    groupLabels: { alertname: 'demo-down' },
+    externalUrl: 'http://laas.test',
+    ...over,
   };
 }
 

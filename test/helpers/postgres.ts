@@ -42,7 +42,9 @@ function pgBinDir(): string | undefined {
   if (env && existsSync(join(env, 'initdb'))) return env;
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
-    const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(root)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(join(root, v, 'bin', 'initdb'))) return join(root, v, 'bin');
   }
   const found = onPath('initdb');
@@ -63,7 +65,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   try {
     const url = await createDatabase();
     return {
-      url, createDatabase,
+      url,
+      createDatabase,
       async stop() {
         try {
           for (const name of made) await admin(server.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
@@ -97,9 +100,8 @@ async function startCluster(): Promise<{ adminUrl: string; stop(): Promise<void>
   // PostgreSQL refuses to run as root: run it as the "postgres" user (or nobody) when we are root.
   const asUser = process.getuid?.() === 0 ? unprivileged() : undefined;
   if (asUser) chownSync(dir, asUser.uid, asUser.gid);
-  const wrap = (cmd: string, args: string[]): [string, string[]] => asUser
-    ? ['setpriv', [`--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', cmd, ...args]]
-    : [cmd, args];
+  const wrap = (cmd: string, args: string[]): [string, string[]] =>
+    asUser ? ['setpriv', [`--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', cmd, ...args]] : [cmd, args];
   const [initCmd, initArgs] = wrap(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', timeout: 60_000 });
   if (init.status !== 0) {
@@ -107,27 +109,53 @@ async function startCluster(): Promise<{ adminUrl: string; stop(): Promise<void>
     throw new Error(`initdb failed (${init.status}): ${init.stderr || init.stdout || init.error?.message}`);
   }
   const port = await freePort();
-  const [cmd, args] = wrap(join(bin, 'postgres'), ['-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir,
-    '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB']);
+  const [cmd, args] = wrap(join(bin, 'postgres'), [
+    '-D',
+    data,
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'fsync=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'shared_buffers=32MB',
+  ]);
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
+  child.stderr!.on('data', (d: Buffer) => {
+    log = (log + d.toString()).slice(-4000);
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT'); // fast shutdown
       const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
-      if (!done) { child.kill('SIGKILL'); await exited; }
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor('PostgreSQL to accept connections', async () => {
-      if (child.exitCode !== null) throw new Error(`postgres exited ${child.exitCode}: ${log}`);
-      await admin(adminUrl, 'SELECT 1');
-      return true;
-    }, 30_000, 100);
+    await waitFor(
+      'PostgreSQL to accept connections',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`postgres exited ${child.exitCode}: ${log}`);
+        await admin(adminUrl, 'SELECT 1');
+        return true;
+      },
+      30_000,
+      100,
+    );
   } catch (e) {
     await stop();
     throw e;

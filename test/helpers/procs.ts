@@ -9,7 +9,12 @@ export const CLI = resolve('dist/cli/main.js');
 export function onPath(cmd: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
     const file = join(dir, cmd);
-    try { accessSync(file, constants.X_OK); return file; } catch { /* not here */ }
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* not here */
+    }
   }
   return undefined;
 }
@@ -46,7 +51,12 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /** Polls until `fn` returns a truthy value; bounded in time, with the last error in the message. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -82,8 +92,12 @@ export function laas(args: string[], env: Record<string, string> = {}): Proc {
 export function track(child: ChildProcess): Proc {
   let err = '';
   let out = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const proc: Proc = {
     child,
@@ -121,13 +135,28 @@ export function tcpAnswers(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ port, host: '127.0.0.1' });
     s.setTimeout(500);
-    s.once('connect', () => { s.destroy(); res(true); });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
     s.once('error', () => res(false));
-    s.once('timeout', () => { s.destroy(); res(false); });
+    s.once('timeout', () => {
+      s.destroy();
+      res(false);
+    });
   });
 }
 
 /** Log lines (JSON, pino's line shape) a process wrote, parsed. */
 export function logLines(text: string): Record<string, unknown>[] {
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
 }

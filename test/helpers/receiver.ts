@@ -28,7 +28,11 @@ export async function startReceiver(opts: { reply?: unknown; path?: string } = {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       let body: unknown = Buffer.concat(chunks).toString();
-      try { body = JSON.parse(body as string); } catch { /* keep text */ }
+      try {
+        body = JSON.parse(body as string);
+      } catch {
+        /* keep text */
+      }
       received.push({ path: req.url ?? '/', headers: req.headers, body, at: Date.now() });
       if (state.reply === undefined) res.writeHead(state.status).end();
       else res.writeHead(state.status, { 'content-type': 'application/json' }).end(JSON.stringify(state.reply));
@@ -39,10 +43,22 @@ export async function startReceiver(opts: { reply?: unknown; path?: string } = {
   return {
     url: `http://127.0.0.1:${port}${opts.path ?? '/hook'}`,
     received,
-    get status() { return state.status; },
-    set status(s: number) { state.status = s; },
-    get reply() { return state.reply; },
-    set reply(r: unknown) { state.reply = r; },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    get status() {
+      return state.status;
+    },
+    set status(s: number) {
+      state.status = s;
+    },
+    get reply() {
+      return state.reply;
+    },
+    set reply(r: unknown) {
+      state.reply = r;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

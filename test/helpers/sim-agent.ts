@@ -32,20 +32,40 @@ export class SimAgent {
   signingKey: string | undefined;
   readonly badlySigned: Run[] = [];
 
-  constructor(readonly url: string, readonly token: string, readonly id: string, readonly labels: Record<string, string> = {}, readonly intervalMs = 10_000) {}
+  constructor(
+    readonly url: string,
+    readonly token: string,
+    readonly id: string,
+    readonly labels: Record<string, string> = {},
+    readonly intervalMs = 10_000,
+  ) {}
 
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(`${this.url.replace(/^http/, 'ws')}/v1/agent`, { headers: { authorization: `Bearer ${this.token}` } });
       this.ws = ws;
-      ws.on('open', () => ws.send(encode('hello', {
-        agentId: this.id, agentVersion: 'sim', hostname: this.id, labels: this.labels, os: { platform: 'linux', release: 'sim' },
-        intervalMs: this.intervalMs, services: Object.keys(this.services), actions: ['service.restart', 'script.run'], scripts: [],
-      })));
+      ws.on('open', () =>
+        ws.send(
+          encode('hello', {
+            agentId: this.id,
+            agentVersion: 'sim',
+            hostname: this.id,
+            labels: this.labels,
+            os: { platform: 'linux', release: 'sim' },
+            intervalMs: this.intervalMs,
+            services: Object.keys(this.services),
+            actions: ['service.restart', 'script.run'],
+            scripts: [],
+          }),
+        ),
+      );
       ws.on('message', (d) => {
-        const msg = decode(d as Buffer);
+        const msg = decode(d);
         this.received.push(msg);
-        if (msg.type === 'welcome') { this.welcomed = true; resolve(); }
+        if (msg.type === 'welcome') {
+          this.welcomed = true;
+          resolve();
+        }
         if (msg.type === 'run') this.answer(msg.body);
         if (msg.type === 'collect') this.sample('request');
       });
@@ -55,7 +75,9 @@ export class SimAgent {
         if (after > 0) this.retryAfterMs = after * 1000;
         ws.terminate();
       });
-      ws.on('error', (e) => { if (!this.welcomed) reject(e); });
+      ws.on('error', (e) => {
+        if (!this.welcomed) reject(e);
+      });
       ws.on('close', () => {
         const was = this.welcomed;
         this.welcomed = false;
@@ -63,8 +85,11 @@ export class SimAgent {
         if (this.stopped) return;
         // The real agent's jittered backoff, and the controller's Retry-After when it sheds load.
         let delay = backoffDelay(this.attempt++, this.reconnect.minMs, this.reconnect.maxMs);
-        if (this.retryAfterMs) { delay = Math.max(delay, Math.round(this.retryAfterMs * (1 + Math.random()))); this.retryAfterMs = 0; }
-        setTimeout(() => this.connect().catch(() => undefined), delay);
+        if (this.retryAfterMs) {
+          delay = Math.max(delay, Math.round(this.retryAfterMs * (1 + Math.random())));
+          this.retryAfterMs = 0;
+        }
+        setTimeout(() => void this.connect().catch(() => undefined), delay);
       });
     });
   }
@@ -85,11 +110,38 @@ export class SimAgent {
     this.ws!.send(encode('ack', { id: run.id }));
     if (this.signingKey !== undefined && !verifyRun(run, publicKeyFromPem(this.signingKey))) {
       this.badlySigned.push(run);
-      this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: 'refused', exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 0, error: { code: 'ACTION_BAD_SIGNATURE', message: 'not signed by the pinned controller key' } }));
+      this.ws!.send(
+        encode('result', {
+          id: run.id,
+          action: run.action,
+          outcome: 'refused',
+          exitCode: null,
+          signal: null,
+          stdout: '',
+          stderr: '',
+          truncated: false,
+          startedAt: Date.now(),
+          durationMs: 0,
+          error: { code: 'ACTION_BAD_SIGNATURE', message: 'not signed by the pinned controller key' },
+        }),
+      );
       return;
     }
     if (this.hold) return;
-    this.ws!.send(encode('result', { id: run.id, action: run.action, outcome: this.outcome, exitCode: this.outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: Date.now(), durationMs: 1 }));
+    this.ws!.send(
+      encode('result', {
+        id: run.id,
+        action: run.action,
+        outcome: this.outcome,
+        exitCode: this.outcome === 'succeeded' ? 0 : 1,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        truncated: false,
+        startedAt: Date.now(),
+        durationMs: 1,
+      }),
+    );
     const service = (run.params as { service?: unknown }).service;
     if (this.healOnRun && this.outcome === 'succeeded' && run.action === 'service.restart' && typeof service === 'string') this.setService(service, true);
   }

@@ -15,33 +15,107 @@ export interface StoreUnderTest {
 }
 
 export const host = (id: string, extra: Partial<HostRecord> = {}): HostRecord => ({
-  id, hostname: id, labels: { role: 'web' }, os: { platform: 'linux', release: '6.1' }, agentVersion: '0.1.0', services: ['demo'], actions: ['service.restart'],
-  connected: true, up: true, firstSeen: '2026-01-01T00:00:00.000Z', lastSeen: '2026-01-01T00:00:01.000Z', intervalMs: 1000, ...extra,
+  id,
+  hostname: id,
+  labels: { role: 'web' },
+  os: { platform: 'linux', release: '6.1' },
+  agentVersion: '0.1.0',
+  services: ['demo'],
+  actions: ['service.restart'],
+  connected: true,
+  up: true,
+  firstSeen: '2026-01-01T00:00:00.000Z',
+  lastSeen: '2026-01-01T00:00:01.000Z',
+  intervalMs: 1000,
+  ...extra,
 });
 
 export const alert = (id: string, extra: Partial<AlertRecord> = {}): AlertRecord => ({
-  id, rule: 'web/demo-down', host: 'web-1', severity: 'critical', state: 'firing', startsAt: '2026-01-01T00:00:00.000Z', firedAt: '2026-01-01T00:00:00.000Z',
-  endsAt: null, summary: 'demo is down', description: '', labels: { alertname: 'demo-down', host: 'web-1' }, fingerprint: `f-${id}`, heals: [], updatedAt: '2026-01-01T00:00:00.000Z',
-  ack: null, flapping: false, clearedAt: null, ...extra,
+  id,
+  rule: 'web/demo-down',
+  host: 'web-1',
+  severity: 'critical',
+  state: 'firing',
+  startsAt: '2026-01-01T00:00:00.000Z',
+  firedAt: '2026-01-01T00:00:00.000Z',
+  endsAt: null,
+  summary: 'demo is down',
+  description: '',
+  labels: { alertname: 'demo-down', host: 'web-1' },
+  fingerprint: `f-${id}`,
+  heals: [],
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  ack: null,
+  flapping: false,
+  clearedAt: null,
+  ...extra,
 });
 
 export const heal = (id: string, extra: Partial<HealRecord> = {}): HealRecord => ({
-  id, alertId: null, rule: 'web/demo-down', host: 'web-1', trigger: 'alert', mode: 'enforce', action: 'service.restart', params: { service: 'demo' },
-  state: 'dispatched', reason: 'rule fired', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', faultAt: null, dispatchedAt: null,
-  ackedAt: null, finishedAt: null, timeoutMs: 30_000, result: null,
-  steps: [{ action: 'service.restart', params: { service: 'demo' }, runId: `${id}.0`, state: 'dispatched', timeoutMs: 30_000, dispatchedAt: null, ackedAt: null, finishedAt: null, result: null }],
-  step: 0, verifyWithinMs: 10_000, verifyingUntil: null, clearedAt: null, approval: null, notifications: [], history: [{ at: '2026-01-01T00:00:00.000Z', state: 'requested', note: 'x' }],
+  id,
+  alertId: null,
+  rule: 'web/demo-down',
+  host: 'web-1',
+  trigger: 'alert',
+  mode: 'enforce',
+  action: 'service.restart',
+  params: { service: 'demo' },
+  state: 'dispatched',
+  reason: 'rule fired',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  faultAt: null,
+  dispatchedAt: null,
+  ackedAt: null,
+  finishedAt: null,
+  timeoutMs: 30_000,
+  result: null,
+  steps: [
+    {
+      action: 'service.restart',
+      params: { service: 'demo' },
+      runId: `${id}.0`,
+      state: 'dispatched',
+      timeoutMs: 30_000,
+      dispatchedAt: null,
+      ackedAt: null,
+      finishedAt: null,
+      result: null,
+    },
+  ],
+  step: 0,
+  verifyWithinMs: 10_000,
+  verifyingUntil: null,
+  clearedAt: null,
+  approval: null,
+  notifications: [],
+  history: [{ at: '2026-01-01T00:00:00.000Z', state: 'requested', note: 'x' }],
   ...extra,
 });
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
 const enrollToken = (id: string, extra: Partial<EnrollTokenRecord> = {}): EnrollTokenRecord => ({
-  id, hash: `hash-of-${id}`, usesLeft: 1, expiresAt: at(3600), createdBy: 'ops', createdAt: at(0), labels: {}, ...extra,
+  id,
+  hash: `hash-of-${id}`,
+  usesLeft: 1,
+  expiresAt: at(3600),
+  createdBy: 'ops',
+  createdAt: at(0),
+  labels: {},
+  ...extra,
 });
 const credential = (id: string) => ({ id, hash: `cred-of-${id}`, enrolledAt: at(1), revokedAt: null, revokedBy: null });
-const claim = (id: string, token: string | null, extra: Partial<AgentClaim> = {}): AgentClaim => ({ id, kind: token === null ? 'enrolled' : 'shared', token, from: '10.0.0.1', at: at(1), ...extra });
-const enroll = (store: Store, tokenHash: string, id: string, now = at(10)) => store.enrollAgent({ tokenHash, credential: credential(id), claim: claim(id, null), now });
+const claim = (id: string, token: string | null, extra: Partial<AgentClaim> = {}): AgentClaim => ({
+  id,
+  kind: token === null ? 'enrolled' : 'shared',
+  token,
+  from: '10.0.0.1',
+  at: at(1),
+  ...extra,
+});
+const enroll = (store: Store, tokenHash: string, id: string, now = at(10)) =>
+  store.enrollAgent({ tokenHash, credential: credential(id), claim: claim(id, null), now });
 
 /** `durable: false` for a store that keeps nothing across a reopen (memory): its durability tests are not defined. */
 export function storeSuite(name: string, make: () => StoreUnderTest, opts: { durable?: boolean } = {}): void {
@@ -61,7 +135,21 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
     it('round-trips hosts, alerts and work orders, nested fields and all', async () => {
       const h = host('web-1', { labels: { role: 'web', env: 'prod' }, instance: 'i-1' });
       const a = alert('a1', { ack: { by: 'ops', at: at(5), comment: 'looking' }, heals: ['w1'] });
-      const w = heal('w1', { approval: { expiresAt: at(60), decision: null, by: null, at: null, comment: null }, result: { id: 'w1.0', action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: 'ok\n"quoted" ü', stderr: '', truncated: false, durationMs: 12.5, startedAt: 1 } });
+      const w = heal('w1', {
+        approval: { expiresAt: at(60), decision: null, by: null, at: null, comment: null },
+        result: {
+          id: 'w1.0',
+          action: 'service.restart',
+          outcome: 'succeeded',
+          exitCode: 0,
+          signal: null,
+          stdout: 'ok\n"quoted" ü',
+          stderr: '',
+          truncated: false,
+          durationMs: 12.5,
+          startedAt: 1,
+        },
+      });
       await store.putHost(h);
       await store.putAlert(a);
       await store.putHeal(w);
@@ -78,7 +166,8 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
       const w = heal('w1');
       await store.putHeal(w);
       const writes: Promise<void>[] = [];
-      for (let i = 0; i < 20; i++) writes.push(store.putHeal({ ...w, reason: `r${i}`, state: i === 19 ? 'succeeded' : 'dispatched', finishedAt: i === 19 ? at(9) : null }));
+      for (let i = 0; i < 20; i++)
+        writes.push(store.putHeal({ ...w, reason: `r${i}`, state: i === 19 ? 'succeeded' : 'dispatched', finishedAt: i === 19 ? at(9) : null }));
       await Promise.all(writes);
       const got = await store.getHeal('w1');
       expect(got?.reason).toBe('r19');
@@ -202,7 +291,10 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
       expect(await store.getAgentClaim('web-1')).toBeUndefined();
       expect((await store.claimAgentId(claim('web-4', 'fleet'), 2)).outcome).toBe('claimed');
       // Two tokens claiming one new id at once: one wins, the other sees the winner's claim.
-      const race = await Promise.all([store.claimAgentId(claim('web-9', 'fleet', { at: at(5) }), 100), store.claimAgentId(claim('web-9', 'other', { at: at(5) }), 100)]);
+      const race = await Promise.all([
+        store.claimAgentId(claim('web-9', 'fleet', { at: at(5) }), 100),
+        store.claimAgentId(claim('web-9', 'other', { at: at(5) }), 100),
+      ]);
       expect(race.map((r) => r.outcome).sort()).toEqual(['claimed', 'held']);
       const tokens = race.map((r) => (r.outcome === 'limit' ? '' : r.claim.token));
       expect(tokens[0]).toBe(tokens[1]);
@@ -226,40 +318,43 @@ export function storeSuite(name: string, make: () => StoreUnderTest, opts: { dur
       expect((await store.listAgentCredentials(mark)).map((c) => c.id)).toEqual(['new']);
     });
 
-    if (durable) it('identities survive a close and reopen', async () => {
-      await store.addEnrollToken(enrollToken('t7', { usesLeft: 2 }), at(0));
-      await enroll(store, 'hash-of-t7', 'kept');
-      await store.claimAgentId(claim('shared-1', 'fleet'), 10);
-      await store.close();
-      store = await sut.reopen!();
-      expect((await store.getAgentCredential('kept'))?.hash).toBe('cred-of-kept');
-      expect(await store.getAgentClaim('shared-1')).toEqual(claim('shared-1', 'fleet'));
-      expect(await store.claimAgentId(claim('shared-2', 'fleet'), 1)).toEqual({ outcome: 'limit', count: 1 });
-      expect((await enroll(store, 'hash-of-t7', 'kept-2')).ok).toBe(true);
-      expect(await enroll(store, 'hash-of-t7', 'kept-3')).toEqual({ ok: false, reason: 'used' });
-    });
+    if (durable)
+      it('identities survive a close and reopen', async () => {
+        await store.addEnrollToken(enrollToken('t7', { usesLeft: 2 }), at(0));
+        await enroll(store, 'hash-of-t7', 'kept');
+        await store.claimAgentId(claim('shared-1', 'fleet'), 10);
+        await store.close();
+        store = await sut.reopen!();
+        expect((await store.getAgentCredential('kept'))?.hash).toBe('cred-of-kept');
+        expect(await store.getAgentClaim('shared-1')).toEqual(claim('shared-1', 'fleet'));
+        expect(await store.claimAgentId(claim('shared-2', 'fleet'), 1)).toEqual({ outcome: 'limit', count: 1 });
+        expect((await enroll(store, 'hash-of-t7', 'kept-2')).ok).toBe(true);
+        expect(await enroll(store, 'hash-of-t7', 'kept-3')).toEqual({ ok: false, reason: 'used' });
+      });
 
-    if (durable) it('after flush(), everything written survives a close and reopen', async () => {
-      await store.putHost(host('web-1'));
-      for (let i = 0; i < 50; i++) void store.putAlert(alert(`a${i}`, { startsAt: at(i) }));
-      void store.putHeal(heal('w1', { state: 'awaiting-approval' }));
-      void store.putState('pause', { by: 'ops', at: at(0), reason: '' });
-      await store.flush();
-      await store.putState('pause', undefined);
-      await store.close();
-      store = await sut.reopen!();
-      expect(await store.listHosts()).toHaveLength(1);
-      expect(await store.listAlerts()).toHaveLength(50);
-      expect((await store.listAlerts({ limit: 1 }))[0].id).toBe('a49');
-      expect((await store.getHeal('w1'))?.state).toBe('awaiting-approval');
-      expect(await store.getState('pause')).toBeUndefined();
-    });
+    if (durable)
+      it('after flush(), everything written survives a close and reopen', async () => {
+        await store.putHost(host('web-1'));
+        for (let i = 0; i < 50; i++) void store.putAlert(alert(`a${i}`, { startsAt: at(i) }));
+        void store.putHeal(heal('w1', { state: 'awaiting-approval' }));
+        void store.putState('pause', { by: 'ops', at: at(0), reason: '' });
+        await store.flush();
+        await store.putState('pause', undefined);
+        await store.close();
+        store = await sut.reopen!();
+        expect(await store.listHosts()).toHaveLength(1);
+        expect(await store.listAlerts()).toHaveLength(50);
+        expect((await store.listAlerts({ limit: 1 }))[0].id).toBe('a49');
+        expect((await store.getHeal('w1'))?.state).toBe('awaiting-approval');
+        expect(await store.getState('pause')).toBeUndefined();
+      });
 
-    if (durable) it('close() writes what is pending and can be called once the work is done', async () => {
-      void store.putHeal(heal('w-last'));
-      await store.close();
-      store = await sut.reopen!();
-      expect((await store.getHeal('w-last'))?.id).toBe('w-last');
-    });
+    if (durable)
+      it('close() writes what is pending and can be called once the work is done', async () => {
+        void store.putHeal(heal('w-last'));
+        await store.close();
+        store = await sut.reopen!();
+        expect((await store.getHeal('w-last'))?.id).toBe('w-last');
+      });
   });
 }

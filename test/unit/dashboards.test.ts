@@ -2,9 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../controller/metrics.js';
-import {
-  DASHBOARDS_DIR, allPanels, loadDashboards, metricNames, panelQueries, variableQueries, yamlValues, type Dashboard,
-} from '../helpers/dashboards.js';
+import { DASHBOARDS_DIR, allPanels, loadDashboards, metricNames, panelQueries, variableQueries, yamlValues, type Dashboard } from '../helpers/dashboards.js';
 
 const DS_VAR = { type: 'prometheus', uid: '${datasource}' };
 const PANEL_TYPES = new Set(['timeseries', 'stat', 'table', 'heatmap', 'bargauge', 'state-timeline', 'gauge']);
@@ -48,7 +46,10 @@ describe('Grafana dashboards', () => {
       for (const a of d.annotations?.list ?? []) if (!a.builtIn) expect(a.datasource, `${file} annotation ${a.name}`).toEqual(DS_VAR);
       // Anywhere in the panels, a uid is the variable: a pasted "uid": "P1809F7CD0C75ACF3" fails here.
       const uids = [...JSON.stringify(d.panels).matchAll(/"uid":\s*"([^"]*)"/g)].map((m) => m[1]);
-      expect(uids.filter((u) => u !== '${datasource}'), file).toEqual([]);
+      expect(
+        uids.filter((u) => u !== '${datasource}'),
+        file,
+      ).toEqual([]);
     }
   });
 
@@ -63,11 +64,12 @@ describe('Grafana dashboards', () => {
         const g = p.gridPos;
         expect(g.x >= 0 && g.w > 0 && g.x + g.w <= 24 && g.h > 0, `${where} fits the 24-column grid`).toBe(true);
         // No two panels on the same cell: overlapping panels are a layout mistake Grafana silently moves.
-        for (let x = g.x; x < g.x + g.w; x++) for (let y = g.y; y < g.y + g.h; y++) {
-          const other = cells.get(`${x},${y}`);
-          expect(other, `${where} overlaps ${other}`).toBeUndefined();
-          cells.set(`${x},${y}`, where);
-        }
+        for (let x = g.x; x < g.x + g.w; x++)
+          for (let y = g.y; y < g.y + g.h; y++) {
+            const other = cells.get(`${x},${y}`);
+            expect(other, `${where} overlaps ${other}`).toBeUndefined();
+            cells.set(`${x},${y}`, where);
+          }
         if (p.type === 'row') {
           expect(p.targets ?? [], where).toEqual([]);
           continue;
@@ -83,15 +85,33 @@ describe('Grafana dashboards', () => {
   });
 
   it('shows the fleet health numbers as stat panels', () => {
-    const stats = allPanels(byFile('fleet-overview.json')).filter((p) => p.type === 'stat').flatMap((p) => p.targets!.map((t) => t.expr!));
-    for (const metric of ['laas_host_up', 'laas_link_agents_connected', 'laas_alerts_active', 'laas_heal_actions_total',
-      'laas_heal_breakers_open', 'laas_heal_approvals_pending', 'laas_heal_shadow_total', 'laas_heal_paused']) {
-      expect(stats.some((e) => metricNames(e).includes(metric)), `a stat panel on ${metric}`).toBe(true);
+    const stats = allPanels(byFile('fleet-overview.json'))
+      .filter((p) => p.type === 'stat')
+      .flatMap((p) => p.targets!.map((t) => t.expr!));
+    for (const metric of [
+      'laas_host_up',
+      'laas_link_agents_connected',
+      'laas_alerts_active',
+      'laas_heal_actions_total',
+      'laas_heal_breakers_open',
+      'laas_heal_approvals_pending',
+      'laas_heal_shadow_total',
+      'laas_heal_paused',
+    ]) {
+      expect(
+        stats.some((e) => metricNames(e).includes(metric)),
+        `a stat panel on ${metric}`,
+      ).toBe(true);
     }
     const ah = allPanels(byFile('alerts-and-heals.json'));
-    expect(ah.find((p) => p.type === 'table' && p.targets!.some((t) => t.expr!.includes('state="firing"'))), 'a table of firing alerts').toBeDefined();
-    expect(ah.find((p) => p.type === 'heatmap' && p.targets!.some((t) => t.expr!.includes('laas_heal_fault_to_dispatch_seconds_bucket') && t.format === 'heatmap')),
-      'a heat map of fault-to-dispatch time').toBeDefined();
+    expect(
+      ah.find((p) => p.type === 'table' && p.targets!.some((t) => t.expr!.includes('state="firing"'))),
+      'a table of firing alerts',
+    ).toBeDefined();
+    expect(
+      ah.find((p) => p.type === 'heatmap' && p.targets!.some((t) => t.expr!.includes('laas_heal_fault_to_dispatch_seconds_bucket') && t.format === 'heatmap')),
+      'a heat map of fault-to-dispatch time',
+    ).toBeDefined();
   });
 
   it('has a host variable on the host dashboard, and every host panel filters on it', () => {
@@ -126,8 +146,9 @@ describe('Grafana dashboards', () => {
   });
 
   it('reads metric names out of PromQL (the checker checks itself)', () => {
-    expect(metricNames('histogram_quantile(0.95, sum by (le) (rate(laas_heal_fault_to_dispatch_seconds_bucket{job="x"}[$__rate_interval])))'))
-      .toEqual(['laas_heal_fault_to_dispatch_seconds_bucket']);
+    expect(metricNames('histogram_quantile(0.95, sum by (le) (rate(laas_heal_fault_to_dispatch_seconds_bucket{job="x"}[$__rate_interval])))')).toEqual([
+      'laas_heal_fault_to_dispatch_seconds_bucket',
+    ]);
     expect(metricNames('count(laas_host_up == 0) or vector(0)')).toEqual(['laas_host_up']);
     expect(metricNames('time() - laas_host_last_seen_timestamp_seconds{host="$host"}')).toEqual(['laas_host_last_seen_timestamp_seconds']);
     expect(metricNames('sum(a_total{x=~"b|c"}) / ignoring(x) group_left(y) (b_total > 1e3) offset 5m')).toEqual(['a_total', 'b_total']);
@@ -142,7 +163,7 @@ describe('Grafana dashboards', () => {
 describe('Grafana and Prometheus provisioning', () => {
   const read = (rel: string) => readFileSync(join(DASHBOARDS_DIR, rel), 'utf8');
 
-  it('provisions a Prometheus data source whose uid is the dashboards\' default', () => {
+  it("provisions a Prometheus data source whose uid is the dashboards' default", () => {
     const file = 'provisioning/datasources/laas.yml';
     expect(existsSync(join(DASHBOARDS_DIR, file))).toBe(true);
     const text = read(file);
@@ -172,7 +193,7 @@ describe('Grafana and Prometheus provisioning', () => {
     expect(readme.indexOf('## Grafana and Prometheus')).toBeLessThan(readme.indexOf('## Benchmarks'));
   });
 
-  it('ships a Prometheus scrape config for the controller\'s default address', () => {
+  it("ships a Prometheus scrape config for the controller's default address", () => {
     const text = read('prometheus.yml');
     expect(yamlValues(text, 'job_name')).toEqual(['laas']);
     expect(text).toMatch(/targets:\s*\["127\.0\.0\.1:7070"\]/);

@@ -23,7 +23,16 @@ export const agentRoutes: Routes = (api, { agentAuth, links, link, audit, authFa
       const out = await agentAuth.enroll(b.token, b.agentId, r.remote);
       if ('error' in out) {
         authFailures.fail(r.remote);
-        audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'denied', detail: out.error, unauthenticated: true });
+        audit.add({
+          who: b.agentId,
+          role: 'agent',
+          from: r.remote,
+          action: 'enroll',
+          target: b.agentId,
+          result: 'denied',
+          detail: out.error,
+          unauthenticated: true,
+        });
         throw new ApiError('ENROLL_FAILED', out.error);
       }
       audit.add({ who: b.agentId, role: 'agent', from: r.remote, action: 'enroll', target: b.agentId, result: 'ok' });
@@ -55,5 +64,7 @@ export const agentRoutes: Routes = (api, { agentAuth, links, link, audit, authFa
       const out = await agentAuth.createEnrollToken({ uses: b.uses, ttlMs: b.ttl, createdBy: r.caller });
       return { status: 201, body: { token: out.token, ...out.info } };
     })
-    .route('GET', '/api/v1/audit', 'admin', async (r) => ({ body: audit.tail(limitOf(r.query) ?? 100, { unauthenticated: r.query.get('unauthenticated') !== 'false' }) }));
+    .route('GET', '/api/v1/audit', 'admin', async (r) => ({
+      body: audit.tail(limitOf(r.query) ?? 100, { unauthenticated: r.query.get('unauthenticated') !== 'false' }),
+    }));
 };

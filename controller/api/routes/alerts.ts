@@ -17,13 +17,17 @@ const silenceInput = z.strictObject({
 /** Alerts, their acknowledgement (where the host is owned), silences and the notification log. */
 export const alertRoutes: Routes = (api, { core, store, notificationLog, clock }) => {
   api
-    .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({ body: await store.listAlerts({ ...filterOf(r.query, ['state', 'host']), limit: limitOf(r.query) }) }))
+    .route('GET', '/api/v1/alerts', 'viewer', async (r) => ({
+      body: await store.listAlerts({ ...filterOf(r.query, ['state', 'host']), limit: limitOf(r.query) }),
+    }))
     .route('GET', '/api/v1/alerts/{id}', 'viewer', async (r) => ({ body: (await store.getAlert(r.params.id)) ?? notFound('alert', r.params.id) }))
     .route('POST', '/api/v1/alerts/{id}/ack', 'operator', async (r) => {
       const { id } = r.params;
       const by = r.caller;
       const text = comment(r.body);
-      const alert = await core.fleet.onOwner((await store.getAlert(id))?.host, { kind: 'ack', id, by, comment: text }, () => core.alerting.acknowledge(id, by, text));
+      const alert = await core.fleet.onOwner((await store.getAlert(id))?.host, { kind: 'ack', id, by, comment: text }, () =>
+        core.alerting.acknowledge(id, by, text),
+      );
       return { body: alert ?? notFound('open alert', id) };
     })
     .route('GET', '/api/v1/silences', 'viewer', async () => ({ body: core.alerting.listSilences() }))
@@ -33,7 +37,14 @@ export const alertRoutes: Routes = (api, { core, store, notificationLog, clock }
       const startsAt = input.startsAt ? Date.parse(input.startsAt) : now;
       const endsAt = input.endsAt ? Date.parse(input.endsAt) : startsAt + (input.duration ?? 3_600_000);
       if (!(endsAt > startsAt) || endsAt <= now) throw new ApiError('API_BAD_REQUEST', 'a silence must end after it starts, and in the future');
-      const silence = await core.alerting.addSilence({ matchers: input.matchers, startsAt, endsAt, createdBy: r.caller, comment: input.comment, pauseHeals: input.pauseHeals });
+      const silence = await core.alerting.addSilence({
+        matchers: input.matchers,
+        startsAt,
+        endsAt,
+        createdBy: r.caller,
+        comment: input.comment,
+        pauseHeals: input.pauseHeals,
+      });
       return { status: 201, body: silence };
     })
     .route('DELETE', '/api/v1/silences/{id}', 'operator', async (r) => {

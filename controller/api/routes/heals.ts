@@ -12,15 +12,19 @@ const breakerInput = z.strictObject({
 /** Work orders and their decisions (where the host is owned), the fleet-wide pause, circuit breakers. */
 export const healRoutes: Routes = (api, { core, store }) => {
   const hostOf = async (id: string) => (await store.getHeal(id))?.host;
-  const decide = (verdict: 'approve' | 'reject'): Parameters<typeof api.route>[3] => async (r) => {
-    const { id } = r.params;
-    const by = r.caller;
-    const text = comment(r.body);
-    const order = await core.fleet.onOwner(await hostOf(id), { kind: verdict, id, by, comment: text }, () => core.heal[verdict](id, by, text));
-    return { body: order };
-  };
+  const decide =
+    (verdict: 'approve' | 'reject'): Parameters<typeof api.route>[3] =>
+    async (r) => {
+      const { id } = r.params;
+      const by = r.caller;
+      const text = comment(r.body);
+      const order = await core.fleet.onOwner(await hostOf(id), { kind: verdict, id, by, comment: text }, () => core.heal[verdict](id, by, text));
+      return { body: order };
+    };
   api
-    .route('GET', '/api/v1/heals', 'viewer', async (r) => ({ body: await store.listHeals({ ...filterOf(r.query, ['state', 'host', 'rule']), limit: limitOf(r.query) }) }))
+    .route('GET', '/api/v1/heals', 'viewer', async (r) => ({
+      body: await store.listHeals({ ...filterOf(r.query, ['state', 'host', 'rule']), limit: limitOf(r.query) }),
+    }))
     .route('GET', '/api/v1/heals/{id}', 'viewer', async (r) => ({ body: (await store.getHeal(r.params.id)) ?? notFound('work order', r.params.id) }))
     .route('POST', '/api/v1/heals/{id}/approve', 'operator', decide('approve'))
     .route('POST', '/api/v1/heals/{id}/reject', 'operator', decide('reject'))

@@ -8,7 +8,16 @@ import type { Routes } from './deps.js';
 export const ruleRoutes: Routes = (api, { core, reloadRules }) => {
   api
     .route('GET', '/api/v1/rules', 'viewer', async () => ({
-      body: core.ruleSet.map((r) => ({ id: r.id, namespace: r.namespace, name: r.name, file: r.file, severity: r.severity, mode: r.effectiveMode, schedule: r.schedule ?? null, heal: r.heal ?? null })),
+      body: core.ruleSet.map((r) => ({
+        id: r.id,
+        namespace: r.namespace,
+        name: r.name,
+        file: r.file,
+        severity: r.severity,
+        mode: r.effectiveMode,
+        schedule: r.schedule ?? null,
+        heal: r.heal ?? null,
+      })),
     }))
     .route('POST', '/api/v1/rules/reload', 'admin', async () => {
       const out = await reloadRules();

@@ -9,7 +9,10 @@ export const fleetLimit: Brake = {
     if (facts.fleetLimit === undefined) return undefined;
     const fleet = facts.fleetSize();
     const limit = hostLimit(facts.fleetLimit, fleet);
-    const busy = union(facts.healing(() => true, host), inFlight.filter((o) => o.host !== host).map((o) => o.host));
+    const busy = union(
+      facts.healing(() => true, host),
+      inFlight.filter((o) => o.host !== host).map((o) => o.host),
+    );
     if (busy.length < limit) return undefined;
     return `fleet-wide limit ${facts.fleetLimit} (${limit} of ${fleet} hosts) reached: healing ${busy.join(', ')}; retried when one finishes`;
   },

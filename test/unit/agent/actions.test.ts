@@ -4,24 +4,27 @@ import { parseAgentConfig } from '../../../agent/config.js';
 import { ACTION_NAMES, ERROR_CODES, MAX_FRAME_BYTES, check, encode, resultBody, silentLogger, type Result, type Run } from '../../../protocol/index.js';
 
 const node = process.execPath;
-const config = parseAgentConfig({
-  controller: 'ws://127.0.0.1:7070',
-  token: 't',
-  services: [
-    { name: 'demo', probe: { tcp: '127.0.0.1:1' }, restart: [node, '-e', 'console.log("restarted " + process.argv[1])', 'demo'] },
-    { name: 'nginx', probe: { systemd: 'nginx' } },
-    { name: 'plain', probe: { process: 'plain' } },
-  ],
-  scripts: {
-    hello: [node, '-e', 'console.log(1)'],
-    fail: [node, '-e', 'console.error("no"); process.exit(2)'],
-    slow: ['sleep', '10'],
-    missing: ['/surely/not/a/command'],
+const config = parseAgentConfig(
+  {
+    controller: 'ws://127.0.0.1:7070',
+    token: 't',
+    services: [
+      { name: 'demo', probe: { tcp: '127.0.0.1:1' }, restart: [node, '-e', 'console.log("restarted " + process.argv[1])', 'demo'] },
+      { name: 'nginx', probe: { systemd: 'nginx' } },
+      { name: 'plain', probe: { process: 'plain' } },
+    ],
+    scripts: {
+      hello: [node, '-e', 'console.log(1)'],
+      fail: [node, '-e', 'console.error("no"); process.exit(2)'],
+      slow: ['sleep', '10'],
+      missing: ['/surely/not/a/command'],
+    },
+    // Generous, so a node script started on a loaded machine is not cut short; the one test of the
+    // timeout itself runs with a short one (below).
+    actionTimeout: '30s',
   },
-  // Generous, so a node script started on a loaded machine is not cut short; the one test of the
-  // timeout itself runs with a short one (below).
-  actionTimeout: '30s',
-}, 'agent.json');
+  'agent.json',
+);
 const ctx = { config, log: silentLogger };
 const shortCtx = { config: { ...config, actionTimeoutMs: 300 }, log: silentLogger };
 
@@ -53,9 +56,12 @@ describe('runInstruction', () => {
     expect(await instruct(run('script.run', { name: 'fail' }))).toMatchObject({ outcome: 'failed', exitCode: 2, stderr: 'no\n' });
   });
 
-  it('holds a run to the agent\'s own timeout when the instruction allows longer', async () => {
+  it("holds a run to the agent's own timeout when the instruction allows longer", async () => {
     const started = Date.now();
-    expect(await instruct(run('script.run', { name: 'slow' }, { timeoutMs: 60_000 }), undefined, shortCtx)).toMatchObject({ outcome: 'timed-out', exitCode: null });
+    expect(await instruct(run('script.run', { name: 'slow' }, { timeoutMs: 60_000 }), undefined, shortCtx)).toMatchObject({
+      outcome: 'timed-out',
+      exitCode: null,
+    });
     // Stopped by the agent's 300 ms, long before the instruction's 60 s or the script's own 10 s.
     expect(Date.now() - started).toBeLessThan(10_000);
   });
@@ -78,7 +84,12 @@ describe('runInstruction', () => {
     ['a param of the wrong type', run('service.restart', { service: 7 }), 'ACTION_BAD_PARAMS', '/params/service:'],
     ['a passed deadline', run('script.run', { name: 'hello' }, { deadline: Date.now() - 1000 }), 'ACTION_DEADLINE_PASSED', 'after its deadline'],
     ['a script not in the config', run('script.run', { name: 'rm-rf' }), 'ACTION_NOT_ALLOWED', 'script "rm-rf" is not in this agent\'s config'],
-    ['a script named like an object property', run('script.run', { name: 'constructor' }), 'ACTION_NOT_ALLOWED', 'script "constructor" is not in this agent\'s config'],
+    [
+      'a script named like an object property',
+      run('script.run', { name: 'constructor' }),
+      'ACTION_NOT_ALLOWED',
+      'script "constructor" is not in this agent\'s config',
+    ],
     ['a service not in the config', run('service.restart', { service: 'sshd' }), 'ACTION_NOT_ALLOWED', 'service "sshd" is not in this agent\'s config'],
     ['a service with no way to restart', run('service.restart', { service: 'plain' }), 'ACTION_NOT_ALLOWED', 'service "plain" has no restart command'],
   ];
@@ -105,11 +116,16 @@ describe('runInstruction', () => {
   });
 
   it('trims output that would not fit one link frame once JSON-escaped', async () => {
-    const noisy = parseAgentConfig({
-      controller: 'ws://127.0.0.1:7070', token: 't', maxOutputBytes: 262_144,
-      // Control bytes take six characters each in JSON: 2 x 256 KiB of them would be 3 MiB.
-      scripts: { noisy: [node, '-e', 'const b = Buffer.alloc(300000, 1); process.stdout.write(b); process.stderr.write(b)'] },
-    }, 'agent.json');
+    const noisy = parseAgentConfig(
+      {
+        controller: 'ws://127.0.0.1:7070',
+        token: 't',
+        maxOutputBytes: 262_144,
+        // Control bytes take six characters each in JSON: 2 x 256 KiB of them would be 3 MiB.
+        scripts: { noisy: [node, '-e', 'const b = Buffer.alloc(300000, 1); process.stdout.write(b); process.stderr.write(b)'] },
+      },
+      'agent.json',
+    );
     const r = await runInstruction(run('script.run', { name: 'noisy' }), { config: noisy, log: silentLogger });
     expect(r).toMatchObject({ outcome: 'succeeded', truncated: true });
     expect(r.stdout.length).toBeGreaterThan(10_000);

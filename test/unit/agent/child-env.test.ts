@@ -21,23 +21,41 @@ const PASSED = { HTTP_PROXY: 'http://proxy.example:3128', LC_ALL: 'C.UTF-8', TZ:
 
 const saved: Record<string, string | undefined> = {};
 beforeEach(() => {
-  for (const [k, v] of Object.entries({ ...SECRETS, ...PASSED })) { saved[k] = process.env[k]; process.env[k] = v; }
+  for (const [k, v] of Object.entries({ ...SECRETS, ...PASSED })) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
 });
 afterEach(() => {
-  for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'laas-child-env-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = () => parseAgentConfig({
-  controller: 'ws://127.0.0.1:7070', token: { env: 'AGENT_TOKEN_SOURCE' }, passEnv: ['HTTP_PROXY'],
-  services: [{ name: 'svc', probe: { tcp: '127.0.0.1:1' }, restart: ['env'] }],
-  scripts: { dump: ['env'] },
-}, 'agent.json');
+const config = () =>
+  parseAgentConfig(
+    {
+      controller: 'ws://127.0.0.1:7070',
+      token: { env: 'AGENT_TOKEN_SOURCE' },
+      passEnv: ['HTTP_PROXY'],
+      services: [{ name: 'svc', probe: { tcp: '127.0.0.1:1' }, restart: ['env'] }],
+      scripts: { dump: ['env'] },
+    },
+    'agent.json',
+  );
 
 /** The environment a command saw, from `env`'s output. */
-const parse = (stdout: string) => Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const parse = (stdout: string) =>
+  Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 
 function expectClean(env: Record<string, string>): void {
   for (const name of Object.keys(SECRETS)) expect(env[name], name).toBeUndefined();
@@ -46,9 +64,16 @@ function expectClean(env: Record<string, string>): void {
 }
 
 describe('the environment of what the agent starts', () => {
-  const run = (action: string, params: Record<string, unknown>): Run => ({ id: 'e1', host: 'h', action, params, timeoutMs: 10_000, deadline: Date.now() + 60_000 });
+  const run = (action: string, params: Record<string, unknown>): Run => ({
+    id: 'e1',
+    host: 'h',
+    action,
+    params,
+    timeoutMs: 10_000,
+    deadline: Date.now() + 60_000,
+  });
 
-  it('a script sees the allow-listed variables and what passEnv names, never the agent\'s secrets', async () => {
+  it("a script sees the allow-listed variables and what passEnv names, never the agent's secrets", async () => {
     const r = await runInstruction(run('script.run', { name: 'dump' }), { config: config(), log: silentLogger });
     expect(r.outcome).toBe('succeeded');
     const env = parse(r.stdout);
@@ -63,7 +88,7 @@ describe('the environment of what the agent starts', () => {
     expect(env.HTTP_PROXY).toBe(PASSED.HTTP_PROXY);
   });
 
-  it('the systemd probe\'s systemctl sees the same', async () => {
+  it("the systemd probe's systemctl sees the same", async () => {
     // A stand-in systemctl first on PATH, writing down the environment it was given.
     const bin = join(dir, 'bin');
     const out = join(dir, 'systemctl-env');
@@ -77,10 +102,22 @@ describe('the environment of what the agent starts', () => {
       const c = config();
       const watcher = new ServiceWatcher({
         services: [{ name: 'unit', probe: { kind: 'systemd', target: 'demo' }, probeIntervalMs: 60_000, probeTimeoutMs: 5000 }],
-        env: childEnv(process.env, c), log: silentLogger, onChange: () => undefined,
+        env: childEnv(process.env, c),
+        log: silentLogger,
+        onChange: () => undefined,
       });
       watcher.start();
-      await waitFor('the probe to run', () => { try { return readFileSync(out, 'utf8').includes('PATH='); } catch { return false; } }, 10_000);
+      await waitFor(
+        'the probe to run',
+        () => {
+          try {
+            return readFileSync(out, 'utf8').includes('PATH=');
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+      );
       watcher.stop();
       const env = parse(readFileSync(out, 'utf8'));
       for (const name of Object.keys(SECRETS)) expect(env[name], name).toBeUndefined();

@@ -17,7 +17,8 @@ function fakeProc() {
   return { dir, write };
 }
 
-const NET_HEADER = 'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
+const NET_HEADER =
+  'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
 const netLine = (iface: string, rx: number, tx: number) => `  ${iface}: ${rx} 1 0 0 0 0 0 0 ${tx} 1 0 0 0 0 0 0\n`;
 
 describe('collectors on this host', () => {
@@ -89,19 +90,21 @@ describe('collectors on a fake /proc', () => {
   });
 
   it('disk keeps real filesystems, once per mount point and device', () => {
-    const mounts = parseMounts([
-      'proc /proc proc rw 0 0',
-      'overlay / overlay rw,lowerdir=/a 0 0',
-      '/dev/vda1 /data ext4 rw 0 0',
-      '/dev/vda1 /etc/hosts ext4 rw 0 0',
-      'tmpfs /run tmpfs rw 0 0',
-      'overlay /var/lib/docker/overlay2/x/merged overlay rw 0 0',
-      'cgroup2 /sys/fs/cgroup cgroup2 rw 0 0',
-      '/dev/vdb /mnt/my\\040disk xfs rw 0 0',
-      '/dev/vdb /mnt/my\\040disk xfs rw 0 0',
-      '/dev/loop0 /snap/core/1 squashfs ro 0 0',
-      'server:/export /nfs nfs4 rw 0 0',
-    ].join('\n'));
+    const mounts = parseMounts(
+      [
+        'proc /proc proc rw 0 0',
+        'overlay / overlay rw,lowerdir=/a 0 0',
+        '/dev/vda1 /data ext4 rw 0 0',
+        '/dev/vda1 /etc/hosts ext4 rw 0 0',
+        'tmpfs /run tmpfs rw 0 0',
+        'overlay /var/lib/docker/overlay2/x/merged overlay rw 0 0',
+        'cgroup2 /sys/fs/cgroup cgroup2 rw 0 0',
+        '/dev/vdb /mnt/my\\040disk xfs rw 0 0',
+        '/dev/vdb /mnt/my\\040disk xfs rw 0 0',
+        '/dev/loop0 /snap/core/1 squashfs ro 0 0',
+        'server:/export /nfs nfs4 rw 0 0',
+      ].join('\n'),
+    );
     expect(mounts.map((m) => m.mountPoint)).toEqual(['/', '/data', '/mnt/my disk', '/nfs']);
   });
 

@@ -51,31 +51,51 @@ describe('agent config', () => {
   it('reads the documented example with every probe kind and a secret from the environment', () => {
     process.env.LAAS_TEST_AGENT_TOKEN = 'from-env';
     try {
-      const c = parseAgentConfig({
-        controller: 'wss://laas.example:7070', token: { env: 'LAAS_TEST_AGENT_TOKEN' }, id: 'web-1',
-        labels: { role: 'web', env: 'prod' }, interval: '250ms',
-        services: [
-          svc({ probeInterval: '100ms', probeTimeout: '50ms', restart: ['/usr/bin/systemctl', 'restart', 'demo'] }),
-          { name: 'api', probe: { http: 'https://127.0.0.1/healthz' } },
-          { name: 'nginx', probe: { systemd: 'nginx.service' } },
-          { name: 'cron', probe: { process: 'cron' } },
-          { name: 'db', probe: { pidfile: '/run/db.pid' } },
-          { name: 'held', probe: { tcp: '127.0.0.1:5432', hold: true } },
-        ],
-        scripts: { 'flush-cache': ['/usr/local/bin/flush-cache', '--all'] },
-        actionTimeout: '30s', maxOutputBytes: 1024, reconnect: { min: '100ms', max: '5s' }, outboxLimit: 10,
-      }, 'agent.json');
+      const c = parseAgentConfig(
+        {
+          controller: 'wss://laas.example:7070',
+          token: { env: 'LAAS_TEST_AGENT_TOKEN' },
+          id: 'web-1',
+          labels: { role: 'web', env: 'prod' },
+          interval: '250ms',
+          services: [
+            svc({ probeInterval: '100ms', probeTimeout: '50ms', restart: ['/usr/bin/systemctl', 'restart', 'demo'] }),
+            { name: 'api', probe: { http: 'https://127.0.0.1/healthz' } },
+            { name: 'nginx', probe: { systemd: 'nginx.service' } },
+            { name: 'cron', probe: { process: 'cron' } },
+            { name: 'db', probe: { pidfile: '/run/db.pid' } },
+            { name: 'held', probe: { tcp: '127.0.0.1:5432', hold: true } },
+          ],
+          scripts: { 'flush-cache': ['/usr/local/bin/flush-cache', '--all'] },
+          actionTimeout: '30s',
+          maxOutputBytes: 1024,
+          reconnect: { min: '100ms', max: '5s' },
+          outboxLimit: 10,
+        },
+        'agent.json',
+      );
       expect(c.token).toBe('from-env');
       expect(c.intervalMs).toBe(250);
       expect(c.services.map((s) => [s.probe.kind, s.probe.target])).toEqual([
-        ['tcp', '127.0.0.1:18080'], ['http', 'https://127.0.0.1/healthz'], ['systemd', 'nginx.service'], ['process', 'cron'],
-        ['pidfile', '/run/db.pid'], ['tcp', '127.0.0.1:5432'],
+        ['tcp', '127.0.0.1:18080'],
+        ['http', 'https://127.0.0.1/healthz'],
+        ['systemd', 'nginx.service'],
+        ['process', 'cron'],
+        ['pidfile', '/run/db.pid'],
+        ['tcp', '127.0.0.1:5432'],
       ]);
       expect(c.services[5].probe).toEqual({ kind: 'tcp', target: '127.0.0.1:5432', hold: true });
       expect(c.services[0].probe.hold).toBeUndefined();
       expect(c.services[0]).toMatchObject({ probeIntervalMs: 100, probeTimeoutMs: 50, restart: ['/usr/bin/systemctl', 'restart', 'demo'] });
       expect(c.scripts).toEqual({ 'flush-cache': ['/usr/local/bin/flush-cache', '--all'] });
-      expect(c).toMatchObject({ id: 'web-1', labels: { role: 'web', env: 'prod' }, actionTimeoutMs: 30_000, maxOutputBytes: 1024, reconnect: { minMs: 100, maxMs: 5000 }, outboxLimit: 10 });
+      expect(c).toMatchObject({
+        id: 'web-1',
+        labels: { role: 'web', env: 'prod' },
+        actionTimeoutMs: 30_000,
+        maxOutputBytes: 1024,
+        reconnect: { minMs: 100, maxMs: 5000 },
+        outboxLimit: 10,
+      });
     } finally {
       delete process.env.LAAS_TEST_AGENT_TOKEN;
     }
@@ -86,26 +106,78 @@ describe('agent config', () => {
     ['unknown top-level field', { ...base, intervall: '5s' }, 'agent.json /: unknown field "intervall"'],
     ['no token', { controller: base.controller }, 'agent.json /token: required: the token this agent presents to the controller'],
     ['token of the wrong type', { ...base, token: 42 }, 'agent.json /token: expected a token string, {"env": "VAR"} or {"file": "/path"}'],
-    ['http controller URL', { ...base, controller: 'http://127.0.0.1:7070' }, 'agent.json /controller: expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"'],
+    [
+      'http controller URL',
+      { ...base, controller: 'http://127.0.0.1:7070' },
+      'agent.json /controller: expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"',
+    ],
     ['controller not a URL', { ...base, controller: '127.0.0.1:7070' }, 'agent.json /controller: expected a ws:// or wss:// URL'],
     ['malformed duration', { ...base, interval: '10 seconds' }, 'agent.json /interval: expected a duration like "10s", "5m" or "7d", got "10 seconds"'],
     ['duration as a number', { ...base, interval: 10 }, 'agent.json /interval: expected a duration like "10s", "5m" or "7d", got 10'],
     ['interval too short', { ...base, interval: '10ms' }, 'agent.json /interval: must be at least 100ms'],
     ['label value not a string', { ...base, labels: { role: 1 } }, 'agent.json /labels/role:'],
-    ['probe of no kind', { ...base, services: [svc({ probe: {} })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile'],
-    ['probe of two kinds', { ...base, services: [svc({ probe: { tcp: 'a:1', process: 'a' } })] }, 'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile, got tcp and process'],
-    ['hold on a probe that is not tcp', { ...base, services: [svc({ probe: { http: 'http://127.0.0.1/', hold: true } })] }, 'agent.json /services/0/probe/hold: "hold" applies only to a tcp probe, not to http'],
-    ['hold that is not a boolean', { ...base, services: [svc({ probe: { tcp: '127.0.0.1:1', hold: 'yes' } })] }, 'agent.json /services/0/probe/hold: expected true or false'],
-    ['relative pid file', { ...base, services: [svc({ probe: { pidfile: 'run/x.pid' } })] }, 'agent.json /services/0/probe/pidfile: expected an absolute path to a pid file like "/run/nginx.pid"'],
+    [
+      'probe of no kind',
+      { ...base, services: [svc({ probe: {} })] },
+      'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile',
+    ],
+    [
+      'probe of two kinds',
+      { ...base, services: [svc({ probe: { tcp: 'a:1', process: 'a' } })] },
+      'agent.json /services/0/probe: expected exactly one of tcp, http, systemd, process, pidfile, got tcp and process',
+    ],
+    [
+      'hold on a probe that is not tcp',
+      { ...base, services: [svc({ probe: { http: 'http://127.0.0.1/', hold: true } })] },
+      'agent.json /services/0/probe/hold: "hold" applies only to a tcp probe, not to http',
+    ],
+    [
+      'hold that is not a boolean',
+      { ...base, services: [svc({ probe: { tcp: '127.0.0.1:1', hold: 'yes' } })] },
+      'agent.json /services/0/probe/hold: expected true or false',
+    ],
+    [
+      'relative pid file',
+      { ...base, services: [svc({ probe: { pidfile: 'run/x.pid' } })] },
+      'agent.json /services/0/probe/pidfile: expected an absolute path to a pid file like "/run/nginx.pid"',
+    ],
     ['probe interval under 100ms', { ...base, services: [svc({ probeInterval: '50ms' })] }, 'agent.json /services/0/probeInterval: must be at least 100ms'],
     ['unknown probe kind', { ...base, services: [svc({ probe: { ping: 'a' } })] }, 'agent.json /services/0/probe: unknown field "ping"'],
-    ['tcp target without port', { ...base, services: [svc({ probe: { tcp: 'localhost' } })] }, 'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535'],
-    ['tcp port out of range', { ...base, services: [svc({ probe: { tcp: 'localhost:70000' } })] }, 'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535'],
-    ['http probe with ftp URL', { ...base, services: [svc({ probe: { http: 'ftp://x/' } })] }, 'agent.json /services/0/probe/http: expected an http:// or https:// URL'],
-    ['systemd unit that looks like an option', { ...base, services: [svc({ probe: { systemd: '--all' } })] }, 'agent.json /services/0/probe/systemd: expected a systemd unit name'],
-    ['process name with a slash', { ...base, services: [svc({ probe: { process: '/usr/bin/x' } })] }, 'agent.json /services/0/probe/process: expected a process name without "/"'],
-    ['duplicate service name', { ...base, services: [svc(), { name: 'x', probe: { tcp: 'a:1' } }, svc()] }, 'agent.json /services/2/name: duplicate service name "demo" (first at /services/0)'],
-    ['restart as a shell string', { ...base, services: [svc({ restart: 'systemctl restart demo' })] }, 'agent.json /services/0/restart: expected an argument vector like ["/usr/bin/cmd", "--flag"]'],
+    [
+      'tcp target without port',
+      { ...base, services: [svc({ probe: { tcp: 'localhost' } })] },
+      'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535',
+    ],
+    [
+      'tcp port out of range',
+      { ...base, services: [svc({ probe: { tcp: 'localhost:70000' } })] },
+      'agent.json /services/0/probe/tcp: expected "host:port" with a port 1-65535',
+    ],
+    [
+      'http probe with ftp URL',
+      { ...base, services: [svc({ probe: { http: 'ftp://x/' } })] },
+      'agent.json /services/0/probe/http: expected an http:// or https:// URL',
+    ],
+    [
+      'systemd unit that looks like an option',
+      { ...base, services: [svc({ probe: { systemd: '--all' } })] },
+      'agent.json /services/0/probe/systemd: expected a systemd unit name',
+    ],
+    [
+      'process name with a slash',
+      { ...base, services: [svc({ probe: { process: '/usr/bin/x' } })] },
+      'agent.json /services/0/probe/process: expected a process name without "/"',
+    ],
+    [
+      'duplicate service name',
+      { ...base, services: [svc(), { name: 'x', probe: { tcp: 'a:1' } }, svc()] },
+      'agent.json /services/2/name: duplicate service name "demo" (first at /services/0)',
+    ],
+    [
+      'restart as a shell string',
+      { ...base, services: [svc({ restart: 'systemctl restart demo' })] },
+      'agent.json /services/0/restart: expected an argument vector like ["/usr/bin/cmd", "--flag"]',
+    ],
     ['empty restart argv', { ...base, services: [svc({ restart: [] })] }, 'agent.json /services/0/restart: expected an argument vector'],
     ['unknown service field', { ...base, services: [svc({ restartCmd: ['x'] })] }, 'agent.json /services/0: unknown field "restartCmd"'],
     ['empty script argv', { ...base, scripts: { flush: [] } }, 'agent.json /scripts/flush: expected an argument vector'],
@@ -114,8 +186,16 @@ describe('agent config', () => {
     ['output cap beyond a frame', { ...base, maxOutputBytes: 10_000_000 }, 'agent.json /maxOutputBytes:'],
     ['reconnect min above max', { ...base, reconnect: { min: '20s', max: '1s' } }, 'agent.json /reconnect/min: min must not exceed max'],
     ['unknown reconnect field', { ...base, reconnect: { jitter: true } }, 'agent.json /reconnect: unknown field "jitter"'],
-    ['passEnv naming a LAAS_ variable', { ...base, passEnv: ['HTTP_PROXY', 'LAAS_TOKEN'] }, 'agent.json /passEnv/1: LAAS_TOKEN: LAAS_* variables are never passed'],
-    ['passEnv naming the token\'s variable', { ...base, token: { env: 'AGENT_SECRET' }, passEnv: ['AGENT_SECRET'] }, 'agent.json /passEnv/0: AGENT_SECRET holds a secret of this config'],
+    [
+      'passEnv naming a LAAS_ variable',
+      { ...base, passEnv: ['HTTP_PROXY', 'LAAS_TOKEN'] },
+      'agent.json /passEnv/1: LAAS_TOKEN: LAAS_* variables are never passed',
+    ],
+    [
+      "passEnv naming the token's variable",
+      { ...base, token: { env: 'AGENT_SECRET' }, passEnv: ['AGENT_SECRET'] },
+      'agent.json /passEnv/0: AGENT_SECRET holds a secret of this config',
+    ],
     ['passEnv not a variable name', { ...base, passEnv: ['A=B'] }, 'agent.json /passEnv/0: expected an environment variable name'],
   ];
   it.each(bad)('rejects %s', (_, value, expected) => {
@@ -143,11 +223,15 @@ describe('agent config', () => {
     });
 
     it('refuses two different keys under both names, and anything but an Ed25519 public key', () => {
-      expect(errorOf({ ...base, signingKey: key, controllerKey: other }).message)
-        .toBe('agent.json /controllerKey: "signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"');
+      expect(errorOf({ ...base, signingKey: key, controllerKey: other }).message).toBe(
+        'agent.json /controllerKey: "signingKey" and its older name "controllerKey" name different keys; keep only "signingKey"',
+      );
       const rsa = pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
-      expect(errorOf({ ...base, signingKey: rsa }).message).toContain('agent.json /signingKey: expected the controller\'s Ed25519 public key in PEM');
-      expect(errorOf({ ...base, controllerKey: 'not a key' })).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('agent.json /controllerKey: expected the controller\'s Ed25519 public key') });
+      expect(errorOf({ ...base, signingKey: rsa }).message).toContain("agent.json /signingKey: expected the controller's Ed25519 public key in PEM");
+      expect(errorOf({ ...base, controllerKey: 'not a key' })).toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining("agent.json /controllerKey: expected the controller's Ed25519 public key"),
+      });
     });
   });
 

@@ -88,7 +88,9 @@ describe('disk.cleanup against a racing symlink swapper', () => {
     symlinkSync(outside, join(root, '.parked'));
     swapper = spawn(process.execPath, ['-e', SWAPPER, root, outside, String(BAIT)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let swaps = 0;
-    swapper.stdout!.on('data', (d: Buffer) => { swaps = Number(d.toString().trim().split('\n').pop()); });
+    swapper.stdout!.on('data', (d: Buffer) => {
+      swaps = Number(d.toString().trim().split('\n').pop());
+    });
     await waitFor('the swapper to start swapping', () => swaps > 0, 10_000);
 
     const ctx = ctxFor([root]);
@@ -118,7 +120,10 @@ describe('disk.cleanup on descriptors', () => {
 
   it('closes every directory it opened, whatever it found', async () => {
     let dir = root;
-    for (let i = 0; i < 8; i++) { dir = join(dir, `d${i}`); oldFile(join(dir, 'x.log')); }
+    for (let i = 0; i < 8; i++) {
+      dir = join(dir, `d${i}`);
+      oldFile(join(dir, 'x.log'));
+    }
     symlinkSync(outside, join(root, 'd0', 'link'));
     const before = openFds();
     const out = await diskCleanup(params({ path: root, olderThan: '7d', pattern: '*.log' }), ctxFor([root]));
@@ -133,8 +138,20 @@ describe('disk.cleanup on descriptors', () => {
     // As if, between realpath and open, an ancestor of the root had become a link elsewhere.
     symlinkSync(base, join(root, 'up'));
     const claimed = join(root, 'up', 'outside');
-    const report = await cleanup(claimed, { root: claimed, olderThanMs: 7 * DAY, pattern: '*', dryRun: false, recursive: true, now: Date.now(), deadline: Date.now() + 10_000 });
-    expect(report).toMatchObject({ deleted: 0, errors: 1, messages: [`${claimed}: the cleanup root moved while it was opened (now ${outside}); nothing done`] });
+    const report = await cleanup(claimed, {
+      root: claimed,
+      olderThanMs: 7 * DAY,
+      pattern: '*',
+      dryRun: false,
+      recursive: true,
+      now: Date.now(),
+      deadline: Date.now() + 10_000,
+    });
+    expect(report).toMatchObject({
+      deleted: 0,
+      errors: 1,
+      messages: [`${claimed}: the cleanup root moved while it was opened (now ${outside}); nothing done`],
+    });
     expect(existsSync(victim)).toBe(true);
   });
 
@@ -167,7 +184,10 @@ describe('disk.cleanup and mount points', () => {
 
   it('does not cross into another filesystem mounted inside its root, and says so', async (t) => {
     const inside = join(root, 'mnt');
-    if (!mount(inside)) { t.skip(); return; }
+    if (!mount(inside)) {
+      t.skip();
+      return;
+    }
     const there = oldFile(join(inside, 'x.log'));
     const own = oldFile(join(root, 'y.log'));
     const out = await diskCleanup(params({ path: root, olderThan: '7d' }), ctxFor([root]));
@@ -178,10 +198,19 @@ describe('disk.cleanup and mount points', () => {
 
   it('refuses a path on a mount below its root, and cleans it when the mount point is a root itself', async (t) => {
     const inside = join(root, 'mnt');
-    if (!mount(inside)) { t.skip(); return; }
+    if (!mount(inside)) {
+      t.skip();
+      return;
+    }
     const there = oldFile(join(inside, 'sub', 'x.log'));
     const refused = await diskCleanup(params({ path: join(inside, 'sub'), olderThan: '7d' }), ctxFor([root]));
-    expect(refused).toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `${inside} is on another filesystem than its cleanup root ${root} (a mount point); add it to cleanupRoots to clean it` } });
+    expect(refused).toMatchObject({
+      outcome: 'refused',
+      error: {
+        code: 'ACTION_NOT_ALLOWED',
+        message: `${inside} is on another filesystem than its cleanup root ${root} (a mount point); add it to cleanupRoots to clean it`,
+      },
+    });
     expect(existsSync(there)).toBe(true);
     const out = await diskCleanup(params({ path: join(inside, 'sub'), olderThan: '7d' }), ctxFor([root, inside]));
     expect(JSON.parse(out.stdout)).toMatchObject({ deleted: 1 });

@@ -47,13 +47,21 @@ function counts(out: ActionOutput): Record<string, unknown> {
 
 describe('disk.cleanup params', () => {
   it('keeps the duration a string on the wire and gives the handler milliseconds', () => {
-    expect(params({ path: '/var/log/app', olderThan: '7d' })).toEqual({ path: '/var/log/app', olderThan: 7 * DAY, pattern: '*', dryRun: false, recursive: true });
+    expect(params({ path: '/var/log/app', olderThan: '7d' })).toEqual({
+      path: '/var/log/app',
+      olderThan: 7 * DAY,
+      pattern: '*',
+      dryRun: false,
+      recursive: true,
+    });
   });
 
   function issues(p: Record<string, unknown>): string {
     const r = check(ACTIONS['disk.cleanup'].params, p);
     if (r.ok) throw new Error(`expected ${JSON.stringify(p)} to be refused`);
-    return pointerIssues(r.issues).map((i) => `${i.pointer}: ${i.message}`).join('; ');
+    return pointerIssues(r.issues)
+      .map((i) => `${i.pointer}: ${i.message}`)
+      .join('; ');
   }
   const bad: [string, Record<string, unknown>, string][] = [
     ['a number for olderThan', { path: '/var/log', olderThan: 7 }, '/olderThan: expected a duration like "7d", got 7'],
@@ -75,7 +83,12 @@ describe('disk.cleanup params', () => {
 describe('cleanupRoots in the agent config', () => {
   const cfg = (roots: unknown) => parseAgentConfig({ controller: 'ws://127.0.0.1:7070', token: 't', cleanupRoots: roots }, 'agent.json');
   const message = (roots: unknown) => {
-    try { cfg(roots); } catch (e) { expect(e).toBeInstanceOf(LaasError); return (e as LaasError).message; }
+    try {
+      cfg(roots);
+    } catch (e) {
+      expect(e).toBeInstanceOf(LaasError);
+      return (e as LaasError).message;
+    }
     throw new Error('expected the config to be rejected');
   };
 
@@ -153,11 +166,15 @@ describe('disk.cleanup', () => {
   it('refuses a path outside every root, and touches nothing', async () => {
     const victim = file(join(outside, 'x.log'), 10);
     const out = await diskCleanup(params({ path: outside, olderThan: '7d' }), ctxFor([root]));
-    expect(out).toMatchObject({ outcome: 'refused', stdout: '', error: { code: 'ACTION_NOT_ALLOWED', message: `${outside} is not under a cleanup root of this agent (${root})` } });
+    expect(out).toMatchObject({
+      outcome: 'refused',
+      stdout: '',
+      error: { code: 'ACTION_NOT_ALLOWED', message: `${outside} is not under a cleanup root of this agent (${root})` },
+    });
     expect(existsSync(victim)).toBe(true);
   });
 
-  it('refuses a sibling that only shares the root\'s name as a prefix', async () => {
+  it("refuses a sibling that only shares the root's name as a prefix", async () => {
     const sibling = `${root}2`;
     const victim = file(join(sibling, 'x.log'), 10);
     const out = await diskCleanup(params({ path: sibling, olderThan: '7d' }), ctxFor([root]));
@@ -176,7 +193,10 @@ describe('disk.cleanup', () => {
     const victim = file(join(outside, 'x.log'), 10);
     symlinkSync(outside, join(root, 'escape'));
     const out = await diskCleanup(params({ path: join(root, 'escape'), olderThan: '7d' }), ctxFor([root]));
-    expect(out).toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `${join(root, 'escape')} (really ${outside}) is not under a cleanup root of this agent (${root})` } });
+    expect(out).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED', message: `${join(root, 'escape')} (really ${outside}) is not under a cleanup root of this agent (${root})` },
+    });
     expect(existsSync(victim)).toBe(true);
   });
 
@@ -217,24 +237,46 @@ describe('disk.cleanup', () => {
   });
 
   it('says a missing path under a root does not exist, and a missing path elsewhere is not allowed', async () => {
-    expect(await diskCleanup(params({ path: join(root, 'nope'), olderThan: '7d' }), ctxFor([root])))
-      .toMatchObject({ outcome: 'refused', error: { code: 'ACTION_TARGET_NOT_FOUND', message: `${join(root, 'nope')} does not exist (ENOENT)` } });
-    expect(await diskCleanup(params({ path: join(outside, 'nope'), olderThan: '7d' }), ctxFor([root])))
-      .toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED' } });
+    expect(await diskCleanup(params({ path: join(root, 'nope'), olderThan: '7d' }), ctxFor([root]))).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_TARGET_NOT_FOUND', message: `${join(root, 'nope')} does not exist (ENOENT)` },
+    });
+    expect(await diskCleanup(params({ path: join(outside, 'nope'), olderThan: '7d' }), ctxFor([root]))).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED' },
+    });
   });
 
   it('refuses everything when the config names no roots', async () => {
-    expect(await diskCleanup(params({ path: root, olderThan: '7d' }), ctxFor([])))
-      .toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: 'this agent\'s config has no cleanupRoots, so disk.cleanup may not delete anywhere' } });
+    expect(await diskCleanup(params({ path: root, olderThan: '7d' }), ctxFor([]))).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED', message: "this agent's config has no cleanupRoots, so disk.cleanup may not delete anywhere" },
+    });
   });
 
   it('stops at the entry and depth limits and says so', async () => {
     for (let i = 0; i < 5; i++) file(join(root, `f${i}.log`), 10);
-    const limited = await cleanup(root, { olderThanMs: 7 * DAY, pattern: '*', dryRun: true, recursive: true, now: Date.now(), deadline: Date.now() + 60_000, maxEntries: 3 });
+    const limited = await cleanup(root, {
+      olderThanMs: 7 * DAY,
+      pattern: '*',
+      dryRun: true,
+      recursive: true,
+      now: Date.now(),
+      deadline: Date.now() + 60_000,
+      maxEntries: 3,
+    });
     expect(limited).toMatchObject({ matched: 3, notes: ['stopped after 3 entries; run again to continue'] });
 
     const deep = file(join(root, 'd1', 'd2', 'd3', 'deep.log'), 10);
-    const shallow = await cleanup(root, { olderThanMs: 7 * DAY, pattern: 'deep.log', dryRun: false, recursive: true, now: Date.now(), deadline: Date.now() + 60_000, maxDepth: 2 });
+    const shallow = await cleanup(root, {
+      olderThanMs: 7 * DAY,
+      pattern: 'deep.log',
+      dryRun: false,
+      recursive: true,
+      now: Date.now(),
+      deadline: Date.now() + 60_000,
+      maxDepth: 2,
+    });
     expect(shallow).toMatchObject({ matched: 0, notes: ['skipped 1 directory deeper than 2 levels'] });
     expect(existsSync(deep)).toBe(true);
   });
@@ -251,19 +293,31 @@ describe('disk.cleanup', () => {
     const { cleanupOutput } = await import('../../../agent/actions/disk-cleanup.js');
     const report = await cleanup(root, { olderThanMs: 7 * DAY, pattern: '*', dryRun: true, recursive: true, now: Date.now(), deadline: Date.now() - 1 });
     const out = cleanupOutput(report, 1000);
-    expect(out).toMatchObject({ outcome: 'timed-out', stderr: 'stopped after 1000ms (the action\'s timeout); run again to continue\n' });
+    expect(out).toMatchObject({ outcome: 'timed-out', stderr: "stopped after 1000ms (the action's timeout); run again to continue\n" });
     expect(counts(out)).toEqual({ matched: 0, deleted: 0, bytes: 0, dryRun: true, errors: 0 });
   });
 });
 
 describe('disk.cleanup through runInstruction', () => {
-  const run = (p: Record<string, unknown>): Run => ({ id: 'c1', host: 'h', action: 'disk.cleanup', params: p, timeoutMs: 60_000, deadline: Date.now() + 60_000 });
+  const run = (p: Record<string, unknown>): Run => ({
+    id: 'c1',
+    host: 'h',
+    action: 'disk.cleanup',
+    params: p,
+    timeoutMs: 60_000,
+    deadline: Date.now() + 60_000,
+  });
 
   it('runs a wire instruction whose olderThan is a string, and its result is a valid message', async () => {
     const old = file(join(root, 'x.log'), 10, 'abc');
     const r = await runInstruction(run({ path: root, olderThan: '7d', pattern: '*.log' }), { config: ctxFor([root]).config, log: silentLogger });
     expect(check(resultBody, r)).toMatchObject({ ok: true });
-    expect(r).toMatchObject({ id: 'c1', action: 'disk.cleanup', outcome: 'succeeded', stdout: '{"matched":1,"deleted":1,"bytes":3,"dryRun":false,"errors":0}\n' });
+    expect(r).toMatchObject({
+      id: 'c1',
+      action: 'disk.cleanup',
+      outcome: 'succeeded',
+      stdout: '{"matched":1,"deleted":1,"bytes":3,"dryRun":false,"errors":0}\n',
+    });
     expect(existsSync(old)).toBe(false);
   });
 

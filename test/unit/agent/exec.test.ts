@@ -6,10 +6,22 @@ const limits = { timeoutMs: 10_000, maxOutputBytes: 65_536 };
 const groups: number[] = [];
 
 /** True while any process of the group lives. */
-const groupAlive = (pgid: number) => { try { process.kill(-pgid, 0); return true; } catch { return false; } };
+const groupAlive = (pgid: number) => {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 afterAll(() => {
-  for (const pgid of groups) try { process.kill(-pgid, 'SIGKILL'); } catch { /* already gone */ }
+  for (const pgid of groups)
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
 });
 
 describe('runCommand', () => {

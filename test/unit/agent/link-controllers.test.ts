@@ -3,7 +3,18 @@ import { WebSocketServer } from 'ws';
 import { AgentLink } from '../../../agent/link.js';
 import { decode, encode, silentLogger, type Result } from '../../../protocol/index.js';
 
-const result = (id: string): Result => ({ id, action: 'script.run', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 });
+const result = (id: string): Result => ({
+  id,
+  action: 'script.run',
+  outcome: 'succeeded',
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  startedAt: 1,
+  durationMs: 1,
+});
 
 /** A real WebSocket server answering hello with welcome and acking results, counting what it got. */
 async function controller() {
@@ -12,15 +23,27 @@ async function controller() {
   const stats = { hellos: 0, results: [] as string[] };
   wss.on('connection', (ws) => {
     ws.on('message', (d) => {
-      const msg = decode(d as Buffer);
-      if (msg.type === 'hello') { stats.hellos++; ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 'test' })); }
-      if (msg.type === 'result') { stats.results.push(msg.body.id); ws.send(encode('ack', { id: msg.body.id })); }
+      const msg = decode(d);
+      if (msg.type === 'hello') {
+        stats.hellos++;
+        ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 'test' }));
+      }
+      if (msg.type === 'result') {
+        stats.results.push(msg.body.id);
+        ws.send(encode('ack', { id: msg.body.id }));
+      }
     });
   });
   const { port } = wss.address() as { port: number };
   return {
-    url: `ws://127.0.0.1:${port}`, stats, wss,
-    close: () => new Promise((r) => { for (const s of wss.clients) s.terminate(); wss.close(r); }),
+    url: `ws://127.0.0.1:${port}`,
+    stats,
+    wss,
+    close: () =>
+      new Promise((r) => {
+        for (const s of wss.clients) s.terminate();
+        wss.close(r);
+      }),
   };
 }
 
@@ -34,12 +57,30 @@ const until = async (what: string, fn: () => boolean, ms = 5000) => {
 
 describe('agent link with several controllers', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
+  afterEach(async () => {
+    for (const c of cleanup.splice(0)) await c();
+  });
 
   const link = (urls: string[]) => {
     const l = new AgentLink({
-      url: urls[0], urls, token: 'tok', log: silentLogger, reconnect: { minMs: 20, maxMs: 100 }, outboxLimit: 10, onRun: () => undefined,
-      hello: () => ({ agentId: 'a1', agentVersion: 't', hostname: 'h', labels: {}, os: { platform: 'linux', release: 'x' }, intervalMs: 1000, services: [], actions: [], scripts: [] }),
+      url: urls[0],
+      urls,
+      token: 'tok',
+      log: silentLogger,
+      reconnect: { minMs: 20, maxMs: 100 },
+      outboxLimit: 10,
+      onRun: () => undefined,
+      hello: () => ({
+        agentId: 'a1',
+        agentVersion: 't',
+        hostname: 'h',
+        labels: {},
+        os: { platform: 'linux', release: 'x' },
+        intervalMs: 1000,
+        services: [],
+        actions: [],
+        scripts: [],
+      }),
     });
     cleanup.push(() => l.stop());
     return l;

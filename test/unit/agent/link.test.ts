@@ -3,7 +3,18 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { AgentLink, backoffDelay } from '../../../agent/link.js';
 import { decode, encode, silentLogger, type Message, type Result, type Run } from '../../../protocol/index.js';
 
-const result = (id: string): Result => ({ id, action: 'script.run', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 });
+const result = (id: string): Result => ({
+  id,
+  action: 'script.run',
+  outcome: 'succeeded',
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  startedAt: 1,
+  durationMs: 1,
+});
 
 /** A real WebSocket server playing the controller's side of the protocol. */
 async function fakeController(opts: { ackResults: () => boolean }) {
@@ -18,14 +29,24 @@ async function fakeController(opts: { ackResults: () => boolean }) {
     sockets.push(ws);
     auth.push(req.headers.authorization);
     ws.on('message', (d) => {
-      const msg = decode(d as Buffer);
+      const msg = decode(d);
       got.push({ conn, msg });
       if (msg.type === 'hello') ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 'test' }));
       if (msg.type === 'result' && opts.ackResults()) ws.send(encode('ack', { id: msg.body.id }));
     });
   });
   const { port } = wss.address() as { port: number };
-  return { url: `ws://127.0.0.1:${port}`, got, sockets, auth, close: () => new Promise((r) => { for (const s of wss.clients) s.terminate(); wss.close(r); }) };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    got,
+    sockets,
+    auth,
+    close: () =>
+      new Promise((r) => {
+        for (const s of wss.clients) s.terminate();
+        wss.close(r);
+      }),
+  };
 }
 
 const until = async (what: string, fn: () => boolean, ms = 5000) => {
@@ -38,12 +59,30 @@ const until = async (what: string, fn: () => boolean, ms = 5000) => {
 
 describe('agent link', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
+  afterEach(async () => {
+    for (const c of cleanup.splice(0)) await c();
+  });
 
   function link(url: string, onRun: (r: Run) => void = () => undefined) {
     const l = new AgentLink({
-      url, token: 'tok', log: silentLogger, reconnect: { minMs: 20, maxMs: 100 }, outboxLimit: 3, sampleBufferLimit: 2, onRun,
-      hello: () => ({ agentId: 'a1', agentVersion: 't', hostname: 'h', labels: {}, os: { platform: 'linux', release: 'x' }, intervalMs: 1000, services: [], actions: [], scripts: [] }),
+      url,
+      token: 'tok',
+      log: silentLogger,
+      reconnect: { minMs: 20, maxMs: 100 },
+      outboxLimit: 3,
+      sampleBufferLimit: 2,
+      onRun,
+      hello: () => ({
+        agentId: 'a1',
+        agentVersion: 't',
+        hostname: 'h',
+        labels: {},
+        os: { platform: 'linux', release: 'x' },
+        intervalMs: 1000,
+        services: [],
+        actions: [],
+        scripts: [],
+      }),
     });
     cleanup.push(() => l.stop());
     return l;

@@ -25,10 +25,16 @@ describe('agent instructions', () => {
   let dir = '';
   let agent: Agent | undefined;
   let wss: WebSocketServer | undefined;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-agent-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'laas-agent-'));
+  });
   afterEach(async () => {
     await agent?.stop();
-    await new Promise((r) => { for (const c of wss?.clients ?? []) c.terminate(); wss ? wss.close(r) : r(undefined); });
+    await new Promise((r) => {
+      for (const c of wss?.clients ?? []) c.terminate();
+      if (wss) wss.close(r);
+      else r(undefined);
+    });
     agent = undefined;
     wss = undefined;
     rmSync(dir, { recursive: true, force: true });
@@ -42,18 +48,25 @@ describe('agent instructions', () => {
     wss.on('connection', (ws) => {
       sockets.push(ws);
       ws.on('message', (d) => {
-        const msg = decode(d as Buffer);
+        const msg = decode(d);
         got.push(msg);
         if (msg.type === 'hello') ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 't' }));
         if (msg.type === 'result' && sockets.length > 1) ws.send(encode('ack', { id: msg.body.id }));
       });
     });
     const marker = join(dir, 'ran');
-    const config = parseAgentConfig({
-      controller: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, token: 't', id: 'a1', interval: '10s', signingKey: publicPem,
-      reconnect: { min: '100ms', max: '200ms' },
-      scripts: { mark: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marker)}, 'x')`] },
-    }, 'test');
+    const config = parseAgentConfig(
+      {
+        controller: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`,
+        token: 't',
+        id: 'a1',
+        interval: '10s',
+        signingKey: publicPem,
+        reconnect: { min: '100ms', max: '200ms' },
+        scripts: { mark: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marker)}, 'x')`] },
+      },
+      'test',
+    );
     agent = await startAgent(config, { log: silentLogger });
     await until('connected', () => agent!.link.connected);
     const run = signed({ id: 'r1', host: 'a1', action: 'script.run', params: { name: 'mark' }, timeoutMs: 5000, deadline: Date.now() + 30_000 });
@@ -81,7 +94,7 @@ describe('agent instructions', () => {
     wss.on('connection', (ws) => {
       socket = ws;
       ws.on('message', (d) => {
-        const msg = decode(d as Buffer);
+        const msg = decode(d);
         got.push(msg);
         if (msg.type === 'hello') ws.send(encode('welcome', { hostId: msg.body.agentId, controllerVersion: 't' }));
         if (msg.type === 'result') ws.send(encode('ack', { id: msg.body.id }));
@@ -93,10 +106,19 @@ describe('agent instructions', () => {
   it('with no signing key pinned, refuses every instruction (even a signed one) and still reports', async () => {
     const ctl = await fakeController();
     const marker = join(dir, 'ran-unpinned');
-    agent = await startAgent(parseAgentConfig({
-      controller: ctl.url, token: 't', id: 'a2', interval: '10s',
-      scripts: { mark: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`] },
-    }, 'test'), { log: silentLogger });
+    agent = await startAgent(
+      parseAgentConfig(
+        {
+          controller: ctl.url,
+          token: 't',
+          id: 'a2',
+          interval: '10s',
+          scripts: { mark: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`] },
+        },
+        'test',
+      ),
+      { log: silentLogger },
+    );
     await until('the startup sample', () => ctl.got.some((m) => m.type === 'sample'));
     ctl.send(signed({ id: 'n1', host: 'a2', action: 'script.run', params: { name: 'mark' }, timeoutMs: 5000, deadline: Date.now() + 30_000 }));
     await until('the refusal', () => ctl.got.some((m) => m.type === 'result'));
@@ -109,23 +131,38 @@ describe('agent instructions', () => {
 
   it('refuses an unsigned instruction when a key is pinned', async () => {
     const ctl = await fakeController();
-    agent = await startAgent(parseAgentConfig({ controller: ctl.url, token: 't', id: 'a3', interval: '10s', controllerKey: publicPem, scripts: { x: ['true'] } }, 'test'), { log: silentLogger });
+    agent = await startAgent(
+      parseAgentConfig({ controller: ctl.url, token: 't', id: 'a3', interval: '10s', controllerKey: publicPem, scripts: { x: ['true'] } }, 'test'),
+      { log: silentLogger },
+    );
     await until('connected', () => agent!.link.connected);
     ctl.send({ id: 'u1', host: 'a3', action: 'script.run', params: { name: 'x' }, timeoutMs: 5000, deadline: Date.now() + 30_000 });
     await until('the refusal', () => ctl.got.some((m) => m.type === 'result'));
-    expect(ctl.got.find((m) => m.type === 'result')!.body).toMatchObject({ outcome: 'refused', error: { code: 'ACTION_BAD_SIGNATURE', message: 'the instruction is not signed' } });
+    expect(ctl.got.find((m) => m.type === 'result')!.body).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_BAD_SIGNATURE', message: 'the instruction is not signed' },
+    });
   });
 
-  it('fails enrollment, saving nothing, when the controller\'s reply carries no signing key', async () => {
+  it("fails enrollment, saving nothing, when the controller's reply carries no signing key", async () => {
     const server: Server = createServer((req, res) => {
       req.resume();
-      req.on('end', () => { res.writeHead(201, { 'content-type': 'application/json' }); res.end(JSON.stringify({ agentId: 'e1', credential: 'laas-agent-x' })); });
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ agentId: 'e1', credential: 'laas-agent-x' }));
+      });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const credentialFile = join(dir, 'credential.json');
     try {
-      const config = parseAgentConfig({ controller: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, enrollToken: 'laas-enroll-x', id: 'e1', credentialFile }, 'test');
-      const err = await startAgent(config, { log: silentLogger }).then(() => undefined, (e: unknown) => e);
+      const config = parseAgentConfig(
+        { controller: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, enrollToken: 'laas-enroll-x', id: 'e1', credentialFile },
+        'test',
+      );
+      const err = await startAgent(config, { log: silentLogger }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(LaasError);
       expect(err).toMatchObject({ code: 'ENROLL_FAILED', message: expect.stringContaining('has no valid signing key') });
       expect(existsSync(credentialFile)).toBe(false);

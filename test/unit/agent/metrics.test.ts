@@ -8,22 +8,39 @@ import { LaasError, silentLogger, type Result } from '../../../protocol/index.js
 function fakeLink() {
   const sent: Result[] = [];
   const link: LinkView & { sent: Result[]; stats: { connects: number; samplesDropped: number; resultsDropped: number }; up: boolean } = {
-    sent, up: true,
+    sent,
+    up: true,
     stats: { connects: 1, samplesDropped: 0, resultsDropped: 0 },
-    get connected() { return this.up; },
+    get connected() {
+      return this.up;
+    },
     pendingResults: () => 2,
-    sendResult(r: Result) { sent.push(r); },
+    sendResult(r: Result) {
+      sent.push(r);
+    },
   };
   return link;
 }
 
 const result = (action: string, outcome: Result['outcome']): Result => ({
-  id: `${action}-${outcome}-${Math.random()}`, action, outcome, exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 0, durationMs: 1,
+  id: `${action}-${outcome}-${Math.random()}`,
+  action,
+  outcome,
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  startedAt: 0,
+  durationMs: 1,
 });
 
 describe("the agent's own /metrics", () => {
   let running: AgentMetrics | undefined;
-  afterEach(async () => { await running?.stop(); running = undefined; });
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+  });
 
   async function scrape(m: AgentMetrics, path = '/metrics'): Promise<{ status: number; text: string }> {
     const res = await fetch(`http://127.0.0.1:${m.address.port}${path}`);
@@ -33,10 +50,13 @@ describe("the agent's own /metrics", () => {
   it('serves the latest facts, the link counters and instructions by action and outcome', async () => {
     const link = fakeLink();
     let disk: Record<string, { usedPercent: number; freeBytes: number; totalBytes: number }> = {
-      '/': { usedPercent: 42, freeBytes: 1, totalBytes: 2 }, '/data': { usedPercent: 7, freeBytes: 1, totalBytes: 2 },
+      '/': { usedPercent: 42, freeBytes: 1, totalBytes: 2 },
+      '/data': { usedPercent: 7, freeBytes: 1, totalBytes: 2 },
     };
     running = await startAgentMetrics({
-      listen: '127.0.0.1:0', link, log: silentLogger,
+      listen: '127.0.0.1:0',
+      link,
+      log: silentLogger,
       facts: () => ({ cpu: { usage: 5, load1: 1, load5: 1, load15: 1 }, disk, service: { api: { up: false, since: 2000 } } }),
     });
     link.sendResult(result('service.restart', 'succeeded'));
@@ -45,8 +65,9 @@ describe("the agent's own /metrics", () => {
     expect(link.sent).toHaveLength(3);
     link.stats.connects = 3;
     link.stats.samplesDropped = 5;
-    let { status, text } = await scrape(running);
-    expect(status).toBe(200);
+    const first = await scrape(running);
+    expect(first.status).toBe(200);
+    let text = first.text;
     expect(text).toContain('laas_agent_cpu_usage_percent 5');
     expect(text).toContain('laas_agent_disk_used_percent{mount="/data"} 7');
     expect(text).toContain('laas_agent_service_up{service="api"} 0');
@@ -63,7 +84,7 @@ describe("the agent's own /metrics", () => {
     link.stats.connects = 4;
     link.up = false;
     disk = { '/': disk['/'] };
-    ({ text } = await scrape(running));
+    text = (await scrape(running)).text;
     expect(text).toContain('laas_agent_link_connects_total 4');
     expect(text).toContain('laas_agent_link_connected 0');
     expect(text).not.toContain('mount="/data"');
@@ -82,8 +103,9 @@ describe("the agent's own /metrics", () => {
 
   it('fails to start, saying where, when the address is taken', async () => {
     running = await startAgentMetrics({ listen: '127.0.0.1:0', link: fakeLink(), log: silentLogger, facts: () => ({}) });
-    await expect(startAgentMetrics({ listen: `127.0.0.1:${running.address.port}`, link: fakeLink(), log: silentLogger, facts: () => ({}) }))
-      .rejects.toThrow(`agent metrics: cannot listen on 127.0.0.1:${running.address.port}: listen EADDRINUSE`);
+    await expect(startAgentMetrics({ listen: `127.0.0.1:${running.address.port}`, link: fakeLink(), log: silentLogger, facts: () => ({}) })).rejects.toThrow(
+      `agent metrics: cannot listen on 127.0.0.1:${running.address.port}: listen EADDRINUSE`,
+    );
   });
 
   it('is configured with "metrics": {"listen": "host:port"}, and is off by default', () => {
@@ -96,13 +118,17 @@ describe("the agent's own /metrics", () => {
       ['127.0.0.1:9101', 'agent.json /metrics'],
     ] as const) {
       let err: unknown;
-      try { parseAgentConfig({ ...base, metrics: bad }, 'agent.json'); } catch (e) { err = e; }
+      try {
+        parseAgentConfig({ ...base, metrics: bad }, 'agent.json');
+      } catch (e) {
+        err = e;
+      }
       expect(err, JSON.stringify(bad)).toBeInstanceOf(LaasError);
       expect((err as Error).message, JSON.stringify(bad)).toContain(message);
     }
   });
 
-  it('keeps prom-client off the agent\'s default path: no static import of it from agent/main.ts', () => {
+  it("keeps prom-client off the agent's default path: no static import of it from agent/main.ts", () => {
     const root = resolve('agent/main.ts');
     const seen = new Set<string>();
     const packages = new Set<string>();
@@ -113,7 +139,7 @@ describe("the agent's own /metrics", () => {
       // Static imports and re-exports only: `await import('…')` is the lazy path and is allowed.
       for (const m of src.matchAll(/^\s*(?:import|export)\s+(?:type\s+)?[^;'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm)) {
         if (/^\s*(?:import|export)\s+type\s/.test(m[0])) continue;
-        const spec = (m[1] ?? m[2])!;
+        const spec = m[1] ?? m[2];
         if (spec.startsWith('.')) walk(join(dirname(file), spec.replace(/\.js$/, '.ts')));
         else packages.add(spec);
       }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
  * The installed agent runs with --jitless (packaging/systemd/laas-agent.service), which turns off
  * WebAssembly; Node's fetch needs it (undici's parser), so agent code must use node:http(s).
  */
-describe('agent code and the installed agent\'s --jitless', () => {
+describe("agent code and the installed agent's --jitless", () => {
   it('no agent module calls fetch', () => {
     const files = (readdirSync('agent', { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThan(10);

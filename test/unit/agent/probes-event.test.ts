@@ -37,20 +37,29 @@ async function localServer(onSocket: (socket: Socket) => void): Promise<{ server
   const server = createServer(onSocket);
   servers.push(server);
   let accepted = 0;
-  server.on('connection', () => { accepted++; });
+  server.on('connection', () => {
+    accepted++;
+  });
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
   return { server, port, accepted: () => accepted };
 }
 
 /** A TCP server in a child process of its own (so SIGKILL is a real process death); resolves with its port. */
 async function serverProcess(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const s = require('node:net').createServer(() => {});
     s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  `,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
   return { child, port };
@@ -69,7 +78,10 @@ describe('tcp probe holding its connection', () => {
     const { child, port } = await serverProcess();
     let lostAt = 0;
     let why = '';
-    const r = await hold(`127.0.0.1:${port}`, 1000, (w) => { lostAt = Date.now(); why = w; });
+    const r = await hold(`127.0.0.1:${port}`, 1000, (w) => {
+      lostAt = Date.now();
+      why = w;
+    });
     expect(r.up).toBe(true);
     expect(r.held).toBeDefined();
     const killedAt = Date.now();
@@ -84,12 +96,16 @@ describe('tcp probe holding its connection', () => {
   it('does not call onLost after release, and holds nothing when the service is down', async () => {
     const { server, port } = await localServer(() => {});
     let lost = 0;
-    const r = await hold(`127.0.0.1:${port}`, 1000, () => { lost++; });
+    const r = await hold(`127.0.0.1:${port}`, 1000, () => {
+      lost++;
+    });
     r.held!.release();
     await new Promise((res) => server.close(res));
     await new Promise((res) => setTimeout(res, 100));
     expect(lost).toBe(0);
-    const down = await hold(`127.0.0.1:${port}`, 1000, () => { lost++; });
+    const down = await hold(`127.0.0.1:${port}`, 1000, () => {
+      lost++;
+    });
     expect(down).toEqual({ up: false, detail: 'ECONNREFUSED' });
   });
 });
@@ -111,7 +127,9 @@ describe('ServiceWatcher with a held tcp probe', () => {
 
   it('does not report a service that merely closes idle connections as down', async () => {
     // Every connection is closed by the server after 600 ms, as a keep-alive timeout would.
-    const { port, accepted } = await localServer((socket) => { setTimeout(() => socket.end(), 600); });
+    const { port, accepted } = await localServer((socket) => {
+      setTimeout(() => socket.end(), 600);
+    });
     const changes = watch({ name: 'svc', probe: { kind: 'tcp', target: `127.0.0.1:${port}`, hold: true }, probeIntervalMs: 10_000, probeTimeoutMs: 1000 });
     await until('first state', () => changes.length === 1);
     // Each close makes the watcher connect again at once (to confirm): reconnects, no fault.
@@ -139,7 +157,16 @@ describe('ServiceWatcher with a held tcp probe', () => {
     expect(await open()).toBe(1);
     watchers[0].stop();
     let n = 1;
-    await until('connection closed', () => { void open().then((x) => { n = x; }); return n === 0; }, 3000);
+    await until(
+      'connection closed',
+      () => {
+        void open().then((x) => {
+          n = x;
+        });
+        return n === 0;
+      },
+      3000,
+    );
   });
 });
 
@@ -161,7 +188,13 @@ describe.runIf(linux)('pidfile probe', () => {
     const parent = spawn('sh', ['-c', 'sleep 30 & echo $! > "$1"; exec sleep 30', 'sh', join(dir, 'child.pid')], { stdio: 'ignore' });
     children.push(parent);
     const file = join(dir, 'child.pid');
-    await until('pid file', () => { try { return /^\d+\n$/.test(readFileSync(file, 'utf8')); } catch { return false; } });
+    await until('pid file', () => {
+      try {
+        return /^\d+\n$/.test(readFileSync(file, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
     const pid = Number(readFileSync(file, 'utf8'));
     expect(await PROBES.pidfile(file, 1000)).toEqual({ up: true });
     process.kill(pid, 'SIGKILL');
@@ -182,7 +215,10 @@ describe.runIf(linux)('pidfile probe', () => {
     expect(await PROBES.pidfile(real, 1000)).toEqual({ up: true });
     const link = join(dir, 'link.pid');
     symlinkSync(real, link);
-    expect(await PROBES.pidfile(link, 1000)).toEqual({ up: false, detail: `${link} is a symbolic link; a pid file must be a regular file (links are not followed)` });
+    expect(await PROBES.pidfile(link, 1000)).toEqual({
+      up: false,
+      detail: `${link} is a symbolic link; a pid file must be a regular file (links are not followed)`,
+    });
   });
 
   it('reads at most 64 bytes, and never waits on a FIFO or reads a device', async () => {

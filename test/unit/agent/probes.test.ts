@@ -13,10 +13,15 @@ const servers: (Server | HttpServer)[] = [];
 
 afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => {
-    if ('closeAllConnections' in s) s.closeAllConnections();
-    s.close(r);
-  })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((r) => {
+          if ('closeAllConnections' in s) s.closeAllConnections();
+          s.close(r);
+        }),
+    ),
+  );
 });
 
 function listen<S extends Server | HttpServer>(server: S): Promise<number> {
@@ -56,11 +61,16 @@ describe('tcp probe', () => {
 
 describe('http probe', () => {
   it('is up on 2xx, down on other statuses, errors and timeouts', async () => {
-    const port = await listen(createHttpServer((req, res) => {
-      if (req.url === '/slow') { setTimeout(() => res.end('late'), 2000).unref(); return; }
-      res.statusCode = req.url === '/ok' ? 204 : 503;
-      res.end();
-    }));
+    const port = await listen(
+      createHttpServer((req, res) => {
+        if (req.url === '/slow') {
+          setTimeout(() => res.end('late'), 2000).unref();
+          return;
+        }
+        res.statusCode = req.url === '/ok' ? 204 : 503;
+        res.end();
+      }),
+    );
     expect(await PROBES.http(`http://127.0.0.1:${port}/ok`, 1000)).toEqual({ up: true });
     expect(await PROBES.http(`http://127.0.0.1:${port}/broken`, 1000)).toEqual({ up: false, detail: 'HTTP 503' });
     expect(await PROBES.http(`http://127.0.0.1:${port}/slow`, 100)).toEqual({ up: false, detail: 'no answer within 100ms' });
@@ -68,12 +78,22 @@ describe('http probe', () => {
   });
 
   it('follows redirects as fetch does, and calls a redirect loop down', async () => {
-    const port = await listen(createHttpServer((req, res) => {
-      if (req.url === '/old') { res.statusCode = 301; res.setHeader('location', '/new'); return res.end(); }
-      if (req.url === '/loop') { res.statusCode = 302; res.setHeader('location', '/loop'); return res.end(); }
-      res.statusCode = req.url === '/new' ? 200 : 404;
-      res.end('body the probe does not read');
-    }));
+    const port = await listen(
+      createHttpServer((req, res) => {
+        if (req.url === '/old') {
+          res.statusCode = 301;
+          res.setHeader('location', '/new');
+          return res.end();
+        }
+        if (req.url === '/loop') {
+          res.statusCode = 302;
+          res.setHeader('location', '/loop');
+          return res.end();
+        }
+        res.statusCode = req.url === '/new' ? 200 : 404;
+        res.end('body the probe does not read');
+      }),
+    );
     expect(await PROBES.http(`http://127.0.0.1:${port}/old`, 1000)).toEqual({ up: true });
     expect(await PROBES.http(`http://127.0.0.1:${port}/loop`, 1000)).toEqual({ up: false, detail: 'redirect count exceeded' });
     expect(await PROBES.http(`http://127.0.0.1:${port}/gone`, 1000)).toEqual({ up: false, detail: 'HTTP 404' });
@@ -124,8 +144,17 @@ describe.runIf(linux)('process probe', () => {
     let zombie = false;
     for (let i = 0; i < 100 && !zombie; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      zombie = readFileSync('/proc/' + parent.pid + '/task/' + parent.pid + '/children', 'utf8').trim().split(/\s+/).filter(Boolean)
-        .some((pid) => { try { return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop()!); } catch { return false; } });
+      zombie = readFileSync('/proc/' + parent.pid + '/task/' + parent.pid + '/children', 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .some((pid) => {
+          try {
+            return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop()!);
+          } catch {
+            return false;
+          }
+        });
     }
     expect(zombie).toBe(true);
     expect(await PROBES.process(name, 1000)).toEqual({ up: false, detail: `only zombie processes named ${name}` });

@@ -16,7 +16,9 @@ const params = (p: Record<string, unknown>) => v.parse(ACTIONS['process.kill'].p
 
 const dir = mkdtempSync(join(tmpdir(), 'laas-kill-'));
 const children: ChildProcess[] = [];
-afterEach(() => { for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A `sleep 30` under a name no other process has: the kernel names it after the link. */
@@ -28,7 +30,10 @@ async function sleeper(name?: string): Promise<ChildProcess> {
   }
   const child = spawn(file, ['30'], { stdio: 'ignore' });
   children.push(child);
-  await new Promise((r, j) => { child.once('spawn', r); child.once('error', j); });
+  await new Promise((r, j) => {
+    child.once('spawn', r);
+    child.once('error', j);
+  });
   return child;
 }
 
@@ -40,7 +45,9 @@ function death(child: ChildProcess): Promise<NodeJS.Signals | null> {
 function issues(p: Record<string, unknown>): string {
   const r = check(ACTIONS['process.kill'].params, p);
   if (r.ok) throw new Error(`expected ${JSON.stringify(p)} to be refused`);
-  return pointerIssues(r.issues).map((i) => `${i.pointer}: ${i.message}`).join('; ');
+  return pointerIssues(r.issues)
+    .map((i) => `${i.pointer}: ${i.message}`)
+    .join('; ');
 }
 
 describe('process.kill params', () => {
@@ -106,10 +113,14 @@ describe.runIf(linux)('process.kill', () => {
   });
 
   it('refuses the agent itself and its parent', async () => {
-    expect(await processKill(params({ pid: process.pid, signal: 'SIGKILL' }), ctx))
-      .toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${process.pid} is the agent itself; the agent never signals it` } });
-    expect(await processKill(params({ pid: process.ppid, signal: 'SIGKILL' }), ctx))
-      .toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${process.ppid} is the agent's parent; the agent never signals it` } });
+    expect(await processKill(params({ pid: process.pid, signal: 'SIGKILL' }), ctx)).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${process.pid} is the agent itself; the agent never signals it` },
+    });
+    expect(await processKill(params({ pid: process.ppid, signal: 'SIGKILL' }), ctx)).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${process.ppid} is the agent's parent; the agent never signals it` },
+    });
   });
 
   it('refuses pid 1 even when a caller skips the catalogue', async () => {
@@ -119,9 +130,14 @@ describe.runIf(linux)('process.kill', () => {
   it('refuses a thread of the agent, which would signal the agent', async () => {
     // libuv's thread pool (and V8's workers) are threads of this process with pids of their own.
     const { readdirSync } = await import('node:fs');
-    const tid = readdirSync(`/proc/${process.pid}/task`).map(Number).find((t) => t !== process.pid);
+    const tid = readdirSync(`/proc/${process.pid}/task`)
+      .map(Number)
+      .find((t) => t !== process.pid);
     expect(tid).toBeDefined();
-    expect(await processKill(params({ pid: tid! }), ctx)).toMatchObject({ outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${tid} is the agent itself; the agent never signals it` } });
+    expect(await processKill(params({ pid: tid! }), ctx)).toMatchObject({
+      outcome: 'refused',
+      error: { code: 'ACTION_NOT_ALLOWED', message: `pid ${tid} is the agent itself; the agent never signals it` },
+    });
   });
 
   it('skips the agent when a name also matches it, and refuses when only the agent has it', async () => {
@@ -131,11 +147,19 @@ describe.runIf(linux)('process.kill', () => {
     process.title = name;
     try {
       expect(await processKill(params({ name }), ctx)).toMatchObject({
-        outcome: 'refused', error: { code: 'ACTION_NOT_ALLOWED', message: `every process named ${name} is one the agent never signals (skipped pid ${process.pid}: the agent itself)` },
+        outcome: 'refused',
+        error: {
+          code: 'ACTION_NOT_ALLOWED',
+          message: `every process named ${name} is one the agent never signals (skipped pid ${process.pid}: the agent itself)`,
+        },
       });
       const other = await sleeper(name);
       const out = await processKill(params({ name }), ctx);
-      expect(out).toMatchObject({ outcome: 'succeeded', stdout: `signalled 1 process(es): ${other.pid}\n`, stderr: `skipped pid ${process.pid}: the agent itself\n` });
+      expect(out).toMatchObject({
+        outcome: 'succeeded',
+        stdout: `signalled 1 process(es): ${other.pid}\n`,
+        stderr: `skipped pid ${process.pid}: the agent itself\n`,
+      });
       expect(await death(other)).toBe('SIGTERM');
     } finally {
       process.title = title;
@@ -144,7 +168,14 @@ describe.runIf(linux)('process.kill', () => {
 });
 
 describe.runIf(linux)('process.kill through runInstruction', () => {
-  const run = (p: Record<string, unknown>): Run => ({ id: 'k1', host: 'h', action: 'process.kill', params: p, timeoutMs: 10_000, deadline: Date.now() + 60_000 });
+  const run = (p: Record<string, unknown>): Run => ({
+    id: 'k1',
+    host: 'h',
+    action: 'process.kill',
+    params: p,
+    timeoutMs: 10_000,
+    deadline: Date.now() + 60_000,
+  });
   async function instruct(r: Run): Promise<Result> {
     const result = await runInstruction(r, { config, log: silentLogger });
     expect(check(resultBody, result)).toMatchObject({ ok: true });

@@ -6,12 +6,25 @@ import { MAX_REMEMBERED_RUNS, RunJournal } from '../../../agent/run-journal.js';
 import { silentLogger, type Result, type Run } from '../../../protocol/index.js';
 
 const run = (id: string, deadline: number): Run => ({ id, host: 'h', action: 'script.run', params: { name: 'x' }, timeoutMs: 1000, deadline });
-const result = (id: string): Result => ({ id, action: 'script.run', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 });
+const result = (id: string): Result => ({
+  id,
+  action: 'script.run',
+  outcome: 'succeeded',
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  startedAt: 1,
+  durationMs: 1,
+});
 
 describe('the run journal', () => {
   const dir = mkdtempSync(join(tmpdir(), 'laas-journal-'));
   const file = join(dir, 'runs.json');
-  afterEach(() => { for (const f of readdirSync(dir)) rmSync(join(dir, f)); });
+  afterEach(() => {
+    for (const f of readdirSync(dir)) rmSync(join(dir, f));
+  });
 
   it('is on disk before the action runs, and a new journal (a restarted agent) knows the id', async () => {
     const j = new RunJournal(file, silentLogger);
@@ -46,12 +59,22 @@ describe('the run journal', () => {
   it('moves a corrupt file aside, says where, and starts empty', () => {
     writeFileSync(file, '{"version": 2}');
     const lines: Record<string, unknown>[] = [];
-    const log = { ...silentLogger, error: (o: Record<string, unknown>, msg: string) => lines.push({ ...o, msg }), info: () => undefined } as unknown as typeof silentLogger;
+    const log = {
+      ...silentLogger,
+      error: (o: Record<string, unknown>, msg: string) => lines.push({ ...o, msg }),
+      info: () => undefined,
+    } as unknown as typeof silentLogger;
     const j = new RunJournal(file, log);
     expect(j.size).toBe(0);
     expect(existsSync(file)).toBe(false);
     const aside = readdirSync(dir).find((f) => f.startsWith('runs.json.corrupt-'))!;
     expect(readFileSync(join(dir, aside), 'utf8')).toBe('{"version": 2}');
-    expect(lines).toEqual([expect.objectContaining({ code: 'AGENT_STATE_CORRUPT', movedTo: join(dir, aside), msg: expect.stringContaining(`${file}: not a valid state file (/version:`) })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        code: 'AGENT_STATE_CORRUPT',
+        movedTo: join(dir, aside),
+        msg: expect.stringContaining(`${file}: not a valid state file (/version:`),
+      }),
+    ]);
   });
 });

@@ -64,7 +64,10 @@ describe('ServiceWatcher', () => {
       calls++;
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise<void>((r) => { release = r; setTimeout(r, 30); });
+      await new Promise<void>((r) => {
+        release = r;
+        setTimeout(r, 30);
+      });
       inFlight--;
       return { up: calls % 2 === 0 };
     };
@@ -91,7 +94,10 @@ describe('ServiceWatcher', () => {
     let t = 1_700_000_000_000;
     let up = true;
     const probe = async (): Promise<ProbeResult> => (up ? { up } : { up, detail: 'nope' });
-    const { w, changes } = watch([tcpService('svc', 1, 100)], { now: () => t, probes: { tcp: probe, http: probe, systemd: probe, process: probe, pidfile: probe } });
+    const { w, changes } = watch([tcpService('svc', 1, 100)], {
+      now: () => t,
+      probes: { tcp: probe, http: probe, systemd: probe, process: probe, pidfile: probe },
+    });
     w.start();
     await until(() => changes.length === 1);
     t += 5000;
@@ -100,11 +106,16 @@ describe('ServiceWatcher', () => {
     up = false;
     t += 5000;
     await w.probeNow('svc');
-    expect(changes.map((c) => c.facts)).toEqual([{ up: true, since: 1_700_000_000_000 }, { up: false, since: 1_700_000_010_000, detail: 'nope' }]);
+    expect(changes.map((c) => c.facts)).toEqual([
+      { up: true, since: 1_700_000_000_000 },
+      { up: false, since: 1_700_000_010_000, detail: 'nope' },
+    ]);
   });
 
   it('turns a probe that throws into "down" and keeps going', async () => {
-    const broken = async (): Promise<ProbeResult> => { throw new Error('boom'); };
+    const broken = async (): Promise<ProbeResult> => {
+      throw new Error('boom');
+    };
     const { w, changes } = watch([tcpService('b', 1, 100)], { probes: { tcp: broken, http: broken, systemd: broken, process: broken, pidfile: broken } });
     w.start();
     await until(() => changes.length === 1);

@@ -6,7 +6,9 @@ describe('timeStalls', () => {
     const r = await timeStalls(async () => {
       await new Promise((res) => setTimeout(res, 5));
       const until = Date.now() + 60;
-      while (Date.now() < until) { /* block the loop, as a synchronous child process would */ }
+      while (Date.now() < until) {
+        /* block the loop, as a synchronous child process would */
+      }
       return 42;
     });
     expect(r.value).toBe(42);

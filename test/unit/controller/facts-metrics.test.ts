@@ -6,7 +6,9 @@ const GiB = 2 ** 30;
 
 function sample(extra: Partial<Sample> = {}): Sample {
   return {
-    seq: 0, ts: 0, trigger: 'interval',
+    seq: 0,
+    ts: 0,
+    trigger: 'interval',
     cpu: { usage: 12.5, load1: 1, load5: 2, load15: 3 },
     memory: { usedPercent: 40, availableBytes: 6 * GiB, totalBytes: 16 * GiB },
     disk: { '/': { usedPercent: 30, freeBytes: 70 * GiB, totalBytes: 100 * GiB } },
@@ -19,10 +21,15 @@ function sample(extra: Partial<Sample> = {}): Sample {
 /** /metrics as a map of series line → value, comments left out. */
 async function scrape(m: ReturnType<typeof createMetrics>): Promise<Map<string, number>> {
   const text = await m.registry.metrics();
-  return new Map(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
-    const i = l.lastIndexOf(' ');
-    return [l.slice(0, i), Number(l.slice(i + 1))] as const;
-  }));
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => {
+        const i = l.lastIndexOf(' ');
+        return [l.slice(0, i), Number(l.slice(i + 1))] as const;
+      }),
+  );
 }
 const seriesOf = (s: Map<string, number>, name: string) => [...s.keys()].filter((k) => k.startsWith(`${name}{`) || k === name);
 
@@ -43,7 +50,10 @@ describe('per-host fact gauges', () => {
 
   it('drops the series of a mount, interface or service the host stops reporting', async () => {
     const m = createMetrics();
-    m.facts.record('web-1', sample({ disk: { '/': sample().disk!['/'], '/mnt/usb': sample().disk!['/'] }, service: { api: { up: false, since: 0 }, old: { up: true, since: 0 } } }));
+    m.facts.record(
+      'web-1',
+      sample({ disk: { '/': sample().disk!['/'], '/mnt/usb': sample().disk!['/'] }, service: { api: { up: false, since: 0 }, old: { up: true, since: 0 } } }),
+    );
     expect(seriesOf(await scrape(m), 'laas_host_disk_free_bytes')).toHaveLength(2);
     m.facts.record('web-1', sample({ service: { api: { up: false, since: 0 } } }));
     const s = await scrape(m);
@@ -68,7 +78,10 @@ describe('per-host fact gauges', () => {
     const veths = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`veth${1000 + i}`, n]));
     m.facts.record('docker-1', sample({ disk: { '/var/lib/docker/x': d, '/': d, '/data': d }, net: { ...veths, eth0: n } }));
     let s = await scrape(m);
-    expect(seriesOf(s, 'laas_host_disk_used_percent').sort()).toEqual(['laas_host_disk_used_percent{host="docker-1",mount="/"}', 'laas_host_disk_used_percent{host="docker-1",mount="/data"}']);
+    expect(seriesOf(s, 'laas_host_disk_used_percent').sort()).toEqual([
+      'laas_host_disk_used_percent{host="docker-1",mount="/"}',
+      'laas_host_disk_used_percent{host="docker-1",mount="/data"}',
+    ]);
     const ifaces = seriesOf(s, 'laas_host_network_receive_bytes_per_second');
     expect(ifaces).toHaveLength(3);
     expect(ifaces).toContain('laas_host_network_receive_bytes_per_second{host="docker-1",interface="eth0"}');
@@ -77,7 +90,11 @@ describe('per-host fact gauges', () => {
     // A new, shorter mount does not push out one already shown: graphs stay stable.
     m.facts.record('docker-1', sample({ disk: { '/a': d, '/': d, '/data': d }, net: { eth0: n } }));
     s = await scrape(m);
-    expect(seriesOf(s, 'laas_host_disk_used_percent').map((k) => /mount="([^"]*)"/.exec(k)![1]).sort()).toEqual(['/', '/data']);
+    expect(
+      seriesOf(s, 'laas_host_disk_used_percent')
+        .map((k) => /mount="([^"]*)"/.exec(k)![1])
+        .sort(),
+    ).toEqual(['/', '/data']);
     expect(seriesOf(s, 'laas_host_network_receive_bytes_per_second')).toHaveLength(1);
   });
 
@@ -105,7 +122,8 @@ describe('per-host fact gauges', () => {
     const svc = { up: true, since: 0 };
     const hostSeries = (s: Map<string, number>) => [...s.keys()].filter((k) => k.startsWith('laas_host_')).length;
     const before = hostSeries(await scrape(m));
-    for (let i = 0; i < 100; i++) m.facts.record(`h${i}`, sample({ disk: { '/': d, '/data': d }, net: { eth0: n, eth1: n }, service: { a: svc, b: svc, c: svc } }));
+    for (let i = 0; i < 100; i++)
+      m.facts.record(`h${i}`, sample({ disk: { '/': d, '/data': d }, net: { eth0: n, eth1: n }, service: { a: svc, b: svc, c: svc } }));
     const perHost = (hostSeries(await scrape(m)) - before) / 100;
     // up + 4 cpu + 3 memory + 2×3 disk + 2×2 net + 3×2 service
     expect(perHost).toBe(24);
@@ -149,11 +167,17 @@ describe('per-host fact gauges', () => {
       for (let i = 0; i < hosts; i++) m.facts.record(`h${i}`, sample());
       m.facts.record('odd "host"\\with\nnewline', sample());
       let ticks = 0;
-      const timer = setInterval(() => { ticks++; }, 0);
+      const timer = setInterval(() => {
+        ticks++;
+      }, 0);
       const text = await m.text();
       clearInterval(timer);
       // The process's own series (CPU, memory, the scrape's own timing) differ between two reads.
-      const strip = (t: string) => t.split('\n').filter((l) => !l.startsWith('laas_controller_')).join('\n');
+      const strip = (t: string) =>
+        t
+          .split('\n')
+          .filter((l) => !l.startsWith('laas_controller_'))
+          .join('\n');
       expect(strip(text)).toBe(strip(await m.registry.metrics()));
       expect(ticks).toBeGreaterThan(0);
     }

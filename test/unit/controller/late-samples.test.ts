@@ -14,20 +14,51 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function setup(opts: { heal?: boolean; store?: MemoryStore; clock?: SimClock; sent?: Run[] } = {}) {
   mkdirSync(join(dir, 'ns'), { recursive: true });
-  writeFileSync(join(dir, 'ns', 'svc-down.json'), JSON.stringify({
-    name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
-    ...(opts.heal ? { heal: { action: 'service.restart', params: { service: 'svc' } } } : {}),
-  }));
+  writeFileSync(
+    join(dir, 'ns', 'svc-down.json'),
+    JSON.stringify({
+      name: 'svc-down',
+      when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+      ...(opts.heal ? { heal: { action: 'service.restart', params: { service: 'svc' } } } : {}),
+    }),
+  );
   const clock = opts.clock ?? new SimClock(1_000_000);
   const metrics = createMetrics();
   const core = await Core.create({
-    store: opts.store ?? new MemoryStore(), metrics, log: silentLogger, clock, receivers: new Set(), send: (_h, run) => { opts.sent?.push(run); return true; }, requestSample: () => undefined,
-    deliver: () => undefined, hostDownAfterMs: 3_000, externalUrl: () => 'http://laas.test',
+    store: opts.store ?? new MemoryStore(),
+    metrics,
+    log: silentLogger,
+    clock,
+    receivers: new Set(),
+    send: (_h, run) => {
+      opts.sent?.push(run);
+      return true;
+    },
+    requestSample: () => undefined,
+    deliver: () => undefined,
+    hostDownAfterMs: 3_000,
+    externalUrl: () => 'http://laas.test',
   });
   core.setRules(loadRules([dir]).rules);
-  await core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+  await core.hello({
+    agentId: 'h1',
+    agentVersion: 't',
+    hostname: 'h1',
+    labels: {},
+    os: { platform: 'linux', release: 't' },
+    intervalMs: 1000,
+    services: ['svc'],
+    actions: [],
+    scripts: [],
+  });
   let seq = 0;
-  const sample = (up: boolean, ts: number, buffered = false): Sample => ({ seq: seq++, ts, trigger: 'interval', service: { svc: { up, since: ts } }, ...(buffered ? { buffered: true as const } : {}) });
+  const sample = (up: boolean, ts: number, buffered = false): Sample => ({
+    seq: seq++,
+    ts,
+    trigger: 'interval',
+    service: { svc: { up, since: ts } },
+    ...(buffered ? { buffered: true as const } : {}),
+  });
   const late = async (reason: string) => (await metrics.samplesLate.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
   const svcAlert = () => core.alerting.list().find((a) => a.rule === 'ns/svc-down');
   return { clock, core, sample, late, svcAlert };
@@ -53,7 +84,10 @@ describe('samples that tell the past', () => {
 
   it('a late sample is still a sign of life: host-down resolves on it', async () => {
     const { clock, core, sample } = await setup();
-    for (let i = 0; i < 5; i++) { await clock.advanceTo(clock.now() + 1000); await core.sweep(); }
+    for (let i = 0; i < 5; i++) {
+      await clock.advanceTo(clock.now() + 1000);
+      await core.sweep();
+    }
     expect(core.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state).toBe('firing');
     await core.sample('h1', sample(true, clock.now() - 4000, true));
     expect(core.alerting.list().find((a) => a.rule.endsWith('host-down'))?.state ?? 'resolved').toBe('resolved');
@@ -70,7 +104,10 @@ describe('samples that tell the past', () => {
     // From the wake the host gets its whole deadline (3 s) again — its frames and reconnect were
     // queued while the controller slept — and no more than that.
     const woke = clock.now();
-    for (let i = 0; i < 29; i++) { await clock.advanceTo(clock.now() + 100); await core.sweep(); }
+    for (let i = 0; i < 29; i++) {
+      await clock.advanceTo(clock.now() + 100);
+      await core.sweep();
+    }
     expect(clock.now() - woke).toBe(2900);
     expect(core.alerting.list().filter((a) => a.rule.endsWith('host-down'))).toEqual([]);
     await clock.advanceTo(woke + 3000);
@@ -88,9 +125,30 @@ describe('samples that tell the past', () => {
     await before.core.ack('h1', sent[0].id);
     // The controller restarts; meanwhile the service came back (the agent's backlog says so, late).
     const after = await setup({ heal: true, store, clock });
-    await after.core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+    await after.core.hello({
+      agentId: 'h1',
+      agentVersion: 't',
+      hostname: 'h1',
+      labels: {},
+      os: { platform: 'linux', release: 't' },
+      intervalMs: 1000,
+      services: ['svc'],
+      actions: [],
+      scripts: [],
+    });
     await after.core.sample('h1', after.sample(true, clock.now() + 10, true));
-    await after.core.result('h1', { id: sent[0].id, action: 'service.restart', outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
+    await after.core.result('h1', {
+      id: sent[0].id,
+      action: 'service.restart',
+      outcome: 'succeeded',
+      exitCode: 0,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      truncated: false,
+      startedAt: clock.now(),
+      durationMs: 5,
+    });
     await after.core.sample('h1', after.sample(true, clock.now() + 20));
     const order = (await store.listHeals())[0];
     expect(order.state).toBe('succeeded');

@@ -56,6 +56,8 @@ describe('the structured logger', () => {
   });
 
   it('refuses an unknown LAAS_LOG_LEVEL with the levels it knows', () => {
-    expect(() => createLogger('x', 'verbose', () => {})).toThrow(/LAAS_LOG_LEVEL=verbose is not a log level: use one of trace, debug, info, warn, error, fatal, silent/);
+    expect(() => createLogger('x', 'verbose', () => {})).toThrow(
+      /LAAS_LOG_LEVEL=verbose is not a log level: use one of trace, debug, info, warn, error, fatal, silent/,
+    );
   });
 });

@@ -14,9 +14,24 @@ const m = (s: string) => parseMatcher(s) as Matcher;
 function alert(host: string, state: AlertRecord['state'] = 'firing', extra: Partial<AlertRecord> = {}): AlertRecord {
   const labels = { alertname: 'svc-down', rule: 'web/svc-down', host, severity: 'critical', ...(extra.labels ?? {}) };
   return {
-    id: `a-${host}`, rule: 'web/svc-down', host, severity: 'critical', state, startsAt: new Date(T0).toISOString(), firedAt: new Date(T0).toISOString(),
-    endsAt: state === 'resolved' ? new Date(T0 + 1).toISOString() : null, summary: `svc down on ${host}`, description: '', labels, fingerprint: `fp-${host}`,
-    heals: [], updatedAt: '', ack: null, flapping: false, clearedAt: null, ...extra,
+    id: `a-${host}`,
+    rule: 'web/svc-down',
+    host,
+    severity: 'critical',
+    state,
+    startsAt: new Date(T0).toISOString(),
+    firedAt: new Date(T0).toISOString(),
+    endsAt: state === 'resolved' ? new Date(T0 + 1).toISOString() : null,
+    summary: `svc down on ${host}`,
+    description: '',
+    labels,
+    fingerprint: `fp-${host}`,
+    heals: [],
+    updatedAt: '',
+    ack: null,
+    flapping: false,
+    clearedAt: null,
+    ...extra,
   };
 }
 
@@ -35,7 +50,11 @@ describe('matchers and routes', () => {
 
   it('walks the routing tree: deepest match wins, continue lets siblings match, settings inherit', () => {
     const root: Route = {
-      receiver: 'default', matchers: [], groupBy: ['alertname'], groupWait: 5000, continue: false,
+      receiver: 'default',
+      matchers: [],
+      groupBy: ['alertname'],
+      groupWait: 5000,
+      continue: false,
       routes: [
         { receiver: 'pager', matchers: [m('severity=critical')], continue: true, routes: [], groupInterval: 60_000 },
         { receiver: 'db-team', matchers: [m('namespace=db')], continue: false, routes: [] },
@@ -43,8 +62,16 @@ describe('matchers and routes', () => {
     };
     expect(route(root, { severity: 'critical', namespace: 'db' }).map((d) => d.receiver)).toEqual(['pager', 'db-team']);
     expect(route(root, { severity: 'warning', namespace: 'web' }).map((d) => d.receiver)).toEqual(['default']);
-    expect(route(root, { severity: 'critical' })[0]).toEqual({ receiver: 'pager', groupBy: ['alertname'], groupWait: 5000, groupInterval: 60_000, repeatInterval: 14_400_000 });
-    expect(direct(['ops'], undefined)).toEqual([{ receiver: 'ops', groupBy: ['alertname', 'host'], groupWait: 0, groupInterval: 30_000, repeatInterval: 14_400_000 }]);
+    expect(route(root, { severity: 'critical' })[0]).toEqual({
+      receiver: 'pager',
+      groupBy: ['alertname'],
+      groupWait: 5000,
+      groupInterval: 60_000,
+      repeatInterval: 14_400_000,
+    });
+    expect(direct(['ops'], undefined)).toEqual([
+      { receiver: 'ops', groupBy: ['alertname', 'host'], groupWait: 0, groupInterval: 30_000, repeatInterval: 14_400_000 },
+    ]);
   });
 });
 
@@ -60,7 +87,10 @@ describe('notification groups', () => {
 
   it('turns a burst of 50 alerts into one notification per group', async () => {
     const { clock, sent, groups } = setup();
-    for (let i = 0; i < 50; i++) { groups.update(alert(`h${i}`), [byAlertname]); await clock.advanceTo(clock.now() + 20); }
+    for (let i = 0; i < 50; i++) {
+      groups.update(alert(`h${i}`), [byAlertname]);
+      await clock.advanceTo(clock.now() + 20);
+    }
     await clock.advanceTo(T0 + 5000);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ receiver: 'ops', status: 'firing', groupLabels: { alertname: 'svc-down' } });
@@ -129,7 +159,16 @@ describe('notification groups', () => {
 
 describe('alert hysteresis and flapping', () => {
   const host = { id: 'h1', labels: {} };
-  const rule = (extra: Partial<AlertRule> = {}): AlertRule => ({ id: 'web/svc-down', name: 'svc-down', namespace: 'web', severity: 'critical', forMs: 0, description: '', labels: {}, ...extra });
+  const rule = (extra: Partial<AlertRule> = {}): AlertRule => ({
+    id: 'web/svc-down',
+    name: 'svc-down',
+    namespace: 'web',
+    severity: 'critical',
+    forMs: 0,
+    description: '',
+    labels: {},
+    ...extra,
+  });
 
   it('keepFiringFor holds a firing alert while the condition is briefly clear', () => {
     const seen: Transition[] = [];
@@ -149,7 +188,10 @@ describe('alert hysteresis and flapping', () => {
     const am = new AlertStates({ onTransition: (t) => seen.push(t) });
     const r = rule({ flap: { windowMs: 60_000, changes: 4 } });
     let t = T0;
-    for (let i = 0; i < 20; i++) { am.observe(r, host, true, t += 1000); am.observe(r, host, false, t += 1000); }
+    for (let i = 0; i < 20; i++) {
+      am.observe(r, host, true, (t += 1000));
+      am.observe(r, host, false, (t += 1000));
+    }
     const fired = seen.filter((x) => x.to === 'firing' && x.from !== 'firing');
     expect(fired.length).toBeLessThanOrEqual(3);
     expect(am.get(r.id, 'h1')).toMatchObject({ state: 'firing', flapping: true });

@@ -2,8 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { AlertStates, renderTemplate, type AlertRule, type Transition } from '../../../../controller/alerts/state-machine.js';
 
 const rule = (forMs: number): AlertRule => ({
-  id: 'web/demo-down', name: 'demo-down', namespace: 'web', severity: 'critical', forMs,
-  summary: 'demo is down on {{host}} ({{labels.role}})', description: 'd', labels: { team: 'web' },
+  id: 'web/demo-down',
+  name: 'demo-down',
+  namespace: 'web',
+  severity: 'critical',
+  forMs,
+  summary: 'demo is down on {{host}} ({{labels.role}})',
+  description: 'd',
+  labels: { team: 'web' },
 });
 const host = { id: 'web-1', labels: { role: 'web' } };
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -21,8 +27,17 @@ describe('alert state machine', () => {
     m.observe(rule(0), host, true, T0);
     m.observe(rule(0), host, true, T0 + 1000);
     m.observe(rule(0), host, false, T0 + 2000);
-    expect(seen.map((t) => [t.from, t.to])).toEqual([[null, 'firing'], ['firing', 'resolved']]);
-    expect(seen[1].alert).toMatchObject({ id: 'a1', state: 'resolved', startsAt: new Date(T0).toISOString(), firedAt: new Date(T0).toISOString(), endsAt: new Date(T0 + 2000).toISOString() });
+    expect(seen.map((t) => [t.from, t.to])).toEqual([
+      [null, 'firing'],
+      ['firing', 'resolved'],
+    ]);
+    expect(seen[1].alert).toMatchObject({
+      id: 'a1',
+      state: 'resolved',
+      startsAt: new Date(T0).toISOString(),
+      firedAt: new Date(T0).toISOString(),
+      endsAt: new Date(T0 + 2000).toISOString(),
+    });
     expect(m.list()).toEqual([]);
   });
 
@@ -44,7 +59,11 @@ describe('alert state machine', () => {
     m.observe(r, host, false, T0 + 30_000);
     m.observe(r, host, true, T0 + 40_000);
     m.observe(r, host, true, T0 + 90_000);
-    expect(seen.map((t) => [t.alert.id, t.from, t.to])).toEqual([['a1', null, 'pending'], ['a1', 'pending', 'resolved'], ['a2', null, 'pending']]);
+    expect(seen.map((t) => [t.alert.id, t.from, t.to])).toEqual([
+      ['a1', null, 'pending'],
+      ['a1', 'pending', 'resolved'],
+      ['a2', null, 'pending'],
+    ]);
     m.observe(r, host, true, T0 + 100_000);
     expect(seen.at(-1)).toMatchObject({ from: 'pending', to: 'firing', alert: { id: 'a2' } });
   });
@@ -54,13 +73,26 @@ describe('alert state machine', () => {
     m.observe(rule(0), host, true, T0);
     m.observe(rule(0), { id: 'web-2', labels: { role: 'web' } }, true, T0);
     m.observe(rule(0), host, true, T0 + 1);
-    expect(m.list().map((a) => a.host).sort()).toEqual(['web-1', 'web-2']);
+    expect(
+      m
+        .list()
+        .map((a) => a.host)
+        .sort(),
+    ).toEqual(['web-1', 'web-2']);
   });
 
   it('labels alerts with rule, host and host labels, and renders the summary', () => {
     const { m } = machine();
     const t = m.observe(rule(0), host, true, T0)!;
-    expect(t.alert.labels).toEqual({ role: 'web', team: 'web', alertname: 'demo-down', rule: 'web/demo-down', namespace: 'web', host: 'web-1', severity: 'critical' });
+    expect(t.alert.labels).toEqual({
+      role: 'web',
+      team: 'web',
+      alertname: 'demo-down',
+      rule: 'web/demo-down',
+      namespace: 'web',
+      host: 'web-1',
+      severity: 'critical',
+    });
     expect(t.alert.summary).toBe('demo is down on web-1 (web)');
     expect(t.alert.fingerprint).toMatch(/^[0-9a-f]{16}$/);
   });

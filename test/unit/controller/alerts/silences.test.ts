@@ -23,20 +23,26 @@ const check = (matchers: unknown[]): string => {
 };
 
 describe('silence matchers', () => {
-  it('refuses a bad regex in either form, at the matcher\'s own pointer', () => {
+  it("refuses a bad regex in either form, at the matcher's own pointer", () => {
     expect(check(['host=web-1', { name: 'host', value: '(', isRegex: true }])).toBe(
-      'request body /matchers/1/value: invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `(`');
-    expect(check(['host=web-1', 'env=prod', 'alertname=~disk(']))
-      .toBe('request body /matchers/2: bad regex in matcher "alertname=~disk(": invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `disk(`');
+      'request body /matchers/1/value: invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `(`',
+    );
+    expect(check(['host=web-1', 'env=prod', 'alertname=~disk('])).toBe(
+      'request body /matchers/2: bad regex in matcher "alertname=~disk(": invalid regular expression (RE2 syntax, as in Alertmanager): missing closing ): `disk(`',
+    );
     // Backreferences and lookaround would need backtracking: RE2 has neither.
-    expect(check([{ name: 'host', value: '(a)\\1', isRegex: true, isEqual: false }])).toMatch(/^request body \/matchers\/0\/value: invalid regular expression .*invalid escape sequence/);
+    expect(check([{ name: 'host', value: '(a)\\1', isRegex: true, isEqual: false }])).toMatch(
+      /^request body \/matchers\/0\/value: invalid regular expression .*invalid escape sequence/,
+    );
     expect(check(['host=~(?=web)web-1'])).toMatch(/^request body \/matchers\/0: bad regex in matcher/);
-    expect(check([42])).toBe('request body /matchers/0: expected a matcher: a string like "host=web-1" or "alertname=~disk.*", or {"name", "value", "isRegex", "isEqual"}');
+    expect(check([42])).toBe(
+      'request body /matchers/0: expected a matcher: a string like "host=web-1" or "alertname=~disk.*", or {"name", "value", "isRegex", "isEqual"}',
+    );
     expect(check([{ name: 'host', value: 'x'.repeat(5000) }])).toMatch(/^request body \/matchers\/0\/value: Too big/);
     expect(check(['host=web-1', { name: 'host', value: 'web-.*', isRegex: true }])).toBe('ok');
   });
 
-  it('matches anchored, like Alertmanager\'s ^(?:regex)$', () => {
+  it("matches anchored, like Alertmanager's ^(?:regex)$", () => {
     const labels = { host: 'web-1', alertname: 'cpu-high' };
     expect(matches([m('alertname=~disk|cpu')], labels)).toBe(false);
     expect(matches([m('alertname=~disk|cpu-high')], labels)).toBe(true);
@@ -54,7 +60,7 @@ describe('silence matchers', () => {
     expect(matches([m('host=~(a+)+$')], { host: 'aaaa' })).toBe(true);
   });
 
-  it('compiles each matcher\'s regex once, not on every match', () => {
+  it("compiles each matcher's regex once, not on every match", () => {
     const compile = vi.spyOn(RE2JS, 'compile');
     try {
       const set = [m('host=~web-[0-9]+'), m('alertname!~disk.*')];
@@ -74,7 +80,16 @@ describe('silence matchers', () => {
 });
 
 describe('stored silences', () => {
-  const good = { id: 'good', matchers: [{ name: 'host', value: 'web-1', isRegex: false, isEqual: true }], startsAt: new Date(T0).toISOString(), endsAt: new Date(T0 + 3_600_000).toISOString(), createdBy: 'alice', comment: '', pauseHeals: false, createdAt: new Date(T0).toISOString() };
+  const good = {
+    id: 'good',
+    matchers: [{ name: 'host', value: 'web-1', isRegex: false, isEqual: true }],
+    startsAt: new Date(T0).toISOString(),
+    endsAt: new Date(T0 + 3_600_000).toISOString(),
+    createdBy: 'alice',
+    comment: '',
+    pauseHeals: false,
+    createdAt: new Date(T0).toISOString(),
+  };
   const badRegex = { ...good, id: 'bad-regex', matchers: [{ name: 'host', value: '(', isRegex: true, isEqual: true }] };
 
   it('skips a stored silence with a bad regex, reports it once, and applies the others', () => {
@@ -87,7 +102,11 @@ describe('stored silences', () => {
     for (let i = 0; i < 3; i++) expect(s.matching({ host: 'web-1' }, T0 + 1000).map((x) => x.id)).toEqual(['good']);
     expect(problems).toHaveLength(2);
     // Listed as invalid, kept as stored (nothing lost), and removed when expired by hand.
-    expect(s.all(T0).map((x) => [x.id, x.state])).toEqual([['good', 'active'], ['bad-regex', 'invalid'], ['no-matchers', 'invalid']]);
+    expect(s.all(T0).map((x) => [x.id, x.state])).toEqual([
+      ['good', 'active'],
+      ['bad-regex', 'invalid'],
+      ['no-matchers', 'invalid'],
+    ]);
     expect(s.toJSON()).toEqual([good, badRegex, { id: 'no-matchers', startsAt: 'soon' }]);
     expect(s.expire('bad-regex', T0)).toBe(true);
     expect(s.toJSON().map((x) => (x as { id: string }).id)).toEqual(['good', 'no-matchers']);
@@ -104,8 +123,23 @@ describe('stored silences', () => {
 
 describe('a notification group flush', () => {
   const alert: AlertRecord = {
-    id: 'a1', rule: 'web/svc-down', host: 'h1', severity: 'critical', state: 'firing', startsAt: new Date(T0).toISOString(), firedAt: new Date(T0).toISOString(),
-    endsAt: null, summary: 'svc down', description: '', labels: { alertname: 'svc-down', host: 'h1' }, fingerprint: 'fp-h1', heals: [], updatedAt: '', ack: null, flapping: false, clearedAt: null,
+    id: 'a1',
+    rule: 'web/svc-down',
+    host: 'h1',
+    severity: 'critical',
+    state: 'firing',
+    startsAt: new Date(T0).toISOString(),
+    firedAt: new Date(T0).toISOString(),
+    endsAt: null,
+    summary: 'svc down',
+    description: '',
+    labels: { alertname: 'svc-down', host: 'h1' },
+    fingerprint: 'fp-h1',
+    heals: [],
+    updatedAt: '',
+    ack: null,
+    flapping: false,
+    clearedAt: null,
   };
   const d = { receiver: 'ops', groupBy: ['alertname'], groupWait: 0, groupInterval: 30_000, repeatInterval: 3_600_000 };
 
@@ -114,8 +148,13 @@ describe('a notification group flush', () => {
     const sent: Notification[] = [];
     const errors: string[] = [];
     const groups = new Groups({
-      clock, deliver: (n) => sent.push(n), externalUrl: () => 'http://x', log: () => undefined,
-      mutedBy: () => { throw new SyntaxError('Invalid regular expression: /^(?:()$/: Unterminated group'); },
+      clock,
+      deliver: (n) => sent.push(n),
+      externalUrl: () => 'http://x',
+      log: () => undefined,
+      mutedBy: () => {
+        throw new SyntaxError('Invalid regular expression: /^(?:()$/: Unterminated group');
+      },
       onError: (e, where) => errors.push(`${where}: ${(e as Error).message}`),
     });
     groups.update(alert, [d]);
@@ -130,8 +169,14 @@ describe('a notification group flush', () => {
     let fail = true;
     const sent: Notification[] = [];
     const groups = new Groups({
-      clock, externalUrl: () => 'http://x', log: () => undefined, mutedBy: () => null,
-      deliver: (n) => { if (fail) throw new Error('receiver exploded'); sent.push(n); },
+      clock,
+      externalUrl: () => 'http://x',
+      log: () => undefined,
+      mutedBy: () => null,
+      deliver: (n) => {
+        if (fail) throw new Error('receiver exploded');
+        sent.push(n);
+      },
       onError: (e, where) => errors.push(`${where}: ${(e as Error).message}`),
     });
     groups.update(alert, [d]);
@@ -145,12 +190,16 @@ describe('a notification group flush', () => {
 });
 
 describe('the real clock', () => {
-  afterEach(() => { vi.useRealTimers(); });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('waits out a delay longer than setTimeout can hold (a 30-day silence) instead of firing at once', () => {
     vi.useFakeTimers({ now: T0 });
     let fired = 0;
-    realClock.after(30 * 86_400_000, () => { fired++; });
+    realClock.after(30 * 86_400_000, () => {
+      fired++;
+    });
     vi.advanceTimersByTime(60_000);
     expect(fired).toBe(0);
     vi.advanceTimersByTime(30 * 86_400_000 - 60_001);

@@ -13,16 +13,20 @@ describe('API browser-safety checks', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return (server.address() as AddressInfo).port;
   };
-  const call = (port: number, method: string, headers: Record<string, string>): Promise<{ status: number; code?: string }> => new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/change', method, headers }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
+  const call = (port: number, method: string, headers: Record<string, string>): Promise<{ status: number; code?: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/change', method, headers }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
+      });
+      req.on('error', reject);
+      req.end(method === 'POST' ? '{}' : undefined);
     });
-    req.on('error', reject);
-    req.end(method === 'POST' ? '{}' : undefined);
-  });
-  const routes = (api: Api) => api.route('POST', '/change', 'operator', async () => ({ body: { ok: true } })).route('GET', '/change', 'viewer', async () => ({ body: { ok: true } }));
+  const routes = (api: Api) =>
+    api.route('POST', '/change', 'operator', async () => ({ body: { ok: true } })).route('GET', '/change', 'viewer', async () => ({ body: { ok: true } }));
   let open = 0;
   let tokens = 0;
 
@@ -36,7 +40,7 @@ describe('API browser-safety checks', () => {
 
   const json = { 'content-type': 'application/json; charset=utf-8' };
 
-  it('an open API takes loopback names and the externalUrl\'s host, in Host and Origin', async () => {
+  it("an open API takes loopback names and the externalUrl's host, in Host and Origin", async () => {
     for (const host of ['127.0.0.1:1', '127.1.2.3', 'localhost', 'app.localhost:7070', '[::1]:7070', 'laas.example.com:8443', 'LAAS.EXAMPLE.COM']) {
       expect((await call(open, 'POST', { ...json, host })).status, host).toBe(200);
     }
@@ -50,7 +54,9 @@ describe('API browser-safety checks', () => {
 
   it('a bearer token is proof enough: no Host, Content-Type or Origin check then', async () => {
     const auth = { authorization: 'Bearer tok-0123456789' };
-    expect((await call(tokens, 'POST', { ...auth, host: 'controller.example.com', 'content-type': 'text/plain', origin: 'https://elsewhere.example' })).status).toBe(200);
+    expect(
+      (await call(tokens, 'POST', { ...auth, host: 'controller.example.com', 'content-type': 'text/plain', origin: 'https://elsewhere.example' })).status,
+    ).toBe(200);
     expect(await call(tokens, 'POST', { host: 'controller.example.com', 'content-type': 'text/plain' })).toEqual({ status: 401, code: 'API_UNAUTHORIZED' });
   });
 });

@@ -33,10 +33,18 @@ describe('cluster secret: messages and sealed values', () => {
     const sealed = secret.seal('-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n');
     expect(JSON.stringify(sealed)).not.toContain('PRIVATE KEY');
     expect(secret.open(sealed, 'the key')).toContain('abc');
-    const err = (() => { try { new ClusterSecret('x'.repeat(40)).open(sealed, 'the key'); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        new ClusterSecret('x'.repeat(40)).open(sealed, 'the key');
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(err).toBeInstanceOf(LaasError);
     expect((err as LaasError).code).toBe('CLUSTER_SECRET_MISMATCH');
-    expect(() => secret.open({ ...sealed, data: Buffer.from('tampered').toString('base64') }, 'the key')).toThrow(/CLUSTER_SECRET_MISMATCH|sealed with another secret/);
+    expect(() => secret.open({ ...sealed, data: Buffer.from('tampered').toString('base64') }, 'the key')).toThrow(
+      /CLUSTER_SECRET_MISMATCH|sealed with another secret/,
+    );
   });
 });
 
@@ -47,25 +55,41 @@ describe('cluster secret: messages and sealed values', () => {
  */
 describe.skipIf(postgresMissing())('cluster messages over a real PostgreSQL', () => {
   let server: TestPostgres;
-  beforeAll(async () => { server = await startPostgres(); }, 90_000);
-  afterAll(async () => { await server?.stop(); }, 30_000);
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 90_000);
+  afterAll(async () => {
+    await server?.stop();
+  }, 30_000);
 
   it('drops what a database user without the secret sends, and replays of what a controller sent', async () => {
     const url = await server.createDatabase();
     const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open({ url, log: silentLogger, pruneEveryMs: 0 })));
     const rejected: string[] = [];
     const handled: { key: string; from: string }[] = [];
-    const start = (i: number, id: string, secret: string, onRejected?: (r: string) => void) => Cluster.start({
-      store: stores[i], id, url: 'x', log: silentLogger, heartbeatMs: 60_000, expireMs: 120_000, secret: new ClusterSecret(secret), onRejected,
-    });
+    const start = (i: number, id: string, secret: string, onRejected?: (r: string) => void) =>
+      Cluster.start({
+        store: stores[i],
+        id,
+        url: 'x',
+        log: silentLogger,
+        heartbeatMs: 60_000,
+        expireMs: 120_000,
+        secret: new ClusterSecret(secret),
+        onRejected,
+      });
     const a = await start(0, 'A', CLUSTER_SECRET);
     const b = await start(1, 'B', CLUSTER_SECRET, (r) => rejected.push(r));
     const wrong = await start(2, 'W', 'a-different-secret-of-forty-characters-xx');
-    b.on('state', (body, from) => { handled.push({ key: (body as { key: string }).key, from }); });
+    b.on('state', (body, from) => {
+      handled.push({ key: (body as { key: string }).key, from });
+    });
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     const captured: string[] = [];
-    db.on('notification', (n) => { if (n.payload) captured.push(n.payload); });
+    db.on('notification', (n) => {
+      if (n.payload) captured.push(n.payload);
+    });
     await db.query('LISTEN laas_cluster');
     try {
       // A database user forges a message in the old, unauthenticated shape, and a controller with another secret speaks.

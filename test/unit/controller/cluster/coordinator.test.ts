@@ -19,10 +19,19 @@ class FakeCluster {
   /** What a remote controller answers (or throws). */
   answer: (kind: string, body: unknown) => Promise<unknown> = async () => undefined;
 
-  on(kind: string, handler: (body: unknown, from: string) => unknown) { this.handlers.set(kind, handler); return this; }
-  release(host: string) { this.released.push(host); }
-  async claimHost(_host: string) { return this.previous; }
-  async ownerOf(host: string) { return this.owners.get(host); }
+  on(kind: string, handler: (body: unknown, from: string) => unknown) {
+    this.handlers.set(kind, handler);
+    return this;
+  }
+  release(host: string) {
+    this.released.push(host);
+  }
+  async claimHost(_host: string) {
+    return this.previous;
+  }
+  async ownerOf(host: string) {
+    return this.owners.get(host);
+  }
   async call(to: string, kind: string, body: unknown, timeoutMs?: number) {
     this.calls.push({ to, kind, body, timeoutMs });
     return this.answer(kind, body);
@@ -32,15 +41,34 @@ class FakeCluster {
 /** The parts of Core the coordinator drives; each call is written to `did`. */
 function fakeCore(did: string[], adopt: (host: string) => Promise<void> = async () => undefined) {
   return {
-    releaseHost: async (host: string) => { did.push(`release ${host}`); return { heals: ['w1', 'w2'], alerts: 3 }; },
-    adoptHost: async (host: string, how: string) => { await adopt(host); did.push(`adopt ${host} ${how}`); return { heals: 2, alerts: 1 }; },
+    releaseHost: async (host: string) => {
+      did.push(`release ${host}`);
+      return { heals: ['w1', 'w2'], alerts: 3 };
+    },
+    adoptHost: async (host: string, how: string) => {
+      await adopt(host);
+      did.push(`adopt ${host} ${how}`);
+      return { heals: 2, alerts: 1 };
+    },
     heal: {
-      approve: async (id: string, by: string, comment: string) => { did.push(`approve ${id} ${by} ${comment}`); return { id, state: 'dispatched' }; },
-      reject: async (id: string, by: string, comment: string) => { did.push(`reject ${id} ${by} ${comment}`); return { id, state: 'rejected' }; },
-      resetBreaker: async (rule: string, host: string, by: string) => { did.push(`reset ${rule} ${host} ${by}`); return true; },
+      approve: async (id: string, by: string, comment: string) => {
+        did.push(`approve ${id} ${by} ${comment}`);
+        return { id, state: 'dispatched' };
+      },
+      reject: async (id: string, by: string, comment: string) => {
+        did.push(`reject ${id} ${by} ${comment}`);
+        return { id, state: 'rejected' };
+      },
+      resetBreaker: async (rule: string, host: string, by: string) => {
+        did.push(`reset ${rule} ${host} ${by}`);
+        return true;
+      },
     },
     alerting: {
-      acknowledge: async (id: string, by: string, comment: string) => { did.push(`ack ${id} ${by} ${comment}`); return id === 'gone' ? undefined : { id, ack: { by } }; },
+      acknowledge: async (id: string, by: string, comment: string) => {
+        did.push(`ack ${id} ${by} ${comment}`);
+        return id === 'gone' ? undefined : { id, ack: { by } };
+      },
     },
   } as unknown as Core;
 }
@@ -53,13 +81,18 @@ describe('cluster coordinator', () => {
   let reloaded: string[];
   let adoptGate: Promise<void>;
 
-  const make = (takeTimeoutMs?: number) => new Coordinator({
-    cluster: cluster as unknown as Cluster, core: () => fakeCore(did, () => adoptGate),
-    disconnect: (host, reason) => disconnected.push({ host, reason }),
-    reloadState: async (key) => { reloaded.push(key); },
-    read: { heal: async (id) => ({ read: 'heal', id }), alert: async (id) => ({ read: 'alert', id }) },
-    log: createLogger('test', 'debug', (l) => logs.push(JSON.parse(l) as { level: number; msg: string })), takeTimeoutMs,
-  });
+  const make = (takeTimeoutMs?: number) =>
+    new Coordinator({
+      cluster: cluster as unknown as Cluster,
+      core: () => fakeCore(did, () => adoptGate),
+      disconnect: (host, reason) => disconnected.push({ host, reason }),
+      reloadState: async (key) => {
+        reloaded.push(key);
+      },
+      read: { heal: async (id) => ({ read: 'heal', id }), alert: async (id) => ({ read: 'alert', id }) },
+      log: createLogger('test', 'debug', (l) => logs.push(JSON.parse(l) as { level: number; msg: string })),
+      takeTimeoutMs,
+    });
   const handle = (kind: string, body: unknown, from = 'c-other') => cluster.handlers.get(kind)!(body, from);
 
   beforeEach(() => {
@@ -105,7 +138,10 @@ describe('cluster coordinator', () => {
 
   it('takes a host over from a live controller: asks it to let go first, then adopts the open work', async () => {
     cluster.previous = { previous: 'c-old', alive: true };
-    cluster.answer = async () => { did.push('c-old let go'); return { heals: [], alerts: 0 }; };
+    cluster.answer = async () => {
+      did.push('c-old let go');
+      return { heals: [], alerts: 0 };
+    };
     const c = make(2_000);
     await c.claim('web-1');
     await c.ready('web-1');
@@ -115,7 +151,9 @@ describe('cluster coordinator', () => {
 
   it('adopts anyway when the previous controller does not let go, and says so', async () => {
     cluster.previous = { previous: 'c-old', alive: true };
-    cluster.answer = async () => { throw new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller c-old did not answer take within 5s'); };
+    cluster.answer = async () => {
+      throw new RemoteError('CLUSTER_OWNER_UNAVAILABLE', 'controller c-old did not answer take within 5s');
+    };
     const c = make();
     await c.claim('web-1');
     await c.ready('web-1');
@@ -136,11 +174,15 @@ describe('cluster coordinator', () => {
   it('holds messages from the agent until the take-over is complete (ready)', async () => {
     cluster.previous = { previous: 'c-dead', alive: false };
     let finish!: () => void;
-    adoptGate = new Promise((r) => { finish = r; });
+    adoptGate = new Promise((r) => {
+      finish = r;
+    });
     const c = make();
     await c.claim('web-1');
     let isReady = false;
-    const waiting = c.ready('web-1').then(() => { isReady = true; });
+    const waiting = c.ready('web-1').then(() => {
+      isReady = true;
+    });
     await new Promise((r) => setImmediate(r));
     expect(isReady).toBe(false);
     await c.ready('web-2'); // another host waits for nothing
@@ -182,7 +224,10 @@ describe('cluster coordinator', () => {
       cluster.answer = async (_kind, body) => ({ id: (body as { id: string }).id });
       expect(await c.onOwner('theirs', approve)).toEqual({ read: 'heal', id: 'w7' });
       expect(await c.onOwner('theirs', { kind: 'ack', id: 'a1', by: 'bob', comment: '' })).toEqual({ read: 'alert', id: 'a1' });
-      expect(cluster.calls.map((x) => [x.to, x.kind, x.body])).toEqual([['c-other', 'owner', approve], ['c-other', 'owner', { kind: 'ack', id: 'a1', by: 'bob', comment: '' }]]);
+      expect(cluster.calls.map((x) => [x.to, x.kind, x.body])).toEqual([
+        ['c-other', 'owner', approve],
+        ['c-other', 'owner', { kind: 'ack', id: 'a1', by: 'bob', comment: '' }],
+      ]);
       expect(did).toEqual([]);
     });
 
@@ -198,7 +243,10 @@ describe('cluster coordinator', () => {
       cluster.owners.set('stuck', { controller: 'c-dead', alive: false });
       const err = await c.onOwner('stuck', approve).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
-      expect(err).toMatchObject({ code: 'CLUSTER_OWNER_UNAVAILABLE', message: expect.stringContaining('controller c-dead, which holds stuck, is not answering') });
+      expect(err).toMatchObject({
+        code: 'CLUSTER_OWNER_UNAVAILABLE',
+        message: expect.stringContaining('controller c-dead, which holds stuck, is not answering'),
+      });
       expect(cluster.calls).toEqual([]);
       expect(did).toEqual([]);
     });

@@ -21,7 +21,9 @@ const MIN = 60 * S;
 
 function mkRule(heal: Record<string, unknown> = {}): Rule {
   const file = ruleSchema.parse({
-    name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] }, flap: { window: '5m', changes: 4 },
+    name: 'svc-down',
+    when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+    flap: { window: '5m', changes: 4 },
     heal: { action: 'service.restart', params: { service: 'svc' }, ...heal },
   });
   return { ...file, id: 'web/svc-down', namespace: 'web', file: 'x.json', effectiveMode: 'enforce' };
@@ -48,13 +50,17 @@ function factsOf(w: World): BrakeFacts {
     paused: () => w.pause,
     hold: (_rule, host) => w.holds.get(host) ?? null,
     breakers: () => w.breakers,
-    saveBreakers: async () => { w.saves++; },
+    saveBreakers: async () => {
+      w.saves++;
+    },
     starts: w.starts,
     openFor: (rule, host, except) => w.open.find((o) => o.rule === rule && o.host === host && o.id !== except),
     healing: (match, except) => [...new Set(w.open.filter((o) => match(o) && o.host !== except).map((o) => o.host))].sort(),
     hostsSelected: () => w.selected,
     fleetSize: () => w.fleet,
-    get fleetLimit() { return w.fleetLimit; },
+    get fleetLimit() {
+      return w.fleetLimit;
+    },
     log: silentLogger,
   };
 }
@@ -71,7 +77,17 @@ describe('heal brakes', () => {
   });
 
   it('are asked in this order, the first that stops a heal giving the verdict', () => {
-    expect(BRAKES.map((b) => b.kind)).toEqual(['busy', 'paused', 'maintenance', 'flapping', 'breaker', 'cooldown', 'max-per-hour', 'max-concurrent', 'fleet-limit']);
+    expect(BRAKES.map((b) => b.kind)).toEqual([
+      'busy',
+      'paused',
+      'maintenance',
+      'flapping',
+      'breaker',
+      'cooldown',
+      'max-per-hour',
+      'max-concurrent',
+      'fleet-limit',
+    ]);
     expect(BRAKES.map((b) => b.stops)).toEqual(['skip', 'skip', 'skip', 'skip', 'skip', 'skip', 'skip', 'defer', 'defer']);
     expect(new Set(BRAKES).size).toBe(BRAKES.length);
   });
@@ -94,13 +110,15 @@ describe('heal brakes', () => {
     expect(check(paused)).toBeUndefined();
     w.pause = { by: 'alice', at: '2026-01-01T00:00:00.000Z', reason: 'db migration' };
     expect(judge(ctx(), factsOf(w)).verdict).toEqual({
-      outcome: 'skip', kind: 'paused', reason: 'heals are paused fleet-wide by alice since 2026-01-01T00:00:00.000Z (db migration); resume with: laas resume',
+      outcome: 'skip',
+      kind: 'paused',
+      reason: 'heals are paused fleet-wide by alice since 2026-01-01T00:00:00.000Z (db migration); resume with: laas resume',
     });
     w.pause = { by: 'bob', at: '2026-01-01T00:00:00.000Z', reason: '' };
     expect(check(paused)).toBe('heals are paused fleet-wide by bob since 2026-01-01T00:00:00.000Z; resume with: laas resume');
   });
 
-  it('maintenance: a window or heal-pausing silence on the host holds its heals, with the hold\'s own reason', () => {
+  it("maintenance: a window or heal-pausing silence on the host holds its heals, with the hold's own reason", () => {
     w.holds.set('h2', 'maintenance window "patching" until 02:00');
     expect(check(maintenance)).toBeUndefined();
     w.holds.set('h1', 'maintenance window "patching" until 02:00');
@@ -113,7 +131,8 @@ describe('heal brakes', () => {
     expect(check(flapping)).toBeUndefined(); // a scheduled run has no alert
     const v = judge(ctx({ alert: { ...alert, flapping: true } }), factsOf(w));
     expect(v.verdict).toEqual({
-      outcome: 'skip', kind: 'flapping',
+      outcome: 'skip',
+      kind: 'flapping',
       reason: 'flapping: the condition of web/svc-down on h1 changed 4 times or more within 300s, so automatic heals wait until it settles; look at it by hand',
     });
     expect(v.brake?.notice).toBe('flapping');
@@ -126,7 +145,8 @@ describe('heal brakes', () => {
     expect(check(breaker)).toBeUndefined();
     w.breakers.recordFailure(rule.id, 'h1', T0 - 10 * MIN + 2, cfg);
     expect(judge(ctx(), factsOf(w)).verdict).toEqual({
-      outcome: 'skip', kind: 'breaker',
+      outcome: 'skip',
+      kind: 'breaker',
       reason: `circuit breaker open for web/svc-down on h1 since ${new Date(T0 - 10 * MIN + 2).toISOString()}; it closes after 1800s without the fault, or reset it: laas breakers reset web/svc-down h1`,
     });
     expect(check(breaker, { host: 'h2' })).toBeUndefined();
@@ -143,7 +163,11 @@ describe('heal brakes', () => {
     rule = mkRule({ cooldown: '10m' });
     w.starts.record(rule.id, 'h1', T0 - 4 * MIN);
     expect(check(cooldown, { host: 'h2' })).toBeUndefined();
-    expect(judge(ctx(), factsOf(w)).verdict).toEqual({ outcome: 'skip', kind: 'cooldown', reason: 'cooldown 600s: the last heal of web/svc-down on h1 started 240s ago' });
+    expect(judge(ctx(), factsOf(w)).verdict).toEqual({
+      outcome: 'skip',
+      kind: 'cooldown',
+      reason: 'cooldown 600s: the last heal of web/svc-down on h1 started 240s ago',
+    });
     expect(check(cooldown, { now: T0 + 6 * MIN - 1 })).toBeDefined();
     expect(check(cooldown, { now: T0 + 6 * MIN })).toBeUndefined();
     rule = mkRule(); // no cooldown set: back-to-back heals are the other brakes' business
@@ -157,7 +181,8 @@ describe('heal brakes', () => {
     w.starts.record(rule.id, 'h1', T0 - 20 * MIN);
     expect(check(maxPerHour, { host: 'h2' })).toBeUndefined();
     expect(judge(ctx(), factsOf(w)).verdict).toEqual({
-      outcome: 'skip', kind: 'max-per-hour',
+      outcome: 'skip',
+      kind: 'max-per-hour',
       reason: `maxPerHour 2 reached for web/svc-down on h1 (2 in the last hour); next allowed after ${new Date(T0 + 10 * MIN).toISOString()}`,
     });
     expect(check(maxPerHour, { now: T0 + 10 * MIN })).toBeUndefined();
@@ -168,10 +193,19 @@ describe('heal brakes', () => {
     w.open = [order('w1', rule.id, 'h2'), order('w2', 'web/other', 'h3'), order('w3', 'web/other', 'h4')];
     expect(check(maxConcurrent)).toBeUndefined();
     // The same host elsewhere is not a second slot; another host on another controller is.
-    expect(check(maxConcurrent, { inFlight: [{ host: 'h1', rule: rule.id }, { host: 'h2', rule: rule.id }] })).toBeUndefined();
+    expect(
+      check(maxConcurrent, {
+        inFlight: [
+          { host: 'h1', rule: rule.id },
+          { host: 'h2', rule: rule.id },
+        ],
+      }),
+    ).toBeUndefined();
     const full = ctx({ inFlight: [{ host: 'h5', rule: rule.id }] });
     expect(judge(full, factsOf(w)).verdict).toEqual({
-      outcome: 'defer', kind: 'max-concurrent', reason: 'maxConcurrent 50% (2 of 4 hosts) reached for web/svc-down: healing h2, h5; retried when one finishes',
+      outcome: 'defer',
+      kind: 'max-concurrent',
+      reason: 'maxConcurrent 50% (2 of 4 hosts) reached for web/svc-down: healing h2, h5; retried when one finishes',
     });
     rule = mkRule({ maxConcurrent: 1 });
     w.selected = 1;
@@ -184,9 +218,16 @@ describe('heal brakes', () => {
     expect(check(fleetLimit, { inFlight: [{ host: 'h3', rule: 'x/y' }] })).toBeUndefined(); // unset
     w.fleetLimit = '20%'; // of 10 hosts: 2
     expect(check(fleetLimit)).toBeUndefined();
-    const full = ctx({ inFlight: [{ host: 'h3', rule: 'db/z' }, { host: 'h1', rule: 'db/z' }] });
+    const full = ctx({
+      inFlight: [
+        { host: 'h3', rule: 'db/z' },
+        { host: 'h1', rule: 'db/z' },
+      ],
+    });
     expect(judge(full, factsOf(w)).verdict).toEqual({
-      outcome: 'defer', kind: 'fleet-limit', reason: 'fleet-wide limit 20% (2 of 10 hosts) reached: healing h2, h3; retried when one finishes',
+      outcome: 'defer',
+      kind: 'fleet-limit',
+      reason: 'fleet-wide limit 20% (2 of 10 hosts) reached: healing h2, h3; retried when one finishes',
     });
     w.fleetLimit = 3;
     expect(check(fleetLimit, full)).toBeUndefined();
@@ -203,7 +244,14 @@ describe('heal brakes', () => {
 
   it('stop asking at the first brake that objects (later brakes are not consulted)', () => {
     const asked: string[] = [];
-    const spy = (kind: Brake['kind'], says?: string): Brake => ({ kind, stops: 'skip', check: () => { asked.push(kind); return says; } });
+    const spy = (kind: Brake['kind'], says?: string): Brake => ({
+      kind,
+      stops: 'skip',
+      check: () => {
+        asked.push(kind);
+        return says;
+      },
+    });
     const v = judge(ctx(), factsOf(w), [spy('busy'), spy('paused', 'paused'), spy('cooldown', 'cooling')]);
     expect(v.verdict).toEqual({ outcome: 'skip', kind: 'paused', reason: 'paused' });
     expect(asked).toEqual(['busy', 'paused']);

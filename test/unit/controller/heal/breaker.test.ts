@@ -120,7 +120,14 @@ describe('circuit breakers', () => {
     b.noteUnhealthy(R, 'h1', T0 + 10 * MIN);
     const view = b.view(() => cfg.resetAfter);
     expect(view).toEqual([
-      { rule: R, host: 'h1', state: 'open', openedAt: new Date(T0 + 2 * MIN).toISOString(), recentFailures: 3, closesAt: new Date(T0 + 10 * MIN + cfg.resetAfter).toISOString() },
+      {
+        rule: R,
+        host: 'h1',
+        state: 'open',
+        openedAt: new Date(T0 + 2 * MIN).toISOString(),
+        recentFailures: 3,
+        closesAt: new Date(T0 + 10 * MIN + cfg.resetAfter).toISOString(),
+      },
       { rule: R, host: 'h2', state: 'closed', openedAt: null, recentFailures: 1, closesAt: null },
     ]);
   });

@@ -14,7 +14,9 @@ describe('maxPerHour policy', () => {
     }
     const v = p.check(key, 3, T0 + 10 * MIN);
     expect(v.allowed).toBe(false);
-    expect(v.allowed === false && v.reason).toBe('maxPerHour 3 reached for web/demo-down on web-1 (3 in the last hour); next allowed after 2026-01-01T01:00:00.000Z');
+    expect(v.allowed === false && v.reason).toBe(
+      'maxPerHour 3 reached for web/demo-down on web-1 (3 in the last hour); next allowed after 2026-01-01T01:00:00.000Z',
+    );
   });
 
   it('slides: a heal older than an hour stops counting', () => {

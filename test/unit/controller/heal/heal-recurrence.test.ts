@@ -20,23 +20,49 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function setup(rule: Record<string, unknown>, opts: { store?: MemoryStore; clock?: SimClock } = {}) {
   const rulesDir = join(dir, `r${Math.random().toString(36).slice(2)}`);
   mkdirSync(join(rulesDir, 'ns'), { recursive: true });
-  writeFileSync(join(rulesDir, 'ns', 'svc-down.json'), JSON.stringify({
-    name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
-    notify: ['ops'], heal: { action: 'service.restart', params: { service: 'svc' }, maxPerHour: 10 }, ...rule,
-  }));
+  writeFileSync(
+    join(rulesDir, 'ns', 'svc-down.json'),
+    JSON.stringify({
+      name: 'svc-down',
+      when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+      notify: ['ops'],
+      heal: { action: 'service.restart', params: { service: 'svc' }, maxPerHour: 10 },
+      ...rule,
+    }),
+  );
   const clock = opts.clock ?? new SimClock(1_000_000);
   const store = opts.store ?? new MemoryStore();
   const sent: Run[] = [];
   const notices: Notification[] = [];
   const core = await Core.create({
-    store, metrics: createMetrics(), log: silentLogger, clock, receivers: new Set(['ops']),
-    send: (_h, run) => { sent.push(run); return true; }, requestSample: () => undefined,
-    deliver: (n) => notices.push(n), hostDownAfterMs: 60_000, externalUrl: () => 'http://laas.test',
+    store,
+    metrics: createMetrics(),
+    log: silentLogger,
+    clock,
+    receivers: new Set(['ops']),
+    send: (_h, run) => {
+      sent.push(run);
+      return true;
+    },
+    requestSample: () => undefined,
+    deliver: (n) => notices.push(n),
+    hostDownAfterMs: 60_000,
+    externalUrl: () => 'http://laas.test',
   });
   const loaded = loadRules([rulesDir], { receivers: new Set(['ops']) });
   expect(loaded.errors).toEqual([]);
   core.setRules(loaded.rules);
-  await core.hello({ agentId: 'h1', agentVersion: 't', hostname: 'h1', labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: ['svc'], actions: [], scripts: [] });
+  await core.hello({
+    agentId: 'h1',
+    agentVersion: 't',
+    hostname: 'h1',
+    labels: {},
+    os: { platform: 'linux', release: 't' },
+    intervalMs: 1000,
+    services: ['svc'],
+    actions: [],
+    scripts: [],
+  });
   let seq = 0;
   /** One fresh sample, one second after the last. */
   const sample = async (up: boolean) => {
@@ -47,7 +73,18 @@ async function setup(rule: Record<string, unknown>, opts: { store?: MemoryStore;
   /** The agent reports the last instruction ran fine. */
   const succeed = async () => {
     const run = sent.at(-1)!;
-    await core.result('h1', { id: run.id, action: run.action, outcome: 'succeeded', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: clock.now(), durationMs: 5 });
+    await core.result('h1', {
+      id: run.id,
+      action: run.action,
+      outcome: 'succeeded',
+      exitCode: 0,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      truncated: false,
+      startedAt: clock.now(),
+      durationMs: 5,
+    });
   };
   const alert = () => core.alerting.list().find((a) => a.rule === 'ns/svc-down');
   const heals = async () => (await store.listHeals()).sort((a, b) => a.createdAt.localeCompare(b.createdAt));

@@ -8,18 +8,29 @@ import type { HealRecord } from '../../../../controller/model.js';
 import { silentLogger, type Result, type Run } from '../../../../protocol/index.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const S = 1000;
 
 function mkRule(heal: Record<string, unknown>, extra: Record<string, unknown> = {}): Rule {
   const file = ruleSchema.parse({
-    name: 'svc-down', when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] }, notify: ['ops'],
-    heal: { action: 'service.restart', params: { service: 'svc' }, ...heal }, ...extra,
+    name: 'svc-down',
+    when: { all: [{ fact: 'service', path: '$.svc.up', operator: 'equal', value: false }] },
+    notify: ['ops'],
+    heal: { action: 'service.restart', params: { service: 'svc' }, ...heal },
+    ...extra,
   });
   return { ...file, id: 'web/svc-down', namespace: 'web', file: 'x.json', effectiveMode: file.mode ?? 'enforce' };
 }
 
 const ok = (run: Run, outcome: Result['outcome'] = 'succeeded'): Result => ({
-  id: run.id, action: run.action, outcome, exitCode: outcome === 'succeeded' ? 0 : 1, signal: null, stdout: '', stderr: '', truncated: false, startedAt: T0, durationMs: 5,
+  id: run.id,
+  action: run.action,
+  outcome,
+  exitCode: outcome === 'succeeded' ? 0 : 1,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  startedAt: T0,
+  durationMs: 5,
 });
 
 describe('heal service', () => {
@@ -35,11 +46,24 @@ describe('heal service', () => {
 
   const make = (fleetLimit?: number | string) => {
     const m = new HealService({
-      store, metrics: createMetrics(), log: silentLogger, clock,
-      send: (host, run) => { if (offline.has(host)) return false; sent.push({ host, run }); return true; },
+      store,
+      metrics: createMetrics(),
+      log: silentLogger,
+      clock,
+      send: (host, run) => {
+        if (offline.has(host)) return false;
+        sent.push({ host, run });
+        return true;
+      },
       requestSample: (h) => samplesAsked.push(h),
-      notify: (order, kind, text) => { notices.push({ kind, text, order: order.id }); return ['ops']; },
-      hostsSelected: () => hostCount, fleetSize: () => hostCount, fleetLimit, newId: () => `w${++n}`,
+      notify: (order, kind, text) => {
+        notices.push({ kind, text, order: order.id });
+        return ['ops'];
+      },
+      hostsSelected: () => hostCount,
+      fleetSize: () => hostCount,
+      fleetLimit,
+      newId: () => `w${++n}`,
     });
     m.setRules([rule]);
     return m;
@@ -62,7 +86,9 @@ describe('heal service', () => {
   it('dispatches, verifies, and succeeds when the condition clears', async () => {
     const m = make();
     const order = (await m.request(rule, { host: 'h1', faultAt: T0 - 200 }))!;
-    expect(sent).toEqual([{ host: 'h1', run: { id: 'w1.0', host: 'h1', action: 'service.restart', params: { service: 'svc' }, timeoutMs: 60_000, deadline: T0 + 30_000 } }]);
+    expect(sent).toEqual([
+      { host: 'h1', run: { id: 'w1.0', host: 'h1', action: 'service.restart', params: { service: 'svc' }, timeoutMs: 60_000, deadline: T0 + 30_000 } },
+    ]);
     await m.onAck('h1', 'w1.0');
     await advance(300);
     await m.onResult('h1', ok(sent[0].run));
@@ -71,7 +97,11 @@ describe('heal service', () => {
     await advance(700);
     await m.onCleared(rule.id, 'h1');
     const done = await get(order.id);
-    expect(done).toMatchObject({ state: 'succeeded', reason: 'the condition cleared 700 ms after step 1 (service.restart) succeeded', clearedAt: new Date(T0 + 1000).toISOString() });
+    expect(done).toMatchObject({
+      state: 'succeeded',
+      reason: 'the condition cleared 700 ms after step 1 (service.restart) succeeded',
+      clearedAt: new Date(T0 + 1000).toISOString(),
+    });
     expect(done.history.map((h) => h.state)).toEqual(['requested', 'dispatched', 'acknowledged', 'result', 'verifying', 'cleared', 'succeeded']);
   });
 
@@ -85,7 +115,15 @@ describe('heal service', () => {
   });
 
   it('climbs the ladder: a step that does not clear the fault is followed by the next', async () => {
-    rule = mkRule({ action: undefined, params: undefined, steps: [{ action: 'script.run', params: { name: 'flush' } }, { action: 'service.restart', params: { service: 'svc' } }], verifyWithin: '10s' });
+    rule = mkRule({
+      action: undefined,
+      params: undefined,
+      steps: [
+        { action: 'script.run', params: { name: 'flush' } },
+        { action: 'service.restart', params: { service: 'svc' } },
+      ],
+      verifyWithin: '10s',
+    });
     const m = make();
     await m.request(rule, { host: 'h1' });
     await m.onResult('h1', ok(sent[0].run));
@@ -103,7 +141,14 @@ describe('heal service', () => {
   });
 
   it('goes to the next step at once when a step fails, and escalates when the ladder runs out', async () => {
-    rule = mkRule({ action: undefined, params: undefined, steps: [{ action: 'script.run', params: { name: 'a' } }, { action: 'script.run', params: { name: 'b' } }] });
+    rule = mkRule({
+      action: undefined,
+      params: undefined,
+      steps: [
+        { action: 'script.run', params: { name: 'a' } },
+        { action: 'script.run', params: { name: 'b' } },
+      ],
+    });
     const m = make();
     await m.request(rule, { host: 'h1' });
     await m.onResult('h1', ok(sent[0].run, 'failed'));
@@ -112,7 +157,9 @@ describe('heal service', () => {
     await advance(30_000);
     const done = await get('w1');
     expect(done).toMatchObject({ state: 'failed', reason: 'all 2 steps tried; the condition still held 30s after step 2 (script.run) succeeded' });
-    expect(notices).toEqual([{ kind: 'escalation', order: 'w1', text: expect.stringContaining('step 1 script.run: failed (exit 1); step 2 script.run: exited 0') }]);
+    expect(notices).toEqual([
+      { kind: 'escalation', order: 'w1', text: expect.stringContaining('step 1 script.run: failed (exit 1); step 2 script.run: exited 0') },
+    ]);
     expect(done.notifications).toEqual([{ at: new Date(T0 + 30_000).toISOString(), receiver: 'ops', kind: 'escalation' }]);
   });
 
@@ -139,11 +186,18 @@ describe('heal service', () => {
   it('skips past maxPerHour and cooldown with the reason, also after a restart', async () => {
     rule = mkRule({ maxPerHour: 2, cooldown: '5m' });
     const m = make();
-    const finish = async (id: string, i: number) => { await m.onResult('h1', ok(sent[i].run)); await m.onCleared(rule.id, 'h1'); expect((await get(id)).state).toBe('succeeded'); };
+    const finish = async (id: string, i: number) => {
+      await m.onResult('h1', ok(sent[i].run));
+      await m.onCleared(rule.id, 'h1');
+      expect((await get(id)).state).toBe('succeeded');
+    };
     await m.request(rule, { host: 'h1' });
     await finish('w1', 0);
     await advance(60_000);
-    expect(await m.request(rule, { host: 'h1' })).toMatchObject({ state: 'skipped', reason: 'cooldown 300s: the last heal of web/svc-down on h1 started 60s ago' });
+    expect(await m.request(rule, { host: 'h1' })).toMatchObject({
+      state: 'skipped',
+      reason: 'cooldown 300s: the last heal of web/svc-down on h1 started 60s ago',
+    });
     await advance(240_000);
     await m.request(rule, { host: 'h1' });
     await finish('w3', 1);
@@ -173,7 +227,10 @@ describe('heal service', () => {
     const m = make(1);
     m.setRules([rule, other]);
     expect((await m.request(rule, { host: 'h1' }))!.state).toBe('dispatched');
-    expect(await m.request(other, { host: 'h2' })).toMatchObject({ state: 'skipped', reason: 'fleet-wide limit 1 (1 of 4 hosts) reached: healing h1; retried when one finishes' });
+    expect(await m.request(other, { host: 'h2' })).toMatchObject({
+      state: 'skipped',
+      reason: 'fleet-wide limit 1 (1 of 4 hosts) reached: healing h1; retried when one finishes',
+    });
     expect((await m.request(other, { host: 'h1' }))!.state).toBe('dispatched');
   });
 
@@ -188,7 +245,9 @@ describe('heal service', () => {
     expect(m.breakerList()).toEqual([expect.objectContaining({ rule: rule.id, host: 'h1', state: 'open', recentFailures: 2 })]);
     const blocked = (await m.request(rule, { host: 'h1' }))!;
     expect(blocked.state).toBe('skipped');
-    expect(blocked.reason).toMatch(/^circuit breaker open for web\/svc-down on h1 since .*; it closes after 600s without the fault, or reset it: laas breakers reset web\/svc-down h1$/);
+    expect(blocked.reason).toMatch(
+      /^circuit breaker open for web\/svc-down on h1 since .*; it closes after 600s without the fault, or reset it: laas breakers reset web\/svc-down h1$/,
+    );
     await m.onCleared(rule.id, 'h1');
     await advance(599_000);
     expect((await m.request(rule, { host: 'h1' }))!.state).toBe('skipped');
@@ -289,25 +348,50 @@ describe('heal service, two controllers sharing the heal slots', () => {
     const clock = new SimClock(T0);
     let gate: Promise<unknown> = Promise.resolve();
     const both: HealService[] = [];
-    const make = (name: string, self: () => HealService, other: () => HealService) => new HealService({
-      store, metrics: createMetrics(), log: silentLogger, clock, fleetLimit, newId: () => `${name}${++n}`,
-      send: (host, run) => { sent.push({ host, run }); return true; },
-      requestSample: () => undefined,
-      notify: () => [],
-      // Each controller sees its own host only: "1 of 1 host", as in a cluster.
-      hostsSelected: () => 1, fleetSize: () => 2,
-      fleet: {
-        decide: <T>(fn: (inFlight: { host: string; rule: string }[]) => Promise<T>) => {
-          const next = gate.then(async () => fn((await store.listHeals({ state: 'dispatched' })).map((h) => ({ host: h.host, rule: h.rule }))));
-          gate = next.catch(() => undefined);
-          return next;
+    const make = (name: string, self: () => HealService, other: () => HealService) =>
+      new HealService({
+        store,
+        metrics: createMetrics(),
+        log: silentLogger,
+        clock,
+        fleetLimit,
+        newId: () => `${name}${++n}`,
+        send: (host, run) => {
+          sent.push({ host, run });
+          return true;
         },
-        freed: async () => { told.push(other().slotFreed()); },
-      },
-      // The controller's own deferred alert, asked for again (what Core.retryDeferred does).
-      retry: async (_rule, host) => { await self().request(rule, { host }); },
-    });
-    both.push(make('a', () => both[0], () => both[1]), make('b', () => both[1], () => both[0]));
+        requestSample: () => undefined,
+        notify: () => [],
+        // Each controller sees its own host only: "1 of 1 host", as in a cluster.
+        hostsSelected: () => 1,
+        fleetSize: () => 2,
+        fleet: {
+          decide: <T>(fn: (inFlight: { host: string; rule: string }[]) => Promise<T>) => {
+            const next = gate.then(async () => fn((await store.listHeals({ state: 'dispatched' })).map((h) => ({ host: h.host, rule: h.rule }))));
+            gate = next.catch(() => undefined);
+            return next;
+          },
+          freed: async () => {
+            told.push(other().slotFreed());
+          },
+        },
+        // The controller's own deferred alert, asked for again (what Core.retryDeferred does).
+        retry: async (_rule, host) => {
+          await self().request(rule, { host });
+        },
+      });
+    both.push(
+      make(
+        'a',
+        () => both[0],
+        () => both[1],
+      ),
+      make(
+        'b',
+        () => both[1],
+        () => both[0],
+      ),
+    );
     for (const c of both) c.setRules([rule]);
     return both;
   };
@@ -331,7 +415,10 @@ describe('heal service, two controllers sharing the heal slots', () => {
     await a.runSchedule(rule, ['t1']);
     await b.runSchedule(rule, ['t2']);
     expect(sent.map((s) => s.host)).toEqual(['t1']);
-    expect((await store.listHeals({ host: 't2' }))[0]).toMatchObject({ state: 'skipped', reason: 'maxConcurrent 25% (1 of 1 host) reached for web/svc-down: healing t1; retried when one finishes' });
+    expect((await store.listHeals({ host: 't2' }))[0]).toMatchObject({
+      state: 'skipped',
+      reason: 'maxConcurrent 25% (1 of 1 host) reached for web/svc-down: healing t1; retried when one finishes',
+    });
     await heal(a, rule, 't1');
     expect(sent.map((s) => s.host)).toEqual(['t1', 't2']);
   });
@@ -340,7 +427,10 @@ describe('heal service, two controllers sharing the heal slots', () => {
     const rule = mkRule({ maxConcurrent: 10 });
     const [a, b] = controllers(rule, 1);
     await a.request(rule, { host: 'p1' });
-    expect(await b.request(rule, { host: 'p2' })).toMatchObject({ state: 'skipped', reason: 'fleet-wide limit 1 (1 of 2 hosts) reached: healing p1; retried when one finishes' });
+    expect(await b.request(rule, { host: 'p2' })).toMatchObject({
+      state: 'skipped',
+      reason: 'fleet-wide limit 1 (1 of 2 hosts) reached: healing p1; retried when one finishes',
+    });
     await heal(a, rule, 'p1');
     expect(sent.map((s) => s.host)).toEqual(['p1', 'p2']);
   });

@@ -11,13 +11,32 @@ const MIN = 60 * S;
 const DOWN_AFTER = 30 * S;
 
 const hello = (id: string, extra: Partial<Hello> = {}): Hello => ({
-  agentId: id, agentVersion: '1.0.0', hostname: `${id}.example`, labels: { role: 'web' }, os: { platform: 'linux', release: '6.1' },
-  intervalMs: 5 * S, services: ['demo'], actions: ['service.restart'], scripts: [], ...extra,
+  agentId: id,
+  agentVersion: '1.0.0',
+  hostname: `${id}.example`,
+  labels: { role: 'web' },
+  os: { platform: 'linux', release: '6.1' },
+  intervalMs: 5 * S,
+  services: ['demo'],
+  actions: ['service.restart'],
+  scripts: [],
+  ...extra,
 });
 
 const stored = (id: string, lastSeen: number, extra: Partial<HostRecord> = {}): HostRecord => ({
-  id, hostname: id, labels: {}, os: { platform: 'linux', release: '6.1' }, agentVersion: '1.0.0', services: [], actions: [],
-  connected: true, up: true, firstSeen: new Date(lastSeen).toISOString(), lastSeen: new Date(lastSeen).toISOString(), intervalMs: 5 * S, ...extra,
+  id,
+  hostname: id,
+  labels: {},
+  os: { platform: 'linux', release: '6.1' },
+  agentVersion: '1.0.0',
+  services: [],
+  actions: [],
+  connected: true,
+  up: true,
+  firstSeen: new Date(lastSeen).toISOString(),
+  lastSeen: new Date(lastSeen).toISOString(),
+  intervalMs: 5 * S,
+  ...extra,
 });
 
 describe('host registry', () => {
@@ -35,13 +54,24 @@ describe('host registry', () => {
     metrics = createMetrics();
     puts = [];
     const put = store.putHost.bind(store);
-    store.putHost = async (h) => { puts.push(structuredClone(h)); await put(h); };
+    store.putHost = async (h) => {
+      puts.push(structuredClone(h));
+      await put(h);
+    };
   });
 
   it('records a connecting agent as a connected, up host, and keeps firstSeen across reconnects', async () => {
     const r = make();
     const first = await r.connected(hello('web-1'));
-    expect(first).toMatchObject({ id: 'web-1', hostname: 'web-1.example', labels: { role: 'web' }, connected: true, up: true, firstSeen: new Date(T0).toISOString(), restarted: false });
+    expect(first).toMatchObject({
+      id: 'web-1',
+      hostname: 'web-1.example',
+      labels: { role: 'web' },
+      connected: true,
+      up: true,
+      firstSeen: new Date(T0).toISOString(),
+      restarted: false,
+    });
     expect(await store.getHost('web-1')).toMatchObject({ connected: true, up: true });
     expect(await upGauge('web-1')).toBe(1);
     await r.disconnected('web-1');
@@ -124,7 +154,12 @@ describe('host registry', () => {
     await store.putHost(stored('was-down', T0 - 3 * 3_600_000, { up: false }));
     const r = make(T0);
     await r.restore((id) => id !== 'other');
-    expect(r.list().map((h) => h.id).sort()).toEqual(['old', 'was-down']);
+    expect(
+      r
+        .list()
+        .map((h) => h.id)
+        .sort(),
+    ).toEqual(['old', 'was-down']);
     expect(r.get('old')?.connected).toBe(false);
     expect(await upGauge('was-down')).toBe(0);
     // A restart never reads as "all hosts down".
@@ -172,7 +207,7 @@ describe('host registry', () => {
     expect(puts).toEqual([]);
   });
 
-  it('adopts a dead controller\'s host unconnected with half a deadline, and never over one it knows', async () => {
+  it("adopts a dead controller's host unconnected with half a deadline, and never over one it knows", async () => {
     const r = make();
     now = T0 + 10 * MIN;
     r.adopt(stored('orphan', T0));

@@ -11,7 +11,12 @@ import { waitFor } from '../../../helpers/procs.js';
 
 const TOKEN = 'link-test-token';
 
-interface Served { url: string; link: LinkServer; metrics: Metrics; server: Server }
+interface Served {
+  url: string;
+  link: LinkServer;
+  metrics: Metrics;
+  server: Server;
+}
 const served: Served[] = [];
 const peers: WebSocket[] = [];
 
@@ -19,16 +24,23 @@ const peers: WebSocket[] = [];
 async function serve(opts: Partial<LinkOptions>, handlers: Partial<LinkHandlers> = {}): Promise<Served> {
   const metrics = createMetrics();
   const link = new LinkServer({
-    identify: (t) => (t === TOKEN ? { kind: 'shared', token: sharedTokens([{ token: TOKEN, maxHosts: 10 }])[0] } : undefined), log: silentLogger, metrics,
+    identify: (t) => (t === TOKEN ? { kind: 'shared', token: sharedTokens([{ token: TOKEN, maxHosts: 10 }])[0] } : undefined),
+    log: silentLogger,
+    metrics,
     handlers: {
       hello: async (_s, h) => ({ hostId: h.agentId, controllerVersion: 'test' }),
-      sample: async () => undefined, ack: async () => undefined, result: async () => undefined, disconnected: () => undefined,
+      sample: async () => undefined,
+      ack: async () => undefined,
+      result: async () => undefined,
+      disconnected: () => undefined,
       ...handlers,
     },
     ...opts,
   });
   const server = createServer((_req, res) => res.end());
-  server.on('upgrade', (req, socket, head) => { if (!link.handleUpgrade(req, socket, head)) socket.destroy(); });
+  server.on('upgrade', (req, socket, head) => {
+    if (!link.handleUpgrade(req, socket, head)) socket.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const s = { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent`, link, metrics, server };
   served.push(s);
@@ -39,7 +51,10 @@ afterEach(async () => {
   for (const p of peers.splice(0)) p.terminate();
   for (const s of served.splice(0)) {
     await s.link.close();
-    await new Promise((r) => { s.server.close(r); s.server.closeAllConnections(); });
+    await new Promise((r) => {
+      s.server.close(r);
+      s.server.closeAllConnections();
+    });
   }
 });
 
@@ -49,18 +64,40 @@ function open(url: string, localAddress?: string): Promise<{ ws: WebSocket; stat
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, ...(localAddress ? { localAddress } : {}) });
     peers.push(ws);
     ws.once('open', () => resolve({ ws }));
-    ws.once('unexpected-response', (_req, res) => { resolve({ ws, status: res.statusCode, retryAfter: res.headers['retry-after'] as string | undefined }); ws.terminate(); });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ ws, status: res.statusCode, retryAfter: res.headers['retry-after'] });
+      ws.terminate();
+    });
     ws.once('error', reject);
   });
 }
 
 async function hello(ws: WebSocket, id: string): Promise<void> {
-  const welcomed = new Promise<void>((r) => ws.once('message', (d) => { if (decode(d as Buffer).type === 'welcome') r(); }));
-  ws.send(encode('hello', { agentId: id, agentVersion: 't', hostname: id, labels: {}, os: { platform: 'linux', release: 't' }, intervalMs: 1000, services: [], actions: [], scripts: [] }));
+  const welcomed = new Promise<void>((r) =>
+    ws.once('message', (d) => {
+      if (decode(d).type === 'welcome') r();
+    }),
+  );
+  ws.send(
+    encode('hello', {
+      agentId: id,
+      agentVersion: 't',
+      hostname: id,
+      labels: {},
+      os: { platform: 'linux', release: 't' },
+      intervalMs: 1000,
+      services: [],
+      actions: [],
+      scripts: [],
+    }),
+  );
   await welcomed;
 }
 
-async function counter(c: { get(): Promise<{ values: { value: number; labels: Partial<Record<string, string | number>> }[] }> }, labels: Record<string, string> = {}): Promise<number> {
+async function counter(
+  c: { get(): Promise<{ values: { value: number; labels: Partial<Record<string, string | number>> }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
   return (await c.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
 
@@ -77,16 +114,19 @@ describe('link server: work waiting per connection is bounded', () => {
     let handled = 0;
     let highWater = 0;
     const seqs: number[] = [];
-    const s = await serve({ queue: { maxFrames, maxBytes: 1024 * 1024 * 64 }, rate: { perSecond: 1e6, burst: 1e6 } }, {
-      async sample(_session, body) {
-        // Read but not handled yet: everything the server took off the socket, minus what went before.
-        const queued = (await counter(s.metrics.framesReceived, { type: 'sample' })) - handled;
-        highWater = Math.max(highWater, queued);
-        seqs.push(body.seq);
-        await new Promise((r) => setTimeout(r, 1)); // the slow store
-        handled++;
+    const s = await serve(
+      { queue: { maxFrames, maxBytes: 1024 * 1024 * 64 }, rate: { perSecond: 1e6, burst: 1e6 } },
+      {
+        async sample(_session, body) {
+          // Read but not handled yet: everything the server took off the socket, minus what went before.
+          const queued = (await counter(s.metrics.framesReceived, { type: 'sample' })) - handled;
+          highWater = Math.max(highWater, queued);
+          seqs.push(body.seq);
+          await new Promise((r) => setTimeout(r, 1)); // the slow store
+          handled++;
+        },
       },
-    });
+    );
     const { ws } = await open(s.url);
     await hello(ws, 'flood-1');
     // 2 KiB frames, so that one socket read (64 KiB) cannot carry past twice the bound on its own.
@@ -106,20 +146,37 @@ describe('link server: work waiting per connection is bounded', () => {
     const size = 100 * 1024;
     let handled = 0;
     let highWater = 0;
-    const s = await serve({ queue: { maxFrames: 10_000, maxBytes }, rate: { perSecond: 1e6, burst: 1e6 } }, {
-      async result() {
-        highWater = Math.max(highWater, ((await counter(s.metrics.framesReceived, { type: 'result' })) - handled) * size);
-        await new Promise((r) => setTimeout(r, 5));
-        handled++;
+    const s = await serve(
+      { queue: { maxFrames: 10_000, maxBytes }, rate: { perSecond: 1e6, burst: 1e6 } },
+      {
+        async result() {
+          highWater = Math.max(highWater, ((await counter(s.metrics.framesReceived, { type: 'result' })) - handled) * size);
+          await new Promise((r) => setTimeout(r, 5));
+          handled++;
+        },
       },
-    });
+    );
     const { ws } = await open(s.url);
     await hello(ws, 'results-1');
     const acks: string[] = [];
-    ws.on('message', (d) => { const m = decode(d as Buffer); if (m.type === 'ack') acks.push(m.body.id); });
+    ws.on('message', (d) => {
+      const m = decode(d);
+      if (m.type === 'ack') acks.push(m.body.id);
+    });
     const n = 60;
     const result = (i: number) => {
-      const r = { id: `r.${i}`, action: 'script.run', outcome: 'succeeded' as const, exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, startedAt: 1, durationMs: 1 };
+      const r = {
+        id: `r.${i}`,
+        action: 'script.run',
+        outcome: 'succeeded' as const,
+        exitCode: 0,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        truncated: false,
+        startedAt: 1,
+        durationMs: 1,
+      };
       const pad = size - Buffer.byteLength(encode('result', r));
       return encode('result', { ...r, stdout: 'x'.repeat(pad) });
     };
@@ -133,18 +190,28 @@ describe('link server: work waiting per connection is bounded', () => {
 
   it('a link paused for its full queue is not cut as not answering pings: its pong waits unread behind the frames', async () => {
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    let handled = 0;
-    const s = await serve({ heartbeatMs: 100, queue: { maxFrames: 40, maxBytes: 64 * 1024 * 1024 }, rate: { perSecond: 1e6, burst: 1e6 } }, {
-      async sample() { await gate; handled++; },
+    const gate = new Promise<void>((r) => {
+      release = r;
     });
+    let handled = 0;
+    const s = await serve(
+      { heartbeatMs: 100, queue: { maxFrames: 40, maxBytes: 64 * 1024 * 1024 }, rate: { perSecond: 1e6, burst: 1e6 } },
+      {
+        async sample() {
+          await gate;
+          handled++;
+        },
+      },
+    );
     const { ws } = await open(s.url);
     await hello(ws, 'slow-1');
     for (let i = 0; i < 400; i++) ws.send(bigSample(i, 2048));
     await waitFor('reading paused', async () => (await counter(s.metrics.readsPaused)) > 0);
     // Several heartbeats pass while the store holds every handler (bounded: 40 pings sent, each to a paused link).
     let pings = 0;
-    ws.on('ping', () => { pings++; });
+    ws.on('ping', () => {
+      pings++;
+    });
     await waitFor('pings to the paused link (or its cut)', () => pings >= 3 || ws.readyState !== WebSocket.OPEN, 20_000, 20);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     release();
@@ -182,7 +249,10 @@ describe('link server: connections waiting for their welcome, per source address
 describe('controller.json link bounds', () => {
   it('has defaults, and refuses a queue that cannot hold one largest frame', () => {
     expect(parseControllerConfig({}, 'c.json').link).toMatchObject({ maxQueuedFrames: 256, maxQueuedBytes: 4 * 1024 * 1024, maxPendingHellosPerSource: 200 });
-    expect(parseControllerConfig({ link: { maxQueuedFrames: 10, maxPendingHellosPerSource: 500 } }, 'c.json').link).toMatchObject({ maxQueuedFrames: 10, maxPendingHellosPerSource: 500 });
+    expect(parseControllerConfig({ link: { maxQueuedFrames: 10, maxPendingHellosPerSource: 500 } }, 'c.json').link).toMatchObject({
+      maxQueuedFrames: 10,
+      maxPendingHellosPerSource: 500,
+    });
     expect(() => parseControllerConfig({ link: { maxQueuedBytes: 1000 } }, 'c.json')).toThrow(/c\.json \/link\/maxQueuedBytes: .*1048576/);
     expect(() => parseControllerConfig({ link: { maxPendingHellosPerSource: 0 } }, 'c.json')).toThrow(/\/link\/maxPendingHellosPerSource/);
   });

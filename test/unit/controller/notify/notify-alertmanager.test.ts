@@ -8,8 +8,12 @@ const never = new AbortController().signal;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let am: JsonReceiver;
-beforeEach(async () => { am = await startJsonReceiver(undefined); });
-afterEach(async () => { await am.close(); });
+beforeEach(async () => {
+  am = await startJsonReceiver(undefined);
+});
+afterEach(async () => {
+  await am.close();
+});
 
 const batches = () => am.received.map((r) => r.body as PostableAlert[]);
 
@@ -24,7 +28,9 @@ describe('alertmanager notifier (against a stand-in receiver)', () => {
     expect(alert).toEqual({
       labels: { alertname: 'demo-down', rule: 'demo/demo-down', namespace: 'demo', host: 'web-1', severity: 'critical' },
       annotations: { summary: 'demo is down on web-1' },
-      startsAt: '2026-01-01T10:00:00.000Z', endsAt: expect.any(String), generatorURL: 'http://laas.test/api/v1/alerts/a-web-1',
+      startsAt: '2026-01-01T10:00:00.000Z',
+      endsAt: expect.any(String),
+      generatorURL: 'http://laas.test/api/v1/alerts/a-web-1',
     });
     expect(Date.parse(alert.endsAt!)).toBeGreaterThanOrEqual(before + 240_000);
     expect(Date.parse(alert.endsAt!)).toBeLessThanOrEqual(Date.now() + 240_000);

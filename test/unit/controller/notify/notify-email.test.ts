@@ -3,7 +3,11 @@ import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
 import { alertNotice, notification, notifierFrom } from '../../../helpers/notices.js';
 import { freePort } from '../../../helpers/procs.js';
 
-interface Mail { from: string; to: string[]; raw: string }
+interface Mail {
+  from: string;
+  to: string[];
+  raw: string;
+}
 
 /** A real SMTP server on 127.0.0.1 (no TLS) that wants user "laas" / password "s3cret" and keeps every message. */
 async function startSmtp(): Promise<{ port: number; mails: Mail[]; close(): Promise<void> }> {
@@ -42,9 +46,15 @@ function parts(raw: string): Record<string, string> {
     const body = rest.join('\r\n\r\n');
     const type = /^Content-Type:\s*([^;\r\n]+)/im.exec(head)?.[1].trim() ?? '';
     const enc = /^Content-Transfer-Encoding:\s*(\S+)/im.exec(head)?.[1].toLowerCase();
-    out[type] = enc === 'base64' ? Buffer.from(body, 'base64').toString()
-      : enc === 'quoted-printable' ? Buffer.from(body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString()
-        : body;
+    out[type] =
+      enc === 'base64'
+        ? Buffer.from(body, 'base64').toString()
+        : enc === 'quoted-printable'
+          ? Buffer.from(
+              body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            ).toString()
+          : body;
   }
   return out;
 }
@@ -58,13 +68,22 @@ const never = new AbortController().signal;
 const firing = () => notification([alertNotice({ host: 'web-1' }), alertNotice({ host: 'web-2', annotations: { summary: 'disk <full> & slow on web-2' } })]);
 
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
-beforeEach(async () => { smtp = await startSmtp(); process.env.LAAS_TEST_SMTP_PASS = 's3cret'; });
-afterEach(async () => { await smtp.close(); delete process.env.LAAS_TEST_SMTP_PASS; });
+beforeEach(async () => {
+  smtp = await startSmtp();
+  process.env.LAAS_TEST_SMTP_PASS = 's3cret';
+});
+afterEach(async () => {
+  await smtp.close();
+  delete process.env.LAAS_TEST_SMTP_PASS;
+});
 
 const config = (over: Record<string, unknown> = {}) => ({
   type: 'email',
   smtp: { host: '127.0.0.1', port: smtp.port, ignoreTLS: true, auth: { user: 'laas', pass: { env: 'LAAS_TEST_SMTP_PASS' } } },
-  from: 'laas <laas@example.com>', to: ['ops@example.com', 'oncall@example.com'], timeout: '5s', ...over,
+  from: 'laas <laas@example.com>',
+  to: ['ops@example.com', 'oncall@example.com'],
+  timeout: '5s',
+  ...over,
 });
 
 describe('email notifier', () => {
@@ -108,8 +127,9 @@ describe('email notifier', () => {
 
   it('rejects when no SMTP server listens', async () => {
     const port = await freePort();
-    await expect(notifierFrom(config({ smtp: { host: '127.0.0.1', port, ignoreTLS: true } })).send(firing(), never))
-      .rejects.toThrow(new RegExp(`^email via 127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED`));
+    await expect(notifierFrom(config({ smtp: { host: '127.0.0.1', port, ignoreTLS: true } })).send(firing(), never)).rejects.toThrow(
+      new RegExp(`^email via 127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED`),
+    );
   });
 
   it('stops waiting when the send is aborted', async () => {

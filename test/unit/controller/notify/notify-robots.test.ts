@@ -11,8 +11,13 @@ const twoFiring = () => notification([alertNotice({ host: 'web-1' }), alertNotic
 const oneResolved = () => notification([alertNotice({ status: 'resolved', endsAt: '2026-01-01T10:05:00.000Z' })]);
 
 let robot: JsonReceiver;
-beforeEach(async () => { robot = await startJsonReceiver(); });
-afterEach(async () => { await robot.close(); delete process.env.LAAS_TEST_ROBOT_SECRET; });
+beforeEach(async () => {
+  robot = await startJsonReceiver();
+});
+afterEach(async () => {
+  await robot.close();
+  delete process.env.LAAS_TEST_ROBOT_SECRET;
+});
 
 describe('notifier registry', () => {
   it('has every kind once', () => {
@@ -29,14 +34,25 @@ describe('slack', () => {
     expect(robot.received[0].headers['content-type']).toMatch(/^application\/json/);
     const title = '[FIRING:2] demo-down (web-1, web-2)';
     expect(robot.received[0].body).toEqual({
-      channel: '#ops', username: 'laas', text: title,
-      attachments: [{
-        color: 'danger', fallback: title, title, mrkdwn_in: ['text'],
-        text: [
-          '• *critical* web-1: demo is down on web-1', '    started 2026-01-01T10:00:00.000Z', '    <http://laas.test/api/v1/alerts/a-web-1|http://laas.test/api/v1/alerts/a-web-1>',
-          '• *critical* web-2: demo is down on web-2', '    started 2026-01-01T10:00:00.000Z', '    <http://laas.test/api/v1/alerts/a-web-2|http://laas.test/api/v1/alerts/a-web-2>',
-        ].join('\n'),
-      }],
+      channel: '#ops',
+      username: 'laas',
+      text: title,
+      attachments: [
+        {
+          color: 'danger',
+          fallback: title,
+          title,
+          mrkdwn_in: ['text'],
+          text: [
+            '• *critical* web-1: demo is down on web-1',
+            '    started 2026-01-01T10:00:00.000Z',
+            '    <http://laas.test/api/v1/alerts/a-web-1|http://laas.test/api/v1/alerts/a-web-1>',
+            '• *critical* web-2: demo is down on web-2',
+            '    started 2026-01-01T10:00:00.000Z',
+            '    <http://laas.test/api/v1/alerts/a-web-2|http://laas.test/api/v1/alerts/a-web-2>',
+          ].join('\n'),
+        },
+      ],
     });
   });
 
@@ -50,7 +66,10 @@ describe('slack', () => {
     expect(resolved.attachments[0].text).toContain('started 2026-01-01T10:00:00.000Z, ended 2026-01-01T10:05:00.000Z');
     expect(warning.attachments[0].color).toBe('warning');
     expect(warning.attachments[0].text).toContain('disk &lt;@here&gt; &amp; more');
-    await notifierFrom({ type: 'slack', url: robot.url, text: 'Summary: {{summary}}' }).send(notification([alertNotice({ annotations: { summary: '<!channel> now' } })]), never);
+    await notifierFrom({ type: 'slack', url: robot.url, text: 'Summary: {{summary}}' }).send(
+      notification([alertNotice({ annotations: { summary: '<!channel> now' } })]),
+      never,
+    );
     expect((robot.received[2].body as { attachments: { text: string }[] }).attachments[0].text).toBe('Summary: &lt;!channel&gt; now');
     expect(robot.received[0]).not.toHaveProperty('body.channel');
   });
@@ -58,8 +77,9 @@ describe('slack', () => {
   it('rejects with the HTTP status when Slack refuses', async () => {
     robot.status = 404;
     robot.reply = 'no_service';
-    await expect(notifierFrom({ type: 'slack', url: robot.url }).send(twoFiring(), never))
-      .rejects.toThrow(/^slack webhook at 127\.0\.0\.1:\d+ answered HTTP 404: "no_service"$/);
+    await expect(notifierFrom({ type: 'slack', url: robot.url }).send(twoFiring(), never)).rejects.toThrow(
+      /^slack webhook at 127\.0\.0\.1:\d+ answered HTTP 404: "no_service"$/,
+    );
   });
 });
 
@@ -79,7 +99,10 @@ describe('dingtalk', () => {
   it('signs with timestamp (ms) and sign = urlencode(base64(HMAC-SHA256(secret, timestamp\\nsecret)))', async () => {
     process.env.LAAS_TEST_ROBOT_SECRET = 'SECabc+/=123';
     const before = Date.now();
-    await notifierFrom({ type: 'dingtalk', url: `${robot.url}/robot/send?access_token=tok`, secret: { env: 'LAAS_TEST_ROBOT_SECRET' } }).send(twoFiring(), never);
+    await notifierFrom({ type: 'dingtalk', url: `${robot.url}/robot/send?access_token=tok`, secret: { env: 'LAAS_TEST_ROBOT_SECRET' } }).send(
+      twoFiring(),
+      never,
+    );
     const after = Date.now();
     const path = robot.received[0].path;
     const q = new URL(path, 'http://x').searchParams;
@@ -106,7 +129,9 @@ describe('dingtalk', () => {
 
   it('never puts the access token in an error message', async () => {
     robot.reply = { errcode: 300001, errmsg: 'token is not exist' };
-    const err = await notifierFrom({ type: 'dingtalk', url: `${robot.url}/robot/send?access_token=very-secret-token` }).send(twoFiring(), never).catch((e: Error) => e);
+    const err = await notifierFrom({ type: 'dingtalk', url: `${robot.url}/robot/send?access_token=very-secret-token` })
+      .send(twoFiring(), never)
+      .catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).not.toContain('very-secret-token');
   });
@@ -125,12 +150,23 @@ describe('feishu', () => {
     const ts = Number(body.timestamp);
     expect(ts).toBeGreaterThanOrEqual(before);
     expect(ts).toBeLessThanOrEqual(after);
-    expect(body.sign).toBe(createHmac('sha256', `${body.timestamp as string}\nfs-secret`).update('').digest('base64'));
-    expect((body.content as { text: string }).text).toBe([
-      '[FIRING:2] demo-down (web-1, web-2)', '',
-      '- [critical] web-1: demo is down on web-1', '  started 2026-01-01T10:00:00.000Z', '  http://laas.test/api/v1/alerts/a-web-1',
-      '- [critical] web-2: demo is down on web-2', '  started 2026-01-01T10:00:00.000Z', '  http://laas.test/api/v1/alerts/a-web-2',
-    ].join('\n'));
+    expect(body.sign).toBe(
+      createHmac('sha256', `${body.timestamp as string}\nfs-secret`)
+        .update('')
+        .digest('base64'),
+    );
+    expect((body.content as { text: string }).text).toBe(
+      [
+        '[FIRING:2] demo-down (web-1, web-2)',
+        '',
+        '- [critical] web-1: demo is down on web-1',
+        '  started 2026-01-01T10:00:00.000Z',
+        '  http://laas.test/api/v1/alerts/a-web-1',
+        '- [critical] web-2: demo is down on web-2',
+        '  started 2026-01-01T10:00:00.000Z',
+        '  http://laas.test/api/v1/alerts/a-web-2',
+      ].join('\n'),
+    );
   });
 
   it('sends no timestamp or sign without a secret', async () => {
@@ -141,8 +177,9 @@ describe('feishu', () => {
 
   it('rejects with msg when the bot answers a non-zero code', async () => {
     robot.reply = { code: 19021, data: {}, msg: 'sign match fail or timestamp is not within one hour from current time' };
-    await expect(notifierFrom({ type: 'feishu', url: robot.url, secret: 'x' }).send(twoFiring(), never))
-      .rejects.toThrow(/feishu bot at 127\.0\.0\.1:\d+ refused the message: code 19021: sign match fail/);
+    await expect(notifierFrom({ type: 'feishu', url: robot.url, secret: 'x' }).send(twoFiring(), never)).rejects.toThrow(
+      /feishu bot at 127\.0\.0\.1:\d+ refused the message: code 19021: sign match fail/,
+    );
     robot.reply = { StatusCode: 9499, StatusMessage: 'Bad Request' };
     await expect(notifierFrom({ type: 'feishu', url: robot.url }).send(twoFiring(), never)).rejects.toThrow(/StatusCode 9499: Bad Request/);
   });
@@ -157,8 +194,12 @@ describe('wecom', () => {
       markdown: {
         content: [
           '### <font color="warning">[FIRING:2] demo-down (web-1, web-2)</font>',
-          '- **critical** web-1: demo is down on web-1', '  started 2026-01-01T10:00:00.000Z', '  [http://laas.test/api/v1/alerts/a-web-1](http://laas.test/api/v1/alerts/a-web-1)',
-          '- **critical** web-2: demo is down on web-2', '  started 2026-01-01T10:00:00.000Z', '  [http://laas.test/api/v1/alerts/a-web-2](http://laas.test/api/v1/alerts/a-web-2)',
+          '- **critical** web-1: demo is down on web-1',
+          '  started 2026-01-01T10:00:00.000Z',
+          '  [http://laas.test/api/v1/alerts/a-web-1](http://laas.test/api/v1/alerts/a-web-1)',
+          '- **critical** web-2: demo is down on web-2',
+          '  started 2026-01-01T10:00:00.000Z',
+          '  [http://laas.test/api/v1/alerts/a-web-2](http://laas.test/api/v1/alerts/a-web-2)',
         ].join('\n'),
       },
     });
@@ -175,24 +216,32 @@ describe('wecom', () => {
 
   it('rejects with errmsg when the robot answers errcode ≠ 0', async () => {
     robot.reply = { errcode: 93000, errmsg: 'invalid webhook url' };
-    await expect(notifierFrom({ type: 'wecom', url: `${robot.url}/?key=k` }).send(twoFiring(), never))
-      .rejects.toThrow(/^wecom robot at 127\.0\.0\.1:\d+ refused the message: errcode 93000: invalid webhook url$/);
+    await expect(notifierFrom({ type: 'wecom', url: `${robot.url}/?key=k` }).send(twoFiring(), never)).rejects.toThrow(
+      /^wecom robot at 127\.0\.0\.1:\d+ refused the message: errcode 93000: invalid webhook url$/,
+    );
   });
 });
 
 describe('templates', () => {
   it('renders every placeholder in user title and text', async () => {
     await notifierFrom({
-      type: 'wecom', url: `${robot.url}/?key=k`,
+      type: 'wecom',
+      url: `${robot.url}/?key=k`,
       title: '{{ status }}/{{count}} {{alertname}} @ {{host}} [{{severity}}] for {{receiver}}',
       text: 'summary: {{summary}}\n{{alerts}}',
     }).send(twoFiring(), never);
-    expect((robot.received[0].body as { markdown: { content: string } }).markdown.content).toBe([
-      '### <font color="warning">firing/2 demo-down @ web-1, web-2 [critical] for ops</font>',
-      'summary: demo is down on web-1; demo is down on web-2',
-      '- **critical** web-1: demo is down on web-1', '  started 2026-01-01T10:00:00.000Z', '  [http://laas.test/api/v1/alerts/a-web-1](http://laas.test/api/v1/alerts/a-web-1)',
-      '- **critical** web-2: demo is down on web-2', '  started 2026-01-01T10:00:00.000Z', '  [http://laas.test/api/v1/alerts/a-web-2](http://laas.test/api/v1/alerts/a-web-2)',
-    ].join('\n'));
+    expect((robot.received[0].body as { markdown: { content: string } }).markdown.content).toBe(
+      [
+        '### <font color="warning">firing/2 demo-down @ web-1, web-2 [critical] for ops</font>',
+        'summary: demo is down on web-1; demo is down on web-2',
+        '- **critical** web-1: demo is down on web-1',
+        '  started 2026-01-01T10:00:00.000Z',
+        '  [http://laas.test/api/v1/alerts/a-web-1](http://laas.test/api/v1/alerts/a-web-1)',
+        '- **critical** web-2: demo is down on web-2',
+        '  started 2026-01-01T10:00:00.000Z',
+        '  [http://laas.test/api/v1/alerts/a-web-2](http://laas.test/api/v1/alerts/a-web-2)',
+      ].join('\n'),
+    );
   });
 
   it('substitutes values once: alert text that looks like a placeholder stays as it is', () => {
@@ -221,27 +270,71 @@ describe('receiver config at start-up', () => {
 
   it('accepts a valid receiver of every kind', () => {
     process.env.LAAS_TEST_ROBOT_SECRET = 'SECx';
-    expect(load({
-      s: { type: 'slack', url: 'https://hooks.slack.com/services/T/B/x', title: '{{alertname}}' },
-      d: { type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=x', secret: { env: 'LAAS_TEST_ROBOT_SECRET' } },
-      f: { type: 'feishu', url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x', secret: 'y' },
-      w: { type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x' },
-      m: { type: 'email', smtp: { host: 'smtp.example.com', port: 587, auth: { user: 'u', pass: 'p' } }, from: 'laas <laas@example.com>', to: ['ops@example.com'], subject: '{{status}}' },
-      a: { type: 'alertmanager', url: 'http://127.0.0.1:9093', resendInterval: '30s' },
-    })).not.toThrow();
+    expect(
+      load({
+        s: { type: 'slack', url: 'https://hooks.slack.com/services/T/B/x', title: '{{alertname}}' },
+        d: { type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=x', secret: { env: 'LAAS_TEST_ROBOT_SECRET' } },
+        f: { type: 'feishu', url: 'https://open.feishu.cn/open-apis/bot/v2/hook/x', secret: 'y' },
+        w: { type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x' },
+        m: {
+          type: 'email',
+          smtp: { host: 'smtp.example.com', port: 587, auth: { user: 'u', pass: 'p' } },
+          from: 'laas <laas@example.com>',
+          to: ['ops@example.com'],
+          subject: '{{status}}',
+        },
+        a: { type: 'alertmanager', url: 'http://127.0.0.1:9093', resendInterval: '30s' },
+      }),
+    ).not.toThrow();
   });
 
   it.each([
-    ['a bad placeholder', { ops: { type: 'slack', url: 'https://hooks.slack.com/x', title: '{{alert_name}}' } }, 'controller.json /receivers/ops/title: unknown placeholder {{alert_name}}; known: {{status}}'],
+    [
+      'a bad placeholder',
+      { ops: { type: 'slack', url: 'https://hooks.slack.com/x', title: '{{alert_name}}' } },
+      'controller.json /receivers/ops/title: unknown placeholder {{alert_name}}; known: {{status}}',
+    ],
     ['a non-http URL', { ops: { type: 'slack', url: 'ftp://hooks.slack.com/x' } }, 'controller.json /receivers/ops/url: expected the incoming-webhook URL'],
-    ['a dingtalk URL without access_token', { ding: { type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send' } }, 'controller.json /receivers/ding/url: expected the robot webhook URL with its access_token'],
-    ['a wecom URL without key', { wc: { type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send' } }, 'controller.json /receivers/wc/url: expected the robot webhook URL with its key'],
-    ['an unset secret', { ding: { type: 'dingtalk', url: 'https://x.test/?access_token=t', secret: { env: 'LAAS_TEST_UNSET_SECRET' } } }, 'controller.json /receivers/ding/secret: environment variable LAAS_TEST_UNSET_SECRET is not set'],
-    ['no email recipients', { mail: { type: 'email', smtp: { host: 'h', port: 25 }, from: 'a@b.c', to: [] } }, 'controller.json /receivers/mail/to: expected at least one recipient'],
-    ['a bad email address', { mail: { type: 'email', smtp: { host: 'h', port: 25 }, from: 'a@b.c', to: ['ops'] } }, 'controller.json /receivers/mail/to/0: expected an email address'],
-    ['a missing smtp port', { mail: { type: 'email', smtp: { host: 'h' }, from: 'a@b.c', to: ['o@b.c'] } }, 'controller.json /receivers/mail/smtp/port: expected a port number'],
-    ['too short a resend interval', { am: { type: 'alertmanager', url: 'http://127.0.0.1:9093', resendInterval: '500ms' } }, 'controller.json /receivers/am/resendInterval: must be at least "1s"'],
-    ['an unknown field', { ops: { type: 'feishu', url: 'https://x.test/', sekret: 'x' } }, /^controller\.json \/receivers\/ops: (Unrecognized key: |unknown field )"sekret"$/m],
+    [
+      'a dingtalk URL without access_token',
+      { ding: { type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send' } },
+      'controller.json /receivers/ding/url: expected the robot webhook URL with its access_token',
+    ],
+    [
+      'a wecom URL without key',
+      { wc: { type: 'wecom', url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send' } },
+      'controller.json /receivers/wc/url: expected the robot webhook URL with its key',
+    ],
+    [
+      'an unset secret',
+      { ding: { type: 'dingtalk', url: 'https://x.test/?access_token=t', secret: { env: 'LAAS_TEST_UNSET_SECRET' } } },
+      'controller.json /receivers/ding/secret: environment variable LAAS_TEST_UNSET_SECRET is not set',
+    ],
+    [
+      'no email recipients',
+      { mail: { type: 'email', smtp: { host: 'h', port: 25 }, from: 'a@b.c', to: [] } },
+      'controller.json /receivers/mail/to: expected at least one recipient',
+    ],
+    [
+      'a bad email address',
+      { mail: { type: 'email', smtp: { host: 'h', port: 25 }, from: 'a@b.c', to: ['ops'] } },
+      'controller.json /receivers/mail/to/0: expected an email address',
+    ],
+    [
+      'a missing smtp port',
+      { mail: { type: 'email', smtp: { host: 'h' }, from: 'a@b.c', to: ['o@b.c'] } },
+      'controller.json /receivers/mail/smtp/port: expected a port number',
+    ],
+    [
+      'too short a resend interval',
+      { am: { type: 'alertmanager', url: 'http://127.0.0.1:9093', resendInterval: '500ms' } },
+      'controller.json /receivers/am/resendInterval: must be at least "1s"',
+    ],
+    [
+      'an unknown field',
+      { ops: { type: 'feishu', url: 'https://x.test/', sekret: 'x' } },
+      /^controller\.json \/receivers\/ops: (Unrecognized key: |unknown field )"sekret"$/m,
+    ],
   ] as [string, Record<string, unknown>, string | RegExp][])('fails on %s with file, pointer and message', (_, receivers, message) => {
     expect(load(receivers)).toThrow(message);
   });

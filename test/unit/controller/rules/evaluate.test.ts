@@ -5,7 +5,9 @@ import { parsePath, pathResolver } from '../../../../controller/rules/path.js';
 import type { Sample } from '../../../../protocol/index.js';
 
 const sample = (over: Partial<Sample> = {}): Sample => ({
-  seq: 0, ts: 0, trigger: 'interval',
+  seq: 0,
+  ts: 0,
+  trigger: 'interval',
   cpu: { usage: 10, load1: 0, load5: 0, load15: 0 },
   memory: { usedPercent: 50, availableBytes: 1e9, totalBytes: 2e9 },
   disk: { '/': { usedPercent: 50, freeBytes: 1e9, totalBytes: 2e9 } },
@@ -50,7 +52,10 @@ describe('evaluator', () => {
     const healthy = await ev.evaluate(demoHost, factsOf(demoHost, sample()));
     expect(healthy.get('demo/demo-down')).toBe(false);
     expect(healthy.get('system/root-disk-full')).toBe(false);
-    const down = await ev.evaluate(demoHost, factsOf(demoHost, sample({ service: { demo: { up: false, since: 1 } }, disk: { '/': { usedPercent: 98, freeBytes: 1, totalBytes: 2 } } })));
+    const down = await ev.evaluate(
+      demoHost,
+      factsOf(demoHost, sample({ service: { demo: { up: false, since: 1 } }, disk: { '/': { usedPercent: 98, freeBytes: 1, totalBytes: 2 } } })),
+    );
     expect(down.get('demo/demo-down')).toBe(true);
     expect(down.get('system/root-disk-full')).toBe(true);
     expect(down.get('system/memory-pressure')).toBe(false);

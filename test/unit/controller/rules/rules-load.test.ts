@@ -9,14 +9,30 @@ describe('rule loading', () => {
     const { rules, errors } = loadRules(['rules']);
     expect(errors).toEqual([]);
     const demo = rules.find((r) => r.id === 'demo/demo-down');
-    expect(demo).toMatchObject({ namespace: 'demo', name: 'demo-down', for: 0, severity: 'critical', heal: { steps: [{ action: 'service.restart', params: { service: 'demo' } }], maxPerHour: 10, verifyWithin: 30_000, maxConcurrent: '25%', approval: 'none' } });
+    expect(demo).toMatchObject({
+      namespace: 'demo',
+      name: 'demo-down',
+      for: 0,
+      severity: 'critical',
+      heal: {
+        steps: [{ action: 'service.restart', params: { service: 'demo' } }],
+        maxPerHour: 10,
+        verifyWithin: 30_000,
+        maxConcurrent: '25%',
+        approval: 'none',
+      },
+    });
     expect(rules.every((r) => Object.isFrozen(r) && Object.isFrozen(r.when))).toBe(true);
   });
 
   const table: [string, string, string][] = [
     ['team/not-json.json', 'RULE_NOT_JSON', 'test/fixtures/bad-rules/team/not-json.json:5:1: not valid JSON'],
     ['team/unknown-field.json', 'RULE_INVALID', 'team/unknown-field.json /: unknown field "sevrity"'],
-    ['team/unknown-action.json', 'RULE_UNKNOWN_ACTION', 'team/unknown-action.json /heal/action: unknown action "host.reboot" (known: service.restart, script.run, process.kill, disk.cleanup)'],
+    [
+      'team/unknown-action.json',
+      'RULE_UNKNOWN_ACTION',
+      'team/unknown-action.json /heal/action: unknown action "host.reboot" (known: service.restart, script.run, process.kill, disk.cleanup)',
+    ],
     ['team/bad-params.json', 'RULE_BAD_PARAMS', 'team/bad-params.json /heal/params: unknown parameter "svc" for service.restart'],
     ['team/bad-duration.json', 'RULE_INVALID', 'team/bad-duration.json /for: expected a duration like "10s", "5m" or "7d", got "5 minutes"'],
     ['team/unknown-fact.json', 'RULE_INVALID', 'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, service, host)'],
@@ -52,7 +68,9 @@ describe('rule loading', () => {
 
   it('refuses a receiver the controller does not define', () => {
     const { errors } = loadRules([bad('receivers')], { receivers: new Set(['ops']) });
-    expect(errors.map(formatRuleError)).toEqual([expect.stringMatching(/unknown-receiver\.json \/notify\/1: unknown receiver "pager" \(the controller config defines: ops\)/)]);
+    expect(errors.map(formatRuleError)).toEqual([
+      expect.stringMatching(/unknown-receiver\.json \/notify\/1: unknown receiver "pager" \(the controller config defines: ops\)/),
+    ]);
   });
 
   it('reports a missing rules path', () => {

@@ -12,7 +12,9 @@ const hello = (agentId: string, labels: Record<string, string> = {}) => ({ agent
 describe('agentTokens in controller.json', () => {
   it('takes plain secrets and entries that name and restrict a token', () => {
     process.env.LAAS_TEST_AGENT_TOKEN = 'from-the-env';
-    expect(tokens(['plain', { env: 'LAAS_TEST_AGENT_TOKEN' }, { token: 'restricted', name: 'web', ids: ['web-*'], labels: { env: 'prod' }, maxHosts: 50 }])).toEqual([
+    expect(
+      tokens(['plain', { env: 'LAAS_TEST_AGENT_TOKEN' }, { token: 'restricted', name: 'web', ids: ['web-*'], labels: { env: 'prod' }, maxHosts: 50 }]),
+    ).toEqual([
       { token: 'plain', maxHosts: 10_000 },
       { token: 'from-the-env', maxHosts: 10_000 },
       { token: 'restricted', name: 'web', ids: ['web-*'], labels: { env: 'prod' }, maxHosts: 50 },
@@ -64,7 +66,10 @@ describe('AgentAuth: who may say hello as which id', () => {
     expect(await a.admit(shared(a, 'shared-token'), hello('db-1'), '10.6.6.6:1')).toMatchObject({ reason: 'enrolled', code: 'AGENT_ID_ENROLLED' });
     await a.revoke('db-1', 'ops');
     expect(a.identify(out.credential)).toBeUndefined();
-    expect(await a.admit(shared(a, 'shared-token'), hello('db-1'), '10.6.6.6:1')).toMatchObject({ reason: 'enrolled', message: expect.stringContaining('laas agents forget db-1') });
+    expect(await a.admit(shared(a, 'shared-token'), hello('db-1'), '10.6.6.6:1')).toMatchObject({
+      reason: 'enrolled',
+      message: expect.stringContaining('laas agents forget db-1'),
+    });
     expect(await a.forget('db-1')).toBe('forgotten');
     expect(await a.admit(shared(a, 'shared-token'), hello('db-1'), '10.6.6.6:1')).toBeUndefined();
   });
@@ -99,10 +104,17 @@ describe('AgentAuth: who may say hello as which id', () => {
     const a = await auth(['token-a', 'token-b', { token: 'old-fleet', name: 'fleet' }, { token: 'new-fleet', name: 'fleet' }]);
     expect(await a.admit(shared(a, 'token-a'), hello('app-1'), '10.0.0.1:1')).toBeUndefined();
     expect(await a.admit(shared(a, 'token-a'), hello('app-1'), '10.0.0.2:1')).toBeUndefined();
-    expect(await a.admit(shared(a, 'token-b'), hello('app-1'), '10.0.0.3:1')).toMatchObject({ reason: 'claimed', code: 'AGENT_ID_CLAIMED', message: expect.stringContaining('from 10.0.0.1 at ') });
+    expect(await a.admit(shared(a, 'token-b'), hello('app-1'), '10.0.0.3:1')).toMatchObject({
+      reason: 'claimed',
+      code: 'AGENT_ID_CLAIMED',
+      message: expect.stringContaining('from 10.0.0.1 at '),
+    });
     expect(await a.admit(shared(a, 'old-fleet'), hello('fleet-1'), '10.0.0.4:1')).toBeUndefined();
     expect(await a.admit(shared(a, 'new-fleet'), hello('fleet-1'), '10.0.0.4:1')).toBeUndefined();
-    expect(await a.admit(shared(a, 'token-a'), hello('fleet-1'), '10.0.0.4:1')).toMatchObject({ reason: 'claimed', message: expect.stringContaining('(fleet)') });
+    expect(await a.admit(shared(a, 'token-a'), hello('fleet-1'), '10.0.0.4:1')).toMatchObject({
+      reason: 'claimed',
+      message: expect.stringContaining('(fleet)'),
+    });
   });
 
   it('a restricted token: its ids (exact or glob) and its labels, nothing else', async () => {
@@ -110,8 +122,14 @@ describe('AgentAuth: who may say hello as which id', () => {
     const t = shared(a, 'web');
     expect(await a.admit(t, hello('web-3', { env: 'prod', dc: 'ams', role: 'web' }), '1.1.1.1:1')).toBeUndefined();
     expect(await a.admit(t, hello('lb-1', { env: 'prod', dc: 'ams' }), '1.1.1.1:1')).toBeUndefined();
-    expect(await a.admit(t, hello('lb-2', { env: 'prod', dc: 'ams' }), '1.1.1.1:1')).toMatchObject({ reason: 'not-allowed', message: expect.stringContaining('"lb-2" is not one of the ids this token may use (web-*, lb-1)') });
-    expect(await a.admit(t, hello('web-4', { env: 'prod' }), '1.1.1.1:1')).toMatchObject({ reason: 'not-allowed', message: expect.stringContaining('label dc=null is not the dc="ams"') });
+    expect(await a.admit(t, hello('lb-2', { env: 'prod', dc: 'ams' }), '1.1.1.1:1')).toMatchObject({
+      reason: 'not-allowed',
+      message: expect.stringContaining('"lb-2" is not one of the ids this token may use (web-*, lb-1)'),
+    });
+    expect(await a.admit(t, hello('web-4', { env: 'prod' }), '1.1.1.1:1')).toMatchObject({
+      reason: 'not-allowed',
+      message: expect.stringContaining('label dc=null is not the dc="ams"'),
+    });
   });
 
   it('one token claims at most maxHosts ids', async () => {
@@ -132,8 +150,13 @@ describe('refused hellos', () => {
     const counted: string[] = [];
     let auditFails = false;
     const r = new HelloRefusals({
-      audit: (e) => { if (auditFails) throw new Error('ENOSPC'); audited.push(`${e.who} ${e.detail}`); },
-      count: (reason) => counted.push(reason), log: silentLogger, now: () => now,
+      audit: (e) => {
+        if (auditFails) throw new Error('ENOSPC');
+        audited.push(`${e.who} ${e.detail}`);
+      },
+      count: (reason) => counted.push(reason),
+      log: silentLogger,
+      now: () => now,
     });
     const refusal = { reason: 'claimed' as const, code: 'AGENT_ID_CLAIMED' as const, message: 'taken' };
     const err = r.refuse(refusal, 'web-1', '10.0.0.1:4000', 'shared token /agentTokens/0 (x)');
@@ -144,7 +167,11 @@ describe('refused hellos', () => {
     now = 60_000;
     r.refuse(refusal, 'web-1', '10.0.0.1:4003', 'x');
     expect(counted).toHaveLength(4);
-    expect(audited).toEqual(['web-1 AGENT_ID_CLAIMED: taken (shared token /agentTokens/0 (x))', 'web-2 AGENT_ID_CLAIMED: taken (x)', 'web-1 AGENT_ID_CLAIMED: taken (x)']);
+    expect(audited).toEqual([
+      'web-1 AGENT_ID_CLAIMED: taken (shared token /agentTokens/0 (x))',
+      'web-2 AGENT_ID_CLAIMED: taken (x)',
+      'web-1 AGENT_ID_CLAIMED: taken (x)',
+    ]);
     auditFails = true;
     expect(r.refuse(refusal, 'web-3', '10.0.0.1:4004', 'x').code).toBe('AGENT_ID_CLAIMED');
   });

@@ -11,15 +11,38 @@ describe('audit log', () => {
   let dir: string;
   let now: number;
   const at = () => new Date(now).toISOString();
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-audit-')); now = T0; });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'laas-audit-'));
+    now = T0;
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const action = (n: number) => ({ who: 'alice', role: 'admin', from: '127.0.0.1', action: 'POST /api/v1/silences', target: `/api/v1/silences#${n}`, result: 'ok' as const, status: 201 });
-  const probe = (n: number) => ({ who: '-', role: '-', from: `10.0.0.${n % 3}`, action: `GET /${'x'.repeat(8000)}/${n}`, target: `/${'x'.repeat(8000)}`, result: 'failed' as const, status: 404, detail: `no endpoint GET /${'x'.repeat(8000)}` });
+  const action = (n: number) => ({
+    who: 'alice',
+    role: 'admin',
+    from: '127.0.0.1',
+    action: 'POST /api/v1/silences',
+    target: `/api/v1/silences#${n}`,
+    result: 'ok' as const,
+    status: 201,
+  });
+  const probe = (n: number) => ({
+    who: '-',
+    role: '-',
+    from: `10.0.0.${n % 3}`,
+    action: `GET /${'x'.repeat(8000)}/${n}`,
+    target: `/${'x'.repeat(8000)}`,
+    result: 'failed' as const,
+    status: 404,
+    detail: `no endpoint GET /${'x'.repeat(8000)}`,
+  });
 
   it('rotates through several files and reads the newest first across them', () => {
     const log = new AuditLog(dir, { maxBytes: 2000, keep: 3, now: () => now });
-    for (let i = 0; i < 40; i++) { now += 1000; log.add(action(i)); }
+    for (let i = 0; i < 40; i++) {
+      now += 1000;
+      log.add(action(i));
+    }
     for (const f of ['audit.log', 'audit.log.1', 'audit.log.2', 'audit.log.3']) expect(existsSync(join(dir, f)), f).toBe(true);
     expect(existsSync(join(dir, 'audit.log.4'))).toBe(false);
     const tail = log.tail(25);
@@ -30,7 +53,10 @@ describe('audit log', () => {
   it('keeps unauthenticated noise apart: a flood never rotates an action away', () => {
     const log = new AuditLog(dir, { maxBytes: 4000, noiseMaxBytes: 100_000, noisePerSecond: 2, noiseBurst: 10, now: () => now });
     log.add(action(1));
-    for (let i = 0; i < 5000; i++) { now += 1; log.add(probe(i)); }
+    for (let i = 0; i < 5000; i++) {
+      now += 1;
+      log.add(probe(i));
+    }
     log.close();
     expect(log.tail(1, { unauthenticated: false })).toEqual([expect.objectContaining({ who: 'alice', target: '/api/v1/silences#1' })]);
     expect(readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n')).toHaveLength(1);
@@ -41,8 +67,13 @@ describe('audit log', () => {
     expect(single.length).toBeGreaterThanOrEqual(10);
     expect(single.length).toBeLessThanOrEqual(21);
     expect(noise.find((e) => e.count)).toMatchObject({
-      who: '-', from: '*', action: 'unauthenticated refusals not recorded one by one', result: 'denied',
-      detail: expect.stringMatching(/^\d+ refusals between \S+ and \S+ over the rate of 2\/s; most from 10\.0\.0\.\d ×\d+, 10\.0\.0\.\d ×\d+, 10\.0\.0\.\d ×\d+$/),
+      who: '-',
+      from: '*',
+      action: 'unauthenticated refusals not recorded one by one',
+      result: 'denied',
+      detail: expect.stringMatching(
+        /^\d+ refusals between \S+ and \S+ over the rate of 2\/s; most from 10\.0\.0\.\d ×\d+, 10\.0\.0\.\d ×\d+, 10\.0\.0\.\d ×\d+$/,
+      ),
     });
   });
 

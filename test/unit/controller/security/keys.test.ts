@@ -18,7 +18,9 @@ function signsFor(key: SigningKey, pinned: string): boolean {
 
 describe('the signing key in the data dir', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-keys-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'laas-keys-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is made on first start with mode 0600, and the same key is used on every later start', () => {
@@ -66,8 +68,12 @@ class FakeDb implements SharedKeyStore {
     this.state.set(key, structuredClone(next));
     return true;
   }
-  async getState(key: string) { return structuredClone(this.state.get(key)); }
-  async vacuumState() { this.vacuums++; }
+  async getState(key: string) {
+    return structuredClone(this.state.get(key));
+  }
+  async vacuumState() {
+    this.vacuums++;
+  }
 }
 
 describe('the signing key shared through the database', () => {
@@ -103,10 +109,17 @@ describe('the signing key shared through the database', () => {
   it('refuses a sealed record that was altered, whichever part was changed', async () => {
     await sharedSigningKey(db, KEY, SECRET, silentLogger);
     const good = db.state.get(KEY) as Sealed;
-    const flip = (b64: string) => { const b = Buffer.from(b64, 'base64'); b[0] ^= 1; return b.toString('base64'); };
+    const flip = (b64: string) => {
+      const b = Buffer.from(b64, 'base64');
+      b[0] ^= 1;
+      return b.toString('base64');
+    };
     for (const field of ['data', 'tag', 'iv', 'salt'] as const) {
       db.state.set(KEY, { ...good, [field]: flip(good[field]) });
-      await expect(sharedSigningKey(db, KEY, SECRET, silentLogger), field).rejects.toMatchObject({ code: 'CLUSTER_SECRET_MISMATCH', message: expect.stringContaining('(or altered)') });
+      await expect(sharedSigningKey(db, KEY, SECRET, silentLogger), field).rejects.toMatchObject({
+        code: 'CLUSTER_SECRET_MISMATCH',
+        message: expect.stringContaining('(or altered)'),
+      });
     }
   });
 
@@ -114,7 +127,8 @@ describe('the signing key shared through the database', () => {
     for (const bad of [42, { sealed: 1, data: 'x' }, null]) {
       db.state.set(KEY, bad);
       await expect(sharedSigningKey(db, KEY, SECRET, silentLogger)).rejects.toMatchObject({
-        code: 'CLUSTER_SECRET_MISMATCH', message: expect.stringMatching(/neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key/),
+        code: 'CLUSTER_SECRET_MISMATCH',
+        message: expect.stringMatching(/neither a sealed key nor a PEM; restore it from a backup, or delete it to make a new key/),
       });
     }
   });
@@ -144,7 +158,9 @@ describe('the signing key shared through the database', () => {
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     db.state.set(KEY, pem);
     const theirs = SECRET.seal(pem);
-    db.race = () => { db.state.set(KEY, theirs); };
+    db.race = () => {
+      db.state.set(KEY, theirs);
+    };
     const key = await sharedSigningKey(db, KEY, SECRET, silentLogger);
     expect(db.state.get(KEY)).toEqual(theirs);
     expect(db.vacuums).toBe(0);
@@ -152,8 +168,10 @@ describe('the signing key shared through the database', () => {
   });
 
   it('does not fail when the database cannot vacuum (best effort)', async () => {
-    db.state.set(KEY, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-    db.vacuumState = async () => { throw new Error('permission denied'); };
+    db.state.set(KEY, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    db.vacuumState = async () => {
+      throw new Error('permission denied');
+    };
     await expect(sharedSigningKey(db, KEY, SECRET, silentLogger)).resolves.toMatchObject({ publicKeyPem: expect.stringMatching(/PUBLIC KEY/) });
     expect(isSealed(db.state.get(KEY))).toBe(true);
   });

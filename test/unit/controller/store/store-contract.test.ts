@@ -34,13 +34,20 @@ storeSuite('lowdb, journalling', () => {
 
 describe.skipIf(postgresMissing())('postgres', () => {
   let server: TestPostgres;
-  beforeAll(async () => { server = await startPostgres(); }, 90_000);
-  afterAll(async () => { await server?.stop(); }, 30_000);
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 90_000);
+  afterAll(async () => {
+    await server?.stop();
+  }, 30_000);
 
   storeSuite('postgres', () => {
     let url: string;
     return {
-      open: async () => { url = await server.createDatabase(); return PostgresStore.open({ url, log: silentLogger }); },
+      open: async () => {
+        url = await server.createDatabase();
+        return PostgresStore.open({ url, log: silentLogger });
+      },
       reopen: () => PostgresStore.open({ url, log: silentLogger }),
     };
   });

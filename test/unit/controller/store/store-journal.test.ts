@@ -8,9 +8,32 @@ import type { HealRecord } from '../../../../controller/model.js';
 import { LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const heal = (id: string, state: HealRecord['state']): HealRecord => ({
-  id, alertId: null, rule: 'r/x', host: 'h', trigger: 'alert', mode: 'enforce', action: 'script.run', params: { name: 'x' }, state, reason: '',
-  createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '', faultAt: null, dispatchedAt: null, ackedAt: null, finishedAt: null, timeoutMs: 1, result: null,
-  steps: [], step: 0, verifyWithinMs: 1, verifyingUntil: null, clearedAt: null, approval: null, notifications: [], history: [],
+  id,
+  alertId: null,
+  rule: 'r/x',
+  host: 'h',
+  trigger: 'alert',
+  mode: 'enforce',
+  action: 'script.run',
+  params: { name: 'x' },
+  state,
+  reason: '',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '',
+  faultAt: null,
+  dispatchedAt: null,
+  ackedAt: null,
+  finishedAt: null,
+  timeoutMs: 1,
+  result: null,
+  steps: [],
+  step: 0,
+  verifyWithinMs: 1,
+  verifyingUntil: null,
+  clearedAt: null,
+  approval: null,
+  notifications: [],
+  history: [],
 });
 const journals = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('laas.journal.'));
 
@@ -18,7 +41,9 @@ const journals = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('l
 // leaves the whole-file rewrite to the background: these check it loses nothing on a crash.
 describe('lowdb store journal', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-journal-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'laas-journal-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a work order flushed and then SIGKILLed before the file write is there after a restart', async () => {
@@ -38,8 +63,16 @@ describe('lowdb store journal', () => {
     try {
       await new Promise<void>((ok, fail) => {
         const t = setTimeout(() => fail(new Error('child never flushed')), 20_000);
-        child.stdout.on('data', (b: Buffer) => { if (b.toString().includes('flushed')) { clearTimeout(t); ok(); } });
-        child.once('exit', (code) => { clearTimeout(t); fail(new Error(`child exited ${code}`)); });
+        child.stdout.on('data', (b: Buffer) => {
+          if (b.toString().includes('flushed')) {
+            clearTimeout(t);
+            ok();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(t);
+          fail(new Error(`child exited ${code}`));
+        });
       });
     } finally {
       child.kill('SIGKILL');

@@ -8,17 +8,58 @@ import type { AlertRecord, HealRecord } from '../../../../controller/model.js';
 import { LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({
-  id, rule: 'r/x', host: 'h', severity: 'warning', state, startsAt: '2026-01-01T00:00:00.000Z', firedAt: null, endsAt, summary: '', description: '', labels: {}, fingerprint: 'f', heals: [], updatedAt: '', ack: null, flapping: false, clearedAt: null,
+  id,
+  rule: 'r/x',
+  host: 'h',
+  severity: 'warning',
+  state,
+  startsAt: '2026-01-01T00:00:00.000Z',
+  firedAt: null,
+  endsAt,
+  summary: '',
+  description: '',
+  labels: {},
+  fingerprint: 'f',
+  heals: [],
+  updatedAt: '',
+  ack: null,
+  flapping: false,
+  clearedAt: null,
 });
 const heal = (id: string, finishedAt: string | null): HealRecord => ({
-  id, alertId: null, rule: 'r/x', host: 'h', trigger: 'alert', mode: 'enforce', action: 'script.run', params: { name: 'x' }, state: finishedAt ? 'succeeded' : 'dispatched', reason: '',
-  createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '', faultAt: null, dispatchedAt: null, ackedAt: null, finishedAt, timeoutMs: 1, result: null,
-  steps: [], step: 0, verifyWithinMs: 1, verifyingUntil: null, clearedAt: null, approval: null, notifications: [], history: [],
+  id,
+  alertId: null,
+  rule: 'r/x',
+  host: 'h',
+  trigger: 'alert',
+  mode: 'enforce',
+  action: 'script.run',
+  params: { name: 'x' },
+  state: finishedAt ? 'succeeded' : 'dispatched',
+  reason: '',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '',
+  faultAt: null,
+  dispatchedAt: null,
+  ackedAt: null,
+  finishedAt,
+  timeoutMs: 1,
+  result: null,
+  steps: [],
+  step: 0,
+  verifyWithinMs: 1,
+  verifyingUntil: null,
+  clearedAt: null,
+  approval: null,
+  notifications: [],
+  history: [],
 });
 
 describe('lowdb store', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'laas-store-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'laas-store-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('keeps what was written across a reopen, and coalesces a burst into one file', async () => {
@@ -41,7 +82,11 @@ describe('lowdb store', () => {
     await s.putAlert(alert('a', 'resolved', '2026-01-01T00:01:00.000Z'));
     await s.putAlert(alert('b', 'pending'));
     await s.flush();
-    const file = JSON.parse(readFileSync(join(dir, 'laas.json'), 'utf8')) as { version: number; alerts: Record<string, AlertRecord>; heals: Record<string, HealRecord> };
+    const file = JSON.parse(readFileSync(join(dir, 'laas.json'), 'utf8')) as {
+      version: number;
+      alerts: Record<string, AlertRecord>;
+      heals: Record<string, HealRecord>;
+    };
     expect(file.version).toBe(1);
     expect(file.alerts.a.state).toBe('resolved');
     expect(file.alerts.b.state).toBe('pending');

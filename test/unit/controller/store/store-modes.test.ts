@@ -45,7 +45,8 @@ describe('lowdb store file modes', () => {
     const first = await LowdbStore.open({ dataDir, log: silentLogger });
     await first.putState('pause', null);
     await first.close();
-    for (const f of ['laas.json', '.laas.json.tmp']) { // the store, and a temp file a crash left behind
+    for (const f of ['laas.json', '.laas.json.tmp']) {
+      // the store, and a temp file a crash left behind
       writeFileSync(join(dataDir, f), '{"version":1,"hosts":{},"alerts":{},"heals":{},"state":{}}');
       chmodSync(join(dataDir, f), 0o644);
     }

@@ -22,22 +22,36 @@ describe('postgres store: errors and config', () => {
   it('the controller config chooses the store; the url may be a secret from the environment', () => {
     expect(parseControllerConfig({}, 'c.json').store).toEqual({ type: 'lowdb' });
     process.env.LAAS_TEST_STORE_URL = 'postgres://u:p@db:5432/laas';
-    expect(parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').store).toEqual({ type: 'postgres', url: 'postgres://u:p@db:5432/laas' });
+    expect(
+      parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').store,
+    ).toEqual({ type: 'postgres', url: 'postgres://u:p@db:5432/laas' });
     delete process.env.LAAS_TEST_STORE_URL;
-    expect(() => parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json')).toThrow(/c\.json \/store\/url: environment variable LAAS_TEST_STORE_URL is not set/);
+    expect(() =>
+      parseControllerConfig({ store: { type: 'postgres', url: { env: 'LAAS_TEST_STORE_URL' } }, cluster: { secret: CLUSTER_SECRET } }, 'c.json'),
+    ).toThrow(/c\.json \/store\/url: environment variable LAAS_TEST_STORE_URL is not set/);
     expect(() => parseControllerConfig({ store: { type: 'mysql' } }, 'c.json')).toThrow(/store/);
     expect(() => parseControllerConfig({ store: { type: 'postgres' } }, 'c.json')).toThrow(/store\/url/);
     // The cluster secret: required with PostgreSQL, long enough, with where and what to do.
-    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' } }, 'c.json')).toThrow(/c\.json \/cluster\/secret: required with the PostgreSQL store: .*"openssl rand -base64 32"/);
-    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: 'short' } }, 'c.json')).toThrow('c.json /cluster/secret: the cluster secret has 5 characters; use at least 32');
-    expect(parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').cluster.secret).toBe(CLUSTER_SECRET);
+    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' } }, 'c.json')).toThrow(
+      /c\.json \/cluster\/secret: required with the PostgreSQL store: .*"openssl rand -base64 32"/,
+    );
+    expect(() => parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: 'short' } }, 'c.json')).toThrow(
+      'c.json /cluster/secret: the cluster secret has 5 characters; use at least 32',
+    );
+    expect(
+      parseControllerConfig({ store: { type: 'postgres', url: 'postgres://db/laas' }, cluster: { secret: CLUSTER_SECRET } }, 'c.json').cluster.secret,
+    ).toBe(CLUSTER_SECRET);
   });
 });
 
 describe.skipIf(postgresMissing())('postgres store: migrations and durability', () => {
   let server: TestPostgres;
-  beforeAll(async () => { server = await startPostgres(); }, 90_000);
-  afterAll(async () => { await server?.stop(); }, 30_000);
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 90_000);
+  afterAll(async () => {
+    await server?.stop();
+  }, 30_000);
 
   it('controllers starting together apply each migration exactly once', async () => {
     const url = await server.createDatabase();
@@ -75,7 +89,7 @@ describe.skipIf(postgresMissing())('postgres store: migrations and durability', 
   it('a write that cannot be made makes flush() reject with STORE_WRITE_FAILED', async () => {
     const url = await server.createDatabase();
     const s = await PostgresStore.open({ url, log: silentLogger, writeAttempts: 1 });
-    await s.pool.query('ALTER TABLE laas_heals ADD CONSTRAINT no_bad CHECK (host <> \'bad\')');
+    await s.pool.query("ALTER TABLE laas_heals ADD CONSTRAINT no_bad CHECK (host <> 'bad')");
     await s.putHeal(heal('w1', { host: 'bad' }));
     const err = await s.flush().catch((e: unknown) => e);
     expect((err as LaasError).code).toBe('STORE_WRITE_FAILED');
@@ -97,7 +111,9 @@ describe.skipIf(postgresMissing())('postgres store: migrations and durability', 
       { id: 'web-1', hash: 'h1', enrolledAt: '2026-01-01T00:00:00.000Z', enrolledWith: 'tok-1', revokedAt: null, revokedBy: null },
       { id: 'web-2', hash: 'h2', enrolledAt: '2026-01-01T00:00:00.000Z', enrolledWith: 'tok-1', revokedAt: '2026-01-02T00:00:00.000Z', revokedBy: 'ops' },
     ];
-    const tokens = [{ id: 'tok-1', hash: 'th', usesLeft: 3, expiresAt: '2099-01-01T00:00:00.000Z', createdBy: 'ops', createdAt: '2026-01-01T00:00:00.000Z', labels: {} }];
+    const tokens = [
+      { id: 'tok-1', hash: 'th', usesLeft: 3, expiresAt: '2099-01-01T00:00:00.000Z', createdBy: 'ops', createdAt: '2026-01-01T00:00:00.000Z', labels: {} },
+    ];
     await old.query("INSERT INTO laas_state (key, value) VALUES ('agents', $1), ('enrollTokens', $2)", [JSON.stringify(agents), JSON.stringify(tokens)]);
     await old.end();
 
@@ -105,7 +121,12 @@ describe.skipIf(postgresMissing())('postgres store: migrations and durability', 
     expect((await s.listAgentCredentials()).map(({ rev: _r, ...c }) => c)).toEqual(agents);
     expect(await s.getState('agents')).toBeUndefined();
     expect(await s.getState('enrollTokens')).toBeUndefined();
-    const out = await s.enrollAgent({ tokenHash: 'th', now: '2026-02-01T00:00:00.000Z', credential: { id: 'web-3', hash: 'h3', enrolledAt: '2026-02-01T00:00:00.000Z', revokedAt: null, revokedBy: null }, claim: { id: 'web-3', kind: 'enrolled', token: null, from: '-', at: '2026-02-01T00:00:00.000Z' } });
+    const out = await s.enrollAgent({
+      tokenHash: 'th',
+      now: '2026-02-01T00:00:00.000Z',
+      credential: { id: 'web-3', hash: 'h3', enrolledAt: '2026-02-01T00:00:00.000Z', revokedAt: null, revokedBy: null },
+      claim: { id: 'web-3', kind: 'enrolled', token: null, from: '-', at: '2026-02-01T00:00:00.000Z' },
+    });
     expect(out.ok && out.token.usesLeft).toBe(2);
     await s.close();
   });
@@ -134,9 +155,15 @@ describe.skipIf(postgresMissing())('postgres store: migrations and durability', 
     const url = await server.createDatabase();
     const s = await PostgresStore.open({ url, log: silentLogger, pruneEveryMs: 50, retention: { maxHistory: 2 } });
     for (let i = 0; i < 6; i++) void s.putAlert(alert(`r${i}`, { state: 'resolved', endsAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString() }));
-    await s.pool.query("INSERT INTO laas_job_runs (job, fire_at, host, controller, claimed_at) VALUES ('j', 'old', 'h', 'c', now() - interval '2 days'), ('j', 'new', 'h', 'c', now())");
+    await s.pool.query(
+      "INSERT INTO laas_job_runs (job, fire_at, host, controller, claimed_at) VALUES ('j', 'old', 'h', 'c', now() - interval '2 days'), ('j', 'new', 'h', 'c', now())",
+    );
     await s.flush();
-    await waitFor('the timer pruned', async () => (await s.listAlerts()).length === 2 && Number((await s.pool.query('SELECT count(*) AS n FROM laas_job_runs')).rows[0].n) === 1, 10_000);
+    await waitFor(
+      'the timer pruned',
+      async () => (await s.listAlerts()).length === 2 && Number((await s.pool.query('SELECT count(*) AS n FROM laas_job_runs')).rows[0].n) === 1,
+      10_000,
+    );
     expect((await s.pool.query('SELECT fire_at FROM laas_job_runs')).rows).toEqual([{ fire_at: 'new' }]);
     await s.close();
   });
