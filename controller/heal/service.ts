@@ -6,8 +6,11 @@ import type { Rule } from '../rules/schema.js';
 import type { Store } from '../store/store.js';
 import { Approvals } from './approvals.js';
 import { judge, type Brake, type BrakeContext, type BrakeFacts, type BrakeVerdict, type InFlight } from './brakes/index.js';
-import { Breakers, type BreakerView } from './breaker.js';
-import { Orders, story, type NoticeKind } from './orders.js';
+import { BrakeState } from './brake-state.js';
+import { Carry } from './carry.js';
+import type { BreakerView } from './breaker.js';
+import { escalate } from './escalate.js';
+import { Orders, type NoticeKind } from './orders.js';
 import { hostLimit } from './policy.js';
 import { HealQueue } from './queue.js';
 import { Runner } from './runner.js';
@@ -15,8 +18,6 @@ import { Starts } from './starts.js';
 
 export type { NoticeKind } from './orders.js';
 export type { PauseState } from '../model.js';
-
-const DEFAULT_BREAKER = { failures: 3, window: 3_600_000, resetAfter: 1_800_000 };
 
 export interface HealDeps {
   store: Store;
@@ -61,16 +62,17 @@ export interface HealDeps {
  */
 export class HealService {
   private readonly rules = new Map<string, Rule>();
-  private breakers = new Breakers();
   private readonly starts = new Starts();
-  private pauseState: PauseState | null = null;
+  private readonly state: BrakeState;
   private readonly orders: Orders;
   private readonly runner: Runner;
   private readonly approvals: Approvals;
   private readonly queue = new HealQueue();
   private readonly facts: BrakeFacts;
+  private readonly carry: Carry;
 
   constructor(private readonly deps: HealDeps) {
+    this.state = new BrakeState({ ...deps, breakerOf: (rule) => this.rules.get(rule)?.heal?.breaker });
     this.orders = new Orders({
       store: deps.store,
       metrics: deps.metrics,
@@ -103,11 +105,12 @@ export class HealService {
       decide: async (rule, order) =>
         (await this.decide({ rule, heal: rule.heal!, host: order.host, now: deps.clock.now(), order: order.id, inFlight: [] }, order)).verdict,
     });
+    this.carry = new Carry({ store: deps.store, clock: deps.clock, orders: this.orders, runner: this.runner, approvals: this.approvals, starts: this.starts });
     this.facts = {
-      paused: () => this.pauseState,
+      paused: () => this.state.paused(),
       hold: (rule, host) => deps.hold?.(rule, host) ?? null,
-      breakers: () => this.breakers,
-      saveBreakers: () => this.saveBreakers(),
+      breakers: () => this.state.breakers(),
+      saveBreakers: () => this.state.saveBreakers(),
       starts: this.starts,
       openFor: (rule, host, except) => this.orders.openFor(rule, host, except),
       healing: (match, except) => this.orders.healing(match, except),
@@ -125,16 +128,8 @@ export class HealService {
 
   /** After a restart: pause, breakers, limits, and the timers of every open work order. */
   async restore(owns: (host: string) => boolean = () => true): Promise<void> {
-    const { store, clock } = this.deps;
-    this.pauseState = (await store.getState('pause')) ?? null;
-    this.breakers = new Breakers((await store.getState('breakers')) ?? []);
-    const since = new Date(clock.now() - 3_600_000).toISOString();
-    for (const h of await store.listHeals({ since })) {
-      if (h.dispatchedAt && h.mode === 'enforce') this.starts.record(h.rule, h.host, Date.parse(h.dispatchedAt));
-    }
-    for (const state of ['dispatched', 'awaiting-approval'] as const) {
-      for (const h of await store.listHeals({ state })) if (owns(h.host)) await this.take(h, 'the controller stopped');
-    }
+    await this.state.restore();
+    await this.carry.restore(owns);
     this.gauges();
   }
 
@@ -144,15 +139,7 @@ export class HealService {
    * instructions sent again.
    */
   async adopt(host: string): Promise<number> {
-    let n = 0;
-    for (const state of ['dispatched', 'awaiting-approval'] as const) {
-      for (const h of await this.deps.store.listHeals({ state, host })) {
-        if (this.orders.isOpen(h.id)) continue;
-        this.orders.event(h, 'adopted', `carried on by this controller, which now holds the link to ${host}`);
-        await this.take(h, 'its controller stopped');
-        n++;
-      }
-    }
+    const n = await this.carry.adopt(host);
     this.gauges();
     this.runner.resend(host);
     return n;
@@ -167,9 +154,8 @@ export class HealService {
   }
 
   /** Several controllers: another controller changed the fleet-wide pause. */
-  async reloadPause(): Promise<void> {
-    this.pauseState = (await this.deps.store.getState('pause')) ?? null;
-    this.gauges();
+  reloadPause(): Promise<void> {
+    return this.state.reloadPause();
   }
 
   /** Opens a work order for a fault (or a schedule) on a host, if the rule heals. */
@@ -243,7 +229,7 @@ export class HealService {
 
   /** The rule's condition cleared on the host: a deferred heal is not needed, a running one may be verified. */
   async onCleared(ruleId: string, host: string): Promise<void> {
-    this.breakers.noteUnhealthy(ruleId, host, this.deps.clock.now());
+    this.state.noteUnhealthy(ruleId, host);
     this.queue.cancel(ruleId, host);
     const order = this.orders.openFor(ruleId, host);
     if (!order) return;
@@ -260,36 +246,24 @@ export class HealService {
     this.runner.resend(host);
   }
 
-  async pause(by: string, reason: string): Promise<PauseState> {
-    this.pauseState = { by, at: new Date(this.deps.clock.now()).toISOString(), reason };
-    await this.deps.store.putState('pause', this.pauseState);
-    this.deps.log.warn(this.pauseState, 'automatic heals paused fleet-wide');
-    this.gauges();
-    return this.pauseState;
+  pause(by: string, reason: string): Promise<PauseState> {
+    return this.state.pause(by, reason);
   }
 
-  async resume(by: string): Promise<void> {
-    this.pauseState = null;
-    await this.deps.store.putState('pause', undefined);
-    this.deps.log.warn({ by }, 'automatic heals resumed');
-    this.gauges();
+  resume(by: string): Promise<void> {
+    return this.state.resume(by);
   }
 
   paused(): PauseState | null {
-    return this.pauseState;
+    return this.state.paused();
   }
 
   breakerList(): BreakerView[] {
-    return this.breakers.view((rule) => this.breakerConfig(rule).resetAfter);
+    return this.state.breakerList();
   }
 
-  async resetBreaker(rule: string, host: string, by: string): Promise<boolean> {
-    const done = this.breakers.reset(rule, host);
-    if (done) {
-      this.deps.log.warn({ rule, host, by }, 'circuit breaker reset by an operator');
-      await this.saveBreakers();
-    }
-    return done;
+  resetBreaker(rule: string, host: string, by: string): Promise<boolean> {
+    return this.state.resetBreaker(rule, host, by);
   }
 
   /** Hosts with a heal of this rule under way. */
@@ -334,34 +308,11 @@ export class HealService {
     });
   }
 
-  /** Carries on an open order read from the store (after a restart, or adopted from another controller). */
-  private async take(h: HealRecord, who: string): Promise<void> {
-    this.orders.hold(h);
-    if (h.state === 'awaiting-approval') this.approvals.armExpiry(h);
-    else await this.runner.resume(h, who);
-  }
-
   /** A final order's last words: a failed heal escalates to people and counts toward its breaker. */
   private async settle(order: HealRecord): Promise<void> {
     if ((order.state === 'failed' || order.state === 'timed-out') && order.dispatchedAt) {
-      const now = this.deps.clock.now();
-      this.orders.notice(order, 'escalation', `automatic heal ${order.state} for ${order.rule} on ${order.host}: ${order.reason}. ${story(order)}`);
-      this.deps.metrics.healEscalations.inc({ rule: order.rule });
-      const cfg = this.breakerConfig(order.rule);
-      if (this.breakers.recordFailure(order.rule, order.host, now, cfg)) {
-        this.orders.event(
-          order,
-          'breaker-open',
-          `circuit breaker opened for ${order.rule} on ${order.host}: ${cfg.failures} failed heals within ${cfg.window / 1000}s`,
-        );
-        this.orders.notice(
-          order,
-          'breaker-open',
-          `circuit breaker opened for ${order.rule} on ${order.host} after ${cfg.failures} failed heals; no automatic heals there until it has been healthy for ${cfg.resetAfter / 1000}s (or: laas breakers reset ${order.rule} ${order.host})`,
-        );
-        this.deps.log.warn({ rule: order.rule, host: order.host, known: this.rules.has(order.rule) }, 'circuit breaker opened');
-      }
-      await this.saveBreakers();
+      const { metrics, log } = this.deps;
+      await escalate(order, { orders: this.orders, state: this.state, metrics, log, ruleLoaded: this.rules.has(order.rule) });
     }
     this.gauges();
   }
@@ -392,18 +343,7 @@ export class HealService {
     }
   }
 
-  private breakerConfig(rule: string) {
-    return this.rules.get(rule)?.heal?.breaker ?? DEFAULT_BREAKER;
-  }
-
-  private async saveBreakers(): Promise<void> {
-    await this.deps.store.putState('breakers', this.breakers.toJSON());
-    this.deps.metrics.breakersOpen.set(this.breakers.openCount());
-  }
-
   private gauges(): void {
     this.deps.metrics.approvalsPending.set(this.orders.list().filter((o) => o.state === 'awaiting-approval').length);
-    this.deps.metrics.healPaused.set(this.pauseState ? 1 : 0);
-    this.deps.metrics.breakersOpen.set(this.breakers.openCount());
   }
 }
