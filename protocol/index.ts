@@ -1,6 +1,7 @@
 export * from './actions.js';
 export * from './duration.js';
 export * from './envelope.js';
+export * from './facts.js';
 export * from './errors.js';
 export * from './messages.js';
 export * from './version.js';

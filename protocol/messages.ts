@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { sampleFacts, type serviceFacts } from './facts.js';
 import { finiteNumber, freeText, hostLabels, identifier, plainText, record, strictObject, text, wholeNumber } from './schema.js';
 
 /** Bumped on any incompatible change of a message below. */
@@ -41,29 +42,14 @@ export const welcomeBody = strictObject({
   signingKey: v.optional(text(1000)),
 });
 
-const cpuFacts = strictObject({ usage: num, load1: num, load5: num, load15: num });
-const memoryFacts = strictObject({ usedPercent: num, availableBytes: num, totalBytes: num });
-const diskFacts = strictObject({ usedPercent: num, freeBytes: num, totalBytes: num });
-const netFacts = strictObject({ rxBytesPerSec: num, txBytesPerSec: num });
-const serviceFacts = strictObject({
-  up: v.boolean(),
-  /** Epoch ms of the last change of `up`. */
-  since: int,
-  detail: v.optional(freeText(500)),
-});
-
 export const sampleBody = strictObject({
   seq: nonNegativeInt,
   ts: nonNegativeInt,
   /** Why the sample was sent: periodic, or at once because a watched service changed. */
-  trigger: v.picklist(['interval', 'service-change', 'startup', 'request']),
+  trigger: v.picklist(['interval', 'service-change', 'check-change', 'startup', 'request']),
   /** Held back while the link was down and sent late: a record of the past, not the host's state now. */
   buffered: v.optional(v.literal(true)),
-  cpu: v.optional(cpuFacts),
-  memory: v.optional(memoryFacts),
-  disk: v.optional(record(text(500), diskFacts)),
-  net: v.optional(record(text(100), netFacts)),
-  service: v.optional(record(name, serviceFacts)),
+  ...sampleFacts,
 });
 
 export const runBody = strictObject({

@@ -8,16 +8,20 @@ export interface HostView {
   labels: Readonly<Record<string, string>>;
 }
 
+/** Facts keyed by name (disk by mount, service by name, check by check name…): {} when the sample has none. */
+const KEYED = ['disk', 'net', 'io', 'service', 'check', 'metric', 'cert', 'ping', 'dns', 'log'] as const;
+
 /** The facts one sample gives the rules (DESIGN.md "Facts seen by rules"). */
 export function factsOf(host: HostView, sample: Sample): Record<string, unknown> {
-  return {
+  const facts: Record<string, unknown> = {
     cpu: sample.cpu,
     memory: sample.memory,
-    disk: sample.disk ?? {},
-    net: sample.net ?? {},
-    service: sample.service ?? {},
+    system: sample.system,
+    top: sample.top,
     host: { id: host.id, labels: host.labels, up: true },
   };
+  for (const k of KEYED) facts[k] = sample[k] ?? {};
+  return facts;
 }
 
 /** A rule's host selector: every named label must match; `id` may name the host itself. */

@@ -1,11 +1,11 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { ACTIONS, check, isActionName } from '../../protocol/index.js';
+import { ACTIONS, FACT_NAMES, check, isActionName } from '../../protocol/index.js';
 import { tidy, zDuration } from '../../protocol/zod.js';
 import { parsePath } from './path.js';
 
 /** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
-export const FACTS = ['cpu', 'memory', 'disk', 'net', 'service', 'host'] as const;
+export const FACTS = [...FACT_NAMES, 'host'] as const;
 /** json-rules-engine's built-in operators. */
 export const OPERATORS = [
   'equal',

@@ -91,7 +91,7 @@ describe("wire frames: accept or refuse, and the first fault's pointer", () => {
     [
       'sample with an unknown trigger',
       frame('sample', { ...sample, trigger: 'cron' }),
-      '/body/trigger: expected one of "interval", "service-change", "startup", "request", got "cron"',
+      '/body/trigger: expected one of "interval", "service-change", "check-change", "startup", "request", got "cron"',
     ],
     [
       'sample with cpu usage of 1e999 (Infinity)',
