@@ -19,6 +19,7 @@ import {
   wholeNumber,
 } from '../protocol/index.js';
 import { pinnedKey, secretEnvNames } from './config-secrets.js';
+import { SOURCE_CONFIG, type SourcesConfig } from './sources/config.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
@@ -271,6 +272,7 @@ function buildAgentConfigSchema() {
        * It has no authentication: keep it on loopback unless a firewall guards the port.
        */
       metrics: v.optional(strictObject({ listen: hostPort })),
+      ...SOURCE_CONFIG,
     }),
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
@@ -336,6 +338,8 @@ export interface AgentConfig {
   readonly stateDir?: string;
   /** The agent's own /metrics endpoint; absent (the default) means none, and prom-client is never loaded. */
   readonly metrics?: { readonly listen: string };
+  /** The fact sources' sections of agent.json (agent/sources/config.ts). */
+  readonly sources: SourcesConfig;
 }
 
 /** Validates a parsed agent.json; `where` (usually the file path) prefixes every error. */
@@ -376,6 +380,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     idleTimeoutMs: c.idleTimeout,
     ...(c.stateDir !== undefined ? { stateDir: c.stateDir } : {}),
     ...(c.metrics ? { metrics: { listen: c.metrics.listen } } : {}),
+    sources: Object.fromEntries(Object.keys(SOURCE_CONFIG).map((k) => [k, c[k as keyof typeof SOURCE_CONFIG]])),
   };
   return deepFreeze(config);
 }

@@ -24,6 +24,7 @@ import { AgentLink } from './link.js';
 import { startAgentMetrics } from './metrics.js';
 import { RunJournal } from './run-journal.js';
 import { ServiceWatcher } from './services.js';
+import { createSources, sourceFacts } from './sources/index.js';
 import { timeStalls } from './stalls.js';
 
 const NO_KEY =
@@ -51,7 +52,14 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
   const journal = new RunJournal(state && `${state}.runs.json`, log);
   const running = new Set<string>();
 
-  const sample = (trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: Date.now(), trigger, ...facts, service: services.snapshot() });
+  const sample = (trigger: Sample['trigger']): Sample => ({
+    seq: seq++,
+    ts: Date.now(),
+    trigger,
+    ...facts,
+    ...sourceFacts(sources),
+    service: services.snapshot(),
+  });
 
   const services = new ServiceWatcher({
     services: config.services,
@@ -62,6 +70,13 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
       // Detection must not wait for the next interval: report the change at once.
       link.sendSample(sample('service-change'));
     },
+  });
+
+  // Checks, scrapes, certificates, pings, DNS and logs, each on its own schedule.
+  const sources = createSources(config, {
+    log,
+    env: childEnv(process.env, config),
+    changed: (trigger) => link.sendSample(sample(trigger)),
   });
 
   const link: AgentLink = new AgentLink({
@@ -204,6 +219,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
     config.metrics && (await startAgentMetrics({ listen: config.metrics.listen, link, log, facts: () => ({ ...facts, service: services.snapshot() }) }));
   await collect();
   services.start();
+  for (const s of sources) s.start();
   link.start();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -222,6 +238,7 @@ export async function startAgent(config: AgentConfig, { log }: { log: Logger }):
       stopped = true;
       clearTimeout(timer);
       services.stop();
+      await Promise.all(sources.map((s) => s.stop()));
       await link.stop();
       await metrics?.stop();
       log.info('agent stopped');

@@ -1,0 +1,22 @@
+import type { Sample } from '../../protocol/index.js';
+import type { AgentConfig } from '../config.js';
+import type { FactSource, SourceContext, SourceFactory } from './types.js';
+
+export type { FactSource, SourceContext, SourceFact, SourceFactory } from './types.js';
+
+/** The fact-source registry: one line per kind of source. */
+export const SOURCES: readonly SourceFactory[] = [];
+
+export function createSources(config: AgentConfig, ctx: SourceContext): FactSource[] {
+  return SOURCES.map((make) => make(config, ctx)).filter((s): s is FactSource => s !== undefined);
+}
+
+/** The latest facts of every source, as the sample carries them. */
+export function sourceFacts(sources: readonly FactSource[]): Partial<Sample> {
+  const out: Record<string, unknown> = {};
+  for (const s of sources) {
+    const snap = s.snapshot();
+    if (snap !== undefined) out[s.fact] = snap;
+  }
+  return out;
+}
