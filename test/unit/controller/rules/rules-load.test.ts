@@ -35,7 +35,11 @@ describe('rule loading', () => {
     ],
     ['team/bad-params.json', 'RULE_BAD_PARAMS', 'team/bad-params.json /heal/params: unknown parameter "svc" for service.restart'],
     ['team/bad-duration.json', 'RULE_INVALID', 'team/bad-duration.json /for: expected a duration like "10s", "5m" or "7d", got "5 minutes"'],
-    ['team/unknown-fact.json', 'RULE_INVALID', 'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, io, system, top, service, check, metric, cert, ping, dns, log, host)'],
+    [
+      'team/unknown-fact.json',
+      'RULE_INVALID',
+      'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, io, system, top, service, check, metric, cert, ping, dns, log, host)',
+    ],
     ['team/unknown-operator.json', 'RULE_INVALID', 'team/unknown-operator.json /when/all/0/operator: unknown operator "biggerThan"'],
     ['team/bad-path.json', 'RULE_BAD_PATH', 'team/bad-path.json /when/all/0/path: bad path "$..usedPercent"'],
     ['team/leaf-at-top.json', 'RULE_INVALID', 'team/leaf-at-top.json /when: the top of "when" must be {"all": […]}, {"any": […]} or {"not": …}'],
