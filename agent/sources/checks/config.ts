@@ -38,7 +38,7 @@ const checkSchema = strictObject({
     v.minLength(1, ARGV),
     v.maxLength(256),
     v.rawCheck(({ dataset, addIssue }) => {
-      if (!dataset.typed) return;
+      if (!dataset.typed || dataset.value.length === 0) return;
       const program = dataset.value[0];
       if (!isAbsolute(program))
         addIssue({
@@ -97,28 +97,29 @@ export const checksConfig = v.pipe(
     };
     items.forEach((item, i) => {
       if (!('include' in item)) return add(item, `/checks/${i}`, [itemAt(items, i), itemAt(item, 'name')]);
-      const at: [v.IssuePathItem, ...v.IssuePathItem[]] = [itemAt(items, i), itemAt(item, 'include')];
+      // A new path for each issue: valibot prepends the outer keys to the array it is given.
+      const at = (): [v.IssuePathItem, ...v.IssuePathItem[]] => [itemAt(items, i), itemAt(item, 'include')];
       let files: string[];
       try {
         files = expand(item.include);
       } catch (e) {
-        return addIssue({ message: errorMessage(e), path: at });
+        return addIssue({ message: errorMessage(e), path: at() });
       }
       for (const file of files) {
         let raw: unknown;
         try {
           raw = readJsonFile(file);
         } catch (e) {
-          addIssue({ message: errorMessage(e), path: at });
+          addIssue({ message: errorMessage(e), path: at() });
           continue;
         }
         const r = check(fileSchema, raw);
         if (!r.ok) {
-          for (const issue of r.issues) addIssue({ message: `${file} ${jsonPointer(issue.path)}: ${issue.message}`, path: at });
+          for (const issue of r.issues) addIssue({ message: `${file} ${jsonPointer(issue.path)}: ${issue.message}`, path: at() });
           continue;
         }
         const list = Array.isArray(r.value) ? r.value : [r.value];
-        list.forEach((c, j) => add(c, Array.isArray(r.value) ? `${file} /${j}` : file, at));
+        list.forEach((c, j) => add(c, Array.isArray(r.value) ? `${file} /${j}` : file, at()));
       }
     });
     if (out.length > MAX_CHECKS) addIssue({ message: `at most ${MAX_CHECKS} checks in all, got ${out.length} with the included files` });

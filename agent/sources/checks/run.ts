@@ -41,11 +41,18 @@ export function toFact(check: CheckConfig, r: CommandResult, at: number): CheckF
   const stdout = r.stdout.trim() === '' && r.stderr.trim() !== '' ? r.stderr.slice(0, MAX_STDERR) : r.stdout;
   const parsed = parsePluginOutput(stdout);
   const text = parsed.output === '' ? '(no output)' : parsed.output;
-  const longOutput = r.truncated
-    ? cut(`${parsed.longOutput ?? ''}\n(output cut at ${MAX_PLUGIN_OUTPUT} bytes)`.trimStart(), MAX_LONG_OUTPUT)
-    : parsed.longOutput;
+  const note = `(output cut at ${MAX_PLUGIN_OUTPUT} bytes)`;
+  const longOutput = !r.truncated
+    ? parsed.longOutput
+    : parsed.longOutput === undefined
+      ? note
+      : `${cut(parsed.longOutput, MAX_LONG_OUTPUT - note.length - 1)}\n${note}`;
   const rest = { perf: parsed.perf, ...(longOutput !== undefined ? { longOutput } : {}), ...base };
-  if (r.timedOut) return unknown(`timed out after ${formatDuration(check.timeoutMs)}`, rest);
+  if (r.timedOut) {
+    // What the plugin printed before it was stopped may say where it hung.
+    const said = [parsed.output, longOutput].filter((s) => s !== undefined && s !== '').join('\n');
+    return unknown(`timed out after ${formatDuration(check.timeoutMs)}`, { ...rest, ...(said !== '' ? { longOutput: cut(said, MAX_LONG_OUTPUT) } : {}) });
+  }
   if (r.exitCode !== null && r.exitCode >= 0 && r.exitCode <= 3) {
     return { status: r.exitCode, state: CHECK_STATES[r.exitCode], output: text, ...rest };
   }
