@@ -19,6 +19,8 @@ export interface CommandOptions {
   killGraceMs?: number;
   /** How long to wait for the pipes to close after the command exited. */
   closeGraceMs?: number;
+  /** Stops the command as a timeout would (SIGTERM to its group, SIGKILL after the grace), e.g. when the agent stops. */
+  signal?: AbortSignal;
 }
 
 export interface CommandResult {
@@ -87,17 +89,22 @@ export function runCommand(argv: readonly string[], opts: CommandOptions): Promi
       }
     };
 
-    const termTimer = setTimeout(() => {
+    const stop = () => {
+      if (timedOut || exit) return;
       timedOut = true;
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => signalGroup('SIGKILL'), killGraceMs);
       killTimer.unref();
-    }, opts.timeoutMs);
+    };
+    const termTimer = setTimeout(stop, opts.timeoutMs);
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener('abort', stop, { once: true });
 
     const finish = (spawnError?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(termTimer);
+      opts.signal?.removeEventListener('abort', stop);
       clearTimeout(closeTimer);
       // Whatever still holds the pipes must not keep the agent alive or see them closed.
       for (const s of [child.stdout, child.stderr]) (s as Socket | null)?.unref(); // pipes are sockets
