@@ -59,8 +59,8 @@ const scrapeEntry = v.pipe(
       url: v.optional(scrapeUrl),
       textfile: v.optional(textfileDir),
       interval: v.optional(durationAtLeast(1000, undefined, durationMessage), '15s'),
-      /** For the whole answer, body included: a slow body is cut off. */
-      timeout: v.optional(durationAtLeast(100, undefined, durationMessage), '5s'),
+      /** For the whole answer, body included: a slow body is cut off. Default: 5s, or the interval if shorter. */
+      timeout: v.optional(durationAtLeast(100, undefined, durationMessage)),
       maxSeries: v.optional(wholeIn(1, MAX_SERIES), 500),
       maxBytes: v.optional(wholeIn(1024, TOTAL_MAX_BYTES), 65_536),
       /** Largest page (or .prom file) read; a bigger one is an error, not a partial read. */
@@ -73,8 +73,9 @@ const scrapeEntry = v.pipe(
     if (!dataset.typed) return;
     const s = dataset.value;
     if ((s.url === undefined) === (s.textfile === undefined)) addIssue({ message: 'expected exactly one of "url" and "textfile"' });
-    else if (s.timeout > s.interval) addIssue({ message: 'timeout must not exceed interval', path: [pathItem(s, 'timeout')] });
+    else if (s.timeout !== undefined && s.timeout > s.interval) addIssue({ message: 'timeout must not exceed interval', path: [pathItem(s, 'timeout')] });
   }),
+  v.transform((s) => ({ ...s, timeout: s.timeout ?? Math.min(5000, s.interval) })),
 );
 
 /** `"scrape": [...]` in agent.json: Prometheus exporters and textfile directories, their series in the `metric` fact. */
