@@ -29,7 +29,7 @@ function scrapeSource(entries: unknown[]): { source: FactSource<'metric'>; logs:
   const log = createLogger('test', 'debug', (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
   const config = { sources: { scrape: v.parse(scrapeConfig, entries) } } as unknown as AgentConfig;
   const source = createScrapeSource(config, { log, env: {}, changed: () => {} })!;
-  return { source: source as FactSource<'metric'>, logs };
+  return { source: source, logs };
 }
 
 /** The latest series of one source, once it has them. */
@@ -199,7 +199,7 @@ describe('scraping exporters that misbehave', () => {
     expect(snap.huge).toMatchObject({ up: 0, scrape_samples_scraped: 0 });
     expect(reasons('huge')).toEqual([`body is over the ${8 * 1024 * 1024}-byte limit`]);
 
-    expect(Object.keys(snap.many!).filter((k) => k.startsWith('many_series'))).toHaveLength(500);
+    expect(Object.keys(snap.many).filter((k) => k.startsWith('many_series'))).toHaveLength(500);
     expect(snap.many).toMatchObject({
       'many_series{i="0000"}': 0,
       'many_series{i="0499"}': 499,
