@@ -13,7 +13,10 @@ export const MAX_SOURCES = 50;
 export const MAX_SERIES = 4800;
 
 const durationMessage = (issue: { input: unknown }) => `expected a duration like "15s" or "1m", got ${JSON.stringify(issue.input)}`;
-const wholeIn = (min: number, max: number) => v.pipe(wholeNumber(`expected a whole number from ${min} to ${max}`), v.minValue(min), v.maxValue(max));
+const wholeIn = (min: number, max: number) => {
+  const message = `expected a whole number from ${min} to ${max}`;
+  return v.pipe(wholeNumber(message), v.minValue(min, message), v.maxValue(max, message));
+};
 
 const URL_MESSAGE = 'expected an http:// or https:// URL like "http://127.0.0.1:9113/metrics"';
 const scrapeUrl = v.pipe(
