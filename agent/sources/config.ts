@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { checksConfig } from './checks/config.js';
+import { scrapeConfig } from './scrape/config.js';
 
 /**
  * Each fact source's section of agent.json, by key — one line per source, e.g.
@@ -8,6 +9,7 @@ import { checksConfig } from './checks/config.js';
  */
 export const SOURCE_CONFIG = {
   checks: v.optional(checksConfig, []),
+  scrape: v.optional(scrapeConfig, []),
 } satisfies v.ObjectEntries;
 
 export type SourcesConfig = { readonly [K in keyof typeof SOURCE_CONFIG]: v.InferOutput<(typeof SOURCE_CONFIG)[K]> };

@@ -44,6 +44,7 @@ describe('agent config', () => {
       passEnv: [],
       secretEnv: [],
       sources: { checks: [] },
+      sources: { scrape: [] },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
