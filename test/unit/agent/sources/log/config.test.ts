@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../../../../agent/config.js';
 import { LaasError } from '../../../../../protocol/index.js';
@@ -58,5 +59,12 @@ describe('the logs section of agent.json', () => {
     expect(errorOf({ ...base, logs: [app, { ...app, file: '/var/log/b.log' }] })).toBe(
       'agent.json /logs/1: duplicate log name "app-errors" (first at /logs/0)',
     );
+  });
+
+  it('takes the example docs/facts.md gives', () => {
+    const section = readFileSync('docs/facts.md', 'utf8').split('\n## Log patterns\n')[1];
+    const example = /```json\n("logs": [\s\S]*?)\n```/.exec(section)![1];
+    const logs = parseAgentConfig({ ...base, ...(JSON.parse(`{${example}}`) as object) }, 'docs/facts.md').sources.logs;
+    expect(logs.map((l) => l.name)).toEqual(['app-errors', 'nginx-journal']);
   });
 });
