@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { checksConfig } from './checks/config.js';
 import { scrapeConfig } from './scrape/config.js';
+import { logsConfig } from './log/config.js';
 
 /**
  * Each fact source's section of agent.json, by key — one line per source, e.g.
@@ -10,6 +11,7 @@ import { scrapeConfig } from './scrape/config.js';
 export const SOURCE_CONFIG = {
   checks: v.optional(checksConfig, []),
   scrape: v.optional(scrapeConfig, []),
+  logs: v.optional(logsConfig, []),
 } satisfies v.ObjectEntries;
 
 export type SourcesConfig = { readonly [K in keyof typeof SOURCE_CONFIG]: v.InferOutput<(typeof SOURCE_CONFIG)[K]> };

@@ -2,6 +2,7 @@ import type { Sample } from '../../protocol/index.js';
 import type { AgentConfig } from '../config.js';
 import { checkSource } from './checks/source.js';
 import { createScrapeSource } from './scrape/index.js';
+import { logSource } from './log/index.js';
 import type { FactSource, SourceContext, SourceFactory } from './types.js';
 
 export type { FactSource, SourceContext, SourceFact, SourceFactory } from './types.js';
@@ -9,6 +10,7 @@ export type { FactSource, SourceContext, SourceFact, SourceFactory } from './typ
 /** The fact-source registry: one line per kind of source. */
 export const SOURCES: readonly SourceFactory[] = [checkSource];
 export const SOURCES: readonly SourceFactory[] = [createScrapeSource];
+export const SOURCES: readonly SourceFactory[] = [logSource];
 
 export function createSources(config: AgentConfig, ctx: SourceContext): FactSource[] {
   return SOURCES.map((make) => make(config, ctx)).filter((s): s is FactSource => s !== undefined);

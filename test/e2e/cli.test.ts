@@ -1,15 +1,21 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, freePort, laasRun, stopAll, tcpAnswers, waitFor } from '../helpers/procs.js';
 import { spawn } from 'node:child_process';
 
+/** The shipped rule files and rule tests, counted from the tree: each area of the project adds its own. */
+const shipped = readdirSync('rules', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));
+const shippedTests = shipped.filter((f) => f.endsWith('.test.json')).length;
+const shippedRules = shipped.length - shippedTests;
+
 describe('laas rules validate', () => {
   it('passes the shipped rules with exit 0', async () => {
     const r = await laasRun(['rules', 'validate', 'rules']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ok: 6 rules in 6 files$/m);
+    expect(r.stdout).toMatch(new RegExp(`^ok: ${shippedRules} rules in ${shippedRules} files$`, 'm'));
   });
 
   it('prints every error with file and JSON pointer and exits 1', async () => {
@@ -26,6 +32,7 @@ describe('laas rules test', () => {
     const r = await laasRun(['rules', 'test', 'rules']);
     expect(r.stdout).toMatch(/^ok {4}rules\/demo\/demo-down\.test\.json \(1 alert, 1 work order, 0 notifications\)$/m);
     expect(r.stdout).toMatch(/^5 passed, 0 failed$/m);
+    expect(r.stdout).toMatch(new RegExp(`^${shippedTests} passed, 0 failed$`, 'm'));
     expect(r.code).toBe(0);
   });
 

@@ -45,6 +45,7 @@ describe('agent config', () => {
       secretEnv: [],
       sources: { checks: [] },
       sources: { scrape: [] },
+      sources: { logs: [] },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
