@@ -447,7 +447,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     idleTimeoutMs: c.idleTimeout,
     ...(c.stateDir !== undefined ? { stateDir: c.stateDir } : {}),
     ...(c.metrics ? { metrics: { listen: c.metrics.listen } } : {}),
-    sources: Object.fromEntries(Object.keys(SOURCE_CONFIG).map((k) => [k, c[k as keyof typeof SOURCE_CONFIG]])),
+    sources: Object.fromEntries(Object.keys(SOURCE_CONFIG).map((k) => [k, c[k as keyof typeof SOURCE_CONFIG]])) as SourcesConfig,
   };
   return deepFreeze(config);
 }

@@ -1,10 +1,13 @@
-import type * as v from 'valibot';
+import * as v from 'valibot';
+import { certsConfig } from './cert/config.js';
 
 /**
  * Each fact source's section of agent.json, by key — one line per source, e.g.
  * `checks: v.optional(checksConfig, [])`. The parsed value (durations in ms) reaches the source
  * as `config.sources.<key>`. Paths in a section must be absolute: the agent may run from any folder.
  */
-export const SOURCE_CONFIG = {} satisfies v.ObjectEntries;
+export const SOURCE_CONFIG = {
+  certs: v.optional(certsConfig, []),
+} satisfies v.ObjectEntries;
 
 export type SourcesConfig = { readonly [K in keyof typeof SOURCE_CONFIG]: v.InferOutput<(typeof SOURCE_CONFIG)[K]> };
