@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { certsConfig } from './cert/config.js';
+import { pingsConfig } from './ping/config.js';
 
 /**
  * Each fact source's section of agent.json, by key — one line per source, e.g.
@@ -8,6 +9,7 @@ import { certsConfig } from './cert/config.js';
  */
 export const SOURCE_CONFIG = {
   certs: v.optional(certsConfig, []),
+  pings: v.optional(pingsConfig, []),
 } satisfies v.ObjectEntries;
 
 export type SourcesConfig = { readonly [K in keyof typeof SOURCE_CONFIG]: v.InferOutput<(typeof SOURCE_CONFIG)[K]> };
