@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { certsConfig } from './cert/config.js';
+import { dnsConfig } from './dns/config.js';
 import { pingsConfig } from './ping/config.js';
 
 /**
@@ -10,6 +11,7 @@ import { pingsConfig } from './ping/config.js';
 export const SOURCE_CONFIG = {
   certs: v.optional(certsConfig, []),
   pings: v.optional(pingsConfig, []),
+  dns: v.optional(dnsConfig, []),
 } satisfies v.ObjectEntries;
 
 export type SourcesConfig = { readonly [K in keyof typeof SOURCE_CONFIG]: v.InferOutput<(typeof SOURCE_CONFIG)[K]> };

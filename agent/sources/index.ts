@@ -1,13 +1,14 @@
 import type { Sample } from '../../protocol/index.js';
 import type { AgentConfig } from '../config.js';
 import { certSource } from './cert/source.js';
+import { dnsSource } from './dns/source.js';
 import { pingSource } from './ping/source.js';
 import type { FactSource, SourceContext, SourceFactory } from './types.js';
 
 export type { FactSource, SourceContext, SourceFact, SourceFactory } from './types.js';
 
 /** The fact-source registry: one line per kind of source. */
-export const SOURCES: readonly SourceFactory[] = [certSource, pingSource];
+export const SOURCES: readonly SourceFactory[] = [certSource, pingSource, dnsSource];
 
 export function createSources(config: AgentConfig, ctx: SourceContext): FactSource[] {
   return SOURCES.map((make) => make(config, ctx)).filter((s): s is FactSource => s !== undefined);

@@ -43,7 +43,7 @@ describe('agent config', () => {
       idleTimeoutMs: 45_000,
       passEnv: [],
       secretEnv: [],
-      sources: { certs: [], pings: [] },
+      sources: { certs: [], pings: [], dns: [] },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
