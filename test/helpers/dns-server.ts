@@ -1,5 +1,4 @@
 import { createSocket, type Socket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 
 /**
  * A tiny DNS server on a free UDP port of 127.0.0.1 for tests: answers A queries for the names it
@@ -39,7 +38,7 @@ export async function startDnsServer(a: Record<string, string[]>, silent: string
   });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
   return {
-    server: `127.0.0.1:${(socket.address()).port}`,
+    server: `127.0.0.1:${socket.address().port}`,
     close: () => new Promise((r) => socket.close(() => r())),
   };
 }
