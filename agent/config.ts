@@ -22,6 +22,8 @@ import { pinnedKey, secretEnvNames } from './config-secrets.js';
 import { SOURCE_CONFIG, type SourcesConfig } from './sources/config.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
+/** Redirects an http probe follows at most, as fetch (and browsers) do: more is a redirect loop. */
+export const MAX_REDIRECTS = 20;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 /** The path item valibot puts on an issue, for issues a check raises on a field below it. */
@@ -131,6 +133,40 @@ function buildAgentConfigSchema() {
     v.check((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean'),
   );
 
+  const REDIRECTS = `expected a whole number of redirects 0-${MAX_REDIRECTS}`;
+  const STATUS = 'expected an HTTP status like 200, a range like "200-399", or a list of them';
+  const httpStatus = v.union(
+    [
+      v.pipe(wholeNumber(STATUS), v.minValue(100, STATUS), v.maxValue(599, STATUS)),
+      v.pipe(
+        v.string(),
+        v.check((s) => {
+          const m = /^([1-5]\d\d)-([1-5]\d\d)$/.exec(s);
+          return m !== null && Number(m[1]) <= Number(m[2]);
+        }, STATUS),
+      ),
+    ],
+    STATUS,
+  );
+  /**
+   * Checked here for what JavaScript also refuses (an unclosed group): the typo is named at start.
+   * RE2's own verdict comes at the first probe — re2js costs a few MiB, loaded only when used.
+   */
+  const bodyPattern = v.pipe(
+    v.string(),
+    v.minLength(1, 'must not be empty'),
+    v.maxLength(1000),
+    v.check((s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected a regular expression (RE2 syntax) like "ok|healthy"'),
+  );
+  const wholeIn = (min: number, max: number, message: string) => v.pipe(wholeNumber(message), v.minValue(min), v.maxValue(max));
+
   /** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
   const probeSchema = v.pipe(
     strictObject(
@@ -145,6 +181,17 @@ function buildAgentConfigSchema() {
          * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
          */
         hold: v.optional(v.boolean('expected true or false')),
+        // http only: what the answer must be, beyond "2xx after at most 20 redirects".
+        /** Statuses that mean up: 204, "200-399", or a list of them. */
+        status: v.optional(v.union([httpStatus, v.pipe(v.array(httpStatus), v.minLength(1), v.maxLength(50))], STATUS)),
+        /** A regular expression (RE2 syntax) the body's first 64 KiB must match. */
+        bodyMatch: v.optional(bodyPattern),
+        /** Text the body's first 64 KiB must contain. */
+        bodyContains: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(1000))),
+        /** An answer slower than this (to the final response's headers) is down, with its time. */
+        maxLatency: v.optional(durationMin(1)),
+        /** Redirects followed (0: judge the first answer, a 3xx included). */
+        redirects: v.optional(v.pipe(wholeNumber(REDIRECTS), v.minValue(0, REDIRECTS), v.maxValue(MAX_REDIRECTS, REDIRECTS))),
       },
       'expected an object like {"tcp": "127.0.0.1:8080"}',
     ),
@@ -161,6 +208,8 @@ function buildAgentConfigSchema() {
         });
       } else if (p.hold !== undefined && given[0] !== 'tcp') {
         addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
+      } else if (given[0] !== 'http') {
+        for (const k of HTTP_EXPECT) if (p[k] !== undefined) addIssue({ message: `"${k}" applies only to an http probe, not to ${given[0]}`, path: at(p, k) });
       }
     }),
   );
@@ -174,7 +223,6 @@ function buildAgentConfigSchema() {
   });
 
   const wsUrl = urlOf(['ws:', 'wss:'], 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"');
-  const wholeIn = (min: number, max: number, message: string) => v.pipe(wholeNumber(message), v.minValue(min), v.maxValue(max));
 
   return v.pipe(
     strictObject({
@@ -294,10 +342,24 @@ function buildAgentConfigSchema() {
 /** The parsed (not yet normalised) shape of agent.json. */
 type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>;
 
+/** The probe fields that apply to http only. */
+const HTTP_EXPECT = ['status', 'bodyMatch', 'bodyContains', 'maxLatency', 'redirects'] as const;
+
+/** What an http probe expects of the answer; each field left out keeps the default. */
+export interface HttpExpect {
+  /** Inclusive ranges of statuses that mean up (default 200-299). */
+  readonly status?: readonly (readonly [number, number])[];
+  readonly bodyMatch?: string;
+  readonly bodyContains?: string;
+  readonly maxLatencyMs?: number;
+  /** Redirects followed; 0 judges the first answer (default 20). */
+  readonly redirects?: number;
+}
+
 export interface ServiceConfig {
   readonly name: string;
   /** `hold`: a tcp probe keeps its connection open to learn of the service's death at once. */
-  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean };
+  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly http?: HttpExpect };
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly restart?: readonly string[];
@@ -364,7 +426,12 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
       const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
       return {
         name: s.name,
-        probe: { kind, target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!, ...(s.probe.hold ? { hold: true } : {}) },
+        probe: {
+          kind,
+          target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!,
+          ...(s.probe.hold ? { hold: true } : {}),
+          ...(HTTP_EXPECT.some((k) => s.probe[k] !== undefined) ? { http: httpExpect(s.probe) } : {}),
+        },
         probeIntervalMs: s.probeInterval,
         probeTimeoutMs: s.probeTimeout,
         ...(s.restart ? { restart: [...s.restart] } : {}),
@@ -392,6 +459,17 @@ export function loadAgentConfig(file: string): AgentConfig {
   const ca = isPlainObject(raw) ? raw.ca : undefined;
   const config = parseAgentConfig(isPlainObject(raw) && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
   return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile), stateDir: resolve(base, config.stateDir ?? '.') });
+}
+
+function httpExpect(p: AgentConfigInput['services'][number]['probe']): HttpExpect {
+  const range = (s: number | string): [number, number] => (typeof s === 'number' ? [s, s] : (s.split('-').map(Number) as [number, number]));
+  return {
+    ...(p.status !== undefined ? { status: (Array.isArray(p.status) ? p.status : [p.status]).map(range) } : {}),
+    ...(p.bodyMatch !== undefined ? { bodyMatch: p.bodyMatch } : {}),
+    ...(p.bodyContains !== undefined ? { bodyContains: p.bodyContains } : {}),
+    ...(p.maxLatency !== undefined ? { maxLatencyMs: p.maxLatency } : {}),
+    ...(p.redirects !== undefined ? { redirects: p.redirects } : {}),
+  };
 }
 
 function readPem(path: string, where: string): string {

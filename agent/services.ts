@@ -169,7 +169,7 @@ export class ServiceWatcher {
       const looking =
         service.probe.hold && kind === 'tcp'
           ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
-          : this.probes[kind](target, service.probeTimeoutMs, this.env);
+          : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
       // A probe that answers after the watcher gave up on it must not leave a connection open.
       void looking.then(
         (r) => {
@@ -198,7 +198,13 @@ export class ServiceWatcher {
     const detail = result.detail?.slice(0, MAX_DETAIL);
     const changed = w.facts === undefined || w.facts.up !== result.up;
     const since = changed ? Math.floor(this.now()) : w.facts!.since;
-    w.facts = { up: result.up, since, ...(detail !== undefined ? { detail } : {}) };
+    w.facts = {
+      up: result.up,
+      since,
+      ...(detail !== undefined ? { detail } : {}),
+      ...(result.latencyMs !== undefined && Number.isFinite(result.latencyMs) ? { latencyMs: result.latencyMs } : {}),
+      ...(result.status !== undefined && Number.isSafeInteger(result.status) ? { status: result.status } : {}),
+    };
     if (!changed) return;
     this.log.debug({ service: name, up: result.up, detail }, 'service state changed');
     try {

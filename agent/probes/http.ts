@@ -1,39 +1,122 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { MAX_REDIRECTS, type HttpExpect } from '../config.js';
 import type { ProbeResult } from './types.js';
 
-/** As fetch (and browsers) allow: more hops than this is a redirect loop. */
-const MAX_REDIRECTS = 20;
+/** The most of a body a probe reads to match it: a health page fits, a download cannot hold the probe. */
+export const MAX_BODY_BYTES = 65_536;
+const REDIRECTS = [301, 302, 303, 307, 308];
 
 /**
- * Up when a GET answers 2xx (after redirects) within the timeout.
+ * Up when a GET answers with an expected status (2xx by default, after up to 20 redirects), the
+ * body matches (when asked), and the answer came within `maxLatencyMs` (when set) — all within
+ * the timeout. The result carries the final status and the latency (first request to the final
+ * response's headers, redirects included).
  *
  * node:http rather than fetch: fetch is undici, which loads megabytes of code and compiles its
  * HTTP parser to WebAssembly on first use — more than the rest of the agent, for one GET a
  * second — and needs WebAssembly, which V8's --jitless (a smaller agent) switches off.
  */
-export async function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
+export async function probe(target: string, timeoutMs: number, _env?: unknown, expect: HttpExpect = {}): Promise<ProbeResult> {
   const signal = AbortSignal.timeout(timeoutMs);
+  const started = performance.now();
+  const maxRedirects = expect.redirects ?? MAX_REDIRECTS;
   try {
     let url = new URL(target);
     for (let hop = 0; ; hop++) {
       const res = await get(url, signal);
-      // Drop the body unread so the connection is freed at once.
-      res.destroy();
+      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      const status = res.statusCode ?? 0;
       const location = res.headers.location;
-      if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined) {
-        if (hop >= MAX_REDIRECTS) return { up: false, detail: 'redirect count exceeded' }; // fetch's words, kept
+      if (REDIRECTS.includes(status) && location !== undefined && maxRedirects > 0) {
+        res.destroy();
+        if (hop >= maxRedirects) return { up: false, detail: 'redirect count exceeded', status, latencyMs }; // fetch's words, kept
         url = new URL(location, url);
         continue;
       }
-      const status = res.statusCode ?? 0;
-      return status >= 200 && status <= 299 ? { up: true } : { up: false, detail: `HTTP ${status}` };
+      const measured = { status, latencyMs };
+      const wanted = expect.status === undefined ? status >= 200 && status <= 299 : expect.status.some(([lo, hi]) => status >= lo && status <= hi);
+      if (!wanted) {
+        res.destroy();
+        return { up: false, detail: `HTTP ${status}`, ...measured };
+      }
+      if (expect.bodyMatch !== undefined || expect.bodyContains !== undefined) {
+        const problem = await bodyProblem(res, expect, signal);
+        if (problem !== undefined) return { up: false, detail: problem, ...measured };
+      } else {
+        // Drop the body unread so the connection is freed at once.
+        res.destroy();
+      }
+      if (expect.maxLatencyMs !== undefined && latencyMs > expect.maxLatencyMs) {
+        return { up: false, detail: `answered in ${Math.round(latencyMs)}ms, slower than the ${expect.maxLatencyMs}ms limit`, ...measured };
+      }
+      return { up: true, ...measured };
     }
   } catch (e) {
     const err = e as Error & { code?: string };
     if (signal.aborted || err.name === 'TimeoutError' || err.name === 'AbortError') return { up: false, detail: `no answer within ${timeoutMs}ms` };
     return { up: false, detail: err.code ?? err.message };
   }
+}
+
+/** Why the body (its first MAX_BODY_BYTES) does not match, or undefined when it does. */
+async function bodyProblem(res: IncomingMessage, expect: HttpExpect, signal: AbortSignal): Promise<string | undefined> {
+  const body = await readCapped(res, MAX_BODY_BYTES, signal);
+  if (expect.bodyContains !== undefined && !body.includes(expect.bodyContains)) {
+    return `body does not contain ${JSON.stringify(expect.bodyContains)} (first ${MAX_BODY_BYTES} bytes read)`;
+  }
+  if (expect.bodyMatch !== undefined) {
+    const re = await compiled(expect.bodyMatch);
+    if (typeof re === 'string') return re;
+    if (!re.matcher(body).find()) return `body does not match /${expect.bodyMatch}/ (first ${MAX_BODY_BYTES} bytes read)`;
+  }
+  return undefined;
+}
+
+function readCapped(res: IncomingMessage, max: number, signal: AbortSignal): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      res.removeAllListeners('data');
+      res.destroy();
+      resolvePromise(Buffer.concat(chunks, Math.min(size, max)).toString('utf8'));
+    };
+    res.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= max) done();
+    });
+    res.once('end', done);
+    res.once('error', reject);
+    // Cut off by the timeout: that is the verdict, not a short body that fails to match.
+    res.once('close', () => (signal.aborted ? reject(signal.reason as Error) : done()));
+  });
+}
+
+type Re2 = { matcher(input: string): { find(): boolean } };
+const patterns = new Map<string, Re2 | string>();
+
+/**
+ * The body pattern compiled with RE2 (re2js: time linear in the body, so no pattern can hang the
+ * agent on a hostile page), or why it cannot be. Loaded on first use: re2js and its Unicode tables
+ * cost a few MiB of RSS, which an agent without a body pattern should not pay.
+ */
+async function compiled(pattern: string): Promise<Re2 | string> {
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    const { RE2JS } = await import('re2js');
+    try {
+      re = RE2JS.compile(pattern);
+    } catch (e) {
+      re = `bodyMatch is not a regular expression RE2 accepts: ${(e as Error).message.replace(/^error parsing regexp: /, '')}`;
+    }
+    if (patterns.size < 1000) patterns.set(pattern, re);
+  }
+  return re;
 }
 
 function get(url: URL, signal: AbortSignal): Promise<IncomingMessage> {

@@ -3,6 +3,9 @@ import type { AgentConfig } from '../config.js';
 import { checkSource } from './checks/source.js';
 import { createScrapeSource } from './scrape/index.js';
 import { logSource } from './log/index.js';
+import { certSource } from './cert/source.js';
+import { dnsSource } from './dns/source.js';
+import { pingSource } from './ping/source.js';
 import type { FactSource, SourceContext, SourceFactory } from './types.js';
 
 export type { FactSource, SourceContext, SourceFact, SourceFactory } from './types.js';
@@ -11,6 +14,7 @@ export type { FactSource, SourceContext, SourceFact, SourceFactory } from './typ
 export const SOURCES: readonly SourceFactory[] = [checkSource];
 export const SOURCES: readonly SourceFactory[] = [createScrapeSource];
 export const SOURCES: readonly SourceFactory[] = [logSource];
+export const SOURCES: readonly SourceFactory[] = [certSource, pingSource, dnsSource];
 
 export function createSources(config: AgentConfig, ctx: SourceContext): FactSource[] {
   return SOURCES.map((make) => make(config, ctx)).filter((s): s is FactSource => s !== undefined);

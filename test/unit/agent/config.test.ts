@@ -46,6 +46,7 @@ describe('agent config', () => {
       sources: { checks: [] },
       sources: { scrape: [] },
       sources: { logs: [] },
+      sources: { certs: [], pings: [], dns: [] },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
