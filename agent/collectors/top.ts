@@ -85,16 +85,26 @@ export function createTopCollector(opts: CollectorOptions = {}): Collector<'top'
           if (!b || b.start !== p.start || p.ticks <= b.ticks) continue;
           cpu.push({ p, pct: Math.round((10_000 * (p.ticks - b.ticks)) / TICKS_PER_SEC / seconds) / 100 });
         }
-        const byCpu = topN(cpu, (a, b) => b.pct - a.pct);
+        // Twice as many candidates as places: one that exits before its status is read gives way to the next.
+        const byCpu = topN(cpu, (a, b) => b.pct - a.pct, 2 * TOP);
         const byMem = topN(
           procs.filter((p) => p.rssPages > 0),
           (a, b) => b.rssPages - a.rssPages,
+          2 * TOP,
         );
         const pctOf = new Map(cpu.map((c) => [c.p.pid, c.pct]));
         const named = new Map<number, Entry | undefined>();
-        for (const p of [...byCpu.map((c) => c.p), ...byMem]) if (!named.has(p.pid)) named.set(p.pid, await entry(p, pctOf.get(p.pid) ?? 0));
-        const pick = (ps: ProcStat[]) => ps.map((p) => named.get(p.pid)).filter((e): e is Entry => e !== undefined);
-        return { cpu: pick(byCpu.map((c) => c.p)), memory: pick(byMem) };
+        const pick = async (ps: ProcStat[]) => {
+          const out: Entry[] = [];
+          for (const p of ps) {
+            if (out.length >= TOP) break;
+            if (!named.has(p.pid)) named.set(p.pid, await entry(p, pctOf.get(p.pid) ?? 0));
+            const e = named.get(p.pid);
+            if (e) out.push(e);
+          }
+          return out;
+        };
+        return { cpu: await pick(byCpu.map((c) => c.p)), memory: await pick(byMem) };
       } catch {
         return undefined;
       }
@@ -102,15 +112,15 @@ export function createTopCollector(opts: CollectorOptions = {}): Collector<'top'
   };
 }
 
-/** The first TOP by `cmp` without sorting the whole list (thousands of processes, five wanted). */
-function topN<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
+/** The first n by `cmp` without sorting the whole list (thousands of processes, a few wanted); ties keep /proc order. */
+function topN<T>(items: T[], cmp: (a: T, b: T) => number, n: number): T[] {
   const best: T[] = [];
   for (const it of items) {
-    if (best.length === TOP && cmp(it, best[TOP - 1]) >= 0) continue;
+    if (best.length === n && cmp(it, best[n - 1]) >= 0) continue;
     let i = best.length;
     while (i > 0 && cmp(it, best[i - 1]) < 0) i--;
     best.splice(i, 0, it);
-    if (best.length > TOP) best.pop();
+    if (best.length > n) best.pop();
   }
   return best;
 }
