@@ -47,6 +47,8 @@ export interface Mount {
   device: string;
   mountPoint: string;
   type: string;
+  /** Mounted read-only: the first mount option is "ro" (the kernel always writes rw or ro first). */
+  readOnly: boolean;
 }
 
 /** Real filesystems from /proc/self/mounts, one per mount point and per device (the shortest path wins). */
@@ -54,7 +56,7 @@ export function parseMounts(text: string): Mount[] {
   const byDevice = new Map<string, Mount>();
   const seenPoints = new Set<string>();
   for (const line of text.split('\n')) {
-    const [device, rawPoint, type] = line.split(' ');
+    const [device, rawPoint, type, options] = line.split(' ');
     if (!device || !rawPoint || !type) continue;
     const mountPoint = unescapeMount(rawPoint);
     // Container roots are overlays; other overlay mounts repeat the layers beneath.
@@ -64,7 +66,7 @@ export function parseMounts(text: string): Mount[] {
     // Bind mounts show one filesystem under several paths; report it once.
     const key = `${device} ${type}`;
     const prev = byDevice.get(key);
-    if (!prev || mountPoint.length < prev.mountPoint.length) byDevice.set(key, { device, mountPoint, type });
+    if (!prev || mountPoint.length < prev.mountPoint.length) byDevice.set(key, { device, mountPoint, type, readOnly: /^ro(,|$)/.test(options ?? '') });
   }
   return [...byDevice.values()].slice(0, MAX_MOUNTS);
 }
@@ -75,7 +77,7 @@ function unescapeMount(s: string): string {
 }
 
 /**
- * Usage per mounted filesystem via statfs (no child process, unlike df or systeminformation).
+ * Usage (space and inodes) and read-only state per mounted filesystem via statfs (no child process, unlike df or systeminformation).
  * A mount whose previous statfs has not returned is skipped, so a hung NFS server ties up at
  * most one libuv thread per mount instead of a new one every interval.
  */
@@ -89,7 +91,7 @@ export function createDiskCollector(opts: CollectorOptions = {}): Collector<'dis
         if (!proc) return await collectPortable();
         const mounts = parseMounts(await readFile(`${proc}/self/mounts`, 'utf8'));
         const entries = await Promise.all(
-          mounts.map(async ({ mountPoint }) => {
+          mounts.map(async ({ mountPoint, readOnly }) => {
             if (pending.has(mountPoint)) return undefined;
             pending.add(mountPoint);
             const stat = statfs(mountPoint).finally(() => pending.delete(mountPoint));
@@ -97,7 +99,10 @@ export function createDiskCollector(opts: CollectorOptions = {}): Collector<'dis
             if (!s || s.blocks <= 0) return undefined;
             const used = (s.blocks - s.bfree) * s.bsize;
             const free = s.bavail * s.bsize;
-            return [mountPoint, usage(used, free, s.blocks * s.bsize)] as const;
+            const facts: Facts<'disk'>[string] = { ...usage(used, free, s.blocks * s.bsize), readOnly };
+            // btrfs, xfs with inode64 growth and others report 0 files: no fixed table to run out of.
+            if (s.files > 0 && s.ffree <= s.files) facts.inodesUsedPercent = Math.round((10_000 * (s.files - s.ffree)) / s.files) / 100;
+            return [mountPoint, facts] as const;
           }),
         );
         const out: Facts<'disk'> = {};

@@ -1,8 +1,12 @@
 import type { Collector, CollectorName, CollectorOptions, HostFacts } from './types.js';
 import { createCpuCollector } from './cpu.js';
 import { createDiskCollector } from './disk.js';
+import { createIoCollector } from './io.js';
 import { createMemoryCollector } from './memory.js';
 import { createNetCollector } from './net.js';
+import { ProcessTable } from './proc-table.js';
+import { createSystemCollector } from './system.js';
+import { createTopCollector } from './top.js';
 
 export type { Collector, CollectorName, CollectorOptions, Facts, HostFacts } from './types.js';
 
@@ -12,9 +16,15 @@ export const COLLECTORS: { readonly [K in CollectorName]: (opts?: CollectorOptio
   memory: createMemoryCollector,
   disk: createDiskCollector,
   net: createNetCollector,
+  io: createIoCollector,
+  system: createSystemCollector,
+  top: createTopCollector,
 };
 
 export function createCollectors(opts: CollectorOptions = {}): Collector[] {
+  // system and top both read every process's stat: one scan per collection serves both.
+  const proc = opts.proc ?? (process.platform === 'linux' ? '/proc' : undefined);
+  if (proc && !opts.processTable) opts = { ...opts, processTable: new ProcessTable(proc) };
   return (Object.keys(COLLECTORS) as CollectorName[]).map((name) => COLLECTORS[name](opts) as Collector);
 }
 

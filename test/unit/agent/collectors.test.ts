@@ -19,12 +19,13 @@ function fakeProc() {
 
 const NET_HEADER =
   'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
+const NO_ERRORS = { rxErrorsPerSec: 0, txErrorsPerSec: 0, rxDropsPerSec: 0, txDropsPerSec: 0 };
 const netLine = (iface: string, rx: number, tx: number) => `  ${iface}: ${rx} 1 0 0 0 0 0 0 ${tx} 1 0 0 0 0 0 0\n`;
 
 describe('collectors on this host', () => {
   it.runIf(linux)('give facts that fit the sample message', async () => {
     const collectors = createCollectors();
-    expect(collectors.map((c) => c.name)).toEqual(['cpu', 'memory', 'disk', 'net']);
+    expect(collectors.map((c) => c.name)).toEqual(['cpu', 'memory', 'disk', 'net', 'io', 'system', 'top']);
     await collectFacts(collectors); // sets the baselines for rates
     await new Promise((r) => setTimeout(r, 50));
     const facts = await collectFacts(collectors);
@@ -72,21 +73,25 @@ describe('collectors on a fake /proc', () => {
   it('memory counts what is not available as used', async () => {
     proc.write('meminfo', 'MemTotal:       1000 kB\nMemFree:         100 kB\nMemAvailable:    333 kB\n');
     expect(await COLLECTORS.memory({ proc: proc.dir }).collect()).toEqual({ usedPercent: 66.7, availableBytes: 333 * 1024, totalBytes: 1000 * 1024 });
+    // (no vmstat in this fake /proc yet, no swap lines: the swap fields are left out)
     proc.write('meminfo', 'nonsense\n');
     expect(await COLLECTORS.memory({ proc: proc.dir }).collect()).toBeUndefined();
   });
 
   it('net gives per-second rates from the second call on, without loopback', async () => {
     let t = 1_000_000;
-    const net = COLLECTORS.net({ proc: proc.dir, now: () => t });
+    const net = COLLECTORS.net({ proc: proc.dir, sys: proc.dir, now: () => t });
     proc.write('net/dev', NET_HEADER + netLine('lo', 5, 5) + netLine('eth0', 1000, 2000));
     expect(await net.collect()).toBeUndefined();
     t += 2000;
     proc.write('net/dev', NET_HEADER + netLine('lo', 500, 500) + netLine('eth0', 5000, 2000) + netLine('wg0', 1, 1));
-    expect(await net.collect()).toEqual({ eth0: { rxBytesPerSec: 2000, txBytesPerSec: 0 } });
+    expect(await net.collect()).toEqual({ eth0: { ...NO_ERRORS, rxBytesPerSec: 2000, txBytesPerSec: 0 } });
     t += 1000;
     proc.write('net/dev', NET_HEADER + netLine('eth0', 10, 2100) + netLine('wg0', 101, 1));
-    expect(await net.collect()).toEqual({ eth0: { rxBytesPerSec: 0, txBytesPerSec: 100 }, wg0: { rxBytesPerSec: 100, txBytesPerSec: 0 } });
+    expect(await net.collect()).toEqual({
+      eth0: { ...NO_ERRORS, rxBytesPerSec: 0, txBytesPerSec: 100 },
+      wg0: { ...NO_ERRORS, rxBytesPerSec: 100, txBytesPerSec: 0 },
+    });
   });
 
   it('disk keeps real filesystems, once per mount point and device', () => {
