@@ -81,6 +81,39 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     hostFacts,
     /** Turns each sample into the per-host gauges above; Core.sample() calls it. */
     facts,
+    // Remote-write of host facts (controller/export/), by target URL (credentials left out).
+    remoteWrite: {
+      sent: new Counter({
+        name: 'laas_remote_write_sent_samples_total',
+        help: 'Host fact samples the remote-write receiver accepted',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      failed: new Counter({
+        name: 'laas_remote_write_failed_samples_total',
+        help: 'Host fact samples the receiver refused for good (a 4xx other than 429), not retried',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      dropped: new Counter({
+        name: 'laas_remote_write_dropped_samples_total',
+        help: "Host fact samples dropped unsent: the oldest, past the queue bound while the receiver was slow or down, or past a host's maxSeriesPerHost",
+        labelNames: ['remote'],
+        ...r,
+      }),
+      retries: new Counter({
+        name: 'laas_remote_write_retries_total',
+        help: 'Remote-write requests retried after a 5xx, 429 or network error',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      queued: new Gauge({
+        name: 'laas_remote_write_queue_samples',
+        help: 'Host fact samples waiting to be sent, the request in flight included',
+        labelNames: ['remote'],
+        ...r,
+      }),
+    },
     agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
     framesRejected: new Counter({
