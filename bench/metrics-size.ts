@@ -5,12 +5,15 @@
  * (non-comment lines) and bytes of /metrics, before any host and with all of them, and times
  * `--scrapes` scrapes (HTTP GET from this process, sequential, 250 ms apart).
  *
- *   npm run build && node dist/bench/metrics-size.js [--hosts 100] [--scrapes 20] [--out FILE]
+ * With --every-fact each sample carries every fact of issue 18 instead (test/helpers/every-fact.ts).
+ *
+ *   npm run build && node dist/bench/metrics-size.js [--hosts 100] [--scrapes 20] [--every-fact] [--out FILE]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AGENT_TOKEN, Fleet } from '../test/helpers/fleet.js';
 import { stopAll, waitFor } from '../test/helpers/procs.js';
+import { everyFact } from '../test/helpers/every-fact.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
 
 const GiB = 2 ** 30;
@@ -57,17 +60,23 @@ async function main(): Promise<void> {
       sims.push(sim);
     }
     await Promise.all(sims.map((s) => s.connect()));
+    const every = process.argv.includes('--every-fact');
     const report = () =>
       sims.forEach((s, i) =>
-        s.sample('interval', {
-          cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1 },
-          memory: { usedPercent: 40 + (i % 50), availableBytes: 8 * GiB, totalBytes: 16 * GiB },
-          disk: {
-            '/': { usedPercent: 30 + (i % 60), freeBytes: 70 * GiB, totalBytes: 100 * GiB },
-            '/var/lib/data': { usedPercent: 50, freeBytes: 250 * GiB, totalBytes: 500 * GiB },
-          },
-          net: { eth0: { rxBytesPerSec: 1e6, txBytesPerSec: 5e5 }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
-        }),
+        s.sample(
+          'interval',
+          every
+            ? everyFact(i)
+            : {
+                cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1 },
+                memory: { usedPercent: 40 + (i % 50), availableBytes: 8 * GiB, totalBytes: 16 * GiB },
+                disk: {
+                  '/': { usedPercent: 30 + (i % 60), freeBytes: 70 * GiB, totalBytes: 100 * GiB },
+                  '/var/lib/data': { usedPercent: 50, freeBytes: 250 * GiB, totalBytes: 500 * GiB },
+                },
+                net: { eth0: { rxBytesPerSec: 1e6, txBytesPerSec: 5e5 }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
+              },
+        ),
       );
     report();
     timer = setInterval(report, 1000);
@@ -75,7 +84,7 @@ async function main(): Promise<void> {
       `${hosts} hosts in /metrics`,
       async () => {
         const s = await scrape(fleet.url);
-        return (s.text.match(/^laas_host_service_up\{/gm)?.length ?? 0) === 3 * hosts && s;
+        return (s.text.match(/^laas_host_service_up\{/gm)?.length ?? 0) === (every ? 2 : 3) * hosts && s;
       },
       30_000,
       250,
@@ -96,6 +105,7 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString().slice(0, 10),
       hosts,
+      facts: every ? 'every-fact' : 'classic',
       scrapes,
       empty: { series: empty.series, bytes: empty.bytes },
       full: { series: last.series, bytes: last.bytes },

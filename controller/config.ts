@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LaasError, readJsonFile, resolveSecret, validate } from '../protocol/index.js';
 import { zDuration, zSecret, zodValidator } from '../protocol/zod.js';
 import { maintenanceSchema, type MaintenanceWindow } from './alerts/maintenance.js';
+import { remoteWriteSchema, resolveRemoteWrite, type RemoteWriteTarget } from './export/config.js';
 import { rootRouteSchema, type Route } from './alerts/routes.js';
 import { receiverSchema } from './notify/index.js';
 import { DEFAULT_MAX_HOSTS, type SharedTokenConfig } from './security/agent-tokens.js';
@@ -151,6 +152,8 @@ export const controllerConfigSchema = z
         requireToken: z.boolean().default(false),
       })
       .prefault({}),
+    /** Prometheus remote-write targets for host facts (controller/export/). */
+    remoteWrite: z.array(remoteWriteSchema).max(10).default([]),
   })
   .superRefine((c, ctx) => {
     if (c.cluster && c.store.type !== 'postgres')
@@ -213,6 +216,7 @@ export interface ControllerConfig {
   /** `secret` is set whenever the store is PostgreSQL. */
   cluster: { id?: string; heartbeatMs: number; expireAfterMs: number; secret?: string };
   metrics: { maxHostsWithFacts: number; requireToken: boolean };
+  remoteWrite: RemoteWriteTarget[];
 }
 
 export type StoreConfig = { type: 'lowdb'; journalAboveBytes?: number } | { type: 'postgres'; url: string };
@@ -254,6 +258,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
         ? { type: 'postgres', url: resolveSecret(c.store.url, `${where} /store/url`) }
         : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
     metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts, requireToken: c.metrics.requireToken },
+    remoteWrite: resolveRemoteWrite(c.remoteWrite, where),
   };
 }
 

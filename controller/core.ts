@@ -40,6 +40,8 @@ export interface CoreDeps {
   resolveWaitMs?: number;
   /** Several controllers on one database (controller/cluster); one controller when absent. */
   fleet?: Fleet;
+  /** Every sample that reaches the rules, after /metrics has it (remote-write). */
+  onFacts?: (host: string, sample: Sample) => void;
 }
 
 /**
@@ -179,6 +181,7 @@ export class Core {
     }
     this.newestSample.set(hostId, sample.ts);
     this.deps.metrics.facts.record(hostId, sample);
+    this.deps.onFacts?.(hostId, sample);
     const view: HostView = { id: host.id, labels: host.labels };
     const started = performance.now();
     const verdicts = await this.evaluator.evaluate(view, factsOf(view, sample));

@@ -1,28 +1,15 @@
 import type { Counter, Gauge } from 'prom-client';
+import { FACT_SECTIONS, type KeyedKind, type Section } from './fact-series.js';
 import type { HostGauge } from './host-gauge.js';
 import type { Sample } from '../protocol/index.js';
 
-/** The per-host fact gauges controller/metrics.ts defines, by fact. */
-export interface FactGauges {
-  cpuUsage: Gauge<'host'>;
-  load1: Gauge<'host'>;
-  load5: Gauge<'host'>;
-  load15: Gauge<'host'>;
-  memoryUsed: Gauge<'host'>;
-  memoryAvailable: Gauge<'host'>;
-  memoryTotal: Gauge<'host'>;
-  diskUsed: Gauge<'host' | 'mount'>;
-  diskFree: Gauge<'host' | 'mount'>;
-  diskTotal: Gauge<'host' | 'mount'>;
-  netRx: Gauge<'host' | 'interface'>;
-  netTx: Gauge<'host' | 'interface'>;
-  serviceUp: Gauge<'host' | 'service'>;
-  serviceSince: Gauge<'host' | 'service'>;
-}
+/** The per-host fact gauges controller/metrics.ts defines, by family name (fact-series.ts). */
+export type FactGauges = ReadonlyMap<string, Gauge<string>>;
 
 /**
  * How many series one host may hold, so one odd host (a Docker host with 200 veth interfaces,
- * a node with dozens of mounts) cannot blow up /metrics for everyone.
+ * a node with dozens of mounts, 500 checks with 100 perf values each) cannot blow up /metrics
+ * for everyone.
  */
 export interface FactsLimits {
   /**
@@ -32,14 +19,52 @@ export interface FactsLimits {
   hosts: number;
   mounts: number;
   interfaces: number;
+  /** Block devices (io). */
+  devices: number;
   services: number;
+  checks: number;
+  /** Perfdata values over all the host's checks. */
+  perf: number;
+  certs: number;
+  pings: number;
+  dns: number;
+  logs: number;
+  /** Exporter sources (metric). */
+  sources: number;
   /** A host silent this long has its fact series dropped (its laas_host_up stays). */
   staleAfterMs: number;
 }
 
-export const DEFAULT_FACTS_LIMITS: FactsLimits = { hosts: 1000, mounts: 16, interfaces: 16, services: 64, staleAfterMs: 5 * 60_000 };
+export const DEFAULT_FACTS_LIMITS: FactsLimits = {
+  hosts: 1000,
+  mounts: 16,
+  interfaces: 16,
+  devices: 16,
+  services: 64,
+  checks: 64,
+  perf: 128,
+  certs: 32,
+  pings: 32,
+  dns: 32,
+  logs: 32,
+  sources: 16,
+  staleAfterMs: 5 * 60_000,
+};
 
-type Kind = 'mount' | 'interface' | 'service';
+/** The limit that caps each kind. */
+const CAP: Record<KeyedKind, keyof FactsLimits> = {
+  mount: 'mounts',
+  interface: 'interfaces',
+  device: 'devices',
+  service: 'services',
+  check: 'checks',
+  perf: 'perf',
+  cert: 'certs',
+  ping: 'pings',
+  dns: 'dns',
+  log: 'logs',
+  source: 'sources',
+};
 
 /** The fleet-wide gauges, computed at scrape time from the latest fact of every reporting host. */
 export interface FleetGauges {
@@ -63,9 +88,8 @@ interface Latest {
 
 interface HostSeries {
   lastAt: number;
-  mount: Set<string>;
-  interface: Set<string>;
-  service: Set<string>;
+  /** Per section (FACT_SECTIONS' index), the entries exported: key → labels (host included). */
+  exported: Map<string, Record<string, string>>[];
 }
 
 /**
@@ -74,12 +98,14 @@ interface HostSeries {
  * - at most `limits.hosts` hosts have fact series (first come; a host gone stale frees its
  *   slot), the others are counted in laas_host_facts_capped_total{kind="host"}; every reporting
  *   host is in the fleet summary (laas_fleet_*: mean/min/max and counts, computed per scrape);
- * - per host at most `limits.mounts` mounts, `interfaces` interfaces and `services` services:
- *   the ones already exported keep their series (stable graphs), new ones fill free slots
- *   shortest name first ("/" before "/var/lib/…", "eth0" before "veth9f3c…"), the rest are
- *   counted in laas_host_facts_capped_total{kind};
- * - a mount, interface or service missing from a host's sample loses its series at once, and a
- *   host silent for `staleAfterMs` loses all its fact series at the next scrape.
+ * - per host at most `limits.mounts` mounts, `interfaces` interfaces, `services` services,
+ *   `checks` checks, `perf` perfdata values and so on (FactsLimits): the ones already exported
+ *   keep their series (stable graphs), new ones fill free slots shortest name first ("/" before
+ *   "/var/lib/…", "eth0" before "veth9f3c…"), the rest are counted in
+ *   laas_host_facts_capped_total{kind};
+ * - an entry (mount, check, perf value…) missing from a host's sample loses its series at once,
+ *   a field the agent left out has no series, and a host silent for `staleAfterMs` loses all its
+ *   fact series at the next scrape.
  */
 export class FactsMetrics {
   private readonly hosts = new Map<string, HostSeries>();
@@ -108,7 +134,6 @@ export class FactsMetrics {
   }
 
   record(host: string, sample: Sample): void {
-    const g = this.deps.gauges;
     const now = this.clock();
     this.remember(host, sample, now);
     // A host that reports is up; this family of series is complete on its own.
@@ -120,43 +145,44 @@ export class FactsMetrics {
         this.deps.capped.inc({ kind: 'host' });
         return;
       }
-      h = { lastAt: 0, mount: new Set(), interface: new Set(), service: new Set() };
+      h = { lastAt: 0, exported: FACT_SECTIONS.map(() => new Map<string, Record<string, string>>()) };
       this.hosts.set(host, h);
     }
     h.lastAt = now;
-    const hl = { host };
-    if (sample.cpu) {
-      g.cpuUsage.set(hl, sample.cpu.usage);
-      g.load1.set(hl, sample.cpu.load1);
-      g.load5.set(hl, sample.cpu.load5);
-      g.load15.set(hl, sample.cpu.load15);
+    for (let i = 0; i < FACT_SECTIONS.length; i++) {
+      const section = FACT_SECTIONS[i];
+      const entries = section.read(sample);
+      if (entries) this.apply(host, section, h.exported[i], entries);
     }
-    if (sample.memory) {
-      g.memoryUsed.set(hl, sample.memory.usedPercent);
-      g.memoryAvailable.set(hl, sample.memory.availableBytes);
-      g.memoryTotal.set(hl, sample.memory.totalBytes);
+  }
+
+  /** Sets one section's series from its entries (capped), and removes those of entries gone. */
+  private apply(host: string, section: Section, exported: Map<string, Record<string, string>>, entries: ReturnType<Section['read']> & object): void {
+    const reported = new Set<string>();
+    for (const e of entries) reported.add(e.key);
+    for (const [key, labels] of exported) {
+      if (reported.has(key)) continue;
+      exported.delete(key);
+      this.removeSeries(section, labels);
     }
-    if (sample.disk) {
-      const disk = sample.disk;
-      for (const mount of this.keep(host, h, 'mount', Object.keys(disk), this.limits.mounts)) {
-        const d = disk[mount];
-        g.diskUsed.set({ host, mount }, d.usedPercent);
-        g.diskFree.set({ host, mount }, d.freeBytes);
-        g.diskTotal.set({ host, mount }, d.totalBytes);
-      }
+    let fresh = entries.filter((e) => !exported.has(e.key));
+    const cap = section.kind ? this.limits[CAP[section.kind]] : Infinity;
+    if (section.kind && exported.size + fresh.length > cap) {
+      fresh.sort((a, b) => a.key.length - b.key.length || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const room = Math.max(0, cap - exported.size);
+      this.deps.capped.inc({ kind: section.kind }, fresh.length - room);
+      fresh = fresh.slice(0, room);
     }
-    if (sample.net) {
-      const net = sample.net;
-      for (const iface of this.keep(host, h, 'interface', Object.keys(net), this.limits.interfaces)) {
-        g.netRx.set({ host, interface: iface }, net[iface].rxBytesPerSec);
-        g.netTx.set({ host, interface: iface }, net[iface].txBytesPerSec);
-      }
-    }
-    if (sample.service) {
-      const services = sample.service;
-      for (const service of this.keep(host, h, 'service', Object.keys(services), this.limits.services)) {
-        g.serviceUp.set({ host, service }, services[service].up ? 1 : 0);
-        g.serviceSince.set({ host, service }, services[service].since / 1000);
+    for (const e of fresh) exported.set(e.key, { host, ...e.labels });
+    const g = this.deps.gauges;
+    for (const e of entries) {
+      const labels = exported.get(e.key);
+      if (!labels) continue;
+      for (let f = 0; f < section.families.length; f++) {
+        const gauge = g.get(section.families[f].name)!;
+        const value = e.values[f];
+        if (value === undefined) gauge.remove(labels);
+        else gauge.set(labels, value);
       }
     }
   }
@@ -229,9 +255,9 @@ export class FactsMetrics {
     const h = this.hosts.get(host);
     if (!h) return;
     this.hosts.delete(host);
-    const g = this.deps.gauges;
-    for (const gauge of [g.cpuUsage, g.load1, g.load5, g.load15, g.memoryUsed, g.memoryAvailable, g.memoryTotal]) gauge.remove({ host });
-    for (const kind of ['mount', 'interface', 'service'] as const) for (const key of h[kind]) this.removeSeries(host, kind, key);
+    FACT_SECTIONS.forEach((section, i) => {
+      for (const labels of h.exported[i].values()) this.removeSeries(section, labels);
+    });
   }
 
   /**
@@ -244,35 +270,8 @@ export class FactsMetrics {
     this.summarise(now);
   }
 
-  /**
-   * The keys of this sample to export for one kind: the ones already exported that are still
-   * reported, then new ones (shortest first) while the cap allows. Keys no longer reported lose
-   * their series.
-   */
-  private keep(host: string, h: HostSeries, kind: Kind, keys: string[], cap: number): string[] {
-    const reported = new Set(keys);
-    const exported = h[kind];
-    for (const key of [...exported]) {
-      if (reported.has(key)) continue;
-      exported.delete(key);
-      this.removeSeries(host, kind, key);
-    }
-    const fresh = keys.filter((k) => !exported.has(k));
-    if (exported.size + fresh.length > cap) {
-      fresh.sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-      const room = Math.max(0, cap - exported.size);
-      this.deps.capped.inc({ kind }, fresh.length - room);
-      fresh.length = room;
-    }
-    for (const k of fresh) exported.add(k);
-    return [...exported];
-  }
-
-  private removeSeries(host: string, kind: Kind, key: string): void {
-    const g = this.deps.gauges;
-    if (kind === 'mount') for (const gauge of [g.diskUsed, g.diskFree, g.diskTotal]) gauge.remove({ host, mount: key });
-    if (kind === 'interface') for (const gauge of [g.netRx, g.netTx]) gauge.remove({ host, interface: key });
-    if (kind === 'service') for (const gauge of [g.serviceUp, g.serviceSince]) gauge.remove({ host, service: key });
+  private removeSeries(section: Section, labels: Record<string, string>): void {
+    for (const f of section.families) this.deps.gauges.get(f.name)!.remove(labels);
   }
 }
 

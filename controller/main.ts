@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { errorMessage, signRun, type Logger } from '../protocol/index.js';
+import { errorMessage, signRun, type Logger, type Sample } from '../protocol/index.js';
 import { Maintenance } from './alerts/maintenance.js';
 import { checkListenSafety, listen } from './api/listen.js';
 import { addRoutes } from './api/routes/index.js';
@@ -8,8 +8,10 @@ import { realClock, type Clock } from './clock.js';
 import { joinCluster } from './cluster/join.js';
 import type { ControllerConfig } from './config.js';
 import { Core } from './core.js';
+import { startRemoteWrite } from './export/index.js';
 import { agentHandlers } from './link/handlers.js';
 import { LinkServer } from './link/server.js';
+import { DEFAULT_FACTS_LIMITS } from './facts-metrics.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
 import { NotificationLog } from './notify/log.js';
@@ -70,6 +72,8 @@ export async function startController(config: ControllerConfig, opts: Controller
   const receivers = new Set(Object.keys(config.receivers));
   const notifications = new Notifications({ receivers: config.receivers, log, metrics, onAttempt: (e) => notificationLog.add(e) });
   let port = config.listen.port;
+  // Host facts to Prometheus-compatible stores, the same series as /metrics (controller/export/).
+  const remoteWrite = startRemoteWrite(config.remoteWrite, { metrics: metrics.remoteWrite, log, staleAfterMs: DEFAULT_FACTS_LIMITS.staleAfterMs });
 
   // The link and the core call each other: the link's handlers reach the core once it exists
   // (no message can arrive before the server listens).
@@ -109,6 +113,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     route: config.route,
     maintenance: new Maintenance(config.maintenance),
     logNotification: (e) => notificationLog.add(e),
+    ...(remoteWrite ? { onFacts: (host: string, sample: Sample) => remoteWrite.record(host, sample) } : {}),
   });
   const scheduler = new Scheduler({ log, run: (rule, fireAt) => core.runSchedule(rule, fireAt) });
   joined?.run({
@@ -180,6 +185,7 @@ export async function startController(config: ControllerConfig, opts: Controller
       await joined?.stop();
       await server.close();
       await notifications.close();
+      await remoteWrite?.stop();
       await db.close();
       audit.close();
       log.info('controller stopped');

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FACT_FAMILIES } from './fact-series.js';
 import { FactsMetrics, type FactsLimits } from './facts-metrics.js';
 import { HostGauge } from './host-gauge.js';
 
@@ -10,9 +11,10 @@ import { HostGauge } from './host-gauge.js';
  *
  * Labels are bounded: host ids (only hosts the registry knows, i.e. that passed the agent
  * token), rule names (from files), receivers and actions (from config), and fixed enums —
- * never alert or work-order ids or free text. Per-host fact series are further capped per host
- * (mounts, interfaces, services) and dropped for hosts silent past `staleAfterMs`: see
- * facts-metrics.ts.
+ * never alert or work-order ids or free text. The per-host fact families are listed in
+ * fact-series.ts (shared with remote-write) and registered here; their series are capped per
+ * host (mounts, interfaces, services, checks…) and dropped for hosts silent past
+ * `staleAfterMs`: see facts-metrics.ts.
  */
 export function createMetrics(opts: { clock?: () => number; facts?: Partial<FactsLimits> } = {}) {
   const registry = new Registry();
@@ -25,58 +27,24 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     ...r,
   });
   const hostUp = new HostGauge('laas_host_up', '1 when the host reports within its deadline, 0 when it is down', registry);
-  // The latest facts each host reported, one gauge per fact (the rules' names, in base units).
-  const hostFacts = {
-    // Registered first of the facts, so its scrape-time prune runs before the others are read.
-    cpuUsage: new Gauge({
-      name: 'laas_host_cpu_usage_percent',
-      help: 'CPU busy, percent of all cores',
-      labelNames: ['host'],
-      collect: () => facts.prune(),
-      ...r,
-    }),
-    load1: new Gauge({ name: 'laas_host_cpu_load1', help: 'Load average over 1 minute', labelNames: ['host'], ...r }),
-    load5: new Gauge({ name: 'laas_host_cpu_load5', help: 'Load average over 5 minutes', labelNames: ['host'], ...r }),
-    load15: new Gauge({ name: 'laas_host_cpu_load15', help: 'Load average over 15 minutes', labelNames: ['host'], ...r }),
-    memoryUsed: new Gauge({ name: 'laas_host_memory_used_percent', help: 'Memory in use, percent of total', labelNames: ['host'], ...r }),
-    memoryAvailable: new Gauge({ name: 'laas_host_memory_available_bytes', help: 'Memory available to new work', labelNames: ['host'], ...r }),
-    memoryTotal: new Gauge({ name: 'laas_host_memory_total_bytes', help: 'Memory installed', labelNames: ['host'], ...r }),
-    diskUsed: new Gauge({
-      name: 'laas_host_disk_used_percent',
-      help: 'Filesystem space used, percent (reserved blocks count as used, like df)',
-      labelNames: ['host', 'mount'],
-      ...r,
-    }),
-    diskFree: new Gauge({ name: 'laas_host_disk_free_bytes', help: 'Filesystem space available to unprivileged users', labelNames: ['host', 'mount'], ...r }),
-    diskTotal: new Gauge({ name: 'laas_host_disk_total_bytes', help: 'Filesystem size', labelNames: ['host', 'mount'], ...r }),
-    netRx: new Gauge({
-      name: 'laas_host_network_receive_bytes_per_second',
-      help: 'Bytes received per second over the last sampling interval',
-      labelNames: ['host', 'interface'],
-      ...r,
-    }),
-    netTx: new Gauge({
-      name: 'laas_host_network_transmit_bytes_per_second',
-      help: 'Bytes sent per second over the last sampling interval',
-      labelNames: ['host', 'interface'],
-      ...r,
-    }),
-    serviceUp: new Gauge({
-      name: 'laas_host_service_up',
-      help: '1 when the watched service answers its probe, 0 when not',
-      labelNames: ['host', 'service'],
-      ...r,
-    }),
-    serviceSince: new Gauge({
-      name: 'laas_host_service_changed_timestamp_seconds',
-      help: 'When the watched service last changed between up and down',
-      labelNames: ['host', 'service'],
-      ...r,
-    }),
-  };
+  // The latest facts each host reported, one gauge per fact in base units: the names are in
+  // fact-series.ts, one table with remote-write (export/), so both send the same series.
+  const hostFacts = new Map<string, Gauge<string>>(
+    FACT_FAMILIES.map((f, i) => [
+      f.name,
+      new Gauge({
+        name: f.name,
+        help: f.help,
+        labelNames: ['host', ...f.labels],
+        // The first fact gauge runs the scrape-time prune, before the others are read.
+        ...(i === 0 ? { collect: () => facts.prune() } : {}),
+        ...r,
+      }),
+    ]),
+  );
   const factsCapped = new Counter({
     name: 'laas_host_facts_capped_total',
-    help: 'Mounts, interfaces or services left out of /metrics because their host is at its cap, by kind (counted per sample)',
+    help: 'Hosts, or mounts, interfaces, devices, services, checks, perf values, certs, pings, dns, logs or sources left out of /metrics because their host is at its cap, by kind (counted per sample)',
     labelNames: ['kind'],
     ...r,
   });
@@ -113,6 +81,39 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     hostFacts,
     /** Turns each sample into the per-host gauges above; Core.sample() calls it. */
     facts,
+    // Remote-write of host facts (controller/export/), by target URL (credentials left out).
+    remoteWrite: {
+      sent: new Counter({
+        name: 'laas_remote_write_sent_samples_total',
+        help: 'Host fact samples the remote-write receiver accepted',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      failed: new Counter({
+        name: 'laas_remote_write_failed_samples_total',
+        help: 'Host fact samples the receiver refused for good (a 4xx other than 429), not retried',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      dropped: new Counter({
+        name: 'laas_remote_write_dropped_samples_total',
+        help: "Host fact samples dropped unsent: the oldest, past the queue bound while the receiver was slow or down, or past a host's maxSeriesPerHost",
+        labelNames: ['remote'],
+        ...r,
+      }),
+      retries: new Counter({
+        name: 'laas_remote_write_retries_total',
+        help: 'Remote-write requests retried after a 5xx, 429 or network error',
+        labelNames: ['remote'],
+        ...r,
+      }),
+      queued: new Gauge({
+        name: 'laas_remote_write_queue_samples',
+        help: 'Host fact samples waiting to be sent, the request in flight included',
+        labelNames: ['remote'],
+        ...r,
+      }),
+    },
     agentsConnected: new Gauge({ name: 'laas_link_agents_connected', help: 'Agents with an open link', ...r }),
     framesReceived: new Counter({ name: 'laas_link_frames_received_total', help: 'Frames received from agents, by message type', labelNames: ['type'], ...r }),
     framesRejected: new Counter({

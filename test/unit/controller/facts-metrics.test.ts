@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../../controller/metrics.js';
 import type { Sample } from '../../../protocol/index.js';
+import { everyFact } from '../../helpers/every-fact.js';
 
 const GiB = 2 ** 30;
 
@@ -96,6 +97,89 @@ describe('per-host fact gauges', () => {
         .sort(),
     ).toEqual(['/', '/data']);
     expect(seriesOf(s, 'laas_host_network_receive_bytes_per_second')).toHaveLength(1);
+  });
+
+  it('exports every numeric fact of issue 18 under its documented name, in base units', async () => {
+    const m = createMetrics();
+    m.facts.record('web-1', { seq: 0, ts: 0, trigger: 'interval', ...everyFact(0, 1_700_000_000_000) });
+    const s = await scrape(m);
+    const expected: Record<string, number> = {
+      'laas_host_memory_swap_used_percent{host="web-1"}': 12.5,
+      'laas_host_memory_swap_in_pages_per_second{host="web-1"}': 3,
+      'laas_host_disk_inodes_used_percent{host="web-1",mount="/var/lib/data"}': 91,
+      'laas_host_disk_read_only{host="web-1",mount="/var/lib/data"}': 1,
+      'laas_host_disk_read_only{host="web-1",mount="/"}': 0,
+      'laas_host_network_up{host="web-1",interface="eth1"}': 0,
+      'laas_host_network_receive_errors_per_second{host="web-1",interface="eth0"}': 0.5,
+      'laas_host_network_receive_drops_per_second{host="web-1",interface="eth0"}': 2,
+      'laas_host_io_util_percent{host="web-1",device="sda"}': 35,
+      'laas_host_io_await_seconds{host="web-1",device="sda"}': 0.0045,
+      'laas_host_system_uptime_seconds{host="web-1"}': 86_400,
+      'laas_host_system_reboot_required{host="web-1"}': 1,
+      'laas_host_system_zombies{host="web-1"}': 1,
+      'laas_host_system_fds_used_percent{host="web-1"}': 6.25,
+      'laas_host_system_oom_kills{host="web-1"}': 2,
+      'laas_host_system_tcp_retransmits_per_second{host="web-1"}': 0.25,
+      'laas_host_system_failed_units{host="web-1"}': 1,
+      'laas_host_system_clock_synced{host="web-1"}': 1,
+      'laas_host_system_clock_offset_seconds{host="web-1"}': 0.0015,
+      'laas_host_service_latency_seconds{host="web-1",service="nginx"}': 0.012,
+      'laas_host_service_http_status{host="web-1",service="nginx"}': 200,
+      'laas_host_check_status{host="web-1",check="disk-root"}': 1,
+      'laas_host_check_duration_seconds{host="web-1",check="load"}': 0.003,
+      'laas_host_check_perf{host="web-1",check="disk-root",label="/",uom="MB"}': 1234,
+      'laas_host_check_perf{host="web-1",check="load",label="load1",uom=""}': 0.5,
+      'laas_host_cert_days_left{host="web-1",cert="www-tls"}': 12.5,
+      'laas_host_cert_error{host="web-1",cert="www-tls"}': 0,
+      'laas_host_ping_loss_percent{host="web-1",ping="gateway"}': 20,
+      'laas_host_ping_rtt_seconds{host="web-1",ping="gateway"}': 0.0008,
+      'laas_host_dns_ok{host="web-1",dns="www-a"}': 1,
+      'laas_host_dns_lookup_seconds{host="web-1",dns="www-a"}': 0.003,
+      'laas_host_log_matches{host="web-1",log="app-errors"}': 3,
+      'laas_host_log_error{host="web-1",log="app-errors"}': 0,
+      'laas_host_metric_series{host="web-1",source="nginx"}': 2,
+    };
+    for (const [series, value] of Object.entries(expected)) expect(s.get(series), series).toBeCloseTo(value, 9);
+    // Scraped series and text facts stay out.
+    expect([...s.keys()].filter((k) => k.includes('nginx_up') || k.includes('java'))).toEqual([]);
+  });
+
+  it('has no series for a field the agent left out, and drops one the agent stops sending', async () => {
+    const m = createMetrics();
+    const full = everyFact();
+    m.facts.record('web-1', { seq: 0, ts: 0, trigger: 'interval', ...full });
+    expect((await scrape(m)).get('laas_host_cert_days_left{host="web-1",cert="www-tls"}')).toBe(12.5);
+    m.facts.record('web-1', {
+      seq: 1,
+      ts: 0,
+      trigger: 'interval',
+      cert: { 'www-tls': { error: 'connect ECONNREFUSED' } },
+      memory: { usedPercent: 1, availableBytes: 1, totalBytes: 2 },
+      check: { load: full.check!.load },
+    });
+    const s = await scrape(m);
+    expect(s.has('laas_host_cert_days_left{host="web-1",cert="www-tls"}')).toBe(false);
+    expect(s.get('laas_host_cert_error{host="web-1",cert="www-tls"}')).toBe(1);
+    expect(seriesOf(s, 'laas_host_memory_swap_used_percent')).toEqual([]);
+    expect(seriesOf(s, 'laas_host_check_status')).toEqual(['laas_host_check_status{host="web-1",check="load"}']);
+    expect(seriesOf(s, 'laas_host_check_perf')).toEqual(['laas_host_check_perf{host="web-1",check="load",label="load1",uom=""}']);
+    // Sections this sample did not carry keep their series.
+    expect(s.get('laas_host_io_util_percent{host="web-1",device="sda"}')).toBe(35);
+  });
+
+  it('bounds a host with 500 checks of 100 perf values each to its check and perf caps, and counts the rest', async () => {
+    const m = createMetrics();
+    const perf = Object.fromEntries(Array.from({ length: 100 }, (_, j) => [`p${j}`, { value: j, uom: 'ms' }]));
+    const check = Object.fromEntries(
+      Array.from({ length: 500 }, (_, i) => [`c${i}`, { status: 0, state: 'ok' as const, output: 'OK', perf, durationMs: 1, at: 0 }]),
+    );
+    m.facts.record('busy', { seq: 0, ts: 0, trigger: 'interval', check });
+    const s = await scrape(m);
+    expect(seriesOf(s, 'laas_host_check_status')).toHaveLength(64);
+    expect(seriesOf(s, 'laas_host_check_perf')).toHaveLength(128);
+    expect(s.get('laas_host_facts_capped_total{kind="check"}')).toBe(436);
+    expect(s.get('laas_host_facts_capped_total{kind="perf"}')).toBe(50_000 - 128);
+    expect([...s.keys()].filter((k) => k.includes('host="busy"')).length).toBeLessThan(64 * 3 + 128 + 2);
   });
 
   it('drops every fact series of a host silent past staleAfterMs at the next scrape, and brings them back when it reports', async () => {
