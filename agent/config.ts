@@ -23,6 +23,8 @@ import { SOURCE_CONFIG, type SourcesConfig } from './sources/config.js';
 
 export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
+/** The probe kinds that may watch their service's process for its exit (`"watch": true`). */
+export const WATCH_KINDS: readonly ProbeKind[] = ['process', 'pidfile'];
 
 /** The path item valibot puts on an issue, for issues a check raises on a field below it. */
 function at(input: Record<string, unknown> | unknown[], ...keys: (string | number)[]): [v.IssuePathItem, ...v.IssuePathItem[]] {
@@ -145,6 +147,11 @@ function buildAgentConfigSchema() {
          * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
          */
         hold: v.optional(v.boolean('expected true or false')),
+        /**
+         * process and pidfile: watch the process found (Linux pidfd, agent/probes/pid-watch.ts), so its
+         * exit is seen the moment it happens (then confirmed by a fresh look), not at the next probe.
+         */
+        watch: v.optional(v.boolean('expected true or false')),
       },
       'expected an object like {"tcp": "127.0.0.1:8080"}',
     ),
@@ -161,6 +168,9 @@ function buildAgentConfigSchema() {
         });
       } else if (p.hold !== undefined && given[0] !== 'tcp') {
         addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
+      }
+      if (given.length === 1 && p.watch !== undefined && !WATCH_KINDS.includes(given[0])) {
+        addIssue({ message: `"watch" applies only to a ${WATCH_KINDS.join(' or ')} probe, not to ${given[0]}`, path: at(p, 'watch') });
       }
     }),
   );
@@ -296,8 +306,11 @@ type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>
 
 export interface ServiceConfig {
   readonly name: string;
-  /** `hold`: a tcp probe keeps its connection open to learn of the service's death at once. */
-  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean };
+  /**
+   * `hold`: a tcp probe keeps its connection open to learn of the service's death at once.
+   * `watch`: a process or pidfile probe watches the process it found, for the same reason.
+   */
+  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean };
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly restart?: readonly string[];
@@ -364,7 +377,12 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
       const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
       return {
         name: s.name,
-        probe: { kind, target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!, ...(s.probe.hold ? { hold: true } : {}) },
+        probe: {
+          kind,
+          target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!,
+          ...(s.probe.hold ? { hold: true } : {}),
+          ...(s.probe.watch ? { watch: true } : {}),
+        },
         probeIntervalMs: s.probeInterval,
         probeTimeoutMs: s.probeTimeout,
         ...(s.restart ? { restart: [...s.restart] } : {}),
