@@ -25,6 +25,8 @@ export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as c
 /** Redirects an http probe follows at most, as fetch (and browsers) do: more is a redirect loop. */
 export const MAX_REDIRECTS = 20;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
+/** The probe kinds that may watch their service's process for its exit (`"watch": true`). */
+export const WATCH_KINDS: readonly ProbeKind[] = ['process', 'pidfile'];
 
 /** The path item valibot puts on an issue, for issues a check raises on a field below it. */
 function at(input: Record<string, unknown> | unknown[], ...keys: (string | number)[]): [v.IssuePathItem, ...v.IssuePathItem[]] {
@@ -192,6 +194,11 @@ function buildAgentConfigSchema() {
         maxLatency: v.optional(durationMin(1)),
         /** Redirects followed (0: judge the first answer, a 3xx included). */
         redirects: v.optional(v.pipe(wholeNumber(REDIRECTS), v.minValue(0, REDIRECTS), v.maxValue(MAX_REDIRECTS, REDIRECTS))),
+        /**
+         * process and pidfile: watch the process found (Linux pidfd, agent/probes/pid-watch.ts), so its
+         * exit is seen the moment it happens (then confirmed by a fresh look), not at the next probe.
+         */
+        watch: v.optional(v.boolean('expected true or false')),
       },
       'expected an object like {"tcp": "127.0.0.1:8080"}',
     ),
@@ -210,6 +217,9 @@ function buildAgentConfigSchema() {
         addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
       } else if (given[0] !== 'http') {
         for (const k of HTTP_EXPECT) if (p[k] !== undefined) addIssue({ message: `"${k}" applies only to an http probe, not to ${given[0]}`, path: at(p, k) });
+      }
+      if (given.length === 1 && p.watch !== undefined && !WATCH_KINDS.includes(given[0])) {
+        addIssue({ message: `"watch" applies only to a ${WATCH_KINDS.join(' or ')} probe, not to ${given[0]}`, path: at(p, 'watch') });
       }
     }),
   );
@@ -360,6 +370,11 @@ export interface ServiceConfig {
   readonly name: string;
   /** `hold`: a tcp probe keeps its connection open to learn of the service's death at once. */
   readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly http?: HttpExpect };
+  /**
+   * `hold`: a tcp probe keeps its connection open to learn of the service's death at once.
+   * `watch`: a process or pidfile probe watches the process it found, for the same reason.
+   */
+  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean };
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly restart?: readonly string[];
@@ -431,6 +446,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
           target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!,
           ...(s.probe.hold ? { hold: true } : {}),
           ...(HTTP_EXPECT.some((k) => s.probe[k] !== undefined) ? { http: httpExpect(s.probe) } : {}),
+          ...(s.probe.watch ? { watch: true } : {}),
         },
         probeIntervalMs: s.probeInterval,
         probeTimeoutMs: s.probeTimeout,

@@ -1,7 +1,13 @@
 import { errorMessage, type Logger, type ServiceFacts } from '../protocol/index.js';
 import type { ServiceConfig } from './config.js';
 import { PROBES, type Held, type Probe, type ProbeResult } from './probes/index.js';
+import { watch as watchPidfile } from './probes/pidfile.js';
+import { PidWatcher } from './probes/pid-watch.js';
+import { watch as watchProcess } from './probes/process.js';
 import { hold as holdTcp } from './probes/tcp.js';
+
+/** Probes that watch the process they found (`"watch": true`), by kind. */
+const WATCHES = { process: watchProcess, pidfile: watchPidfile } as const;
 
 /** The wire's limit on a service detail. */
 const MAX_DETAIL = 500;
@@ -28,6 +34,8 @@ export interface ServiceWatcherOptions {
   hold?: typeof holdTcp;
   /** The environment of probes that run a command (child-env.ts); default: the allow-listed few. */
   env?: Readonly<Record<string, string>>;
+  /** The helper command of the process exit watcher (pid-watch.ts); tests may swap it. */
+  pidWatchCommand?: readonly string[];
 }
 
 interface Watch {
@@ -56,6 +64,9 @@ export class ServiceWatcher {
   private readonly probes: NonNullable<ServiceWatcherOptions['probes']>;
   private readonly hold: typeof holdTcp;
   private readonly env: Readonly<Record<string, string>> | undefined;
+  private readonly pidWatchCommand: readonly string[] | undefined;
+  /** Watches the processes of services with `watch`; started with the first such look, ended by stop(). */
+  private pidWatcher?: PidWatcher;
   /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
   private generation = 0;
   private running = false;
@@ -67,6 +78,7 @@ export class ServiceWatcher {
     this.probes = opts.probes ?? PROBES;
     this.hold = opts.hold ?? holdTcp;
     this.env = opts.env;
+    this.pidWatchCommand = opts.pidWatchCommand;
     for (const service of opts.services) this.watches.set(service.name, { service, holdTokens: HOLD_BURST, holdTokensAt: 0 });
   }
 
@@ -91,6 +103,13 @@ export class ServiceWatcher {
       w.held?.release();
       w.held = undefined;
     }
+    this.pidWatcher?.close();
+    this.pidWatcher = undefined;
+  }
+
+  /** The pid of the process exit watcher's helper while it runs (for tests). */
+  get pidWatcherPid(): number | undefined {
+    return this.pidWatcher?.pid;
   }
 
   /** The last known state of every service probed at least once. */
@@ -166,10 +185,15 @@ export class ServiceWatcher {
     try {
       // Inside the try: a probe that throws rather than rejects is a "down" too, so tick() never
       // rejects (a rejected tick schedules no next one: the service would go unwatched for good).
+      const onLost = (why: string, heldMs: number) => this.lost(w, generation, why, heldMs);
       const looking =
         service.probe.hold && kind === 'tcp'
           ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
           : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
+          ? this.hold(target, service.probeTimeoutMs, onLost)
+          : service.probe.watch && (kind === 'process' || kind === 'pidfile')
+            ? WATCHES[kind](target, service.probeTimeoutMs, (this.pidWatcher ??= new PidWatcher(this.log, this.env, this.pidWatchCommand)), onLost)
+            : this.probes[kind](target, service.probeTimeoutMs, this.env);
       // A probe that answers after the watcher gave up on it must not leave a connection open.
       void looking.then(
         (r) => {

@@ -1,6 +1,8 @@
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
-import type { ProbeResult } from './types.js';
+import { open } from 'node:fs/promises';
+import type { OnExit, PidWatcher } from './pid-watch.js';
+import { readStat } from './process.js';
+import type { Held, ProbeResult } from './types.js';
 
 /** A pid file holds a number and a newline: anything longer is not one, and is not read further. */
 export const MAX_PIDFILE_BYTES = 64;
@@ -14,7 +16,20 @@ export const MAX_PIDFILE_BYTES = 64;
  * at most MAX_PIDFILE_BYTES: a symbolic link is not followed (whoever can plant one could point
  * the agent at any file), and a FIFO or device is never waited on.
  */
-export async function probe(target: string): Promise<ProbeResult> {
+export function probe(target: string): Promise<ProbeResult> {
+  return look(target);
+}
+
+/**
+ * Like probe(), but the live process is watched (pid-watch.ts): `onLost` is called the moment it
+ * exits, and the caller looks again to confirm. Its start time ties the watch to the process seen
+ * here, not to one that takes its pid later.
+ */
+export function watch(target: string, _timeoutMs: number, pids: PidWatcher, onLost: OnExit): Promise<ProbeResult> {
+  return look(target, (pid, start) => pids.watch(pid, start, onLost));
+}
+
+async function look(target: string, watchPid?: (pid: number, start: string | undefined) => Held | undefined): Promise<ProbeResult> {
   const read = await readPidFile(target);
   if ('detail' in read) return { up: false, detail: read.detail };
   const text = read.text;
@@ -30,16 +45,11 @@ export async function probe(target: string): Promise<ProbeResult> {
       return (e as NodeJS.ErrnoException).code === 'EPERM' ? { up: true } : { up: false, detail: `process ${pid} (from ${target}) is gone` };
     }
   }
-  let stat: string;
-  try {
-    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return { up: false, detail: `process ${pid} (from ${target}) is gone` };
-  }
-  // The state follows the comm, which is in parentheses and may itself contain ") ".
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
-  if (state === 'Z' || state === 'X') return { up: false, detail: `process ${pid} (from ${target}) is dead, a zombie its parent has not reaped` };
-  return { up: true };
+  const stat = await readStat(pid);
+  if (!stat) return { up: false, detail: `process ${pid} (from ${target}) is gone` };
+  if (stat.state === 'Z' || stat.state === 'X') return { up: false, detail: `process ${pid} (from ${target}) is dead, a zombie its parent has not reaped` };
+  const held = watchPid?.(pid, stat.start);
+  return held ? { up: true, held } : { up: true };
 }
 
 /** The pid file's text, or why it cannot be one. (A read that hangs is bounded by the watcher.) */

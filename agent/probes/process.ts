@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ProbeResult } from './types.js';
+import type { OnExit, PidWatcher } from './pid-watch.js';
+import type { Held, ProbeResult } from './types.js';
 
 /** Reads this many /proc entries at once: fast enough, without a burst of open files. */
 const BATCH = 64;
@@ -74,14 +75,30 @@ export async function findProcesses(target: string, opts: { deadline: number; fi
 }
 
 /** Up when a live (not zombie) process named `target` exists (see findProcesses). */
-export async function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
+export function probe(target: string, timeoutMs: number): Promise<ProbeResult> {
+  return look(target, timeoutMs);
+}
+
+/**
+ * Like probe(), but the process found is watched (pid-watch.ts): `onLost` is called the moment
+ * it exits. With several processes of that name only the first found is watched: its exit is not
+ * itself a fault, so the caller looks again, which finds (and watches) the next one if any.
+ */
+export function watch(target: string, timeoutMs: number, pids: PidWatcher, onLost: OnExit): Promise<ProbeResult> {
+  return look(target, timeoutMs, (pid, start) => pids.watch(pid, start, onLost));
+}
+
+async function look(target: string, timeoutMs: number, watchPid?: (pid: number, start: string | undefined) => Held | undefined): Promise<ProbeResult> {
   let m: ProcessMatch;
   try {
     m = await findProcesses(target, { deadline: Date.now() + timeoutMs, first: true });
   } catch (e) {
     return { up: false, detail: `cannot read the process list: ${(e as Error).message}` };
   }
-  if (m.pids.length > 0) return { up: true };
+  if (m.pids.length > 0) {
+    const held = watchPid?.(m.pids[0], m.startTimes.get(m.pids[0]));
+    return held ? { up: true, held } : { up: true };
+  }
   if (!m.complete) return { up: false, detail: `process list not read within ${timeoutMs}ms` };
   return { up: false, detail: m.zombies > 0 ? `only zombie processes named ${target}` : `no process named ${target}` };
 }
