@@ -368,13 +368,11 @@ export interface HttpExpect {
 
 export interface ServiceConfig {
   readonly name: string;
-  /** `hold`: a tcp probe keeps its connection open to learn of the service's death at once. */
-  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly http?: HttpExpect };
   /**
    * `hold`: a tcp probe keeps its connection open to learn of the service's death at once.
    * `watch`: a process or pidfile probe watches the process it found, for the same reason.
    */
-  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean };
+  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean; readonly http?: HttpExpect };
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly restart?: readonly string[];

@@ -188,12 +188,10 @@ export class ServiceWatcher {
       const onLost = (why: string, heldMs: number) => this.lost(w, generation, why, heldMs);
       const looking =
         service.probe.hold && kind === 'tcp'
-          ? this.hold(target, service.probeTimeoutMs, (why, heldMs) => this.lost(w, generation, why, heldMs))
-          : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
           ? this.hold(target, service.probeTimeoutMs, onLost)
           : service.probe.watch && (kind === 'process' || kind === 'pidfile')
             ? WATCHES[kind](target, service.probeTimeoutMs, (this.pidWatcher ??= new PidWatcher(this.log, this.env, this.pidWatchCommand)), onLost)
-            : this.probes[kind](target, service.probeTimeoutMs, this.env);
+            : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
       // A probe that answers after the watcher gave up on it must not leave a connection open.
       void looking.then(
         (r) => {

@@ -11,10 +11,7 @@ import type { FactSource, SourceContext, SourceFactory } from './types.js';
 export type { FactSource, SourceContext, SourceFact, SourceFactory } from './types.js';
 
 /** The fact-source registry: one line per kind of source. */
-export const SOURCES: readonly SourceFactory[] = [checkSource];
-export const SOURCES: readonly SourceFactory[] = [createScrapeSource];
-export const SOURCES: readonly SourceFactory[] = [logSource];
-export const SOURCES: readonly SourceFactory[] = [certSource, pingSource, dnsSource];
+export const SOURCES: readonly SourceFactory[] = [checkSource, createScrapeSource, logSource, certSource, pingSource, dnsSource];
 
 export function createSources(config: AgentConfig, ctx: SourceContext): FactSource[] {
   return SOURCES.map((make) => make(config, ctx)).filter((s): s is FactSource => s !== undefined);

@@ -14,7 +14,6 @@ describe('laas rules validate', () => {
   it('passes the shipped rules with exit 0', async () => {
     const r = await laasRun(['rules', 'validate', 'rules']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok: 6 rules in 6 files$/m);
     expect(r.stdout).toMatch(new RegExp(`^ok: ${shippedRules} rules in ${shippedRules} files$`, 'm'));
   });
 
@@ -31,7 +30,6 @@ describe('laas rules test', () => {
   it('passes the tests shipped with the rules', async () => {
     const r = await laasRun(['rules', 'test', 'rules']);
     expect(r.stdout).toMatch(/^ok {4}rules\/demo\/demo-down\.test\.json \(1 alert, 1 work order, 0 notifications\)$/m);
-    expect(r.stdout).toMatch(/^5 passed, 0 failed$/m);
     expect(r.stdout).toMatch(new RegExp(`^${shippedTests} passed, 0 failed$`, 'm'));
     expect(r.code).toBe(0);
   });

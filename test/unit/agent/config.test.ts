@@ -43,10 +43,7 @@ describe('agent config', () => {
       idleTimeoutMs: 45_000,
       passEnv: [],
       secretEnv: [],
-      sources: { checks: [] },
-      sources: { scrape: [] },
-      sources: { logs: [] },
-      sources: { certs: [], pings: [], dns: [] },
+      sources: { checks: [], scrape: [], logs: [], certs: [], pings: [], dns: [] },
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.services[0].probe)).toBe(true);
