@@ -27,7 +27,7 @@ export class Periodic<T> {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly fetch: () => Promise<T | undefined>,
+    private readonly read: () => Promise<T | undefined>,
     private readonly now: () => number,
     private readonly everyMs = COMMAND_EVERY_MS,
   ) {}
@@ -36,7 +36,7 @@ export class Periodic<T> {
     const at = this.now();
     if (!this.running && (this.fetchedAt === undefined || at - this.fetchedAt >= this.everyMs)) {
       this.fetchedAt = at;
-      this.running = this.fetch()
+      this.running = this.read()
         .then(
           (v) => void (this.value = v),
           () => void (this.value = undefined),
