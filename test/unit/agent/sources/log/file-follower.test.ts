@@ -1,6 +1,9 @@
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync, truncateSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { common } from '../../../../../scripts/bundle-options.mjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FileFollower } from '../../../../../agent/sources/log/file-follower.js';
 import { LogSource } from '../../../../../agent/sources/log/index.js';
@@ -140,11 +143,36 @@ describe('following a log file', () => {
     expect(f.facts().error).toBeUndefined();
   });
 
-  it.skipIf(process.getuid?.() === 0)('reports a file without read permission (not as root: root may read mode 000)', async () => {
+  it('reports a file without read permission (as root: followed by a child running as nobody)', async () => {
     const f = follow({ create: '' });
     chmodSync(f.file, 0);
-    await f.poll();
-    expect(f.facts().error).toMatch(/EACCES/);
+    if (process.getuid?.() !== 0) {
+      await f.poll();
+      expect(f.facts().error).toMatch(/EACCES/);
+      return;
+    }
+    // Root reads a mode-000 file, so the follower runs where it cannot: a bundle of it in a child
+    // that setpriv makes nobody (util-linux, installed by .ci/run).
+    chmodSync(f.dir, 0o755);
+    const bundle = join(f.dir, 'follow.mjs');
+    await build({
+      stdin: {
+        contents: `import { LogSource } from './agent/sources/log/index.ts';
+import { silentLogger } from './protocol/index.ts';
+const s = new LogSource([{ name: 'app', file: process.argv[2], match: 'ERROR', window: 300000 }], { log: silentLogger, env: {}, changed: () => {} }, { file: { pollMs: 3600000 } });
+await s.follower('app').poll();
+console.log(JSON.stringify(s.snapshot()));
+await s.stop();`,
+        resolveDir: resolve('.'),
+        loader: 'ts',
+      },
+      ...common,
+      outfile: bundle,
+      logLevel: 'silent',
+    });
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bundle, f.file], { encoding: 'utf8' });
+    const log = (JSON.parse(out) as { app: { error?: string } }).app;
+    expect(log.error).toMatch(/EACCES/);
   });
 
   it('reads a 10 MB line with no newline in bounded memory and bounded reads, and cuts it', async () => {
