@@ -5,7 +5,6 @@ import * as v from 'valibot';
 import {
   LaasError,
   deepFreeze,
-  durationAtLeast,
   hostLabels,
   identifier,
   isPlainObject,
@@ -18,56 +17,10 @@ import {
   validator,
   wholeNumber,
 } from '../protocol/index.js';
+import { argvSchema, at, cleanUrl, durationMin, hostPortSchema, urlOf } from './config-parts.js';
 import { pinnedKey, secretEnvNames } from './config-secrets.js';
+import { buildServiceSchema, normaliseService, type ServiceConfig } from './config-services.js';
 import { SOURCE_CONFIG, type SourcesConfig } from './sources/config.js';
-
-export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as const;
-/** Redirects an http probe follows at most, as fetch (and browsers) do: more is a redirect loop. */
-export const MAX_REDIRECTS = 20;
-export type ProbeKind = (typeof PROBE_KINDS)[number];
-/** The probe kinds that may watch their service's process for its exit (`"watch": true`). */
-export const WATCH_KINDS: readonly ProbeKind[] = ['process', 'pidfile'];
-
-/** The path item valibot puts on an issue, for issues a check raises on a field below it. */
-function at(input: Record<string, unknown> | unknown[], ...keys: (string | number)[]): [v.IssuePathItem, ...v.IssuePathItem[]] {
-  let container: unknown = input;
-  const items = keys.map((key) => {
-    const value = (container as Record<string | number, unknown>)[key];
-    const item = Array.isArray(container)
-      ? { type: 'array' as const, origin: 'value' as const, input: container, key: key as number, value }
-      : { type: 'object' as const, origin: 'value' as const, input: container as Record<string, unknown>, key: key as string, value };
-    container = value;
-    return item;
-  });
-  return items as [v.IssuePathItem, ...v.IssuePathItem[]];
-}
-
-/**
- * A URL of the given schemes (as `new URL` reads it), e.g. ["ws:", "wss:"]; surrounding blanks
- * do not count (cleanUrl drops them). An http(s) URL must say "://", so "http:example.com" is
- * not silently taken. Only a check, no transform: a transform would hide from `union` which
- * branch (a URL or a list of them) the value was meant for.
- */
-function urlOf(protocols: readonly string[], message: string) {
-  const http = protocols.includes('http:');
-  return v.pipe(
-    v.string(message),
-    v.check((raw) => {
-      const s = raw.trim();
-      if (http && !/^https?:\/\//i.test(s)) return false;
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    }, message),
-  );
-}
-
-/** A checked URL as it is used: trimmed, without the tabs and line breaks the URL parser ignores. */
-function cleanUrl(url: string): string {
-  return url.trim().replace(/[\t\n\r]/g, '');
-}
 
 /**
  * Builds the agent.json schema. Not kept at module level: the agent validates its config once at
@@ -75,10 +28,6 @@ function cleanUrl(url: string): string {
  * 50 MB RSS.
  */
 function buildAgentConfigSchema() {
-  const durationMessage = (issue: { input: unknown }) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(issue.input)}`;
-  /** A duration with a floor, so a typo like "1ms" cannot turn a loop into a busy loop. */
-  const durationMin = (minMs: number) => durationAtLeast(minMs, undefined, durationMessage);
-
   /** The secret union's own errors say only what one branch wanted; say what would be accepted. */
   const token = v.pipe(
     v.unknown(),
@@ -98,34 +47,6 @@ function buildAgentConfigSchema() {
   /** The wire's own rule for ids and names, so everything named here can be sent in hello. */
   const name = identifier(200);
 
-  /** A command as an argument vector: never a string a shell would split. */
-  const ARGV = 'expected an argument vector like ["/usr/bin/cmd", "--flag"]';
-  const argv = v.pipe(v.array(v.pipe(v.string(), v.minLength(1, 'must not be empty')), ARGV), v.minLength(1, ARGV));
-
-  const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):(\d{1,5})$/;
-  const hostPort = v.pipe(
-    v.string(),
-    v.check((s) => {
-      const m = HOST_PORT.exec(s);
-      return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-    }, 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8080"'),
-  );
-  const httpUrl = urlOf(['http:', 'https:'], 'expected an http:// or https:// URL');
-  /** Unit names as systemd spells them; a leading "-" would be read by systemctl as an option. */
-  const systemdUnit = v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$/, 'expected a systemd unit name like "nginx" or "nginx.service"'));
-  const processName = v.pipe(
-    v.string(),
-    v.minLength(1, 'must not be empty'),
-    v.maxLength(255),
-    v.regex(/^[^/\0]+$/, 'expected a process name without "/", e.g. "nginx"'),
-  );
-  const PIDFILE = 'expected an absolute path to a pid file like "/run/nginx.pid"';
-  const pidfilePath = v.pipe(
-    v.string(PIDFILE),
-    v.maxLength(4096),
-    v.check((p) => isAbsolute(p) && !p.includes('\0'), PIDFILE),
-  );
-
   /** A directory disk.cleanup may work in; "/" would hand the whole filesystem to a rule. */
   const CLEANUP_ROOT = 'expected an absolute directory path like "/var/log/app"';
   const cleanupRoot = v.pipe(
@@ -135,103 +56,11 @@ function buildAgentConfigSchema() {
     v.check((p) => p !== resolve('/'), 'the filesystem root may not be a cleanup root: name the directories to clean'),
   );
 
-  const REDIRECTS = `expected a whole number of redirects 0-${MAX_REDIRECTS}`;
-  const STATUS = 'expected an HTTP status like 200, a range like "200-399", or a list of them';
-  const httpStatus = v.union(
-    [
-      v.pipe(wholeNumber(STATUS), v.minValue(100, STATUS), v.maxValue(599, STATUS)),
-      v.pipe(
-        v.string(),
-        v.check((s) => {
-          const m = /^([1-5]\d\d)-([1-5]\d\d)$/.exec(s);
-          return m !== null && Number(m[1]) <= Number(m[2]);
-        }, STATUS),
-      ),
-    ],
-    STATUS,
-  );
-  /**
-   * Checked here for what JavaScript also refuses (an unclosed group): the typo is named at start.
-   * RE2's own verdict comes at the first probe — re2js costs a few MiB, loaded only when used.
-   */
-  const bodyPattern = v.pipe(
-    v.string(),
-    v.minLength(1, 'must not be empty'),
-    v.maxLength(1000),
-    v.check((s) => {
-      try {
-        new RegExp(s);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'expected a regular expression (RE2 syntax) like "ok|healthy"'),
-  );
   const wholeIn = (min: number, max: number, message: string) => v.pipe(wholeNumber(message), v.minValue(min), v.maxValue(max));
 
-  /** Exactly one probe kind per service: zero or two are both mistakes worth naming. */
-  const probeSchema = v.pipe(
-    strictObject(
-      {
-        tcp: v.optional(hostPort),
-        http: v.optional(httpUrl),
-        systemd: v.optional(systemdUnit),
-        process: v.optional(processName),
-        pidfile: v.optional(pidfilePath),
-        /**
-         * tcp only: keep the connection open between probes, so the death of the service is seen
-         * the instant the kernel closes it (then confirmed by a fresh connect), not at the next probe.
-         */
-        hold: v.optional(v.boolean('expected true or false')),
-        // http only: what the answer must be, beyond "2xx after at most 20 redirects".
-        /** Statuses that mean up: 204, "200-399", or a list of them. */
-        status: v.optional(v.union([httpStatus, v.pipe(v.array(httpStatus), v.minLength(1), v.maxLength(50))], STATUS)),
-        /** A regular expression (RE2 syntax) the body's first 64 KiB must match. */
-        bodyMatch: v.optional(bodyPattern),
-        /** Text the body's first 64 KiB must contain. */
-        bodyContains: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(1000))),
-        /** An answer slower than this (to the final response's headers) is down, with its time. */
-        maxLatency: v.optional(durationMin(1)),
-        /** Redirects followed (0: judge the first answer, a 3xx included). */
-        redirects: v.optional(v.pipe(wholeNumber(REDIRECTS), v.minValue(0, REDIRECTS), v.maxValue(MAX_REDIRECTS, REDIRECTS))),
-        /**
-         * process and pidfile: watch the process found (Linux pidfd, agent/probes/pid-watch.ts), so its
-         * exit is seen the moment it happens (then confirmed by a fresh look), not at the next probe.
-         */
-        watch: v.optional(v.boolean('expected true or false')),
-      },
-      'expected an object like {"tcp": "127.0.0.1:8080"}',
-    ),
-    v.rawCheck(({ dataset, addIssue }) => {
-      if (!dataset.typed) return;
-      const p = dataset.value;
-      const given = PROBE_KINDS.filter((k) => p[k] !== undefined);
-      if (given.length !== 1) {
-        addIssue({
-          message:
-            given.length === 0
-              ? `expected exactly one of ${PROBE_KINDS.join(', ')}`
-              : `expected exactly one of ${PROBE_KINDS.join(', ')}, got ${given.join(' and ')}`,
-        });
-      } else if (p.hold !== undefined && given[0] !== 'tcp') {
-        addIssue({ message: `"hold" applies only to a tcp probe, not to ${given[0]}`, path: at(p, 'hold') });
-      } else if (given[0] !== 'http') {
-        for (const k of HTTP_EXPECT) if (p[k] !== undefined) addIssue({ message: `"${k}" applies only to an http probe, not to ${given[0]}`, path: at(p, k) });
-      }
-      if (given.length === 1 && p.watch !== undefined && !WATCH_KINDS.includes(given[0])) {
-        addIssue({ message: `"watch" applies only to a ${WATCH_KINDS.join(' or ')} probe, not to ${given[0]}`, path: at(p, 'watch') });
-      }
-    }),
-  );
-
-  const serviceSchema = strictObject({
-    name,
-    probe: probeSchema,
-    probeInterval: v.optional(durationMin(100), '1s'),
-    probeTimeout: v.optional(durationMin(10), '1s'),
-    restart: v.optional(argv),
-  });
-
+  const serviceSchema = buildServiceSchema();
+  const argv = argvSchema();
+  const hostPort = hostPortSchema();
   const wsUrl = urlOf(['ws:', 'wss:'], 'expected a ws:// or wss:// URL, e.g. "ws://127.0.0.1:7070"');
 
   return v.pipe(
@@ -349,34 +178,10 @@ function buildAgentConfigSchema() {
   );
 }
 
+export { MAX_REDIRECTS, PROBE_KINDS, WATCH_KINDS, type HttpExpect, type ProbeKind, type ServiceConfig } from './config-services.js';
+
 /** The parsed (not yet normalised) shape of agent.json. */
 type AgentConfigInput = v.InferOutput<ReturnType<typeof buildAgentConfigSchema>>;
-
-/** The probe fields that apply to http only. */
-const HTTP_EXPECT = ['status', 'bodyMatch', 'bodyContains', 'maxLatency', 'redirects'] as const;
-
-/** What an http probe expects of the answer; each field left out keeps the default. */
-export interface HttpExpect {
-  /** Inclusive ranges of statuses that mean up (default 200-299). */
-  readonly status?: readonly (readonly [number, number])[];
-  readonly bodyMatch?: string;
-  readonly bodyContains?: string;
-  readonly maxLatencyMs?: number;
-  /** Redirects followed; 0 judges the first answer (default 20). */
-  readonly redirects?: number;
-}
-
-export interface ServiceConfig {
-  readonly name: string;
-  /**
-   * `hold`: a tcp probe keeps its connection open to learn of the service's death at once.
-   * `watch`: a process or pidfile probe watches the process it found, for the same reason.
-   */
-  readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean; readonly http?: HttpExpect };
-  readonly probeIntervalMs: number;
-  readonly probeTimeoutMs: number;
-  readonly restart?: readonly string[];
-}
 
 /** The agent config after validation: durations in ms, secrets resolved, frozen. */
 export interface AgentConfig {
@@ -435,22 +240,7 @@ export function parseAgentConfig(value: unknown, where: string): AgentConfig {
     id: c.id ?? hostname(),
     labels: { ...c.labels },
     intervalMs: c.interval,
-    services: c.services.map((s) => {
-      const kind = PROBE_KINDS.find((k) => s.probe[k] !== undefined)!;
-      return {
-        name: s.name,
-        probe: {
-          kind,
-          target: kind === 'http' ? cleanUrl(s.probe.http!) : s.probe[kind]!,
-          ...(s.probe.hold ? { hold: true } : {}),
-          ...(HTTP_EXPECT.some((k) => s.probe[k] !== undefined) ? { http: httpExpect(s.probe) } : {}),
-          ...(s.probe.watch ? { watch: true } : {}),
-        },
-        probeIntervalMs: s.probeInterval,
-        probeTimeoutMs: s.probeTimeout,
-        ...(s.restart ? { restart: [...s.restart] } : {}),
-      };
-    }),
+    services: c.services.map(normaliseService),
     scripts: Object.fromEntries(Object.entries(c.scripts).map(([k, v]) => [k, [...v]])),
     cleanupRoots: [...new Set(c.cleanupRoots)],
     ...(c.actionTimeout !== undefined ? { actionTimeoutMs: c.actionTimeout } : {}),
@@ -473,17 +263,6 @@ export function loadAgentConfig(file: string): AgentConfig {
   const ca = isPlainObject(raw) ? raw.ca : undefined;
   const config = parseAgentConfig(isPlainObject(raw) && typeof ca === 'string' ? { ...raw, ca: resolve(base, ca) } : raw, file);
   return deepFreeze({ ...config, credentialFile: resolve(base, config.credentialFile), stateDir: resolve(base, config.stateDir ?? '.') });
-}
-
-function httpExpect(p: AgentConfigInput['services'][number]['probe']): HttpExpect {
-  const range = (s: number | string): [number, number] => (typeof s === 'number' ? [s, s] : (s.split('-').map(Number) as [number, number]));
-  return {
-    ...(p.status !== undefined ? { status: (Array.isArray(p.status) ? p.status : [p.status]).map(range) } : {}),
-    ...(p.bodyMatch !== undefined ? { bodyMatch: p.bodyMatch } : {}),
-    ...(p.bodyContains !== undefined ? { bodyContains: p.bodyContains } : {}),
-    ...(p.maxLatency !== undefined ? { maxLatencyMs: p.maxLatency } : {}),
-    ...(p.redirects !== undefined ? { redirects: p.redirects } : {}),
-  };
 }
 
 function readPem(path: string, where: string): string {

@@ -1,13 +1,10 @@
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';
-import { durationAtLeast, identifier } from '../../protocol/index.js';
+import { identifier } from '../../protocol/index.js';
 
 // Pieces the sections of agent.json for cert, ping and DNS sources share, worded as agent/config.ts words its own.
 
-const durationMessage = (issue: { input: unknown }) => `expected a duration like "10s", "5m" or "7d", got ${JSON.stringify(issue.input)}`;
-
-/** A duration with a floor, so a typo like "1ms" cannot turn a loop into a busy loop. */
-export const durationMin = (minMs: number) => durationAtLeast(minMs, undefined, durationMessage);
+export { durationMin } from '../config-parts.js';
 
 /** The name a result is keyed by in its fact (and in rules' paths). */
 export const sourceName = identifier(200);
