@@ -77,6 +77,9 @@ describe('check source', () => {
     // The interval is the config's floor, 1s: five rounds take about four seconds.
     source.start();
     await until('five runs of each', () => runs.web >= 5 && runs.disk >= 5);
+    // The source asks for the sample on the next turn (setImmediate), and asks nothing once
+    // stopped: let a change recorded in the same turn as the wait ending reach `changed` first.
+    await new Promise((r) => setImmediate(r));
     await source.stop();
     // disk's first result (warning) and web's two changes; disk staying warning asks for nothing more.
     expect(changes.length).toBe(3);
