@@ -184,13 +184,14 @@ export class Core {
     this.deps.onFacts?.(hostId, sample);
     const view: HostView = { id: host.id, labels: host.labels };
     const started = performance.now();
-    const verdicts = await this.evaluator.evaluate(view, factsOf(view, sample));
+    const facts = factsOf(view, sample);
+    const verdicts = await this.evaluator.evaluate(view, facts);
     this.deps.metrics.ruleEvalSeconds.observe((performance.now() - started) / 1000);
     // The agent's sample time marks the fault, unless its clock is clearly off.
     const faultAt = Math.abs(sample.ts - now) < 60_000 ? Math.min(sample.ts, now) : now;
     for (const [ruleId, holds] of verdicts) {
       const rule = this.ruleById.get(ruleId);
-      if (rule) await this.verdict(rule, view, holds, now, faultAt);
+      if (rule) await this.verdict(rule, view, holds, now, faultAt, facts);
     }
     const end = this.deps.clock.now();
     if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
@@ -281,12 +282,12 @@ export class Core {
   // --- inside ---
 
   /** One rule's verdict on one sample: the alert moves; a fault that starts or comes back asks for a heal; one that clears may verify it. */
-  private async verdict(rule: Rule, view: HostView, holds: boolean, now: number, faultAt: number): Promise<void> {
+  private async verdict(rule: Rule, view: HostView, holds: boolean, now: number, faultAt: number, facts: Record<string, unknown>): Promise<void> {
     const k = `${rule.id}\u0000${view.id}`;
     const held = this.holding.has(k);
     if (holds) this.holding.add(k);
     else this.holding.delete(k);
-    const t = this.alerting.observe(rule, view, holds, now);
+    const t = this.alerting.observe(rule, view, holds, now, facts);
     if (rule.heal) {
       if (t?.to === 'firing' && t.from !== 'firing') await this.healAlert(rule, t.alert, faultAt);
       else if (holds && !held) {

@@ -82,13 +82,13 @@ export class AlertService {
   // --- the state machine ---
 
   /** One verdict of a rule for a host; the transition it caused, if any. */
-  observe(rule: Rule, host: HostView, holds: boolean, at: number): Transition | undefined {
+  observe(rule: Rule, host: HostView, holds: boolean, at: number, facts?: Readonly<Record<string, unknown>>): Transition | undefined {
     let a = this.alertRules.get(rule);
     if (!a) {
       a = alertRule(rule);
       this.alertRules.set(rule, a);
     }
-    return this.states.observe(a, host, holds, at);
+    return this.states.observe(a, host, holds, at, facts);
   }
 
   /** The host stopped reporting. */
@@ -326,6 +326,7 @@ function alertRule(rule: Rule): AlertRule {
     severity: rule.severity,
     forMs: rule.for,
     summary: rule.summary,
+    when: rule.when,
     description: rule.description,
     labels: rule.labels,
     keepFiringForMs: rule.keepFiringFor,

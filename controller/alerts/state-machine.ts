@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { HostView } from '../rules/evaluate.js';
+import { wildcardMatches, type HostView } from '../rules/evaluate.js';
+import { renderSummary } from '../rules/template.js';
 import type { AlertRecord, AlertState } from '../model.js';
 
 /** What the alert state machine needs to know of a rule. */
@@ -10,6 +11,8 @@ export interface AlertRule {
   severity: string;
   forMs: number;
   summary?: string;
+  /** The rule's condition: `{{match}}` in the summary names the keys its wildcards matched. */
+  when?: unknown;
   description: string;
   labels: Readonly<Record<string, string>>;
   /** After the condition clears, the alert stays firing this long (hysteresis). */
@@ -31,15 +34,6 @@ export interface AlertStatesOptions {
   /** A held alert's condition cleared or came back (no state change): it must be stored, or a restart forgets it. */
   onHoldChange?: (alert: AlertRecord) => void;
   newId?: () => string;
-}
-
-/** Renders {{host}}, {{rule}}, {{severity}}, {{labels.x}} in summaries. */
-export function renderTemplate(template: string, values: { host: string; rule: string; severity: string; labels: Record<string, string> }): string {
-  return template.replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (whole, key: string) => {
-    if (key === 'host' || key === 'rule' || key === 'severity') return values[key];
-    if (key.startsWith('labels.')) return values.labels[key.slice(7)] ?? '';
-    return whole;
-  });
 }
 
 export function fingerprint(labels: Record<string, string>): string {
@@ -100,7 +94,7 @@ export class AlertStates {
   }
 
   /** Feeds one verdict of a rule for a host; returns the transition it caused, if any. */
-  observe(rule: AlertRule, host: HostView, holds: boolean, at: number): Transition | undefined {
+  observe(rule: AlertRule, host: HostView, holds: boolean, at: number, facts?: Readonly<Record<string, unknown>>): Transition | undefined {
     this.rules.set(rule.id, rule);
     const k = key(rule.id, host.id);
     const current = this.active.get(k);
@@ -121,11 +115,12 @@ export class AlertStates {
           startsAt: iso,
           firedAt: firing ? iso : null,
           endsAt: null,
-          summary: renderTemplate(rule.summary ?? `${rule.name} on {{host}}`, {
+          summary: renderSummary(rule.summary ?? `${rule.name} on {{host}}`, {
             host: host.id,
             rule: rule.id,
             severity: rule.severity,
-            labels: { ...host.labels },
+            labels: host.labels,
+            ...(facts ? { facts, match: rule.when === undefined ? [] : wildcardMatches(rule.when, facts) } : {}),
           }),
           description: rule.description,
           labels,

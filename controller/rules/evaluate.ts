@@ -1,6 +1,6 @@
 import { Engine, type TopLevelCondition } from 'json-rules-engine';
 import type { Sample } from '../../protocol/index.js';
-import { parsePath, pathResolver, resolveTokens } from './path.js';
+import { hasWildcard, parsePath, pathResolver, resolveEach, resolveTokens, type PathTokens } from './path.js';
 import type { Rule } from './schema.js';
 
 export interface HostView {
@@ -31,6 +31,12 @@ export function selects(rule: Pick<Rule, 'hosts'>, host: HostView): boolean {
 }
 
 type Compiled = (facts: Record<string, unknown>) => boolean;
+/** The rules one set of hosts selects: compiled ones by id, the rest on one engine. */
+interface EvalEntry {
+  rules: Rule[];
+  compiled: [string, Compiled][];
+  engine?: Engine;
+}
 
 /** json-rules-engine's built-in operators, verbatim: a fact failing the validator is false. */
 const numeric = (v: unknown) => Number.parseFloat(v as string).toString() !== 'NaN';
@@ -83,17 +89,50 @@ export function compileCondition(c: unknown): Compiled | undefined {
   const fact = o.fact;
   if (o.path !== undefined && typeof o.path !== 'string') return undefined;
   const tokens = o.path ? parsePath(o.path) : undefined;
+  const { cb, valid } = op;
+  const holds = (v: unknown) => (valid ? valid(v) : true) && cb(v as never, value as never);
+  // A wildcard path holds when the comparison holds for any key (json-rules-engine has no such path).
+  if (tokens !== undefined && typeof tokens !== 'string' && hasWildcard(tokens)) return (f) => matching(f[fact], tokens, holds).length > 0;
   // As the engine's almanac: a path applies to an object fact; any other value is used as is.
   const read = (f: Record<string, unknown>) => {
     const v = f[fact];
     if (tokens === undefined || v === null || typeof v !== 'object') return v;
     return typeof tokens === 'string' ? undefined : resolveTokens(v, tokens);
   };
-  const { cb, valid } = op;
-  return (f) => {
-    const v = read(f);
-    return (valid ? valid(v) : true) && cb(v as never, value as never);
+  return (f) => holds(read(f));
+}
+
+/** The keys a wildcard took where the comparison holds. */
+function matching(fact: unknown, tokens: PathTokens, holds: (v: unknown) => boolean): string[] {
+  if (fact === null || typeof fact !== 'object') return [];
+  const keys: string[] = [];
+  for (const e of resolveEach(fact, tokens)) if (holds(e.value)) keys.push(e.key);
+  return keys;
+}
+
+/**
+ * The keys that made a rule's wildcard conditions hold (`$.*.daysLeft` < 14 → the certificates
+ * about to expire), for `{{match}}` in the alert summary. Conditions under `not` name nothing:
+ * what they match is what is fine.
+ */
+export function wildcardMatches(when: unknown, facts: Record<string, unknown>): string[] {
+  const found = new Set<string>();
+  const walk = (c: unknown): void => {
+    if (typeof c !== 'object' || c === null) return;
+    const o = c as Record<string, unknown>;
+    if (Array.isArray(o.all) || Array.isArray(o.any)) return ((o.all ?? o.any) as unknown[]).forEach(walk);
+    if (typeof o.path !== 'string' || typeof o.fact !== 'string' || typeof o.operator !== 'string' || !Object.hasOwn(OPS, o.operator)) return;
+    const tokens = parsePath(o.path);
+    if (typeof tokens === 'string' || !hasWildcard(tokens)) return;
+    const { cb, valid } = OPS[o.operator];
+    try {
+      for (const k of matching(facts[o.fact], tokens, (v) => (valid ? valid(v) : true) && cb(v as never, o.value as never))) found.add(k);
+    } catch {
+      // An operator that throws on these facts made the rule false already; it names nothing.
+    }
   };
+  walk(when);
+  return [...found].sort();
 }
 
 /**
@@ -103,7 +142,7 @@ export function compileCondition(c: unknown): Compiled | undefined {
  * promises and cloning, at 2,000 samples/s most of a core); anything else runs on the engine.
  */
 export class Evaluator {
-  private readonly engines = new Map<string, { engine: Engine; rules: Rule[]; compiled?: Compiled[] }>();
+  private readonly engines = new Map<string, EvalEntry>();
   private readonly hostKeys = new Map<string, { labels: HostView['labels']; key: string }>();
 
   constructor(readonly rules: readonly Rule[]) {}
@@ -114,20 +153,17 @@ export class Evaluator {
 
   /** Returns each selected rule's verdict for these facts: rule id → condition true. */
   async evaluate(host: HostView, facts: Record<string, unknown>): Promise<Map<string, boolean>> {
-    const { engine, rules, compiled } = this.entryFor(host);
+    const { engine, compiled } = this.entryFor(host);
     const verdicts = new Map<string, boolean>();
-    if (rules.length === 0) return verdicts;
-    if (compiled) {
-      for (let i = 0; i < rules.length; i++) verdicts.set(rules[i].id, compiled[i](facts));
-      return verdicts;
-    }
+    for (const [id, fn] of compiled) verdicts.set(id, fn(facts));
+    if (!engine) return verdicts;
     const { results, failureResults } = await engine.run(facts);
     for (const r of results) verdicts.set(String(r.name), true);
     for (const r of failureResults) verdicts.set(String(r.name), false);
     return verdicts;
   }
 
-  private entryFor(host: HostView): { engine: Engine; rules: Rule[]; compiled?: Compiled[] } {
+  private entryFor(host: HostView): EvalEntry {
     let hk = this.hostKeys.get(host.id);
     if (!hk || hk.labels !== host.labels) {
       const key = this.rules
@@ -141,12 +177,19 @@ export class Evaluator {
     if (!entry) {
       const ids = new Set(hk.key ? hk.key.split('\n') : []);
       const rules = this.rules.filter((r) => ids.has(r.id));
-      const engine = new Engine([], { allowUndefinedFacts: true, pathResolver });
+      // Each rule runs compiled where it can; only the others (a fact compared with a fact) share an engine.
+      const compiled: [string, Compiled][] = [];
+      let engine: Engine | undefined;
       for (const r of rules) {
+        const fn = compileCondition(r.when);
+        if (fn) {
+          compiled.push([r.id, fn]);
+          continue;
+        }
+        engine ??= new Engine([], { allowUndefinedFacts: true, pathResolver });
         engine.addRule({ name: r.id, conditions: structuredClone(r.when) as TopLevelCondition, event: { type: r.id } });
       }
-      const compiled = rules.map((r) => compileCondition(r.when));
-      entry = { engine, rules, ...(compiled.every(Boolean) ? { compiled: compiled as Compiled[] } : {}) };
+      entry = { rules, compiled, ...(engine ? { engine } : {}) };
       this.engines.set(hk.key, entry);
     }
     return entry;

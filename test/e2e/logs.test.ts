@@ -15,11 +15,10 @@ const LAST = 'FATAL payment gateway unreachable (order 4711)';
 
 /**
  * An application's log, followed by a real agent, pages through a real controller: errors
- * appended to the file fire the shipped rule logs/app-errors. Alert summaries are templated from
- * {{host}}, {{rule}}, {{severity}} and {{labels.x}} only (controller/alerts/state-machine.ts), so
- * the last line cannot be put in the alert text today; a second rule that fires only when the
- * fact's lastLine is exactly the line written (and the total exactly the lines appended) shows
- * the line reaches the controller intact.
+ * appended to the file fire the shipped rule logs/app-errors, whose summary quotes the last
+ * matching line. A second rule fires only when the fact's lastLine is exactly the last line
+ * written (and the total exactly the lines appended): the line reaches the controller intact and
+ * its summary, rendered from that sample, carries it whole.
  */
 describe('log patterns, end to end', () => {
   const fleet = new Fleet();
@@ -36,6 +35,7 @@ describe('log patterns, end to end', () => {
         ],
       },
       severity: 'info',
+      summary: "last: {{facts.log['app-errors'].lastLine}}",
     });
     await fleet.startController();
     // Old errors, written before the agent started: it starts at the end, so they never count.
@@ -65,6 +65,10 @@ describe('log patterns, end to end', () => {
       100,
     );
     expect(firing.map((a) => a.rule).sort()).toEqual(['e2e/app-last-line', 'logs/app-errors']);
-    expect(firing.find((a) => a.rule === 'logs/app-errors')!.summary).toBe('more than 10 errors in the app log on app-1');
+    expect(firing.find((a) => a.rule === 'e2e/app-last-line')!.summary).toBe(`last: ${LAST}`);
+    // The shipped rule fires on the first sample counting more than 10: its last line is one of those written.
+    const written = [...Array.from({ length: 11 }, (_, i) => `2026-12-05T09:00:${String(i).padStart(2, '0')}Z ERROR db timeout ${i}`), LAST];
+    const shipped = firing.find((a) => a.rule === 'logs/app-errors')!.summary;
+    expect(written.map((l) => `more than 10 errors in the app log on app-1: ${l}`)).toContain(shipped);
   }, 40_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertStates, renderTemplate, type AlertRule, type Transition } from '../../../../controller/alerts/state-machine.js';
+import { AlertStates, type AlertRule, type Transition } from '../../../../controller/alerts/state-machine.js';
 
 const rule = (forMs: number): AlertRule => ({
   id: 'web/demo-down',
@@ -109,7 +109,15 @@ describe('alert state machine', () => {
     expect(second.seen.map((t) => [t.alert.id, t.to])).toEqual([['a1', 'resolved']]);
   });
 
-  it('leaves unknown template keys as they are', () => {
-    expect(renderTemplate('{{host}} {{nope}} {{labels.missing}}!', { host: 'h', rule: 'r', severity: 's', labels: {} })).toBe('h {{nope}} !');
+  it('renders the summary from the facts of the sample that started the alert, naming what a wildcard matched', () => {
+    const { m } = machine();
+    const r: AlertRule = {
+      ...rule(0),
+      summary: '{{match}} on {{host}} expire(s): {{facts.cert.site.subject}}',
+      when: { all: [{ fact: 'cert', path: '$.*.daysLeft', operator: 'lessThan', value: 14 }] },
+    };
+    const facts = { cert: { site: { daysLeft: 3, subject: 'example.com' }, api: { daysLeft: 90, subject: 'api' } } };
+    const t = m.observe(r, host, true, T0, facts);
+    expect(t?.alert.summary).toBe('site on web-1 expire(s): example.com');
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Evaluator, factsOf, selects } from '../../../../controller/rules/evaluate.js';
+import { Evaluator, compileCondition, factsOf, selects, wildcardMatches } from '../../../../controller/rules/evaluate.js';
 import { loadRules } from '../../../../controller/rules/load.js';
-import { parsePath, pathResolver } from '../../../../controller/rules/path.js';
+import { ANY_KEY, parsePath, pathResolver, resolveEach } from '../../../../controller/rules/path.js';
+import type { Rule } from '../../../../controller/rules/schema.js';
 import type { Sample } from '../../../../protocol/index.js';
 
 const sample = (over: Partial<Sample> = {}): Sample => ({
@@ -25,7 +26,21 @@ describe('condition paths', () => {
   it('refuses what it cannot read, saying where', () => {
     expect(parsePath('demo.up')).toMatch(/must start with "\$"/);
     expect(parsePath('$..up')).toMatch(/after "\." at character 2/);
-    expect(parsePath('$[*]')).toMatch(/wildcards are not supported/);
+    expect(parsePath('$[?(@.up)]')).toMatch(/filters and recursive descent are not supported/);
+    expect(parsePath('$.*.x[*]')).toMatch(/one wildcard/);
+  });
+  it('reads one wildcard as every key, and a quoted "*" as the key named so', () => {
+    expect(parsePath('$.*.daysLeft')).toEqual([ANY_KEY, 'daysLeft']);
+    expect(parsePath('$.nginx[*]')).toEqual(['nginx', ANY_KEY]);
+    expect(parsePath("$['*']")).toEqual(['*']);
+    const certs = { site: { daysLeft: 3 }, api: { daysLeft: 40 }, odd: 5 };
+    expect(resolveEach(certs, [ANY_KEY, 'daysLeft'])).toEqual([
+      { key: 'site', value: 3 },
+      { key: 'api', value: 40 },
+      { key: 'odd', value: undefined },
+    ]);
+    expect(resolveEach({ a: 1 }, ['missing', ANY_KEY])).toEqual([]);
+    expect(pathResolver(certs, '$.*.daysLeft')).toBeUndefined();
   });
   it('resolves without walking into prototypes', () => {
     expect(pathResolver({ a: { b: 2 } }, '$.a.b')).toBe(2);
@@ -66,5 +81,45 @@ describe('evaluator', () => {
     const out = await ev.evaluate(demoHost, factsOf(demoHost, sample({ service: {}, disk: undefined, cpu: undefined })));
     expect(out.get('demo/demo-down')).toBe(false);
     expect(out.get('system/cpu-saturated')).toBe(false);
+  });
+});
+
+describe('wildcard conditions', () => {
+  const when = { all: [{ fact: 'cert', path: '$.*.daysLeft', operator: 'lessThan', value: 14 }] };
+  const certs = (site: number, api: number) => ({ cert: { site: { daysLeft: site }, api: { daysLeft: api } } });
+
+  it('hold when any key matches, and name the keys that do', () => {
+    const fn = compileCondition(when)!;
+    expect(fn(certs(30, 40))).toBe(false);
+    expect(fn(certs(3, 40))).toBe(true);
+    expect(fn({ cert: {} })).toBe(false);
+    expect(wildcardMatches(when, certs(3, 10))).toEqual(['api', 'site']);
+    expect(wildcardMatches(when, certs(30, 10))).toEqual(['api']);
+  });
+
+  it('under "not" mean that no key matches, and name nothing', () => {
+    const none = { not: { any: [{ fact: 'service', path: '$[*].up', operator: 'equal', value: false }] } };
+    const fn = compileCondition(none)!;
+    expect(fn({ service: { web: { up: true }, db: { up: true } } })).toBe(true);
+    expect(fn({ service: { web: { up: true }, db: { up: false } } })).toBe(false);
+    expect(wildcardMatches(none, { service: { db: { up: false } } })).toEqual([]);
+  });
+
+  it('run compiled beside a rule the engine must run (a fact compared with a fact), each with its own verdict', async () => {
+    const rule = (name: string, w: unknown) => ({ id: `t/${name}`, name, when: w }) as unknown as Rule;
+    const ev = new Evaluator([
+      rule('cert', when),
+      rule('load-over-cores', { all: [{ fact: 'cpu', path: '$.load1', operator: 'greaterThan', value: { fact: 'cpu', path: '$.load5' } }] }),
+    ]);
+    const host = { id: 'h', labels: {} };
+    const out = await ev.evaluate(
+      host,
+      factsOf(host, sample({ cert: { site: { daysLeft: 3, notAfter: 0, subject: 's' } }, cpu: { usage: 1, load1: 2, load5: 1, load15: 1 } })),
+    );
+    expect(out.get('t/cert')).toBe(true);
+    expect(out.get('t/load-over-cores')).toBe(true);
+    const calm = await ev.evaluate(host, factsOf(host, sample({ cert: { site: { daysLeft: 90, notAfter: 0, subject: 's' } } })));
+    expect(calm.get('t/cert')).toBe(false);
+    expect(calm.get('t/load-over-cores')).toBe(false);
   });
 });

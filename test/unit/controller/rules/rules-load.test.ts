@@ -48,6 +48,13 @@ describe('rule loading', () => {
     ['team/missing-when.json', 'RULE_INVALID', 'team/missing-when.json /when: '],
     ['team/bad-name.json', 'RULE_INVALID', 'team/bad-name.json /name: a rule name is 1–100 letters'],
     ['team/missing-value.json', 'RULE_INVALID', 'team/missing-value.json /when/all/0/value: a condition needs a "value"'],
+    [
+      'team/wildcard-vs-fact.json',
+      'RULE_INVALID',
+      'team/wildcard-vs-fact.json /when/all/0/value: a wildcard path ("*") compares every key with a constant value, not with another fact',
+    ],
+    ['team/two-wildcards.json', 'RULE_BAD_PATH', 'team/two-wildcards.json /when/all/0/path: bad path "$.*[*]": a path may hold one wildcard'],
+    ['team/bad-summary.json', 'RULE_INVALID', 'team/bad-summary.json /summary: {{facts.logs.app.lastLine}}: unknown fact "logs"'],
   ];
   it.each(table)('reports %s with its file and JSON pointer', (file, code, text) => {
     const { rules, errors } = loadRules([bad(file)]);
