@@ -7,10 +7,12 @@ import { soloFleet, type Fleet } from './fleet.js';
 import { HealService } from './heal/service.js';
 import { HostRegistry } from './hosts/registry.js';
 import type { Metrics } from './metrics.js';
+import type { Evidence } from './alerts/state-machine.js';
 import type { AlertRecord, NotificationLogEntry } from './model.js';
 import type { Notification } from './notify/index.js';
 import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
 import type { Rule } from './rules/schema.js';
+import { Windows } from './rules/windows/store.js';
 import type { Store } from './store/store.js';
 
 export { HOST_DOWN } from './alerts/service.js';
@@ -58,7 +60,9 @@ export class Core {
   readonly fleet: Fleet;
   private rules: readonly Rule[] = [];
   private readonly ruleById = new Map<string, Rule>();
-  private evaluator = new Evaluator([]);
+  /** Windowed conditions' history: kept across rule reloads for the paths still read. */
+  private readonly windows = new Windows();
+  private evaluator = new Evaluator([], this.windows);
   /** Rule and host pairs whose condition held at the last sample (to see it clear, or come back). */
   private readonly holding = new Set<string>();
   private lastSweepAt: number | undefined;
@@ -135,7 +139,10 @@ export class Core {
     this.rules = next;
     this.ruleById.clear();
     for (const r of next) this.ruleById.set(r.id, r);
-    this.evaluator = new Evaluator(next.filter((r) => r.when));
+    this.evaluator = new Evaluator(
+      next.filter((r) => r.when),
+      this.windows,
+    );
     this.heal.setRules(next);
     this.deps.metrics.rulesLoaded.set(next.length);
     // Counters exist from their first increment; start each heal rule's at 0 so rate() and
@@ -185,13 +192,14 @@ export class Core {
     const view: HostView = { id: host.id, labels: host.labels };
     const started = performance.now();
     const facts = factsOf(view, sample);
-    const verdicts = await this.evaluator.evaluate(view, facts);
+    const { verdicts, matches, insufficient } = await this.evaluator.evaluate(view, facts, now);
+    for (const id of insufficient) this.deps.metrics.rulesNotEnoughData.inc({ rule: id });
     this.deps.metrics.ruleEvalSeconds.observe((performance.now() - started) / 1000);
     // The agent's sample time marks the fault, unless its clock is clearly off.
     const faultAt = Math.abs(sample.ts - now) < 60_000 ? Math.min(sample.ts, now) : now;
     for (const [ruleId, holds] of verdicts) {
       const rule = this.ruleById.get(ruleId);
-      if (rule) await this.verdict(rule, view, holds, now, faultAt, facts);
+      if (rule) await this.verdict(rule, view, holds, now, faultAt, { facts, match: matches.get(ruleId) ?? [] });
     }
     const end = this.deps.clock.now();
     if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
@@ -218,6 +226,11 @@ export class Core {
     }
     for (const h of await this.hosts.sweep(now)) this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
     this.alerting.tick(now);
+    const w = this.windows.sweep(now);
+    if (w) {
+      this.deps.metrics.ruleWindowSeries.set(w.series);
+      this.deps.metrics.ruleWindowBytes.set(w.bytes);
+    }
   }
 
   /**
@@ -282,12 +295,12 @@ export class Core {
   // --- inside ---
 
   /** One rule's verdict on one sample: the alert moves; a fault that starts or comes back asks for a heal; one that clears may verify it. */
-  private async verdict(rule: Rule, view: HostView, holds: boolean, now: number, faultAt: number, facts: Record<string, unknown>): Promise<void> {
+  private async verdict(rule: Rule, view: HostView, holds: boolean, now: number, faultAt: number, evidence: Evidence): Promise<void> {
     const k = `${rule.id}\u0000${view.id}`;
     const held = this.holding.has(k);
     if (holds) this.holding.add(k);
     else this.holding.delete(k);
-    const t = this.alerting.observe(rule, view, holds, now, facts);
+    const t = this.alerting.observe(rule, view, holds, now, evidence);
     if (rule.heal) {
       if (t?.to === 'firing' && t.from !== 'firing') await this.healAlert(rule, t.alert, faultAt);
       else if (holds && !held) {

@@ -164,6 +164,14 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30],
       ...r,
     }),
+    rulesNotEnoughData: new Counter({
+      name: 'laas_rules_not_enough_data_total',
+      help: 'Verdicts that were false only because a windowed condition lacked data (window not yet full, too few points), by rule',
+      labelNames: ['rule'],
+      ...r,
+    }),
+    ruleWindowSeries: new Gauge({ name: 'laas_rules_window_series', help: 'Series kept for windowed conditions (per host, path and key)', ...r }),
+    ruleWindowBytes: new Gauge({ name: 'laas_rules_window_bytes', help: 'Bytes of points held for windowed conditions (16 per point, as allocated)', ...r }),
     ruleEvalSeconds: new Histogram({
       name: 'laas_rules_evaluation_seconds',
       help: 'Time to evaluate one sample against the rules selecting its host',

@@ -10,7 +10,7 @@ import { Groups } from './groups.js';
 import type { Maintenance } from './maintenance.js';
 import { direct, route, type Delivery, type Route } from './routes.js';
 import { Silences, formatMatcher, type Matcher, type Silence } from './silences.js';
-import { AlertStates, fingerprint, type AlertRule, type Transition } from './state-machine.js';
+import { AlertStates, fingerprint, type AlertRule, type Evidence, type Transition } from './state-machine.js';
 
 /** The built-in alert of a host whose agent stopped reporting. */
 export const HOST_DOWN: AlertRule = {
@@ -82,13 +82,13 @@ export class AlertService {
   // --- the state machine ---
 
   /** One verdict of a rule for a host; the transition it caused, if any. */
-  observe(rule: Rule, host: HostView, holds: boolean, at: number, facts?: Readonly<Record<string, unknown>>): Transition | undefined {
+  observe(rule: Rule, host: HostView, holds: boolean, at: number, evidence?: Evidence): Transition | undefined {
     let a = this.alertRules.get(rule);
     if (!a) {
       a = alertRule(rule);
       this.alertRules.set(rule, a);
     }
-    return this.states.observe(a, host, holds, at, facts);
+    return this.states.observe(a, host, holds, at, evidence);
   }
 
   /** The host stopped reporting. */
@@ -326,7 +326,6 @@ function alertRule(rule: Rule): AlertRule {
     severity: rule.severity,
     forMs: rule.for,
     summary: rule.summary,
-    when: rule.when,
     description: rule.description,
     labels: rule.labels,
     keepFiringForMs: rule.keepFiringFor,

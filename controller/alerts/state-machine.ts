@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { wildcardMatches, type HostView } from '../rules/evaluate.js';
+import type { HostView } from '../rules/evaluate.js';
 import { renderSummary } from '../rules/template.js';
 import type { AlertRecord, AlertState } from '../model.js';
 
@@ -11,8 +11,6 @@ export interface AlertRule {
   severity: string;
   forMs: number;
   summary?: string;
-  /** The rule's condition: `{{match}}` in the summary names the keys its wildcards matched. */
-  when?: unknown;
   description: string;
   labels: Readonly<Record<string, string>>;
   /** After the condition clears, the alert stays firing this long (hysteresis). */
@@ -22,6 +20,12 @@ export interface AlertRule {
 }
 
 export const FLAP_DEFAULT = { windowMs: 600_000, changes: 10 };
+
+/** What a verdict rests on, for the summary: the sample's facts and the keys wildcards matched. */
+export interface Evidence {
+  facts: Readonly<Record<string, unknown>>;
+  match?: readonly string[];
+}
 
 export interface Transition {
   alert: AlertRecord;
@@ -94,7 +98,7 @@ export class AlertStates {
   }
 
   /** Feeds one verdict of a rule for a host; returns the transition it caused, if any. */
-  observe(rule: AlertRule, host: HostView, holds: boolean, at: number, facts?: Readonly<Record<string, unknown>>): Transition | undefined {
+  observe(rule: AlertRule, host: HostView, holds: boolean, at: number, evidence?: Evidence): Transition | undefined {
     this.rules.set(rule.id, rule);
     const k = key(rule.id, host.id);
     const current = this.active.get(k);
@@ -120,7 +124,7 @@ export class AlertStates {
             rule: rule.id,
             severity: rule.severity,
             labels: host.labels,
-            ...(facts ? { facts, match: rule.when === undefined ? [] : wildcardMatches(rule.when, facts) } : {}),
+            ...evidence,
           }),
           description: rule.description,
           labels,

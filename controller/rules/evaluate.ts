@@ -1,7 +1,9 @@
 import { Engine, type TopLevelCondition } from 'json-rules-engine';
 import type { Sample } from '../../protocol/index.js';
-import { hasWildcard, parsePath, pathResolver, resolveEach, resolveTokens, type PathTokens } from './path.js';
+import { compileCondition, seriesIdOf, windowOf, type Compiled, type EvalContext } from './compile.js';
+import { pathResolver } from './path.js';
 import type { Rule } from './schema.js';
+import { Windows } from './windows/store.js';
 
 export interface HostView {
   id: string;
@@ -30,7 +32,6 @@ export function selects(rule: Pick<Rule, 'hosts'>, host: HostView): boolean {
   return Object.entries(rule.hosts).every(([k, v]) => (k === 'id' && !Object.hasOwn(host.labels, 'id') ? host.id === v : host.labels[k] === v));
 }
 
-type Compiled = (facts: Record<string, unknown>) => boolean;
 /** The rules one set of hosts selects: compiled ones by id, the rest on one engine. */
 interface EvalEntry {
   rules: Rule[];
@@ -38,101 +39,30 @@ interface EvalEntry {
   engine?: Engine;
 }
 
-/** json-rules-engine's built-in operators, verbatim: a fact failing the validator is false. */
-const numeric = (v: unknown) => Number.parseFloat(v as string).toString() !== 'NaN';
-const OPS: Record<string, { cb: (a: never, b: never) => boolean; valid?: (v: unknown) => boolean }> = {
-  equal: { cb: (a, b) => a === b },
-  notEqual: { cb: (a, b) => a !== b },
-  in: { cb: (a, b: { indexOf(x: unknown): number }) => b.indexOf(a) > -1 },
-  notIn: { cb: (a, b: { indexOf(x: unknown): number }) => b.indexOf(a) === -1 },
-  contains: { cb: (a: unknown[], b) => a.indexOf(b) > -1, valid: Array.isArray },
-  doesNotContain: { cb: (a: unknown[], b) => a.indexOf(b) === -1, valid: Array.isArray },
-  lessThan: { cb: (a, b) => a < b, valid: numeric },
-  lessThanInclusive: { cb: (a, b) => a <= b, valid: numeric },
-  greaterThan: { cb: (a, b) => a > b, valid: numeric },
-  greaterThanInclusive: { cb: (a, b) => a >= b, valid: numeric },
-};
-
-/**
- * A condition tree as a plain function with json-rules-engine's semantics (built-in operators,
- * `path` on constant facts, undefined facts allowed; every branch is evaluated, as the engine
- * does, so an operator that throws throws here too). Undefined when the tree uses anything else
- * (a fact reference as the value, an unknown operator): that rule set stays on the engine.
- */
-export function compileCondition(c: unknown): Compiled | undefined {
-  if (typeof c !== 'object' || c === null) return undefined;
-  const o = c as Record<string, unknown>;
-  if (Array.isArray(o.all) || Array.isArray(o.any)) {
-    const parts = ((o.all ?? o.any) as unknown[]).map(compileCondition);
-    if (parts.length === 0 || parts.some((p) => !p)) return undefined;
-    const fns = parts as Compiled[];
-    return o.all
-      ? (f) => {
-          let ok = true;
-          for (const fn of fns) if (!fn(f)) ok = false;
-          return ok;
-        }
-      : (f) => {
-          let ok = false;
-          for (const fn of fns) if (fn(f)) ok = true;
-          return ok;
-        };
-  }
-  if (o.not !== undefined) {
-    const inner = compileCondition(o.not);
-    return inner && ((f) => !inner(f));
-  }
-  const op = typeof o.operator === 'string' && Object.hasOwn(OPS, o.operator) ? OPS[o.operator] : undefined;
-  if (!op || typeof o.fact !== 'string' || 'condition' in o) return undefined;
-  const value = o.value;
-  if (typeof value === 'object' && value !== null && Object.hasOwn(value, 'fact')) return undefined;
-  const fact = o.fact;
-  if (o.path !== undefined && typeof o.path !== 'string') return undefined;
-  const tokens = o.path ? parsePath(o.path) : undefined;
-  const { cb, valid } = op;
-  const holds = (v: unknown) => (valid ? valid(v) : true) && cb(v as never, value as never);
-  // A wildcard path holds when the comparison holds for any key (json-rules-engine has no such path).
-  if (tokens !== undefined && typeof tokens !== 'string' && hasWildcard(tokens)) return (f) => matching(f[fact], tokens, holds).length > 0;
-  // As the engine's almanac: a path applies to an object fact; any other value is used as is.
-  const read = (f: Record<string, unknown>) => {
-    const v = f[fact];
-    if (tokens === undefined || v === null || typeof v !== 'object') return v;
-    return typeof tokens === 'string' ? undefined : resolveTokens(v, tokens);
-  };
-  return (f) => holds(read(f));
+/** One sample's judgement: each selected rule's verdict, and what explains it. */
+export interface Judgement {
+  verdicts: Map<string, boolean>;
+  /** Per rule that holds: the keys its wildcard conditions matched ({{match}}). */
+  matches: Map<string, string[]>;
+  /** Rules false only for want of data: a window not yet full, too few points. */
+  insufficient: Set<string>;
 }
 
-/** The keys a wildcard took where the comparison holds. */
-function matching(fact: unknown, tokens: PathTokens, holds: (v: unknown) => boolean): string[] {
-  if (fact === null || typeof fact !== 'object') return [];
-  const keys: string[] = [];
-  for (const e of resolveEach(fact, tokens)) if (holds(e.value)) keys.push(e.key);
-  return keys;
-}
-
-/**
- * The keys that made a rule's wildcard conditions hold (`$.*.daysLeft` < 14 → the certificates
- * about to expire), for `{{match}}` in the alert summary. Conditions under `not` name nothing:
- * what they match is what is fine.
- */
-export function wildcardMatches(when: unknown, facts: Record<string, unknown>): string[] {
-  const found = new Set<string>();
+/** Every windowed leaf's series id with the longest window over it: what the windows must keep. */
+function retentionOf(rules: readonly Rule[]): Map<string, number> {
+  const out = new Map<string, number>();
   const walk = (c: unknown): void => {
     if (typeof c !== 'object' || c === null) return;
     const o = c as Record<string, unknown>;
     if (Array.isArray(o.all) || Array.isArray(o.any)) return ((o.all ?? o.any) as unknown[]).forEach(walk);
-    if (typeof o.path !== 'string' || typeof o.fact !== 'string' || typeof o.operator !== 'string' || !Object.hasOwn(OPS, o.operator)) return;
-    const tokens = parsePath(o.path);
-    if (typeof tokens === 'string' || !hasWildcard(tokens)) return;
-    const { cb, valid } = OPS[o.operator];
-    try {
-      for (const k of matching(facts[o.fact], tokens, (v) => (valid ? valid(v) : true) && cb(v as never, o.value as never))) found.add(k);
-    } catch {
-      // An operator that throws on these facts made the rule false already; it names nothing.
-    }
+    if (o.not !== undefined) return walk(o.not);
+    const w = windowOf(o);
+    if (!w || typeof o.fact !== 'string') return;
+    const id = seriesIdOf(o.fact, typeof o.path === 'string' ? o.path : undefined);
+    out.set(id, Math.max(out.get(id) ?? 0, w.overMs));
   };
-  walk(when);
-  return [...found].sort();
+  for (const r of rules) walk(r.when);
+  return out;
 }
 
 /**
@@ -145,22 +75,38 @@ export class Evaluator {
   private readonly engines = new Map<string, EvalEntry>();
   private readonly hostKeys = new Map<string, { labels: HostView['labels']; key: string }>();
 
-  constructor(readonly rules: readonly Rule[]) {}
+  /** `windows` outlives the evaluator: a rule reload keeps the history of the paths still read. */
+  constructor(
+    readonly rules: readonly Rule[],
+    readonly windows = new Windows(),
+  ) {
+    windows.setRetention(retentionOf(rules));
+  }
 
   rulesFor(host: HostView): Rule[] {
     return this.entryFor(host).rules;
   }
 
-  /** Returns each selected rule's verdict for these facts: rule id → condition true. */
-  async evaluate(host: HostView, facts: Record<string, unknown>): Promise<Map<string, boolean>> {
+  /** Judges one sample of a host at `at` (controller time: windows are kept in it). */
+  async evaluate(host: HostView, facts: Record<string, unknown>, at = Date.now()): Promise<Judgement> {
     const { engine, compiled } = this.entryFor(host);
-    const verdicts = new Map<string, boolean>();
-    for (const [id, fn] of compiled) verdicts.set(id, fn(facts));
-    if (!engine) return verdicts;
+    const judgement: Judgement = { verdicts: new Map(), matches: new Map(), insufficient: new Set() };
+    const matches = new Set<string>();
+    const ctx: EvalContext = { host: host.id, at, windows: this.windows, matches, insufficient: false };
+    for (const [id, fn] of compiled) {
+      matches.clear();
+      ctx.matches = matches;
+      ctx.insufficient = false;
+      const holds = fn(facts, ctx);
+      judgement.verdicts.set(id, holds);
+      if (holds && matches.size > 0) judgement.matches.set(id, [...matches].sort());
+      if (!holds && ctx.insufficient) judgement.insufficient.add(id);
+    }
+    if (!engine) return judgement;
     const { results, failureResults } = await engine.run(facts);
-    for (const r of results) verdicts.set(String(r.name), true);
-    for (const r of failureResults) verdicts.set(String(r.name), false);
-    return verdicts;
+    for (const r of results) judgement.verdicts.set(String(r.name), true);
+    for (const r of failureResults) judgement.verdicts.set(String(r.name), false);
+    return judgement;
   }
 
   private entryFor(host: HostView): EvalEntry {

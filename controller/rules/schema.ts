@@ -1,52 +1,11 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { ACTIONS, FACT_NAMES, check, isActionName } from '../../protocol/index.js';
+import { ACTIONS, check, isActionName } from '../../protocol/index.js';
 import { tidy, zDuration } from '../../protocol/zod.js';
-import { hasWildcard, parsePath } from './path.js';
+import { leaf } from './leaf.js';
 import { checkSummary } from './template.js';
 
-/** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
-export const FACTS = [...FACT_NAMES, 'host'] as const;
-/** json-rules-engine's built-in operators. */
-export const OPERATORS = [
-  'equal',
-  'notEqual',
-  'lessThan',
-  'lessThanInclusive',
-  'greaterThan',
-  'greaterThanInclusive',
-  'in',
-  'notIn',
-  'contains',
-  'doesNotContain',
-] as const;
-
-const leaf = z
-  .strictObject({
-    fact: z.string().superRefine((f, ctx) => {
-      if (!(FACTS as readonly string[]).includes(f))
-        ctx.addIssue({ code: 'custom', message: `unknown fact ${JSON.stringify(f)} (known: ${FACTS.join(', ')})` });
-    }),
-    operator: z.string().superRefine((o, ctx) => {
-      if (!(OPERATORS as readonly string[]).includes(o))
-        ctx.addIssue({ code: 'custom', message: `unknown operator ${JSON.stringify(o)} (known: ${OPERATORS.join(', ')})` });
-    }),
-    value: z.unknown().refine((v) => v !== undefined, 'a condition needs a "value"'),
-    path: z
-      .string()
-      .superRefine((p, ctx) => {
-        const parsed = parsePath(p);
-        if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `bad path ${JSON.stringify(p)}: ${parsed}` });
-      })
-      .optional(),
-    params: z.record(z.string(), z.unknown()).optional(),
-  })
-  .superRefine((l, ctx) => {
-    const tokens = l.path === undefined ? undefined : parsePath(l.path);
-    const refersToFact = typeof l.value === 'object' && l.value !== null && Object.hasOwn(l.value, 'fact');
-    if (tokens !== undefined && typeof tokens !== 'string' && hasWildcard(tokens) && refersToFact)
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'a wildcard path ("*") compares every key with a constant value, not with another fact' });
-  });
+export { FACTS, OPERATORS } from './leaf.js';
 
 export type Condition = { all: Condition[] } | { any: Condition[] } | { not: Condition } | z.infer<typeof leaf>;
 

@@ -29,7 +29,7 @@ const testSchema = z.strictObject({
       z.strictObject({
         at: zDuration,
         host: z.string(),
-        /** Facts to merge into the host's current facts (cpu, memory, disk, net, service). */
+        /** Facts to merge into the host's current facts, one level deep; null removes a fact or a key (a check gone). */
         facts: z.record(z.string(), z.unknown()).default({}),
         /** Repeat the change at this period until `until`. */
         every: zDuration.optional(),
@@ -55,6 +55,8 @@ const testSchema = z.strictObject({
     alerts: z.array(z.record(z.string(), z.unknown())).optional(),
     heals: z.array(z.record(z.string(), z.unknown())).optional(),
     notifications: z.array(z.record(z.string(), z.unknown())).optional(),
+    /** Rules that judged some sample without enough data in a window (not yet full, too few points). */
+    notEnoughData: z.array(z.string()).optional(),
   }),
 });
 type RuleTest = z.output<typeof testSchema>;
@@ -118,9 +120,10 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     clock.after(test.agent.resultAfter, () => void core.result(host, result));
   };
   const store = new MemoryStore();
+  const metrics = createMetrics();
   core = await Core.create({
     store,
-    metrics: createMetrics(),
+    metrics,
     log: silentLogger,
     clock,
     receivers: new Set(),
@@ -213,11 +216,18 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     ),
     ...compare('notifications', test.expect.notifications, sent),
   ];
+  const short = (await metrics.rulesNotEnoughData.get()).values.filter((v) => v.value > 0).map((v) => ({ rule: String(v.labels.rule), samples: v.value }));
+  const shortRules = short.map((v) => v.rule).sort();
+  if (test.expect.notEnoughData && JSON.stringify([...test.expect.notEnoughData].sort()) !== JSON.stringify(shortRules))
+    failures.push(`notEnoughData: expected ${JSON.stringify([...test.expect.notEnoughData].sort())}, got ${JSON.stringify(shortRules)}`);
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   return {
     file,
     ok: failures.length === 0,
     failures,
-    summary: `${alerts.length} alert${alerts.length === 1 ? '' : 's'}, ${heals.length} work order${heals.length === 1 ? '' : 's'}, ${sent.length} notification${sent.length === 1 ? '' : 's'}`,
+    summary:
+      `${plural(alerts.length, 'alert')}, ${plural(heals.length, 'work order')}, ${plural(sent.length, 'notification')}` +
+      (short.length ? `; not enough data: ${short.map((v) => `${v.rule} on ${plural(v.samples, 'sample')}`).join(', ')}` : ''),
   };
 }
 
@@ -252,10 +262,21 @@ function range(from: number, to: number, every: number): number[] {
   return out;
 }
 
+/** Facts merge one level deep (a check or a mount at a time); a key given as null is gone from then on. */
 function mergeFacts(current: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...current };
   for (const [k, v] of Object.entries(next)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? { ...out[k], ...v } : v;
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
+    if (!(v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object')) {
+      out[k] = v;
+      continue;
+    }
+    const merged: Record<string, unknown> = { ...(out[k] as Record<string, unknown>), ...v };
+    for (const [key, value] of Object.entries(v)) if (value === null) delete merged[key];
+    out[k] = merged;
   }
   return out;
 }

@@ -111,13 +111,9 @@ describe('alert state machine', () => {
 
   it('renders the summary from the facts of the sample that started the alert, naming what a wildcard matched', () => {
     const { m } = machine();
-    const r: AlertRule = {
-      ...rule(0),
-      summary: '{{match}} on {{host}} expire(s): {{facts.cert.site.subject}}',
-      when: { all: [{ fact: 'cert', path: '$.*.daysLeft', operator: 'lessThan', value: 14 }] },
-    };
+    const r: AlertRule = { ...rule(0), summary: '{{match}} on {{host}} expire(s): {{facts.cert.site.subject}}' };
     const facts = { cert: { site: { daysLeft: 3, subject: 'example.com' }, api: { daysLeft: 90, subject: 'api' } } };
-    const t = m.observe(r, host, true, T0, facts);
+    const t = m.observe(r, host, true, T0, { facts, match: ['site'] });
     expect(t?.alert.summary).toBe('site on web-1 expire(s): example.com');
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Engine, type TopLevelCondition } from 'json-rules-engine';
 import { describe, expect, it } from 'vitest';
-import { compileCondition } from '../../../../controller/rules/evaluate.js';
+import { compileCondition } from '../../../../controller/rules/compile.js';
 import { pathResolver } from '../../../../controller/rules/path.js';
 import { OPERATORS } from '../../../../controller/rules/schema.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Evaluator, compileCondition, factsOf, selects, wildcardMatches } from '../../../../controller/rules/evaluate.js';
+import { compileCondition } from '../../../../controller/rules/compile.js';
+import { Evaluator, factsOf, selects } from '../../../../controller/rules/evaluate.js';
 import { loadRules } from '../../../../controller/rules/load.js';
 import { ANY_KEY, parsePath, pathResolver, resolveEach } from '../../../../controller/rules/path.js';
 import type { Rule } from '../../../../controller/rules/schema.js';
@@ -64,10 +65,10 @@ describe('evaluator', () => {
 
   it('gives each selected rule a verdict', async () => {
     const ev = new Evaluator(rules);
-    const healthy = await ev.evaluate(demoHost, factsOf(demoHost, sample()));
+    const healthy = (await ev.evaluate(demoHost, factsOf(demoHost, sample()))).verdicts;
     expect(healthy.get('demo/demo-down')).toBe(false);
     expect(healthy.get('system/root-disk-full')).toBe(false);
-    const down = await ev.evaluate(
+    const { verdicts: down } = await ev.evaluate(
       demoHost,
       factsOf(demoHost, sample({ service: { demo: { up: false, since: 1 } }, disk: { '/': { usedPercent: 98, freeBytes: 1, totalBytes: 2 } } })),
     );
@@ -78,7 +79,7 @@ describe('evaluator', () => {
 
   it('treats a missing fact as not matching rather than failing', async () => {
     const ev = new Evaluator(rules);
-    const out = await ev.evaluate(demoHost, factsOf(demoHost, sample({ service: {}, disk: undefined, cpu: undefined })));
+    const out = (await ev.evaluate(demoHost, factsOf(demoHost, sample({ service: {}, disk: undefined, cpu: undefined })))).verdicts;
     expect(out.get('demo/demo-down')).toBe(false);
     expect(out.get('system/cpu-saturated')).toBe(false);
   });
@@ -87,38 +88,43 @@ describe('evaluator', () => {
 describe('wildcard conditions', () => {
   const when = { all: [{ fact: 'cert', path: '$.*.daysLeft', operator: 'lessThan', value: 14 }] };
   const certs = (site: number, api: number) => ({ cert: { site: { daysLeft: site }, api: { daysLeft: api } } });
+  const rule = (name: string, w: unknown) => ({ id: `t/${name}`, name, when: w }) as unknown as Rule;
+  const host = { id: 'h', labels: {} };
 
-  it('hold when any key matches, and name the keys that do', () => {
+  it('hold when any key matches, and name the keys that do', async () => {
     const fn = compileCondition(when)!;
     expect(fn(certs(30, 40))).toBe(false);
     expect(fn(certs(3, 40))).toBe(true);
     expect(fn({ cert: {} })).toBe(false);
-    expect(wildcardMatches(when, certs(3, 10))).toEqual(['api', 'site']);
-    expect(wildcardMatches(when, certs(30, 10))).toEqual(['api']);
+    const ev = new Evaluator([rule('cert', when)]);
+    expect((await ev.evaluate(host, certs(3, 10))).matches.get('t/cert')).toEqual(['api', 'site']);
+    expect((await ev.evaluate(host, certs(30, 10))).matches.get('t/cert')).toEqual(['api']);
+    expect((await ev.evaluate(host, certs(30, 40))).matches.get('t/cert')).toBeUndefined();
   });
 
-  it('under "not" mean that no key matches, and name nothing', () => {
+  it('under "not" mean that no key matches, and name nothing', async () => {
     const none = { not: { any: [{ fact: 'service', path: '$[*].up', operator: 'equal', value: false }] } };
     const fn = compileCondition(none)!;
     expect(fn({ service: { web: { up: true }, db: { up: true } } })).toBe(true);
     expect(fn({ service: { web: { up: true }, db: { up: false } } })).toBe(false);
-    expect(wildcardMatches(none, { service: { db: { up: false } } })).toEqual([]);
+    const ev = new Evaluator([rule('none', { any: [none, { fact: 'service', path: '$.*.up', operator: 'equal', value: true }] })]);
+    const j = await ev.evaluate(host, { service: { web: { up: true }, db: { up: false } } });
+    expect(j.verdicts.get('t/none')).toBe(true);
+    expect(j.matches.get('t/none')).toEqual(['web']);
   });
 
   it('run compiled beside a rule the engine must run (a fact compared with a fact), each with its own verdict', async () => {
-    const rule = (name: string, w: unknown) => ({ id: `t/${name}`, name, when: w }) as unknown as Rule;
     const ev = new Evaluator([
       rule('cert', when),
       rule('load-over-cores', { all: [{ fact: 'cpu', path: '$.load1', operator: 'greaterThan', value: { fact: 'cpu', path: '$.load5' } }] }),
     ]);
-    const host = { id: 'h', labels: {} };
-    const out = await ev.evaluate(
+    const { verdicts: out } = await ev.evaluate(
       host,
       factsOf(host, sample({ cert: { site: { daysLeft: 3, notAfter: 0, subject: 's' } }, cpu: { usage: 1, load1: 2, load5: 1, load15: 1 } })),
     );
     expect(out.get('t/cert')).toBe(true);
     expect(out.get('t/load-over-cores')).toBe(true);
-    const calm = await ev.evaluate(host, factsOf(host, sample({ cert: { site: { daysLeft: 90, notAfter: 0, subject: 's' } } })));
+    const { verdicts: calm } = await ev.evaluate(host, factsOf(host, sample({ cert: { site: { daysLeft: 90, notAfter: 0, subject: 's' } } })));
     expect(calm.get('t/cert')).toBe(false);
     expect(calm.get('t/load-over-cores')).toBe(false);
   });

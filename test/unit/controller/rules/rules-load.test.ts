@@ -55,6 +55,28 @@ describe('rule loading', () => {
     ],
     ['team/two-wildcards.json', 'RULE_BAD_PATH', 'team/two-wildcards.json /when/all/0/path: bad path "$.*[*]": a path may hold one wildcard'],
     ['team/bad-summary.json', 'RULE_INVALID', 'team/bad-summary.json /summary: {{facts.logs.app.lastLine}}: unknown fact "logs"'],
+    ['team/window-unknown-fn.json', 'RULE_INVALID', 'team/window-unknown-fn.json /when/all/0/fn: unknown window function "mean" (known: avg, min, max'],
+    ['team/window-no-over.json', 'RULE_INVALID', 'team/window-no-over.json /when/all/0/over: a window needs "over" (a duration like "10m") beside "fn"'],
+    [
+      'team/window-bad-over.json',
+      'RULE_INVALID',
+      'team/window-bad-over.json /when/all/0/over: "over": expected a duration like "10m", "1h" or "4h", got "ten minutes"',
+    ],
+    [
+      'team/window-too-long.json',
+      'RULE_INVALID',
+      'team/window-too-long.json /when/all/0/over: a window is 1s to 1d (the controller keeps windows in memory), got 30d',
+    ],
+    [
+      'team/window-predict-string.json',
+      'RULE_BAD_PATH',
+      'team/window-predict-string.json /when/all/0/path: "fn": "predict" needs numbers, and "$.disk.state" of check is a string',
+    ],
+    [
+      'team/path-missing.json',
+      'RULE_BAD_PATH',
+      `team/path-missing.json /when/all/0/path: the disk fact has nothing at "$['/'].usedPercnt": the rule could never match`,
+    ],
   ];
   it.each(table)('reports %s with its file and JSON pointer', (file, code, text) => {
     const { rules, errors } = loadRules([bad(file)]);

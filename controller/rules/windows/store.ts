@@ -1,0 +1,99 @@
+import { Series } from './series.js';
+
+/** A wildcard key that has sent nothing for this long is forgotten (its `absent` resolves then). */
+const VANISHED_MS = 24 * 3600_000;
+/** Whole-store sweeps (hosts gone, rules no longer needing a path) run at most this often. */
+const SWEEP_EVERY_MS = 60_000;
+
+/** A value as a window stores it: numbers as they are, booleans 1/0, anything else NaN (it counts for absent and changes). */
+export function windowValue(value: unknown): number {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : Number.NaN;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return Number.NaN;
+}
+
+/**
+ * The windows of every host: host → series id (fact and path as the rule writes it) → key (what
+ * a wildcard took; '' without one) → Series. Only paths that windowed conditions reference are
+ * kept, each as long as the longest window over it (its retention). Outlives rule reloads, so a
+ * reload does not empty the windows of the rules it keeps.
+ */
+export class Windows {
+  private readonly hosts = new Map<string, Map<string, Map<string, Series>>>();
+  private retention = new Map<string, number>();
+  private lastSweep = 0;
+
+  /** The series ids the loaded rules read, with their longest window; others are dropped on the next sweep. */
+  setRetention(retention: ReadonlyMap<string, number>): void {
+    this.retention = new Map(retention);
+  }
+
+  /**
+   * One evaluation's look at a path: records the values present at `at` and returns every series
+   * of the group (keys seen now and keys seen before), to be judged. A series looked at after a
+   * gap longer than its retention (the host was silent, the controller stopped, the clock
+   * jumped) starts watching again: what happened in the gap is unknown, not absent.
+   */
+  observe(host: string, seriesId: string, at: number, present: readonly { key: string; value: unknown }[]): Map<string, Series> {
+    const retention = this.retention.get(seriesId) ?? 0;
+    let groups = this.hosts.get(host);
+    if (!groups) this.hosts.set(host, (groups = new Map<string, Map<string, Series>>()));
+    let group = groups.get(seriesId);
+    if (!group) groups.set(seriesId, (group = new Map<string, Series>()));
+    for (const s of group.values()) {
+      if (at - s.seenAt <= retention) continue;
+      s.prune(Number.POSITIVE_INFINITY);
+      s.since = at;
+      s.hasValues = false;
+    }
+    const now = new Set<string>();
+    for (const { key, value } of present) {
+      now.add(key);
+      let s = group.get(key);
+      if (!s) group.set(key, (s = new Series(at)));
+      if (value !== undefined) s.push(at, windowValue(value));
+    }
+    for (const [key, s] of group) {
+      if (at > s.seenAt) s.seenAt = at;
+      s.prune(at - retention);
+      if (!now.has(key) && at - s.valueAt > VANISHED_MS) group.delete(key);
+    }
+    return group;
+  }
+
+  /**
+   * Drops hosts not evaluated within their retention and paths no rule reads any more. At most
+   * once a minute; returns the stats then (undefined between sweeps).
+   */
+  sweep(now: number): { series: number; points: number; bytes: number } | undefined {
+    if (now - this.lastSweep < SWEEP_EVERY_MS) return undefined;
+    this.lastSweep = now;
+    for (const [host, groups] of this.hosts) {
+      for (const [id, group] of groups) {
+        const retention = this.retention.get(id);
+        if (retention === undefined) {
+          groups.delete(id);
+          continue;
+        }
+        for (const [key, s] of group) if (now - s.seenAt > retention + SWEEP_EVERY_MS) group.delete(key);
+        if (group.size === 0) groups.delete(id);
+      }
+      if (groups.size === 0) this.hosts.delete(host);
+    }
+    return this.stats();
+  }
+
+  stats(): { series: number; points: number; bytes: number } {
+    let series = 0;
+    let points = 0;
+    let bytes = 0;
+    for (const groups of this.hosts.values())
+      for (const group of groups.values())
+        for (const s of group.values()) {
+          series++;
+          points += s.length;
+          bytes += s.bytes;
+        }
+    return { series, points, bytes };
+  }
+}

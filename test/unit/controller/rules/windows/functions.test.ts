@@ -1,0 +1,129 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { computeWindow, type WindowFn } from '../../../../../controller/rules/windows/functions.js';
+import { Series, MAX_POINTS } from '../../../../../controller/rules/windows/series.js';
+
+const pts = (...pairs: [number, number][]) => ({ t: pairs.map((p) => p[0]), v: pairs.map((p) => p[1]), length: pairs.length });
+const at = 100_000;
+
+describe('window functions', () => {
+  it('aggregate the numbers of the window, skipping values that are not numbers', () => {
+    const p = pts([0, 4], [10_000, Number.NaN], [20_000, 2], [30_000, 6]);
+    expect(computeWindow('avg', p, { at })).toBe(4);
+    expect(computeWindow('min', p, { at })).toBe(2);
+    expect(computeWindow('max', p, { at })).toBe(6);
+    expect(computeWindow('sum', p, { at })).toBe(12);
+    expect(computeWindow('count', p, { at })).toBe(4);
+    expect(computeWindow('last', p, { at })).toBe(6);
+    expect(computeWindow('delta', p, { at })).toBe(2);
+  });
+
+  it('say "not enough data" (undefined) rather than a number when the window cannot tell', () => {
+    const empty = pts();
+    for (const fn of ['avg', 'min', 'max', 'sum', 'last', 'delta', 'rate', 'changes', 'predict', 'quantile'] as WindowFn[])
+      expect(computeWindow(fn as Exclude<WindowFn, 'absent'>, empty, { at, aheadMs: 1000, q: 0.5 })).toBeUndefined();
+    expect(computeWindow('count', empty, { at })).toBe(0);
+    const one = pts([0, 5]);
+    expect(computeWindow('delta', one, { at })).toBeUndefined();
+    expect(computeWindow('rate', one, { at })).toBeUndefined();
+    expect(computeWindow('predict', one, { at, aheadMs: 1000 })).toBeUndefined();
+    expect(computeWindow('avg', pts([0, Number.NaN]), { at })).toBeUndefined();
+  });
+
+  it('rate counts a drop as a counter reset, per second over the points’ own span', () => {
+    // 100 → 160 (+60), reset to 10 (+10), → 40 (+30): 100 over 30 s.
+    expect(computeWindow('rate', pts([0, 100], [10_000, 160], [20_000, 10], [30_000, 40]), { at })).toBeCloseTo(100 / 30);
+    // irregular sampling: the span is what counts
+    expect(computeWindow('rate', pts([0, 0], [1000, 10], [61_000, 70]), { at })).toBeCloseTo(70 / 61);
+  });
+
+  it('changes counts value changes, booleans as 1/0', () => {
+    expect(computeWindow('changes', pts([0, 1], [1, 1], [2, 0], [3, 1], [4, 1], [5, 0]), { at })).toBe(3);
+    expect(computeWindow('changes', pts([0, 1]), { at })).toBe(0);
+  });
+
+  it('predict extends the least-squares line to now + ahead', () => {
+    // free bytes falling 1 per second, exactly: at t = 100 s it is 0; ahead 50 s → -50
+    const p = pts([70_000, 30], [80_000, 20], [90_000, 10]);
+    expect(computeWindow('predict', p, { at, aheadMs: 50_000 })).toBeCloseTo(-50);
+    expect(computeWindow('predict', pts([1, 5], [1, 7]), { at, aheadMs: 0 })).toBeUndefined();
+  });
+
+  it('quantile interpolates between ranks as Prometheus does', () => {
+    const p = pts([0, 1], [1, 2], [2, 3], [3, 4]);
+    expect(computeWindow('quantile', p, { at, q: 0.5 })).toBe(2.5);
+    expect(computeWindow('quantile', p, { at, q: 0 })).toBe(1);
+    expect(computeWindow('quantile', p, { at, q: 1 })).toBe(4);
+    expect(computeWindow('quantile', p, { at, q: 0.9 })).toBeCloseTo(3.7);
+  });
+
+  it('predict agrees with a plain least-squares fit on absolute times (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3_600_000 }), fc.integer({ min: -1e6, max: 1e6 })), { minLength: 2, maxLength: 40 }),
+        fc.integer({ min: 0, max: 14_400_000 }),
+        (raw, ahead) => {
+          const sorted = [...raw].sort((a, b) => a[0] - b[0]);
+          const n = sorted.length;
+          const xs = sorted.map((p) => p[0] / 1000);
+          const ys = sorted.map((p) => p[1]);
+          const mx = xs.reduce((a, b) => a + b, 0) / n;
+          const my = ys.reduce((a, b) => a + b, 0) / n;
+          const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+          const got = computeWindow('predict', pts(...sorted), { at: 3_600_000, aheadMs: ahead });
+          if (sxx === 0) return got === undefined;
+          const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx;
+          const want = my + slope * ((3_600_000 + ahead) / 1000 - mx);
+          return got !== undefined && Math.abs(got - want) <= 1e-6 * Math.max(1, Math.abs(want));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('series ring', () => {
+  it('keeps what a plain list keeps, through growth, wrap-around and pruning (property)', () => {
+    const op = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: 50 }), v: fc.integer() }),
+      fc.record({ prune: fc.integer({ min: 0, max: 400 }) }),
+      fc.record({ window: fc.integer({ min: 0, max: 400 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const s = new Series(0);
+        const list: [number, number][] = [];
+        let t = 0;
+        for (const o of ops) {
+          if ('push' in o) {
+            t += o.push;
+            s.push(t, o.v);
+            // equal times are one point (the first stays)
+            if (list.length === 0 || list[list.length - 1][0] < t) list.push([t, o.v]);
+          } else if ('prune' in o) {
+            const cutoff = t - o.prune;
+            s.prune(cutoff);
+            while (list.length > 0 && list[0][0] <= cutoff) list.shift();
+          } else {
+            const from = t - o.window;
+            const w = s.window(from);
+            const want = list.filter((p) => p[0] > from);
+            if (w.length !== want.length) return false;
+            for (let i = 0; i < w.length; i++) if (w.t[i] !== want[i][0] || w.v[i] !== want[i][1]) return false;
+          }
+          if (s.length !== list.length) return false;
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('past MAX_POINTS drops the oldest, never grows further', () => {
+    const s = new Series(0);
+    for (let i = 1; i <= MAX_POINTS + 10; i++) s.push(i, i);
+    expect(s.length).toBe(MAX_POINTS);
+    expect(s.window(0).t[0]).toBe(11);
+    expect(s.bytes).toBe(MAX_POINTS * 16);
+  });
+});
