@@ -23,56 +23,79 @@ export interface WindowPoints {
   readonly length: number;
 }
 
-function numeric(p: WindowPoints): { t: number[]; v: number[] } {
-  const t: number[] = [];
-  const v: number[] = [];
-  for (let i = 0; i < p.length; i++) {
-    if (Number.isNaN(p.v[i])) continue;
-    t.push(p.t[i]);
-    v.push(p.v[i]);
-  }
-  return { t, v };
-}
-
 /** Per-second increase, a drop counted as a counter reset (the new value is what was added since). */
-function rate(t: number[], v: number[]): number | undefined {
-  if (v.length < 2 || t[t.length - 1] <= t[0]) return undefined;
+function rate(p: WindowPoints): number | undefined {
+  let first = -1;
+  let last = -1;
   let increase = 0;
-  for (let i = 1; i < v.length; i++) increase += v[i] >= v[i - 1] ? v[i] - v[i - 1] : v[i];
-  return increase / ((t[t.length - 1] - t[0]) / 1000);
+  for (let i = 0; i < p.length; i++) {
+    const v = p.v[i];
+    if (Number.isNaN(v)) continue;
+    if (last >= 0) increase += v >= p.v[last] ? v - p.v[last] : v;
+    else first = i;
+    last = i;
+  }
+  if (first < 0 || last === first || p.t[last] <= p.t[first]) return undefined;
+  return increase / ((p.t[last] - p.t[first]) / 1000);
 }
 
 /** Least-squares line through the points, read at `at + aheadMs` (times taken from `at` for precision). */
-function predict(t: number[], v: number[], at: number, aheadMs: number): number | undefined {
-  if (v.length < 2) return undefined;
+function predict(p: WindowPoints, at: number, aheadMs: number): number | undefined {
+  let n = 0;
   let st = 0;
   let sv = 0;
-  for (let i = 0; i < v.length; i++) {
-    st += (t[i] - at) / 1000;
-    sv += v[i];
+  for (let i = 0; i < p.length; i++) {
+    if (Number.isNaN(p.v[i])) continue;
+    n++;
+    st += (p.t[i] - at) / 1000;
+    sv += p.v[i];
   }
-  const mt = st / v.length;
-  const mv = sv / v.length;
+  if (n < 2) return undefined;
+  const mt = st / n;
+  const mv = sv / n;
   let cov = 0;
   let varT = 0;
-  for (let i = 0; i < v.length; i++) {
-    const dt = (t[i] - at) / 1000 - mt;
-    cov += dt * (v[i] - mv);
+  for (let i = 0; i < p.length; i++) {
+    if (Number.isNaN(p.v[i])) continue;
+    const dt = (p.t[i] - at) / 1000 - mt;
+    cov += dt * (p.v[i] - mv);
     varT += dt * dt;
   }
   if (varT === 0) return undefined;
-  const slope = cov / varT;
-  return mv + slope * (aheadMs / 1000 - mt);
+  return mv + (cov / varT) * (aheadMs / 1000 - mt);
 }
 
 /** Linear interpolation between closest ranks, as Prometheus' quantile_over_time. */
-function quantile(v: number[], q: number): number | undefined {
-  if (v.length === 0) return undefined;
-  const s = [...v].sort((a, b) => a - b);
+function quantile(p: WindowPoints, q: number): number | undefined {
+  const s = Array.from(p.v).filter((x) => !Number.isNaN(x));
+  if (s.length === 0) return undefined;
+  s.sort((a, b) => a - b);
   const rank = q * (s.length - 1);
   const lo = Math.floor(rank);
   const hi = Math.min(lo + 1, s.length - 1);
   return s[lo] + (s[hi] - s[lo]) * (rank - lo);
+}
+
+/** avg, min, max, sum, last and delta in one pass over the numbers. */
+function aggregate(fn: 'avg' | 'min' | 'max' | 'sum' | 'last' | 'delta', p: WindowPoints): number | undefined {
+  let n = 0;
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let first = Number.NaN;
+  let last = Number.NaN;
+  for (let i = 0; i < p.length; i++) {
+    const v = p.v[i];
+    if (Number.isNaN(v)) continue;
+    if (n === 0) first = v;
+    n++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    last = v;
+  }
+  if (n === 0 || (fn === 'delta' && n < 2)) return undefined;
+  return { avg: sum / n, min, max, sum, last, delta: last - first }[fn];
 }
 
 /** The function's value on the window's points; `absent` is answered by the caller, which knows how long it watched. */
@@ -89,26 +112,14 @@ export function computeWindow(fn: Exclude<WindowFn, 'absent'>, points: WindowPoi
   }
   // count: samples that carried the path, whatever their value (Zabbix's count).
   if (fn === 'count') return points.length;
-  const { t, v } = numeric(points);
-  if (v.length === 0) return undefined;
   switch (fn) {
-    case 'avg':
-      return v.reduce((a, b) => a + b, 0) / v.length;
-    case 'sum':
-      return v.reduce((a, b) => a + b, 0);
-    case 'min':
-      return v.reduce((a, b) => (b < a ? b : a));
-    case 'max':
-      return v.reduce((a, b) => (b > a ? b : a));
-    case 'last':
-      return v[v.length - 1];
-    case 'delta':
-      return v.length < 2 ? undefined : v[v.length - 1] - v[0];
     case 'rate':
-      return rate(t, v);
+      return rate(points);
     case 'predict':
-      return predict(t, v, args.at, args.aheadMs ?? 0);
+      return predict(points, args.at, args.aheadMs ?? 0);
     case 'quantile':
-      return quantile(v, args.q ?? 0.5);
+      return quantile(points, args.q ?? 0.5);
+    default:
+      return aggregate(fn, points);
   }
 }

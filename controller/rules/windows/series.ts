@@ -5,15 +5,18 @@ export const MAX_POINTS = 10_000;
 const FIRST_CAPACITY = 8;
 
 /**
- * One series' recent points in a ring of two Float64Arrays (16 bytes a point), grown by doubling
- * up to MAX_POINTS. Times only increase: a point older than the newest is ignored, and a second
- * point at the same time (two rules reading one path in one sample) is the same point.
+ * One series' recent points in two Float64Arrays (16 bytes a point, up to twice that allocated)
+ * used as a sliding buffer: points live in [start, end); pruning moves start, a push at a full
+ * end first slides the live points back to 0 or doubles the arrays. So a window is a zero-copy
+ * subarray, which matters: every sample of every host reads its windows. Times only increase:
+ * a point older than the newest is ignored, and a second point at the same time (two rules
+ * reading one path in one sample) is the same point.
  */
 export class Series {
   private t = new Float64Array(FIRST_CAPACITY);
   private v = new Float64Array(FIRST_CAPACITY);
-  private head = 0;
-  private size = 0;
+  private start = 0;
+  private end = 0;
   /** When this series was first watched, or watched again after a gap longer than its window. */
   since: number;
   /** The last evaluation that looked at it (a value present or not). */
@@ -30,74 +33,61 @@ export class Series {
   }
 
   get length(): number {
-    return this.size;
+    return this.end - this.start;
   }
 
   get bytes(): number {
     return this.t.byteLength + this.v.byteLength;
   }
 
-  private at(i: number): number {
-    return (this.head + i) % this.t.length;
-  }
-
-  newest(): number | undefined {
-    return this.size === 0 ? undefined : this.t[this.at(this.size - 1)];
-  }
-
   push(t: number, v: number): void {
-    const newest = this.newest();
-    if (newest !== undefined && t <= newest) return;
+    if (this.end > this.start && t <= this.t[this.end - 1]) return;
     this.valueAt = t;
     this.hasValues = true;
-    if (this.size === this.t.length) {
-      if (this.t.length < MAX_POINTS) this.grow();
-      else {
-        this.head = (this.head + 1) % this.t.length;
-        this.size--;
-      }
-    }
-    const i = this.at(this.size);
-    this.t[i] = t;
-    this.v[i] = v;
-    this.size++;
+    if (this.end === this.t.length) this.makeRoom();
+    this.t[this.end] = t;
+    this.v[this.end] = v;
+    this.end++;
+    // full: the oldest goes
+    if (this.end - this.start > MAX_POINTS) this.start++;
   }
 
   /** Drops points at or before `cutoff`. */
   prune(cutoff: number): void {
-    while (this.size > 0 && this.t[this.head] <= cutoff) {
-      this.head = (this.head + 1) % this.t.length;
-      this.size--;
-    }
-    if (this.size === 0) this.head = 0;
+    while (this.start < this.end && this.t[this.start] <= cutoff) this.start++;
+    if (this.start === this.end) this.start = this.end = 0;
   }
 
-  /** The points after `from` (exclusive), oldest first, as fresh arrays. */
+  /** The points after `from` (exclusive), oldest first: views into the series, valid until the next push. */
   window(from: number): WindowPoints {
-    let start = 0;
-    while (start < this.size && this.t[this.at(start)] <= from) start++;
-    const n = this.size - start;
-    const t = new Float64Array(n);
-    const v = new Float64Array(n);
-    for (let k = 0; k < n; k++) {
-      const i = this.at(start + k);
-      t[k] = this.t[i];
-      v[k] = this.v[i];
+    // binary search: the first point after `from`
+    let lo = this.start;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.t[mid] <= from) lo = mid + 1;
+      else hi = mid;
     }
-    return { t, v, length: n };
+    return { t: this.t.subarray(lo, this.end), v: this.v.subarray(lo, this.end), length: this.end - lo };
   }
 
-  private grow(): void {
-    const cap = Math.min(this.t.length * 2, MAX_POINTS);
-    const t = new Float64Array(cap);
-    const v = new Float64Array(cap);
-    for (let k = 0; k < this.size; k++) {
-      const i = this.at(k);
-      t[k] = this.t[i];
-      v[k] = this.v[i];
+  private makeRoom(): void {
+    const live = this.end - this.start;
+    // Slide back when at most half is live, otherwise grow (to twice MAX_POINTS at most, so a
+    // full series slides once every MAX_POINTS pushes): amortised O(1) a push.
+    if (live * 2 <= this.t.length) {
+      this.t.copyWithin(0, this.start, this.end);
+      this.v.copyWithin(0, this.start, this.end);
+    } else {
+      const cap = Math.min(this.t.length * 2, 2 * MAX_POINTS);
+      const t = new Float64Array(cap);
+      const v = new Float64Array(cap);
+      t.set(this.t.subarray(this.start, this.end));
+      v.set(this.v.subarray(this.start, this.end));
+      this.t = t;
+      this.v = v;
     }
-    this.t = t;
-    this.v = v;
-    this.head = 0;
+    this.start = 0;
+    this.end = live;
   }
 }

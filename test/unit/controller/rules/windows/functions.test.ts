@@ -119,11 +119,12 @@ describe('series ring', () => {
     );
   });
 
-  it('past MAX_POINTS drops the oldest, never grows further', () => {
+  it('past MAX_POINTS drops the oldest, and allocates at most twice that', () => {
     const s = new Series(0);
-    for (let i = 1; i <= MAX_POINTS + 10; i++) s.push(i, i);
+    for (let i = 1; i <= 3 * MAX_POINTS + 10; i++) s.push(i, i);
     expect(s.length).toBe(MAX_POINTS);
-    expect(s.window(0).t[0]).toBe(11);
-    expect(s.bytes).toBe(MAX_POINTS * 16);
+    expect(s.window(0).t[0]).toBe(2 * MAX_POINTS + 11);
+    expect(s.window(0).v[MAX_POINTS - 1]).toBe(3 * MAX_POINTS + 10);
+    expect(s.bytes).toBeLessThanOrEqual(2 * MAX_POINTS * 16);
   });
 });
