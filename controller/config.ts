@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { LaasError, readJsonFile, resolveSecret, validate } from '../protocol/index.js';
 import { zDuration, zSecret, zodValidator } from '../protocol/zod.js';
+import { fromConfig, inhibitSchema, type Inhibition } from './alerts/inhibit.js';
 import { maintenanceSchema, type MaintenanceWindow } from './alerts/maintenance.js';
 import { remoteWriteSchema, resolveRemoteWrite, type RemoteWriteTarget } from './export/config.js';
 import { rootRouteSchema, type Route } from './alerts/routes.js';
@@ -111,6 +112,8 @@ export const controllerConfigSchema = z
     route: rootRouteSchema.optional(),
     /** Maintenance windows: no pages and no automatic heals for the hosts they cover. */
     maintenance: z.array(maintenanceSchema).default([]),
+    /** Alertmanager-style inhibition: while a source alert fires, matching targets are not paged and their heals wait. */
+    inhibit: z.array(inhibitSchema).default([]),
     /** Base URL people reach this controller at; used in notification links. */
     externalUrl: z.url().optional(),
     /** Where records live: the embedded lowdb file in dataDir (default), or a shared PostgreSQL. */
@@ -211,6 +214,7 @@ export interface ControllerConfig {
   insecure: boolean;
   route?: Route;
   maintenance: MaintenanceWindow[];
+  inhibit: Inhibition[];
   externalUrl?: string;
   store: StoreConfig;
   /** `secret` is set whenever the store is PostgreSQL. */
@@ -246,6 +250,7 @@ export function parseControllerConfig(value: unknown, where: string): Controller
     insecure: c.insecure,
     route: c.route,
     maintenance: c.maintenance,
+    inhibit: fromConfig(c.inhibit),
     externalUrl: c.externalUrl,
     cluster: {
       id: c.cluster?.id,

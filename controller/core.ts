@@ -1,4 +1,5 @@
 import { LAAS_VERSION, type Hello, type Logger, type Result, type Run, type Sample, type Welcome } from '../protocol/index.js';
+import type { Inhibition } from './alerts/inhibit.js';
 import type { Maintenance } from './alerts/maintenance.js';
 import type { Route } from './alerts/routes.js';
 import { AlertService, HOST_DOWN } from './alerts/service.js';
@@ -37,6 +38,8 @@ export interface CoreDeps {
   /** The routing tree (receivers by labels, grouping); rules may also name receivers. */
   route?: Route;
   maintenance?: Maintenance;
+  /** controller.json `inhibit`. */
+  inhibit?: readonly Inhibition[];
   /** The notification log: muted pages are recorded here. */
   logNotification?: (entry: NotificationLogEntry) => void;
   resolveWaitMs?: number;
@@ -60,6 +63,8 @@ export class Core {
   readonly fleet: Fleet;
   private rules: readonly Rule[] = [];
   private readonly ruleById = new Map<string, Rule>();
+  /** Heals held back by a parent alert (rule and host → when the fault was seen), retried each sweep. */
+  private readonly inhibitedHeals = new Map<string, number | undefined>();
   /** Windowed conditions' history: kept across rule reloads for the paths still read. */
   private readonly windows = new Windows();
   private evaluator = new Evaluator([], this.windows);
@@ -88,6 +93,7 @@ export class Core {
       externalUrl: deps.externalUrl,
       route: deps.route,
       maintenance: deps.maintenance,
+      inhibit: deps.inhibit,
       logNotification: deps.logNotification,
       resolveWaitMs: deps.resolveWaitMs,
       rule: (id) => this.ruleById.get(id),
@@ -135,7 +141,7 @@ export class Core {
 
   /** Applies a new, valid rule set; alerts of rules that are gone resolve. */
   setRules(next: readonly Rule[]): void {
-    this.alerting.rulesChanged(new Set(next.map((r) => r.id)));
+    this.alerting.rulesChanged(next);
     this.rules = next;
     this.ruleById.clear();
     for (const r of next) this.ruleById.set(r.id, r);
@@ -226,6 +232,7 @@ export class Core {
     }
     for (const h of await this.hosts.sweep(now)) this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
     this.alerting.tick(now);
+    await this.releaseInhibitedHeals();
     const w = this.windows.sweep(now);
     if (w) {
       this.deps.metrics.ruleWindowSeries.set(w.series);
@@ -265,6 +272,7 @@ export class Core {
     const alerts = this.alerting.release(host);
     this.hosts.forget(host);
     for (const k of [...this.holding]) if (k.endsWith(`\u0000${host}`)) this.holding.delete(k);
+    for (const k of [...this.inhibitedHeals.keys()]) if (k.endsWith(`\u0000${host}`)) this.inhibitedHeals.delete(k);
     // What this controller wrote about the host is committed before the new owner reads it.
     await this.deps.store.flush();
     return { heals, alerts };
@@ -315,8 +323,30 @@ export class Core {
   }
 
   private async healAlert(rule: Rule, alert: AlertRecord, faultAt?: number): Promise<void> {
+    // A parent's alert holds this one back (dependsOn, inhibit): its heal waits until the parent clears.
+    const parent = this.alerting.inhibitedBy(alert);
+    if (parent) {
+      const k = `${rule.id}\u0000${alert.host}`;
+      if (!this.inhibitedHeals.has(k)) this.deps.log.info({ rule: rule.id, host: alert.host, reason: parent }, `heal waits: ${parent}`);
+      this.inhibitedHeals.set(k, faultAt);
+      return;
+    }
     const order = await this.heal.request(rule, { host: alert.host, alert, faultAt, trigger: 'alert' });
     if (order) await this.alerting.linkHeal(alert, order.id);
+  }
+
+  /** Heals whose parent alert cleared go now, if their own alert still fires; the rest keep waiting. */
+  private async releaseInhibitedHeals(): Promise<void> {
+    for (const [k, faultAt] of [...this.inhibitedHeals]) {
+      const [ruleId, host] = k.split('\u0000');
+      const rule = this.ruleById.get(ruleId);
+      const alert = this.alerting.get(ruleId, host);
+      if (!rule?.heal || alert?.state !== 'firing') this.inhibitedHeals.delete(k);
+      else if (!this.alerting.inhibitedBy(alert)) {
+        this.inhibitedHeals.delete(k);
+        await this.healAlert(rule, alert, faultAt);
+      }
+    }
   }
 
   /** A slot freed for a heal a concurrency brake deferred: heal its alert again if it still fires. */

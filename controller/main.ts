@@ -112,6 +112,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     externalUrl: () => config.externalUrl ?? `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`,
     route: config.route,
     maintenance: new Maintenance(config.maintenance),
+    inhibit: config.inhibit,
     logNotification: (e) => notificationLog.add(e),
     ...(remoteWrite ? { onFacts: (host: string, sample: Sample) => remoteWrite.record(host, sample) } : {}),
   });

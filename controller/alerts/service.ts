@@ -10,6 +10,7 @@ import { Groups } from './groups.js';
 import type { Maintenance } from './maintenance.js';
 import { direct, route, type Delivery, type Route } from './routes.js';
 import { Silences, formatMatcher, type Matcher, type Silence } from './silences.js';
+import { fromDependencies, Inhibitor, type Inhibition } from './inhibit.js';
 import { AlertStates, fingerprint, type AlertRule, type Evidence, type Transition } from './state-machine.js';
 
 /** The built-in alert of a host whose agent stopped reporting. */
@@ -36,6 +37,8 @@ export interface AlertDeps {
   /** The routing tree (receivers by labels, grouping); rules may also name receivers. */
   route?: Route;
   maintenance?: Maintenance;
+  /** controller.json `inhibit`; rules' `dependsOn` join them when rules load. */
+  inhibit?: readonly Inhibition[];
   /** The notification log: muted pages are recorded here. */
   logNotification?: (entry: NotificationLogEntry) => void;
   resolveWaitMs?: number;
@@ -57,8 +60,10 @@ export class AlertService {
   private silenceTimer: { cancel(): void } | undefined;
   /** Each rule's alert view, made once per rule set rather than per rule on every sample. */
   private readonly alertRules = new WeakMap<Rule, AlertRule>();
+  private readonly inhibitor = new Inhibitor(() => this.states.list());
 
   constructor(private readonly deps: AlertDeps) {
+    this.inhibitor.set([...(deps.inhibit ?? [])]);
     this.states = new AlertStates({ onTransition: (t) => this.onTransition(t), onHoldChange: (a) => void deps.store.putAlert(a) });
     this.groups = new Groups({
       clock: deps.clock,
@@ -111,10 +116,23 @@ export class AlertService {
     return this.states.list();
   }
 
-  /** A new rule set applies: alerts of rules that are gone resolve. */
-  rulesChanged(ids: ReadonlySet<string>): void {
+  /** A new rule set applies: alerts of rules that are gone resolve; the rules' dependencies join the config's inhibitions. */
+  rulesChanged(rules: readonly Rule[]): void {
     const now = this.deps.clock.now();
+    const ids = new Set(rules.map((r) => r.id));
     for (const a of this.states.list()) if (a.rule !== HOST_DOWN.id && !ids.has(a.rule)) this.states.resolve(a, now);
+    this.inhibitor.set([...(this.deps.inhibit ?? []), ...fromDependencies(rules)]);
+    this.groups.refresh();
+  }
+
+  /** Why a firing alert is held back by another (inhibition, dependsOn): its heal waits while this is not null. */
+  inhibitedBy(a: AlertRecord): string | null {
+    return this.inhibitor.reason(a);
+  }
+
+  /** Why an open alert is not paged now, or null: what GET /api/v1/alerts shows as `mutedBy`. */
+  mutedReason(a: AlertRecord): string | null {
+    return a.state === 'resolved' ? null : this.mutedBy(a);
   }
 
   /** Held alerts whose hold ran out resolve; a maintenance window that closed lets what it muted page. */
@@ -258,14 +276,15 @@ export class AlertService {
       return;
     }
     metrics.alertTransitions.inc({ rule: alert.rule, state: to });
+    if (to === 'firing' || from === 'firing') this.inhibitor.changed();
     if (from) metrics.alertsActive.dec({ rule: alert.rule, severity: alert.severity, state: from });
     if (to !== 'resolved') metrics.alertsActive.inc({ rule: alert.rule, severity: alert.severity, state: to });
     // Pending alerts that clear were never shown to anyone: no notice for them.
     if (to === 'pending' || (to === 'resolved' && from === 'pending')) return;
     log.info({ alert: alert.id, rule: alert.rule, host: alert.host, state: to }, `alert ${to}`);
     this.groups.update(alert, this.deliveries(alert));
-    // host-down inhibits its host's other alerts; when it resolves they may page again.
-    if (alert.rule === HOST_DOWN.id && to === 'resolved') this.groups.refresh();
+    // host-down (and any inhibition source) holds other alerts back; when it resolves they may page again.
+    if (to === 'resolved' && (alert.rule === HOST_DOWN.id || this.inhibitor.isSource(alert))) this.groups.refresh();
   }
 
   /** Who hears of an alert: the receivers its rule names, else the routing tree's answer. */
@@ -277,7 +296,7 @@ export class AlertService {
     return alert.rule === HOST_DOWN.id ? direct([...this.deps.receivers], undefined) : [];
   }
 
-  /** Why an alert must not be paged now, or null: a silence, a maintenance window, or host-down. */
+  /** Why an alert must not be paged now, or null: a silence, a maintenance window, host-down or an inhibition. */
   private mutedBy(a: AlertRecord): string | null {
     const now = this.deps.clock.now();
     const silence = this.silences.matching(a.labels, now)[0];
@@ -286,7 +305,7 @@ export class AlertService {
     const window = host && this.deps.maintenance?.covering(host, now);
     if (window) return `maintenance window ${window}`;
     if (a.rule !== HOST_DOWN.id && this.states.get(HOST_DOWN.id, a.host)?.state === 'firing') return `inhibited: host-down is firing for ${a.host}`;
-    return null;
+    return this.inhibitor.reason(a);
   }
 
   /** A stored silence that cannot be applied is logged once here and skipped (never thrown at a flush). */

@@ -75,7 +75,21 @@ export function loadRules(paths: readonly string[], opts: LoadOptions = {}): Loa
       });
     }
   }
+  resolveDependencies(rules, seen, errors);
   return { rules: errors.length ? [] : rules.map((r) => deepFreeze(r)), errors, files };
+}
+
+/** `dependsOn` names a rule as "namespace/name", or "name" in the rule's own namespace; it must exist and not be the rule. */
+function resolveDependencies(rules: Rule[], byId: ReadonlyMap<string, Rule>, errors: RuleError[]): void {
+  for (const rule of rules) {
+    rule.dependsOn = rule.dependsOn?.map((d, i) => {
+      const id = d.rule.includes('/') ? d.rule : `${rule.namespace}/${d.rule}`;
+      const problem =
+        id === rule.id ? 'a rule cannot depend on itself' : byId.has(id) ? undefined : `unknown rule "${id}" (rules depend on rules of the same set)`;
+      if (problem) errors.push({ code: 'RULE_INVALID', file: rule.file, pointer: `/dependsOn/${i}`, message: problem });
+      return { ...d, rule: id };
+    });
+  }
 }
 
 interface RuleFileEntry {

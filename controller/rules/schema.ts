@@ -162,6 +162,21 @@ export const ruleSchema = z
     labels: z.record(z.string(), z.string()).default({}),
     heal: heal.optional(),
     notify: z.array(z.string().min(1)).default([]),
+    /**
+     * Parent rules: while a parent's alert fires on a host with the same `equal` labels (default:
+     * the same host), this rule's alerts are not paged and its heals wait.
+     */
+    dependsOn: z
+      .array(
+        z.union([
+          z
+            .string()
+            .min(1)
+            .transform((rule) => ({ rule, equal: ['host'] })),
+          z.strictObject({ rule: z.string().min(1), equal: z.array(z.string().min(1)).default(['host']) }),
+        ]),
+      )
+      .optional(),
   })
   .superRefine((r, ctx) => {
     if (r.schedule === undefined && r.when === undefined)

@@ -92,7 +92,7 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
 
   const clock = new SimClock(T0);
   const settle = () => new Promise<void>((r) => setImmediate(r));
-  const notifications: Notification[] = [];
+  const notifications: (Notification & { at: string })[] = [];
   const facts = new Map<string, Record<string, unknown>>();
   const answers = new Map<string, number>();
   let seq = 0;
@@ -134,7 +134,7 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     requestSample: (host) => {
       clock.after(0, () => void core.sample(host, sampleOf(host, 'request')));
     },
-    deliver: (n) => notifications.push(n),
+    deliver: (n) => notifications.push({ ...n, at: new Date(clock.now()).toISOString() }),
     hostDownAfterMs: 30_000,
     externalUrl: () => 'http://laas.test',
   });
@@ -196,6 +196,7 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
   const alerts = (await store.listAlerts()).sort(order((a) => a.startsAt));
   const heals = (await store.listHeals()).sort(order((h) => h.createdAt));
   const sent = notifications.map((n) => ({
+    at: n.at,
     receiver: n.receiver,
     status: n.status,
     alertname: n.alerts[0]?.labels.alertname,

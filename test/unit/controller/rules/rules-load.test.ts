@@ -55,6 +55,8 @@ describe('rule loading', () => {
     ],
     ['team/two-wildcards.json', 'RULE_BAD_PATH', 'team/two-wildcards.json /when/all/0/path: bad path "$.*[*]": a path may hold one wildcard'],
     ['team/bad-summary.json', 'RULE_INVALID', 'team/bad-summary.json /summary: {{facts.logs.app.lastLine}}: unknown fact "logs"'],
+    ['team/depends-unknown.json', 'RULE_INVALID', 'team/depends-unknown.json /dependsOn/0: unknown rule "db/nope"'],
+    ['team/depends-self.json', 'RULE_INVALID', 'team/depends-self.json /dependsOn/0: a rule cannot depend on itself'],
     ['team/window-unknown-fn.json', 'RULE_INVALID', 'team/window-unknown-fn.json /when/all/0/fn: unknown window function "mean" (known: avg, min, max'],
     ['team/window-no-over.json', 'RULE_INVALID', 'team/window-no-over.json /when/all/0/over: a window needs "over" (a duration like "10m") beside "fn"'],
     [
