@@ -16,8 +16,9 @@ export interface WindowArgs {
   q?: number;
 }
 
-/** Points in the window: times (epoch ms, ascending) and values (NaN for a value that is not a number). */
+/** Points in the window: times (ms after `base`, epoch ms; ascending) and values (NaN for a value that is not a number). */
 export interface WindowPoints {
+  readonly base?: number;
   readonly t: ArrayLike<number>;
   readonly v: ArrayLike<number>;
   readonly length: number;
@@ -40,7 +41,8 @@ function rate(p: WindowPoints): number | undefined {
 }
 
 /** Least-squares line through the points, read at `at + aheadMs` (times taken from `at` for precision). */
-function predict(p: WindowPoints, at: number, aheadMs: number): number | undefined {
+function predict(p: WindowPoints, now: number, aheadMs: number): number | undefined {
+  const at = now - (p.base ?? 0);
   let n = 0;
   let st = 0;
   let sv = 0;

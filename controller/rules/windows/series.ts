@@ -4,19 +4,24 @@ import type { WindowPoints } from './functions.js';
 export const MAX_POINTS = 10_000;
 const FIRST_CAPACITY = 8;
 
+/** Offsets are whole ms in a Uint32Array: at most 49 days from the base, far beyond any window. */
+const MAX_OFFSET = 2 ** 32 - 1;
+
 /**
- * One series' recent points in two Float64Arrays (16 bytes a point, up to twice that allocated)
- * used as a sliding buffer: points live in [start, end); pruning moves start, a push at a full
- * end first slides the live points back to 0 or doubles the arrays. So a window is a zero-copy
- * subarray, which matters: every sample of every host reads its windows. Times only increase:
- * a point older than the newest is ignored, and a second point at the same time (two rules
- * reading one path in one sample) is the same point.
+ * One series' recent points: times as ms offsets from `base` in a Uint32Array and values in a
+ * Float64Array (12 bytes a point), used as a sliding buffer: points live in [start, end);
+ * pruning moves start, and a push at a full end first slides the live points back to 0 or
+ * doubles the arrays. So a window is a zero-copy subarray, which matters: every sample of every
+ * host reads its windows. Times only increase (to the ms): a point older than the newest is
+ * ignored, and a second point at the same time (two rules reading one path in one sample) is the
+ * same point.
  */
 export class Series {
-  private t = new Float64Array(FIRST_CAPACITY);
+  private t = new Uint32Array(FIRST_CAPACITY);
   private v = new Float64Array(FIRST_CAPACITY);
   private start = 0;
   private end = 0;
+  private base = 0;
   /** When this series was first watched, or watched again after a gap longer than its window. */
   since: number;
   /** The last evaluation that looked at it (a value present or not). */
@@ -40,9 +45,14 @@ export class Series {
     return this.t.byteLength + this.v.byteLength;
   }
 
-  push(t: number, v: number): void {
-    if (this.end > this.start && t <= this.t[this.end - 1]) return;
-    this.valueAt = t;
+  push(at: number, v: number): void {
+    if (this.end === this.start) {
+      this.start = this.end = 0;
+      this.base = Math.floor(at);
+    } else if (Math.floor(at) - this.base <= this.t[this.end - 1]) return;
+    if (Math.floor(at) - this.base > MAX_OFFSET) this.rebase(Math.floor(at));
+    const t = Math.floor(at) - this.base;
+    this.valueAt = at;
     this.hasValues = true;
     if (this.end === this.t.length) this.makeRoom();
     this.t[this.end] = t;
@@ -54,33 +64,36 @@ export class Series {
 
   /** Drops points at or before `cutoff`. */
   prune(cutoff: number): void {
-    while (this.start < this.end && this.t[this.start] <= cutoff) this.start++;
+    const c = cutoff - this.base;
+    while (this.start < this.end && this.t[this.start] <= c) this.start++;
     if (this.start === this.end) this.start = this.end = 0;
   }
 
   /** The points after `from` (exclusive), oldest first: views into the series, valid until the next push. */
   window(from: number): WindowPoints {
     // binary search: the first point after `from`
+    const f = from - this.base;
     let lo = this.start;
     let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.t[mid] <= from) lo = mid + 1;
+      if (this.t[mid] <= f) lo = mid + 1;
       else hi = mid;
     }
-    return { t: this.t.subarray(lo, this.end), v: this.v.subarray(lo, this.end), length: this.end - lo };
+    return { base: this.base, t: this.t.subarray(lo, this.end), v: this.v.subarray(lo, this.end), length: this.end - lo };
   }
 
   private makeRoom(): void {
     const live = this.end - this.start;
-    // Slide back when at most half is live, otherwise grow (to twice MAX_POINTS at most, so a
-    // full series slides once every MAX_POINTS pushes): amortised O(1) a push.
-    if (live * 2 <= this.t.length) {
+    // Slide back while at most three quarters are live, otherwise grow (to twice MAX_POINTS at
+    // most): a steady series slides once every quarter of its capacity, amortised O(1) a push,
+    // and a window of 360 points lives in 512, not 1,024.
+    if (live * 4 <= this.t.length * 3) {
       this.t.copyWithin(0, this.start, this.end);
       this.v.copyWithin(0, this.start, this.end);
     } else {
       const cap = Math.min(this.t.length * 2, 2 * MAX_POINTS);
-      const t = new Float64Array(cap);
+      const t = new Uint32Array(cap);
       const v = new Float64Array(cap);
       t.set(this.t.subarray(this.start, this.end));
       v.set(this.v.subarray(this.start, this.end));
@@ -89,5 +102,19 @@ export class Series {
     }
     this.start = 0;
     this.end = live;
+  }
+
+  /**
+   * Offsets from the first live point: only a series kept for weeks without emptying needs it.
+   * Points more than 49 days older than `at` are beyond any window: they go.
+   */
+  private rebase(at: number): void {
+    const shift = this.t[this.start];
+    for (let i = this.start; i < this.end; i++) this.t[i] -= shift;
+    this.base += shift;
+    if (at - this.base > MAX_OFFSET) {
+      this.start = this.end = 0;
+      this.base = at;
+    }
   }
 }

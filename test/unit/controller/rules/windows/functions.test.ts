@@ -109,7 +109,7 @@ describe('series ring', () => {
             const w = s.window(from);
             const want = list.filter((p) => p[0] > from);
             if (w.length !== want.length) return false;
-            for (let i = 0; i < w.length; i++) if (w.t[i] !== want[i][0] || w.v[i] !== want[i][1]) return false;
+            for (let i = 0; i < w.length; i++) if ((w.base ?? 0) + w.t[i] !== want[i][0] || w.v[i] !== want[i][1]) return false;
           }
           if (s.length !== list.length) return false;
         }
@@ -119,12 +119,28 @@ describe('series ring', () => {
     );
   });
 
-  it('past MAX_POINTS drops the oldest, and allocates at most twice that', () => {
+  it('keeps times exact across a rebase, weeks after its first point', () => {
+    const day = 86_400_000;
+    const s = new Series(0);
+    s.push(1, 1);
+    s.push(40 * day, 2);
+    s.prune(1); // the base stays at 1, the live point is 40 days on
+    s.push(55 * day, 3); // 55 days from the base: past a Uint32 offset, within one from the live point
+    const w = s.window(0);
+    expect(Array.from(w.t, (t) => w.base! + t)).toEqual([40 * day, 55 * day]);
+    expect(Array.from(w.v)).toEqual([2, 3]);
+    s.push(200 * day, 4); // 160 days after the oldest: what is older than any window goes
+    const later = s.window(0);
+    expect(Array.from(later.t, (t) => later.base! + t)).toEqual([200 * day]);
+  });
+
+  it('past MAX_POINTS drops the oldest, and allocates at most twice that (12 bytes a point)', () => {
     const s = new Series(0);
     for (let i = 1; i <= 3 * MAX_POINTS + 10; i++) s.push(i, i);
     expect(s.length).toBe(MAX_POINTS);
-    expect(s.window(0).t[0]).toBe(2 * MAX_POINTS + 11);
+    const w = s.window(0);
+    expect(w.base! + w.t[0]).toBe(2 * MAX_POINTS + 11);
     expect(s.window(0).v[MAX_POINTS - 1]).toBe(3 * MAX_POINTS + 10);
-    expect(s.bytes).toBeLessThanOrEqual(2 * MAX_POINTS * 16);
+    expect(s.bytes).toBeLessThanOrEqual(2 * MAX_POINTS * 12);
   });
 });
