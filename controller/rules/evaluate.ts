@@ -3,7 +3,7 @@ import type { Sample } from '../../protocol/index.js';
 import { compileCondition, seriesIdOf, windowOf, type Compiled, type EvalContext } from './compile.js';
 import { pathResolver } from './path.js';
 import type { Rule } from './schema.js';
-import { Windows } from './windows/store.js';
+import { Windows, type Keep } from './windows/store.js';
 
 export interface HostView {
   id: string;
@@ -48,9 +48,12 @@ export interface Judgement {
   insufficient: Set<string>;
 }
 
-/** Every windowed leaf's series id with the longest window over it: what the windows must keep. */
-function retentionOf(rules: readonly Rule[]): Map<string, number> {
-  const out = new Map<string, number>();
+/** Functions that read a thinned series as they would the whole one (store.ts THIN_POINTS). */
+const THINNABLE = new Set(['avg', 'last', 'delta', 'predict', 'quantile']);
+
+/** Every windowed leaf's series id with the longest window over it, and whether it may be thinned: what the windows must keep. */
+function retentionOf(rules: readonly Rule[]): Map<string, Keep> {
+  const out = new Map<string, Keep>();
   const walk = (c: unknown): void => {
     if (typeof c !== 'object' || c === null) return;
     const o = c as Record<string, unknown>;
@@ -59,7 +62,8 @@ function retentionOf(rules: readonly Rule[]): Map<string, number> {
     const w = windowOf(o);
     if (!w || typeof o.fact !== 'string') return;
     const id = seriesIdOf(o.fact, typeof o.path === 'string' ? o.path : undefined);
-    out.set(id, Math.max(out.get(id) ?? 0, w.overMs));
+    const before = out.get(id);
+    out.set(id, { ms: Math.max(before?.ms ?? 0, w.overMs), thin: (before?.thin ?? true) && THINNABLE.has(w.fn) });
   };
   for (const r of rules) walk(r.when);
   return out;

@@ -45,7 +45,11 @@ export class Series {
     return this.t.byteLength + this.v.byteLength;
   }
 
-  push(at: number, v: number): void {
+  /**
+   * Adds a point. With a `step`, the newest point replaces the last one while it is within
+   * `step` of the one before: points stay about a step apart and the last is always the newest.
+   */
+  push(at: number, v: number, step = 0): void {
     if (this.end === this.start) {
       this.start = this.end = 0;
       this.base = Math.floor(at);
@@ -54,6 +58,11 @@ export class Series {
     const t = Math.floor(at) - this.base;
     this.valueAt = at;
     this.hasValues = true;
+    if (step > 0 && this.end - this.start >= 2 && t - this.t[this.end - 2] < step) {
+      this.t[this.end - 1] = t;
+      this.v[this.end - 1] = v;
+      return;
+    }
     if (this.end === this.t.length) this.makeRoom();
     this.t[this.end] = t;
     this.v[this.end] = v;

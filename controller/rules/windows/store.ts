@@ -1,5 +1,19 @@
 import { Series } from './series.js';
 
+/** What a series id needs kept: how long, and whether every sample must stay (see `thin`). */
+export interface Keep {
+  ms: number;
+  /** Only read by functions that stay true on a thinned series (avg, last, delta, predict, quantile). */
+  thin: boolean;
+}
+
+/**
+ * A thinned series keeps about this many points over its retention: a 6 h window at 10 s
+ * samples is 2,160 points a series, and predict or avg over 6 h reads as true from 360. Functions
+ * that count every sample or every change (count, sum, min, max, rate, changes) keep them all.
+ */
+export const THIN_POINTS = 360;
+
 /** A wildcard key that has sent nothing for this long is forgotten (its `absent` resolves then). */
 const VANISHED_MS = 24 * 3600_000;
 /** Whole-store sweeps (hosts gone, rules no longer needing a path) run at most this often. */
@@ -20,11 +34,11 @@ export function windowValue(value: unknown): number {
  */
 export class Windows {
   private readonly hosts = new Map<string, Map<string, Map<string, Series>>>();
-  private retention = new Map<string, number>();
+  private retention = new Map<string, Keep>();
   private lastSweep = 0;
 
   /** The series ids the loaded rules read, with their longest window; others are dropped on the next sweep. */
-  setRetention(retention: ReadonlyMap<string, number>): void {
+  setRetention(retention: ReadonlyMap<string, Keep>): void {
     this.retention = new Map(retention);
   }
 
@@ -35,7 +49,9 @@ export class Windows {
    * jumped) starts watching again: what happened in the gap is unknown, not absent.
    */
   observe(host: string, seriesId: string, at: number, present: readonly { key: string; value: unknown }[]): Map<string, Series> {
-    const retention = this.retention.get(seriesId) ?? 0;
+    const keep = this.retention.get(seriesId);
+    const retention = keep?.ms ?? 0;
+    const step = keep?.thin ? retention / THIN_POINTS : 0;
     let groups = this.hosts.get(host);
     if (!groups) this.hosts.set(host, (groups = new Map<string, Map<string, Series>>()));
     let group = groups.get(seriesId);
@@ -51,7 +67,7 @@ export class Windows {
       now.add(key);
       let s = group.get(key);
       if (!s) group.set(key, (s = new Series(at)));
-      if (value !== undefined) s.push(at, windowValue(value));
+      if (value !== undefined) s.push(at, windowValue(value), step);
     }
     for (const [key, s] of group) {
       if (at > s.seenAt) s.seenAt = at;
@@ -70,12 +86,12 @@ export class Windows {
     this.lastSweep = now;
     for (const [host, groups] of this.hosts) {
       for (const [id, group] of groups) {
-        const retention = this.retention.get(id);
-        if (retention === undefined) {
+        const keep = this.retention.get(id);
+        if (keep === undefined) {
           groups.delete(id);
           continue;
         }
-        for (const [key, s] of group) if (now - s.seenAt > retention + SWEEP_EVERY_MS) group.delete(key);
+        for (const [key, s] of group) if (now - s.seenAt > keep.ms + SWEEP_EVERY_MS) group.delete(key);
         if (group.size === 0) groups.delete(id);
       }
       if (groups.size === 0) this.hosts.delete(host);

@@ -119,6 +119,19 @@ describe('series ring', () => {
     );
   });
 
+  it('thinned with a step, keeps points about a step apart and always the newest last', () => {
+    const s = new Series(0);
+    for (let t = 0; t <= 600_000; t += 10_000) s.push(t, t / 1000, 60_000);
+    const w = s.window(-1);
+    const times = Array.from(w.t, (t) => w.base! + t);
+    expect(times.at(-1)).toBe(600_000);
+    expect(w.v[w.length - 1]).toBe(600);
+    expect(w.length).toBeLessThanOrEqual(13); // 600 s at one point a minute, and the newest
+    for (let i = 2; i < times.length; i++) expect(times[i] - times[i - 2]).toBeGreaterThanOrEqual(60_000);
+    // a straight line stays the same line: predict reads the same from 13 points as from 61
+    expect(computeWindow('predict', w, { at: 600_000, aheadMs: 60_000 })).toBeCloseTo(660);
+  });
+
   it('keeps times exact across a rebase, weeks after its first point', () => {
     const day = 86_400_000;
     const s = new Series(0);

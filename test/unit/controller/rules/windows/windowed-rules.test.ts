@@ -106,6 +106,19 @@ describe('windowed conditions', () => {
     expect((await feed(calm, 0, 12 * M, M, () => ({ service: { web: { up: true, since: 0 } } }))).verdicts.get('t/flap')).toBe(false);
   });
 
+  it('thins a long window read only by functions a thinned series answers alike, and keeps every sample for changes', async () => {
+    const up = { fact: 'service', path: '$.web.up', over: '6h', fn: 'avg', operator: 'lessThan', value: 0.5 };
+    const facts = (t: number) => ({ service: { web: { up: Math.floor(t / (10 * S)) % 2 === 0, since: 0 } } });
+    const thinned = new Evaluator([rule('avg', up)]);
+    await feed(thinned, 0, 6 * 60 * M, 10 * S, facts);
+    expect(thinned.windows.stats().points).toBeLessThanOrEqual(2 * 360 + 2);
+    const exact = new Evaluator([rule('avg', up), rule('flaps', { ...up, fn: 'changes', operator: 'greaterThan', value: 1000 })]);
+    const j = await feed(exact, 0, 6 * 60 * M, 10 * S, facts);
+    expect(exact.windows.stats().points).toBe(6 * 360);
+    // 2,160 samples alternating: 2,159 changes, all seen
+    expect(j.verdicts.get('t/flaps')).toBe(true);
+  });
+
   it('a rule reload keeps the windows of the paths still read', async () => {
     const r = rule('cpu', { fact: 'cpu', path: '$.usage', over: '5m', fn: 'min', operator: 'greaterThan', value: 90 });
     const first = new Evaluator([r]);
