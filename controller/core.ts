@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js';
 import type { Evidence } from './alerts/state-machine.js';
 import type { AlertRecord, NotificationLogEntry } from './model.js';
 import type { Notification } from './notify/index.js';
+import { FleetRules } from './fleet-rules.js';
 import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
 import type { Rule } from './rules/schema.js';
 import { Windows } from './rules/windows/store.js';
@@ -68,6 +69,7 @@ export class Core {
   /** Windowed conditions' history: kept across rule reloads for the paths still read. */
   private readonly windows = new Windows();
   private evaluator = new Evaluator([], this.windows);
+  private readonly fleetRules: FleetRules;
   /** Rule and host pairs whose condition held at the last sample (to see it clear, or come back). */
   private readonly holding = new Set<string>();
   private lastSweepAt: number | undefined;
@@ -115,6 +117,7 @@ export class Core {
       retry: (rule, host) => this.retryDeferred(rule, host),
       hold: (rule, host) => this.alerting.healHold(rule, host),
     });
+    this.fleetRules = new FleetRules({ alerting: this.alerting, heal: this.heal, metrics: deps.metrics });
     // A heal that ended on another controller freed a slot its waiting heals here may take.
     this.fleet.onFreed?.(() => this.heal.slotFreed());
   }
@@ -145,10 +148,8 @@ export class Core {
     this.rules = next;
     this.ruleById.clear();
     for (const r of next) this.ruleById.set(r.id, r);
-    this.evaluator = new Evaluator(
-      next.filter((r) => r.when),
-      this.windows,
-    );
+    this.evaluator = new Evaluator(next, this.windows);
+    this.fleetRules.setRules(next, this.windows);
     this.heal.setRules(next);
     this.deps.metrics.rulesLoaded.set(next.length);
     // Counters exist from their first increment; start each heal rule's at 0 so rate() and
@@ -207,6 +208,7 @@ export class Core {
       const rule = this.ruleById.get(ruleId);
       if (rule) await this.verdict(rule, view, holds, now, faultAt, { facts, match: matches.get(ruleId) ?? [] });
     }
+    await this.fleetRules.sample(view, facts, now);
     const end = this.deps.clock.now();
     if (Math.abs(sample.ts - end) < 60_000) this.deps.metrics.sampleDecisionSeconds.observe(Math.max(0, end - sample.ts) / 1000);
   }
@@ -230,7 +232,10 @@ export class Core {
       this.hosts.excuse();
       this.deps.log.warn({ stalledMs: gap }, 'the controller was stalled; every host gets its full host-down time again');
     }
-    for (const h of await this.hosts.sweep(now)) this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
+    for (const h of await this.hosts.sweep(now)) {
+      this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
+      await this.fleetRules.hostDown({ id: h.id, labels: h.labels }, now);
+    }
     this.alerting.tick(now);
     await this.releaseInhibitedHeals();
     const w = this.windows.sweep(now);
@@ -270,6 +275,7 @@ export class Core {
   async releaseHost(host: string): Promise<{ heals: string[]; alerts: number }> {
     const heals = this.heal.release(host);
     const alerts = this.alerting.release(host);
+    await this.fleetRules.hostGone(host, this.deps.clock.now());
     this.hosts.forget(host);
     for (const k of [...this.holding]) if (k.endsWith(`\u0000${host}`)) this.holding.delete(k);
     for (const k of [...this.inhibitedHeals.keys()]) if (k.endsWith(`\u0000${host}`)) this.inhibitedHeals.delete(k);
@@ -352,6 +358,7 @@ export class Core {
   /** A slot freed for a heal a concurrency brake deferred: heal its alert again if it still fires. */
   private async retryDeferred(ruleId: string, host: string): Promise<void> {
     const rule = this.ruleById.get(ruleId);
+    if (rule?.fleet) return this.fleetRules.retryDeferred(rule, host);
     const alert = this.alerting.get(ruleId, host);
     if (rule?.heal && alert?.state === 'firing') await this.healAlert(rule, alert);
   }

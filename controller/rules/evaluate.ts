@@ -65,7 +65,10 @@ function retentionOf(rules: readonly Rule[]): Map<string, Keep> {
     const before = out.get(id);
     out.set(id, { ms: Math.max(before?.ms ?? 0, w.overMs), thin: (before?.thin ?? true) && THINNABLE.has(w.fn) });
   };
-  for (const r of rules) walk(r.when);
+  for (const r of rules) {
+    walk(r.when);
+    walk(r.fleet?.where);
+  }
   return out;
 }
 
@@ -79,11 +82,18 @@ export class Evaluator {
   private readonly engines = new Map<string, EvalEntry>();
   private readonly hostKeys = new Map<string, { labels: HostView['labels']; key: string }>();
 
-  /** `windows` outlives the evaluator: a rule reload keeps the history of the paths still read. */
+  /** The rules judged host by host (those with `when`). */
+  readonly rules: readonly Rule[];
+
+  /**
+   * Takes the whole rule set: windows are kept for `when` and fleet rules' `where` alike.
+   * `windows` outlives the evaluator: a rule reload keeps the history of the paths still read.
+   */
   constructor(
-    readonly rules: readonly Rule[],
+    rules: readonly Rule[],
     readonly windows = new Windows(),
   ) {
+    this.rules = rules.filter((r) => r.when);
     windows.setRetention(retentionOf(rules));
   }
 

@@ -1,51 +1,13 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { ACTIONS, check, isActionName } from '../../protocol/index.js';
-import { tidy, zDuration } from '../../protocol/zod.js';
-import { leaf } from './leaf.js';
+import { zDuration } from '../../protocol/zod.js';
+import { when } from './condition-schema.js';
+import { fleetSchema } from './fleet-schema.js';
 import { checkSummary } from './template.js';
 
+export type { Condition } from './condition-schema.js';
 export { FACTS, OPERATORS } from './leaf.js';
-
-export type Condition = { all: Condition[] } | { any: Condition[] } | { not: Condition } | z.infer<typeof leaf>;
-
-/**
- * Checks a condition tree by hand rather than with a zod union, so an error points at the
- * exact leaf and field (a union would only say "no branch matched").
- */
-function checkCondition(value: unknown, path: (string | number)[], ctx: z.RefinementCtx, top: boolean): void {
-  const fail = (message: string, at = path) => ctx.addIssue({ code: 'custom', path: at, message });
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail(top ? 'expected {"all": […]}, {"any": […]} or {"not": …}' : 'expected a condition object');
-  }
-  const keys = Object.keys(value);
-  const group = keys.find((k) => k === 'all' || k === 'any' || k === 'not');
-  if (group) {
-    if (keys.length > 1)
-      return fail(
-        `a "${group}" group takes no other fields (found ${keys
-          .filter((k) => k !== group)
-          .map((k) => JSON.stringify(k))
-          .join(', ')})`,
-      );
-    const inner = (value as Record<string, unknown>)[group];
-    if (group === 'not') return checkCondition(inner, [...path, 'not'], ctx, false);
-    if (!Array.isArray(inner) || inner.length === 0) return fail(`"${group}" must be a non-empty array of conditions`, [...path, group]);
-    inner.forEach((c, i) => checkCondition(c, [...path, group, i], ctx, false));
-    return;
-  }
-  if (top) return fail('the top of "when" must be {"all": […]}, {"any": […]} or {"not": …}');
-  const parsed = leaf.safeParse(value);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const message =
-        issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} in a condition` : tidy(issue.message);
-      ctx.addIssue({ code: 'custom', path: [...path, ...(issue.path as (string | number)[])], message });
-    }
-  }
-}
-
-const when = z.custom<{ all: Condition[] } | { any: Condition[] } | { not: Condition }>(() => true).superRefine((w, ctx) => checkCondition(w, [], ctx, true));
 
 /** Checks one step's action and params against the catalogue; the rule keeps its params as written. */
 function checkStep(step: { action: string; params: Record<string, unknown> }, path: (string | number)[], ctx: z.RefinementCtx): void {
@@ -146,6 +108,8 @@ export const ruleSchema = z
       .strictObject({ window: zDuration.default(600_000), changes: z.number().int().min(2).default(10) })
       .prefault({})
       .transform((f) => ({ windowMs: f.window, changes: f.changes })),
+    /** A fleet condition: the hosts the rule selects judged as a whole (controller/rules/fleet.ts). */
+    fleet: fleetSchema.optional(),
     /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
     schedule: schedule.optional(),
     /** shadow: alert, and record what would have run, without running it. Default: the namespace's mode. */
@@ -179,10 +143,11 @@ export const ruleSchema = z
       .optional(),
   })
   .superRefine((r, ctx) => {
-    if (r.schedule === undefined && r.when === undefined)
-      ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when", unless it runs on a "schedule"' });
-    if (r.schedule !== undefined && r.when !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a rule runs either on a condition ("when") or on a "schedule", not both' });
+    const kinds = [r.when && 'when', r.fleet && 'fleet', r.schedule !== undefined && 'schedule'].filter(Boolean);
+    if (kinds.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when" (per host), "fleet" (the hosts as a whole) or a "schedule"' });
+    if (kinds.length > 1)
+      ctx.addIssue({ code: 'custom', path: [kinds[1] as string], message: `a rule has one of "when", "fleet" or "schedule", not ${kinds.join(' and ')}` });
     if (r.schedule !== undefined && r.heal === undefined)
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
   });
