@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FACT_FAMILIES } from '../../controller/fact-series.js';
 import { createMetrics } from '../../controller/metrics.js';
 import { DASHBOARDS_DIR, allPanels, loadDashboards, metricNames, panelQueries, variableQueries, yamlValues, type Dashboard } from '../helpers/dashboards.js';
 
@@ -120,6 +121,16 @@ describe('Grafana dashboards', () => {
     expect(host).toMatchObject({ type: 'query', definition: 'label_values(laas_host_up, host)' });
     expect(variableQueries(d)).toEqual(['label_values(laas_host_up, host)']);
     for (const q of panelQueries(d)) expect(q.expr, `${q.panel} ${q.refId}`).toContain('host="$host"');
+    // Each host series in a query is filtered, not only the first: `a{host="$host"} / b` would mix every host's b in.
+    for (const q of panelQueries(d))
+      for (const m of q.expr.matchAll(/\b(laas_host_\w+)(\{[^}]*\})?/g)) expect(m[2] ?? '', `${q.panel} ${q.refId}: ${m[1]}`).toContain('host="$host"');
+  });
+
+  it('shows every fact series the controller exports on the host dashboard', () => {
+    const used = new Set(panelQueries(byFile('host-detail.json')).flatMap((q) => metricNames(q.expr)));
+    const missing = FACT_FAMILIES.map((f) => f.name).filter((n) => !used.has(n));
+    expect(missing, 'fact series (controller/fact-series.ts) no host-detail panel shows').toEqual([]);
+    expect(FACT_FAMILIES.length).toBeGreaterThan(50);
   });
 
   it('uses only metric names that controller/metrics.ts defines', async () => {
