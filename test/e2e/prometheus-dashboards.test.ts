@@ -38,7 +38,7 @@ const GRAFANA_VARS = { __rate_interval: '1m', __interval: '15s', __range: '5m', 
 const SIM_HOSTS = ['sim-1', 'sim-2', 'sim-3', 'sim-4'];
 /** Series any Linux agent sends with nothing configured, on any machine: the ones web-1's panels must show. */
 const REAL_AGENT_SERIES =
-  /^laas_host_(up|last_seen_timestamp_seconds|cpu_\w+|memory_(used_percent|available_bytes|total_bytes|swap_used_percent|swap_used_bytes)|disk_(used_percent|total_bytes|read_only)|service_(up|changed_timestamp_seconds)|system_(uptime_seconds|processes|zombies|fds_used|tcp_established))$/;
+  /^laas_host_(up|last_seen_timestamp_seconds|cpu_\w+|memory_(used_percent|available_bytes|total_bytes|swap_used_percent|swap_used_bytes)|disk_(used_percent|total_bytes|read_only)|service_(up|changed_timestamp_seconds)|system_(uptime_seconds|reboot_required|processes|zombies|fds_used|tcp_established))$/;
 const GiB = 2 ** 30;
 
 /**
