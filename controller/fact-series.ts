@@ -183,6 +183,8 @@ export const FACT_SECTIONS: readonly Section[] = [
   // or remote-write from it); their count per source shows a source going quiet or chatty.
   keyed('source', 'source', (s) => s.metric, [
     ['laas_host_metric_series', 'Series the agent scraped from a Prometheus exporter source', (m) => Object.keys(m).length],
+    // The agent's own `up` for the source (not the exporter's): a failed scrape still has its 4 synthetic series.
+    ['laas_host_metric_up', "1 when the source's last scrape read and parsed its page, 0 when not", (m) => m.up],
   ]),
 ];
 

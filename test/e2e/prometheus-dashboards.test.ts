@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARDS_DIR, fillVariables, loadDashboards, panelQueries, type PanelQuery } from '../helpers/dashboards.js';
+import { DASHBOARDS_DIR, fillVariables, loadDashboards, metricNames, panelQueries, type PanelQuery } from '../helpers/dashboards.js';
+import { everyFact } from '../helpers/every-fact.js';
 import { AGENT_TOKEN, Fleet } from '../helpers/fleet.js';
 import { freePort, stopAll, waitFor } from '../helpers/procs.js';
 import { startReceiver } from '../helpers/receiver.js';
@@ -35,6 +36,9 @@ interface PromSample {
 const GRAFANA_VARS = { __rate_interval: '1m', __interval: '15s', __range: '5m', __range_s: '300', datasource: 'laas-prometheus' };
 
 const SIM_HOSTS = ['sim-1', 'sim-2', 'sim-3', 'sim-4'];
+/** Series any Linux agent sends with nothing configured, on any machine: the ones web-1's panels must show. */
+const REAL_AGENT_SERIES =
+  /^laas_host_(up|last_seen_timestamp_seconds|cpu_\w+|memory_(used_percent|available_bytes|total_bytes|swap_used_percent|swap_used_bytes)|disk_(used_percent|total_bytes|read_only)|service_(up|changed_timestamp_seconds)|system_(uptime_seconds|reboot_required|processes|zombies|fds_used|tcp_established))$/;
 const GiB = 2 ** 30;
 
 /**
@@ -146,25 +150,38 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
       metrics: { listen: `127.0.0.1:${agentMetricsPort}` },
       services: [{ name: 'svc', probe: { tcp: `127.0.0.1:${svc.port}` }, probeInterval: '250ms', restart: svc.restart }],
     });
-    for (const id of SIM_HOSTS) {
+    for (const [i, id] of SIM_HOSTS.entries()) {
       const sim = new SimAgent(fleet.url, AGENT_TOKEN, id, { role: 'sim' }, 1000);
-      sim.services = { web: { up: true, since: Date.now() }, worker: { up: true, since: Date.now() }, cache: { up: true, since: Date.now() } };
+      sim.services = {
+        web: { up: true, since: Date.now(), latencyMs: 12 + i, status: 200 },
+        worker: { up: true, since: Date.now() },
+        cache: { up: true, since: Date.now() },
+      };
       if (id === 'sim-2') sim.outcome = 'failed';
       await sim.connect();
       sims.push(sim);
     }
     const report = () =>
-      sims.forEach((s, i) =>
+      sims.forEach((s, i) => {
+        // Every fact the protocol knows (io, system, checks, certs, pings, DNS, logs…), with this test's own
+        // cpu, memory, disks and network; services stay the sim's own (the faults above flip them).
+        const { service: _, ...every } = everyFact(i);
         s.sample('interval', {
+          ...every,
           cpu: { usage: 10 + 20 * i + Math.random() * 5, load1: 0.5 + i, load5: 0.4 + i, load15: 0.3 + i },
-          memory: { usedPercent: 40 + 10 * i, availableBytes: (8 - i) * GiB, totalBytes: 16 * GiB },
+          memory: { ...every.memory!, usedPercent: 40 + 10 * i, availableBytes: (8 - i) * GiB, totalBytes: 16 * GiB },
           disk: {
-            '/': { usedPercent: 30 + 5 * i, freeBytes: (70 - 5 * i) * GiB, totalBytes: 100 * GiB },
-            '/data': { usedPercent: i === 0 ? 95 : 50, freeBytes: (i === 0 ? 25 : 250) * GiB, totalBytes: 500 * GiB },
+            '/': { usedPercent: 30 + 5 * i, freeBytes: (70 - 5 * i) * GiB, totalBytes: 100 * GiB, inodesUsedPercent: 10 + i, readOnly: false },
+            '/data': { usedPercent: i === 0 ? 95 : 50, freeBytes: (i === 0 ? 25 : 250) * GiB, totalBytes: 500 * GiB, inodesUsedPercent: 92, readOnly: i === 0 },
           },
-          net: { eth0: { rxBytesPerSec: 1e6 * (i + 1), txBytesPerSec: 5e5 * (i + 1) }, eth1: { rxBytesPerSec: 2e4, txBytesPerSec: 1e4 } },
-        }),
-      );
+          net: { eth0: { ...every.net!.eth0, rxBytesPerSec: 1e6 * (i + 1), txBytesPerSec: 5e5 * (i + 1) }, eth1: every.net!.eth1 },
+          // What the agent's scrape source reports: the exporter's series and its own up (0 for the app's, which fails).
+          metric: {
+            node: { node_load1: 0.5, up: 1, scrape_duration_seconds: 0.01, scrape_samples_scraped: 1, scrape_series_dropped: 0 },
+            app: { up: 0, scrape_duration_seconds: 0.2, scrape_samples_scraped: 0, scrape_series_dropped: 0 },
+          },
+        });
+      });
     report();
     sampler = setInterval(report, 1000);
 
@@ -247,7 +264,10 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
   it("the host dashboard shows the real agent's host and its service", async () => {
     const host = loadDashboards().find((b) => b.file === 'host-detail.json')!.dashboard;
     // The real agent reports what this machine has: cpu, memory, its root filesystem, its service.
-    const wanted = panelQueries(host).filter((q) => !/network|disk_free/.test(q.expr));
+    // Checks, certs, pings, DNS, logs and scrapes need configuring; interfaces, block devices, inodes,
+    // systemd, chrony and rates after one interval depend on the machine (a container has fewer).
+    const wanted = panelQueries(host).filter((q) => metricNames(q.expr).every((n) => REAL_AGENT_SERIES.test(n)));
+    expect(wanted.length).toBeGreaterThan(20);
     expect(await emptyQueries(wanted, { ...GRAFANA_VARS, host: 'web-1' })).toEqual([]);
     expect(await value('laas_host_service_up{host="web-1",service="svc"}')).toBe(1);
     expect(await value('laas_host_memory_total_bytes{host="web-1"}')).toBeGreaterThan(0);
@@ -278,6 +298,34 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
     expect((await query('laas_host_network_receive_bytes_per_second{host="sim-2"}')).map((s) => s.metric.interface).sort()).toEqual(['eth0', 'eth1']);
     expect(await value('laas_host_service_up{host="sim-2",service="worker"}')).toBe(0);
     expect(await value('sum(laas_notify_attempts_total{receiver="ops",outcome="sent"})')).toBeGreaterThanOrEqual(1);
+  });
+
+  it("the host dashboard's fact panels show what sim-1 sent, entry by entry", async () => {
+    const host = loadDashboards().find((b) => b.file === 'host-detail.json')!.dashboard;
+    /** A panel query's answer for sim-1, as {label value: number} by the entry's label. */
+    const shown = async (title: string, refId: string, label: string): Promise<Record<string, number>> => {
+      const q = panelQueries(host).find((x) => x.panel === title && x.refId === refId);
+      expect(q, `host-detail panel "${title}" ${refId}`).toBeDefined();
+      const r = await query(fillVariables(q!.expr, { ...GRAFANA_VARS, host: 'sim-1' }));
+      return Object.fromEntries(r.map((x) => [x.metric[label] ?? '', Number(x.value[1])]));
+    };
+    expect(await shown('Checks now', 'A', 'check')).toEqual({ 'disk-root': 1, load: 0 });
+    expect(await shown('Mounts now', 'D', 'mount')).toEqual({ '/': 0, '/data': 1 });
+    expect(await shown('Mounts now', 'C', 'mount')).toEqual({ '/': 10, '/data': 92 });
+    expect(await shown('Exporter sources now', 'A', 'source')).toEqual({ node: 1, app: 0 });
+    expect(await shown('Exporter sources now', 'B', 'source')).toEqual({ node: 5, app: 4 });
+    expect(await shown('Certificates: days left', 'A', 'cert')).toEqual({ 'www-tls': 12.5 });
+    expect(await shown('Interfaces up and down', 'A', 'interface')).toEqual({ eth0: 1, eth1: 0 });
+    expect(await shown('Pings and DNS answering', 'A', 'ping')).toEqual({ gateway: 1 });
+    expect(await shown('Pings and DNS answering', 'B', 'dns')).toEqual({ 'www-a': 1 });
+    expect(await shown('Ping round trip', 'A', 'ping')).toEqual({ gateway: 0.0008 });
+    expect(await shown('I/O await, by device', 'A', 'device')).toEqual({ sda: 0.0045 });
+    expect(await shown('Log matches', 'A', 'log')).toEqual({ 'app-errors': 3 });
+    expect(await shown('Services now', 'C', 'service')).toEqual({ web: 0.012 });
+    expect(await shown('Services now', 'D', 'service')).toEqual({ web: 200 });
+    expect(await shown('File descriptors', 'B', '')).toEqual({ '': 65_536 });
+    expect(await shown('Reboot required', 'A', '')).toEqual({ '': 1 });
+    expect(await shown('Swap-in', 'A', '')).toEqual({ '': 3 });
   });
 
   it('the real agent serves its own /metrics when configured: facts, link, instructions', async () => {

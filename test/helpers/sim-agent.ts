@@ -19,7 +19,8 @@ export class SimAgent {
   reconnect = { minMs: 250, maxMs: 5000 };
   private attempt = 0;
   private retryAfterMs = 0;
-  services: Record<string, { up: boolean; since: number }> = {};
+  /** What it reports as the `service` fact; setService keeps only up and since (a change is a new probe result). */
+  services: NonNullable<Sample['service']> = {};
   outcome: Result['outcome'] = 'succeeded';
   /** When set, a successful service.restart brings the service back (as a real restart would). */
   healOnRun = false;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FACT_FAMILIES } from '../../controller/fact-series.js';
 import { createMetrics } from '../../controller/metrics.js';
 import { DASHBOARDS_DIR, allPanels, loadDashboards, metricNames, panelQueries, variableQueries, yamlValues, type Dashboard } from '../helpers/dashboards.js';
 
@@ -20,6 +21,26 @@ function known(name: string, names: Map<string, string>): boolean {
   if (names.has(name)) return true;
   const m = /^(.*)_(bucket|sum|count)$/.exec(name);
   return m !== null && ['histogram', 'summary'].includes(names.get(m[1]) ?? '') && (m[2] !== 'bucket' || names.get(m[1]) === 'histogram');
+}
+
+interface Override {
+  matcher: { id: string; options: string };
+  properties: { id: string; value: unknown }[];
+}
+
+/** The Grafana units that fit a query, from its metric's base-unit suffix (fact-series.ts names); undefined: a count, any unit. */
+function expectedUnits(expr: string): string[] | undefined {
+  const name = metricNames(expr)[0] ?? '';
+  if (name.endsWith('_timestamp_seconds')) {
+    if (/time\(\)\s*-/.test(expr)) return ['s', 'dtdurations'];
+    if (/\*\s*1000\b/.test(expr)) return ['dateTimeAsIso'];
+    return ['dateTimeAsIso', 'dateTimeFromNow'];
+  }
+  if (name.endsWith('_percent')) return ['percent'];
+  if (name.endsWith('_bytes_per_second')) return ['Bps', 'binBps'];
+  if (name.endsWith('_bytes')) return ['bytes', 'decbytes'];
+  if (name.endsWith('_seconds')) return ['s', 'dtdurations'];
+  return undefined;
 }
 
 describe('Grafana dashboards', () => {
@@ -120,6 +141,43 @@ describe('Grafana dashboards', () => {
     expect(host).toMatchObject({ type: 'query', definition: 'label_values(laas_host_up, host)' });
     expect(variableQueries(d)).toEqual(['label_values(laas_host_up, host)']);
     for (const q of panelQueries(d)) expect(q.expr, `${q.panel} ${q.refId}`).toContain('host="$host"');
+    // Each host series in a query is filtered, not only the first: `a{host="$host"} / b` would mix every host's b in.
+    for (const q of panelQueries(d))
+      for (const m of q.expr.matchAll(/\b(laas_host_\w+)(\{[^}]*\})?/g)) expect(m[2] ?? '', `${q.panel} ${q.refId}: ${m[1]}`).toContain('host="$host"');
+  });
+
+  it('shows every fact series the controller exports on the host dashboard', () => {
+    const used = new Set(panelQueries(byFile('host-detail.json')).flatMap((q) => metricNames(q.expr)));
+    const missing = FACT_FAMILIES.map((f) => f.name).filter((n) => !used.has(n));
+    expect(missing, 'fact series (controller/fact-series.ts) no host-detail panel shows').toEqual([]);
+    expect(FACT_FAMILIES.length).toBeGreaterThan(50);
+  });
+
+  it("gives each host panel's series the unit its name says (percent, bytes, seconds, ages, dates)", () => {
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const p of allPanels(byFile('host-detail.json'))) {
+      const fc = (p as unknown as { fieldConfig?: { defaults?: { unit?: string }; overrides?: Override[] } }).fieldConfig ?? {};
+      const renamed = (p as unknown as { transformations?: { id: string; options: { renameByName?: Record<string, string> } }[] }).transformations?.find(
+        (t) => t.id === 'organize',
+      )?.options.renameByName;
+      for (const t of p.targets ?? []) {
+        // A series is shown under its legend (time series) or its column name (tables); an override by that name sets its unit.
+        const shownAs = renamed?.[`Value #${t.refId}`] ?? t.legendFormat;
+        const override = fc.overrides?.find((o) => o.matcher.id === 'byName' && o.matcher.options === shownAs)?.properties.find((x) => x.id === 'unit');
+        const unit = (override?.value as string | undefined) ?? fc.defaults?.unit ?? '';
+        const want = expectedUnits(t.expr!);
+        if (want) checked++;
+        if (want && !want.includes(unit)) wrong.push(`panel ${p.id} "${p.title}" ${t.refId} (${t.expr}): ${unit}, expected one of ${want.join(' ')}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(30);
+    // The checker knows each kind.
+    expect(expectedUnits('laas_host_io_await_seconds{host="$host"}')).toContain('s');
+    expect(expectedUnits('time() - laas_host_check_run_timestamp_seconds{host="$host"}')).toContain('dtdurations');
+    expect(expectedUnits('max(laas_host_cert_expiry_timestamp_seconds{host="$host"}) * 1000')).toEqual(['dateTimeAsIso']);
+    expect(expectedUnits('laas_host_system_zombies{host="$host"}')).toBeUndefined();
   });
 
   it('uses only metric names that controller/metrics.ts defines', async () => {

@@ -142,6 +142,19 @@ describe('per-host fact gauges', () => {
     for (const [series, value] of Object.entries(expected)) expect(s.get(series), series).toBeCloseTo(value, 9);
     // Scraped series and text facts stay out.
     expect([...s.keys()].filter((k) => k.includes('nginx_up') || k.includes('java'))).toEqual([]);
+    // nginx's page has no `up` of the agent's own (a test sample): no series rather than a made-up 1.
+    expect(seriesOf(s, 'laas_host_metric_up')).toEqual([]);
+  });
+
+  it("exports each scrape source's up, the one of its synthetic series a dashboard needs", async () => {
+    const m = createMetrics();
+    const failed = { up: 0, scrape_duration_seconds: 0.2, scrape_samples_scraped: 0, scrape_series_dropped: 0 };
+    m.facts.record('web-1', sample({ metric: { node: { ...failed, up: 1, node_load1: 0.5 }, app: failed } }));
+    const s = await scrape(m);
+    expect(s.get('laas_host_metric_up{host="web-1",source="node"}')).toBe(1);
+    expect(s.get('laas_host_metric_up{host="web-1",source="app"}')).toBe(0);
+    // A failed scrape still counts its synthetic series: the count alone cannot tell it from a small page.
+    expect(s.get('laas_host_metric_series{host="web-1",source="app"}')).toBe(4);
   });
 
   it('has no series for a field the agent left out, and drops one the agent stops sending', async () => {
