@@ -48,12 +48,14 @@ export interface Judgement {
   insufficient: Set<string>;
 }
 
-/** Functions that read a thinned series as they would the whole one (store.ts THIN_POINTS). */
+/** Functions that read a thinned series, or one kept as runs, as they would the whole one (store.ts KeepMode). */
 const THINNABLE = new Set(['avg', 'last', 'delta', 'predict', 'quantile']);
+const RUNNABLE = new Set(['changes', 'absent', 'min', 'max', 'last']);
 
 /** Every windowed leaf's series id with the longest window over it, and whether it may be thinned: what the windows must keep. */
 function retentionOf(rules: readonly Rule[]): Map<string, Keep> {
   const out = new Map<string, Keep>();
+  const fns = new Map<string, string[]>();
   const walk = (c: unknown): void => {
     if (typeof c !== 'object' || c === null) return;
     const o = c as Record<string, unknown>;
@@ -62,12 +64,17 @@ function retentionOf(rules: readonly Rule[]): Map<string, Keep> {
     const w = windowOf(o);
     if (!w || typeof o.fact !== 'string') return;
     const id = seriesIdOf(o.fact, typeof o.path === 'string' ? o.path : undefined);
-    const before = out.get(id);
-    out.set(id, { ms: Math.max(before?.ms ?? 0, w.overMs), thin: (before?.thin ?? true) && THINNABLE.has(w.fn) });
+    const before = fns.get(id) ?? [];
+    fns.set(id, [...before, w.fn]);
+    out.set(id, { ms: Math.max(out.get(id)?.ms ?? 0, w.overMs), mode: 'all' });
   };
   for (const r of rules) {
     walk(r.when);
     walk(r.fleet?.where);
+  }
+  for (const [id, keep] of out) {
+    const used = fns.get(id) ?? [];
+    keep.mode = used.every((f) => THINNABLE.has(f)) ? 'thin' : used.every((f) => RUNNABLE.has(f)) ? 'runs' : 'all';
   }
   return out;
 }

@@ -48,8 +48,10 @@ export class Series {
   /**
    * Adds a point. With a `step`, the newest point replaces the last one while it is within
    * `step` of the one before: points stay about a step apart and the last is always the newest.
+   * With `runs`, a value equal to the last two moves the last one's time instead: a run of equal
+   * values is its first and its latest point.
    */
-  push(at: number, v: number, step = 0): void {
+  push(at: number, v: number, step = 0, runs = false): void {
     if (this.end === this.start) {
       this.start = this.end = 0;
       this.base = Math.floor(at);
@@ -58,6 +60,11 @@ export class Series {
     const t = Math.floor(at) - this.base;
     this.valueAt = at;
     this.hasValues = true;
+    const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
+    if (runs && this.end - this.start >= 2 && same(v, this.v[this.end - 1]) && same(v, this.v[this.end - 2])) {
+      this.t[this.end - 1] = t;
+      return;
+    }
     if (step > 0 && this.end - this.start >= 2 && t - this.t[this.end - 2] < step) {
       this.t[this.end - 1] = t;
       this.v[this.end - 1] = v;

@@ -1,17 +1,22 @@
 import { Series } from './series.js';
 
-/** What a series id needs kept: how long, and whether every sample must stay (see `thin`). */
+/**
+ * How a series may be kept, from the functions that read it:
+ * - `thin` (read only by avg, last, delta, predict, quantile): about THIN_POINTS points over its
+ *   retention, the newest always exact;
+ * - `runs` (read only by changes, absent, min, max, last): a run of equal values keeps its
+ *   first and its latest point, which answers those exactly — a service up all hour is 2 points;
+ * - `all`: every sample (count, sum, rate, or a mix).
+ */
+export type KeepMode = 'thin' | 'runs' | 'all';
+
+/** What a series id needs kept: how long, and how (KeepMode). */
 export interface Keep {
   ms: number;
-  /** Only read by functions that stay true on a thinned series (avg, last, delta, predict, quantile). */
-  thin: boolean;
+  mode: KeepMode;
 }
 
-/**
- * A thinned series keeps about this many points over its retention: a 6 h window at 10 s
- * samples is 2,160 points a series, and predict or avg over 6 h reads as true from 360. Functions
- * that count every sample or every change (count, sum, min, max, rate, changes) keep them all.
- */
+/** A thinned series keeps about this many points over its retention (6 h at 10 s would be 2,160). */
 export const THIN_POINTS = 360;
 
 /** A wildcard key that has sent nothing for this long is forgotten (its `absent` resolves then). */
@@ -51,7 +56,8 @@ export class Windows {
   observe(host: string, seriesId: string, at: number, present: readonly { key: string; value: unknown }[]): Map<string, Series> {
     const keep = this.retention.get(seriesId);
     const retention = keep?.ms ?? 0;
-    const step = keep?.thin ? retention / THIN_POINTS : 0;
+    const step = keep?.mode === 'thin' ? retention / THIN_POINTS : 0;
+    const runs = keep?.mode === 'runs';
     let groups = this.hosts.get(host);
     if (!groups) this.hosts.set(host, (groups = new Map<string, Map<string, Series>>()));
     let group = groups.get(seriesId);
@@ -67,7 +73,7 @@ export class Windows {
       now.add(key);
       let s = group.get(key);
       if (!s) group.set(key, (s = new Series(at)));
-      if (value !== undefined) s.push(at, windowValue(value), step);
+      if (value !== undefined) s.push(at, windowValue(value), step, runs);
     }
     for (const [key, s] of group) {
       if (at > s.seenAt) s.seenAt = at;

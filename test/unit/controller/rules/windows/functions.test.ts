@@ -132,6 +132,37 @@ describe('series ring', () => {
     expect(computeWindow('predict', w, { at: 600_000, aheadMs: 60_000 })).toBeCloseTo(660);
   });
 
+  it('kept as runs, answers changes, min, max and last as the whole series does (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.constantFrom(0, 1, 2, Number.NaN)), { maxLength: 200 }),
+        fc.integer({ min: 1, max: 600 }),
+        (steps, over) => {
+          const all = new Series(0);
+          const runs = new Series(0);
+          let t = 0;
+          for (const [dt, v] of steps) {
+            t += dt;
+            all.push(t, v);
+            runs.push(t, v, 0, true);
+          }
+          const from = t - over;
+          const [a, r] = [all.window(from), runs.window(from)];
+          for (const fn of ['changes', 'min', 'max', 'last'] as const) {
+            const x = computeWindow(fn, a, { at: t });
+            const y = computeWindow(fn, r, { at: t });
+            if (!(x === y || (Number.isNaN(x) && Number.isNaN(y)))) return false;
+          }
+          return (a.length === 0) === (r.length === 0) && r.length <= a.length; // absent alike
+        },
+      ),
+      { numRuns: 500 },
+    );
+    const s = new Series(0);
+    for (let t = 0; t < 3600; t += 10) s.push(t, 1, 0, true);
+    expect(s.length).toBe(2);
+  });
+
   it('keeps times exact across a rebase, weeks after its first point', () => {
     const day = 86_400_000;
     const s = new Series(0);
