@@ -31,6 +31,9 @@ export const remoteWriteSchema = z
   .superRefine((c, ctx) => {
     if (c.basicAuth && c.bearerToken) ctx.addIssue({ code: 'custom', path: ['bearerToken'], message: 'give "basicAuth" or "bearerToken", not both' });
     if (c.minBackoff > c.maxBackoff) ctx.addIssue({ code: 'custom', path: ['minBackoff'], message: 'must not be longer than "maxBackoff"' });
+    // A batch larger than the bound would be dropped as it is queued: nothing would ever be sent.
+    if (c.maxQueuedSamples < c.maxSamplesPerSend)
+      ctx.addIssue({ code: 'custom', path: ['maxQueuedSamples'], message: 'must be at least "maxSamplesPerSend" (a batch must fit in the queue)' });
     if (c.timeout >= c.interval * 10) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be shorter than 10 intervals' });
   });
 

@@ -28,10 +28,14 @@ export class BatchQueue {
     return this.batches.length - this.head;
   }
 
-  push(batch: Batch): void {
+  /**
+   * Queues a batch; `inFlight` is the samples of the batch being sent (or retried) outside the
+   * queue, counted against the bound too, so everything waiting stays within `maxSamples`.
+   */
+  push(batch: Batch, inFlight = 0): void {
     this.batches.push(batch);
     this.queued += batch.samples;
-    while (this.queued > this.maxSamples && this.length > 0) this.onDrop(this.take()!.samples);
+    while (this.queued + inFlight > this.maxSamples && this.length > 0) this.onDrop(this.take()!.samples);
   }
 
   /** The oldest batch, taken out. */

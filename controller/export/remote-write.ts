@@ -69,7 +69,8 @@ export class RemoteWriter {
       const now = (this.deps.clock ?? Date.now)();
       const overflow = (n: number) => this.deps.metrics.dropped.inc({ remote: this.remote }, n);
       for (const series of this.deps.latest.series(now, this.target.maxSamplesPerSend, this.target.maxSeriesPerHost, overflow)) {
-        this.queue.push({ body: encodeWriteRequest(series), samples: series.length });
+        // The batch being retried counts against the bound: the queue gauge never passes maxQueuedSamples.
+        this.queue.push({ body: encodeWriteRequest(series), samples: series.length }, this.sending?.samples ?? 0);
         this.wake?.();
         this.deps.metrics.queued.set({ remote: this.remote }, this.queuedSamples);
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -88,11 +89,16 @@ export class RemoteWriter {
       this.sending ??= this.queue.take();
       metrics.queued.set({ remote: this.remote }, this.queuedSamples);
       if (!this.sending) {
+        // The abort listener goes with the wait: one left per idle spell (each interval) piled up for good.
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          const done = () => {
+            signal.removeEventListener('abort', done);
+            this.wake = undefined;
+            resolve();
+          };
+          this.wake = done;
+          signal.addEventListener('abort', done, { once: true });
         });
-        this.wake = undefined;
         continue;
       }
       const batch = this.sending;

@@ -23,6 +23,8 @@ describe('remoteWrite in controller.json', () => {
     [{ url: 'http://x/write', bearerToken: 'a', basicAuth: { username: 'u', password: 'p' } }, 'give "basicAuth" or "bearerToken", not both'],
     [{ url: 'http://x/write', interval: 15 }, '/remoteWrite/0/interval'],
     [{ url: 'http://x/write', queue: 1 }, 'unknown field "queue"'],
+    // A batch bigger than the queue was dropped as it was queued: nothing was ever sent.
+    [{ url: 'http://x/write', maxSamplesPerSend: 500, maxQueuedSamples: 499 }, 'must be at least "maxSamplesPerSend"'],
   ])('refuses %j', (entry, message) => {
     expect(() => parseControllerConfig({ remoteWrite: [entry] }, 'controller.json')).toThrow(message);
   });

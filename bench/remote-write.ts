@@ -1,0 +1,322 @@
+/**
+ * Remote-write (controller/export/) at fleet scale, in this process with the controller's own
+ * classes (LatestFacts → RemoteWriter → protobuf + snappy → fetch), each host's facts being
+ * test/helpers/every-fact.ts (every fact kind of issue 18: cpu, memory, system, 2 mounts,
+ * 2 interfaces, 1 disk device, 2 services, 2 checks and their perfdata, an exporter's metrics,
+ * a cert, a ping, a dns and a log probe). Three modes:
+ * - encode: one collection of every host's series, sliced as the writer sends them and encoded
+ *   (no network): wall and CPU per collection, series per host, bytes per request and sample;
+ * - send: a real Prometheus (the Debian package's binary, remote-write receiver on, a fresh data
+ *   folder) receiving for --seconds; each host's facts recorded anew every interval as agents'
+ *   samples would be; every request timed (fetch wrapped): samples/s, request sizes, p50/p99;
+ * - down: the receiver unreachable (a port nobody listens on) for --seconds with the facts still
+ *   arriving each interval: RSS and heap every second, the queue gauge and the dropped count —
+ *   the memory must level off once the queue holds maxQueuedSamples.
+ * What the controller does before a sample reaches onFacts (the link, validation, rules) is
+ * controller-scale's; this measures what remote-write adds.
+ *
+ *   npm run build && node --expose-gc dist/bench/remote-write.js --mode encode|send|down [--hosts 20000]
+ *     [--seconds 60] [--interval 15s] [--max-queued 2000000] [--per-send 2000] [--out bench/results/remote-write.json]
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { LatestFacts } from '../controller/export/latest-facts.js';
+import { RemoteWriter, type RemoteWriteMetrics } from '../controller/export/remote-write.js';
+import { encodeWriteRequest } from '../controller/export/write-request.js';
+import { parseDuration, type Logger, type Sample } from '../protocol/index.js';
+import { everyFact } from '../test/helpers/every-fact.js';
+import { freePort } from '../test/helpers/procs.js';
+import { HAVE_PROMETHEUS, PROMETHEUS, startPrometheus } from '../test/helpers/prometheus.js';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+};
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const MiB = 2 ** 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+const hostName = (i: number) => `host-${String(i).padStart(5, '0')}`;
+
+/** Every host's facts, freshly made objects each time, as decoded samples would be. */
+function arrive(latest: LatestFacts, hosts: number, round: number): void {
+  const now = Date.now();
+  for (let i = 0; i < hosts; i++) {
+    const sample = { seq: round, ts: now, trigger: 'interval', ...everyFact(i + round, now) } as Sample;
+    latest.record(hostName(i), sample, now);
+  }
+}
+
+function metrics(): { m: RemoteWriteMetrics; total: (c: 'sent' | 'failed' | 'dropped' | 'retries') => Promise<number> } {
+  const registers = [new Registry()];
+  const counter = (name: string) => new Counter({ name, help: name, labelNames: ['remote'], registers });
+  const m: RemoteWriteMetrics = {
+    sent: counter('sent'),
+    failed: counter('failed'),
+    dropped: counter('dropped'),
+    retries: counter('retries'),
+    queued: new Gauge({ name: 'queued', help: 'queued', labelNames: ['remote'], registers }),
+  };
+  return { m, total: async (c) => (await m[c].get()).values.reduce((a, v) => a + v.value, 0) };
+}
+
+const log: Logger = {
+  info: () => undefined,
+  debug: () => undefined,
+  warn: (o: unknown, msg?: string) => console.error('warn', msg, JSON.stringify(o)),
+  error: (o: unknown, msg?: string) => console.error('error', msg, JSON.stringify(o)),
+} as unknown as Logger;
+
+function memory(): { rssMiB: number; heapMiB: number; heapTotalMiB: number; arrayBuffersMiB: number } {
+  const u = process.memoryUsage();
+  return {
+    rssMiB: round(u.rss / MiB, 1),
+    heapMiB: round(u.heapUsed / MiB, 1),
+    heapTotalMiB: round(u.heapTotal / MiB, 1),
+    arrayBuffersMiB: round(u.arrayBuffers / MiB, 1),
+  };
+}
+
+function procRssMiB(pid: number): number {
+  try {
+    return round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 1);
+  } catch {
+    return 0;
+  }
+}
+
+async function encodeMode(hosts: number, perSend: number) {
+  const latest = new LatestFacts(3_600_000);
+  const heap0 = (global.gc?.(), process.memoryUsage().heapUsed);
+  arrive(latest, hosts, 0);
+  global.gc?.();
+  const latestHeapMiB = round((process.memoryUsage().heapUsed - heap0) / MiB, 1);
+  const runs: { wallMs: number; cpuMs: number; seriesMs: number; series: number; requests: number; bytes: number }[] = [];
+  for (let r = 0; r < 5; r++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let series = 0;
+    let requests = 0;
+    let bytes = 0;
+    let seriesMs = 0;
+    const it = latest.series(Date.now(), perSend, 5000, () => undefined);
+    for (;;) {
+      const s0 = performance.now();
+      const next = it.next();
+      seriesMs += performance.now() - s0;
+      if (next.done) break;
+      bytes += encodeWriteRequest(next.value).byteLength;
+      series += next.value.length;
+      requests++;
+    }
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    runs.push({ wallMs: round(wallMs, 0), cpuMs: round((cpu.user + cpu.system) / 1000, 0), seriesMs: round(seriesMs, 0), series, requests, bytes });
+  }
+  const median = (k: 'wallMs' | 'cpuMs' | 'seriesMs') =>
+    quantile(
+      runs.map((r) => r[k]),
+      0.5,
+    );
+  const { series, requests, bytes } = runs[0];
+  return {
+    hosts,
+    seriesPerHost: round(series / hosts, 1),
+    seriesPerCollection: series,
+    requestsPerCollection: requests,
+    samplesPerRequest: perSend,
+    bytesPerRequest: Math.round(bytes / requests),
+    bytesPerSample: round(bytes / series),
+    collection: { wallMsMedian: median('wallMs'), cpuMsMedian: median('cpuMs'), ofWhichSeriesMs: median('seriesMs') },
+    encodeSamplesPerSecond: Math.round(series / (median('wallMs') / 1000)),
+    latestFactsHeapMiB: latestHeapMiB,
+    runs,
+  };
+}
+
+/** Wraps fetch to time each request (to the response's end: the writer reads the body) and weigh its body. */
+function timeRequests(): { ms: number[]; bytes: number[]; failures: number } {
+  const seen = { ms: [] as number[], bytes: [] as number[], failures: 0 };
+  const real = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const t0 = performance.now();
+    try {
+      const res = await real(input, init);
+      await res.clone().arrayBuffer();
+      seen.ms.push(performance.now() - t0);
+      seen.bytes.push((init?.body as Uint8Array | undefined)?.byteLength ?? 0);
+      if (!res.ok) seen.failures++;
+      return res;
+    } catch (e) {
+      seen.failures++;
+      throw e;
+    }
+  };
+  return seen;
+}
+
+async function sendMode(hosts: number, seconds: number, intervalMs: number, perSend: number, maxQueued: number) {
+  if (!HAVE_PROMETHEUS) throw new Error(`no Prometheus at ${PROMETHEUS} (apt-get install -y prometheus)`);
+  const dir = mkdtempSync(join(tmpdir(), 'laas-rw-bench-'));
+  const prom = await startPrometheus(await freePort(), dir);
+  const latest = new LatestFacts(3_600_000);
+  const { m, total } = metrics();
+  const seen = timeRequests();
+  const writer = new RemoteWriter(
+    {
+      url: prom.writeUrl,
+      intervalMs,
+      timeoutMs: 30_000,
+      headers: {},
+      maxSamplesPerSend: perSend,
+      maxQueuedSamples: maxQueued,
+      maxSeriesPerHost: 5000,
+      minBackoffMs: 100,
+      maxBackoffMs: 5000,
+    },
+    { latest, metrics: m, log },
+  );
+  try {
+    arrive(latest, hosts, 0);
+    const started = performance.now();
+    writer.start();
+    // The first collection at once rather than an interval in; then every interval as the timer does it.
+    void writer.collect();
+    const rounds: { at: number; queued: number; sent: number; rssMiB: number; promRssMiB: number }[] = [];
+    let r = 0;
+    const ticker = setInterval(() => arrive(latest, hosts, ++r), intervalMs);
+    while (performance.now() - started < seconds * 1000) {
+      await sleep(1000);
+      rounds.push({
+        at: round((performance.now() - started) / 1000, 0),
+        queued: writer.queuedSamples,
+        sent: await total('sent'),
+        rssMiB: memory().rssMiB,
+        promRssMiB: procRssMiB(prom.child.pid!),
+      });
+    }
+    clearInterval(ticker);
+    const elapsed = (performance.now() - started) / 1000;
+    const sent = await total('sent');
+    return {
+      hosts,
+      seconds: round(elapsed, 0),
+      intervalMs,
+      samplesPerCollection: hosts * 77,
+      sent,
+      samplesPerSecond: Math.round(sent / elapsed),
+      neededSamplesPerSecond: Math.round((hosts * 77) / (intervalMs / 1000)),
+      dropped: await total('dropped'),
+      failed: await total('failed'),
+      retries: await total('retries'),
+      requests: seen.ms.length,
+      requestFailures: seen.failures,
+      requestBytes: { p50: quantile(seen.bytes, 0.5), p99: quantile(seen.bytes, 0.99), max: Math.max(...seen.bytes) },
+      requestMs: { p50: round(quantile(seen.ms, 0.5)), p99: round(quantile(seen.ms, 0.99)), max: round(Math.max(...seen.ms)) },
+      prometheusRssMiBMax: Math.max(...rounds.map((x) => x.promRssMiB)),
+      benchRssMiBMax: Math.max(...rounds.map((x) => x.rssMiB)),
+      timeline: rounds,
+      prometheusLog: prom.log().slice(-2000),
+    };
+  } finally {
+    await writer.stop();
+    await prom.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function downMode(hosts: number, seconds: number, intervalMs: number, perSend: number, maxQueued: number) {
+  // Nobody listens there: every request fails at once (connection refused) and is retried with backoff.
+  const port = await freePort();
+  const latest = new LatestFacts(3_600_000);
+  const { m, total } = metrics();
+  const writer = new RemoteWriter(
+    {
+      url: `http://127.0.0.1:${port}/api/v1/write`,
+      intervalMs,
+      timeoutMs: 10_000,
+      headers: {},
+      maxSamplesPerSend: perSend,
+      maxQueuedSamples: maxQueued,
+      maxSeriesPerHost: 5000,
+      minBackoffMs: 100,
+      maxBackoffMs: 10_000,
+    },
+    { latest, metrics: m, log },
+  );
+  const timeline: { at: number; rssMiB: number; heapMiB: number; queued: number; dropped: number }[] = [];
+  try {
+    global.gc?.();
+    const before = memory();
+    arrive(latest, hosts, 0);
+    const started = performance.now();
+    writer.start();
+    void writer.collect();
+    let r = 0;
+    const ticker = setInterval(() => arrive(latest, hosts, ++r), intervalMs);
+    while (performance.now() - started < seconds * 1000) {
+      await sleep(1000);
+      timeline.push({ at: round((performance.now() - started) / 1000, 0), ...memory(), queued: writer.queuedSamples, dropped: await total('dropped') });
+    }
+    clearInterval(ticker);
+    const half = timeline.filter((t) => t.at > seconds / 2);
+    return {
+      hosts,
+      seconds,
+      intervalMs,
+      maxQueuedSamples: maxQueued,
+      before,
+      rssMiBMax: Math.max(...timeline.map((t) => t.rssMiB)),
+      heapMiBMax: Math.max(...timeline.map((t) => t.heapMiB)),
+      secondHalf: {
+        rssMiB: { min: Math.min(...half.map((t) => t.rssMiB)), max: Math.max(...half.map((t) => t.rssMiB)) },
+        heapMiB: { min: Math.min(...half.map((t) => t.heapMiB)), max: Math.max(...half.map((t) => t.heapMiB)) },
+      },
+      queuedMax: Math.max(...timeline.map((t) => t.queued)),
+      dropped: await total('dropped'),
+      retries: await total('retries'),
+      timeline,
+    };
+  } finally {
+    await writer.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const mode = arg('mode', 'encode');
+  const hosts = Number(arg('hosts', '20000'));
+  const seconds = Number(arg('seconds', '60'));
+  const intervalMs = parseDuration(arg('interval', '15s'))!;
+  const perSend = Number(arg('per-send', '2000'));
+  const maxQueued = Number(arg('max-queued', '2000000'));
+  const out = arg('out', 'bench/results/remote-write.json');
+  const result =
+    mode === 'encode'
+      ? await encodeMode(hosts, perSend)
+      : mode === 'send'
+        ? await sendMode(hosts, seconds, intervalMs, perSend, maxQueued)
+        : mode === 'down'
+          ? await downMode(hosts, seconds, intervalMs, perSend, maxQueued)
+          : undefined;
+  if (!result) throw new Error(`--mode encode|send|down, not ${mode}`);
+  const entry = { date: new Date().toISOString(), node: process.version, gc: typeof global.gc === 'function', ...result };
+  const { timeline: _t, ...summary } = entry as typeof entry & { timeline?: unknown };
+  console.log(JSON.stringify(summary, null, 2));
+  const all = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+  all[mode] = entry;
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(all, null, 2) + '\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
