@@ -118,7 +118,10 @@ export function buildServiceSchema() {
         for (const k of HTTP_EXPECT) if (p[k] !== undefined) addIssue({ message: `"${k}" applies only to an http probe, not to ${given[0]}`, path: at(p, k) });
       }
       if (given.length === 1 && p.watch !== undefined && !WATCH_KINDS.includes(given[0])) {
-        addIssue({ message: `"watch" applies only to a ${WATCH_KINDS.join(' or ')} probe, not to ${given[0]}`, path: at(p, 'watch') });
+        addIssue({
+          message: `"watch" applies only to a ${WATCH_KINDS.slice(0, -1).join(', ')} or ${WATCH_KINDS.at(-1)} probe, not to ${given[0]}`,
+          path: at(p, 'watch'),
+        });
       }
     }),
   );

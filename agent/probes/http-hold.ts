@@ -1,4 +1,5 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Held } from './types.js';
 
 export type OnLost = (why: string, heldMs: number) => void;
@@ -9,10 +10,10 @@ export type OnLost = (why: string, heldMs: number) => void;
  * dies the kernel closes it, and `onLost` is called once. A close is not itself a fault — servers
  * close idle connections (Node after 5 s, nginx after 75 s) — so the caller probes again, and that
  * probe's connection is held in turn. Returns why nothing is held when the server will not keep
- * the connection: it said "Connection: close", the body is longer than `maxBody`, or it closed.
+ * the connection: it said "Connection: close", the body is longer than `maxBody`, or it closed
+ * (Node's client, too, drops a connection the server keeps idle 1 s or less: reuse would race it).
  */
-export function keep(res: IncomingMessage, maxBody: number, signal: AbortSignal, onLost: OnLost): Promise<Held | string> {
-  const socket = res.socket;
+export function keep(res: IncomingMessage, socket: Socket, maxBody: number, signal: AbortSignal, onLost: OnLost): Promise<Held | string> {
   const agent = (res as IncomingMessage & { req: ClientRequest & { agent?: Agent } }).req.agent;
   const connection = String(res.headers.connection ?? '').toLowerCase();
   const closes = connection.split(/\s*,\s*/).includes('close') || (res.httpVersion === '1.0' && !connection.includes('keep-alive'));
@@ -28,7 +29,9 @@ export function keep(res: IncomingMessage, maxBody: number, signal: AbortSignal,
       signal.removeEventListener('abort', aborted);
       // The agent frees the socket for the next request after 'end'; one turn later it is either
       // in the agent's free list or closed.
-      setImmediate(() => resolve(socket.destroyed ? drop('the server closed the connection after its answer') : watch()));
+      setImmediate(() =>
+        resolve(socket.destroyed ? drop('the connection was not kept after the answer (the server closed it, or keeps idle ones 1 s or less)') : watch()),
+      );
     };
     const aborted = () => resolve(drop('the answer did not end within the probe timeout'));
     const watch = (): Held => {
@@ -48,7 +51,8 @@ export function keep(res: IncomingMessage, maxBody: number, signal: AbortSignal,
         },
       };
     };
-    if (res.complete) return ended();
+    // Read to its end ('end', not just parsed: only then does the agent free the socket).
+    if (res.readableEnded) return ended();
     res.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBody) resolve(drop(`the answer is longer than ${maxBody} bytes: not worth reading to keep the connection`));

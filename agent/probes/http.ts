@@ -40,6 +40,8 @@ async function look(target: string, timeoutMs: number, expect: HttpExpect, onLos
     let url = new URL(target);
     for (let hop = 0; ; hop++) {
       const res = await get(url, signal, onLost !== undefined);
+      // Taken now: once the answer is read, a keep-alive socket is detached from it.
+      const socket = res.socket;
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
@@ -67,7 +69,7 @@ async function look(target: string, timeoutMs: number, expect: HttpExpect, onLos
         return { up: false, detail: `answered in ${Math.round(latencyMs)}ms, slower than the ${expect.maxLatencyMs}ms limit`, ...measured };
       }
       if (!onLost) return { up: true, ...measured };
-      const kept = await keep(res, MAX_BODY_BYTES, signal, onLost);
+      const kept = await keep(res, socket, MAX_BODY_BYTES, signal, onLost);
       return typeof kept === 'string' ? { up: true, notHeld: kept, ...measured } : { up: true, held: kept, ...measured };
     }
   } catch (e) {
@@ -145,8 +147,21 @@ function get(url: URL, signal: AbortSignal, keepAlive: boolean): Promise<Incomin
   // A fresh connection each probe, as a client arriving now would see it; a holding probe's own
   // agent keeps that one connection open afterwards (one socket, never shared between probes).
   const agent = keepAlive ? new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1 }) : false;
+  if (!agent) {
+    return new Promise((resolvePromise, reject) => {
+      const req = request(url, { method: 'GET', signal, agent, headers: { 'user-agent': 'laas-agent' } }, resolvePromise);
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  // The timeout must end this request, not the connection held after it: it is let go at the answer's end.
   return new Promise((resolvePromise, reject) => {
-    const req = request(url, { method: 'GET', signal, agent, headers: { 'user-agent': 'laas-agent' } }, resolvePromise);
+    const abort = () => req.destroy(signal.reason as Error);
+    const req = request(url, { method: 'GET', agent, headers: { 'user-agent': 'laas-agent' } }, (res) => {
+      res.once('end', () => signal.removeEventListener('abort', abort));
+      resolvePromise(res);
+    });
+    signal.addEventListener('abort', abort, { once: true });
     req.on('error', reject);
     req.end();
   });
