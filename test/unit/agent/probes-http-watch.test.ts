@@ -41,7 +41,7 @@ async function serverProcess(): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
     child.once('exit', (c) => reject(new Error(`server exited (${c})`)));
   });
   return { child, port };
