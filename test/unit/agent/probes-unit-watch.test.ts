@@ -77,6 +77,14 @@ function emit(unit: string): void {
   const args = [`--address=${bus}`, 'emit', unitPath(unitName(unit)), 'org.freedesktop.DBus.Properties', 'PropertiesChanged'];
   execFileSync('busctl', [...args, 'sa{sv}as', 'org.freedesktop.systemd1.Unit', '1', 'ActiveState', 's', 'changed', '0']);
 }
+/** Whether `pid` no longer runs: gone, or a zombie nobody reaps. */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return true;
+  }
+}
 const probed = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : []);
 
 function watch(services: ServiceConfig[], opts: { log?: Logger; address?: string } = {}) {
@@ -179,7 +187,30 @@ describe.skipIf(skip !== undefined)('systemd probes watching the unit', () => {
     await until('down', () => changes.length === 2);
     expect(changes[1].facts).toMatchObject({ up: false, detail: 'failed' });
     w.stop();
-    await until('the monitor ended', () => !existsSync(`/proc/${second}`) || readFileSync(`/proc/${second}/stat`, 'utf8').includes(') Z '));
+    await until('the monitor ended', () => ended(second));
     expect(w.unitWatcherState).toEqual({ pid: undefined, ready: false });
+  });
+
+  it('leaves no monitor behind when the agent is killed', async () => {
+    // The built watcher (npm test builds first) in a process of its own, killed as an agent would be.
+    const code = `import { UnitWatcher } from ${JSON.stringify(join(process.cwd(), 'dist/agent/probes/unit-watch.js'))};
+      const log = { debug() {}, info() {}, warn() {}, error() {}, child: () => log };
+      const u = new UnitWatcher(['x'], () => {}, { log, address: ${JSON.stringify(bus)} });
+      u.start();
+      const t = setInterval(() => { if (u.ready) { console.log(u.pid); clearInterval(t); } }, 5);
+      setInterval(() => {}, 1000);`;
+    const agent = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const monitor = await new Promise<number>((resolve, reject) => {
+        agent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+        agent.once('exit', (c) => reject(new Error(`watcher process exited (${c})`)));
+      });
+      expect(readFileSync(`/proc/${monitor}/stat`, 'utf8')).toContain('(busctl)');
+      agent.kill('SIGKILL');
+      // Gone, or a zombie nobody reaps (its parent was the agent): either way no longer running.
+      await until('the monitor ended', () => ended(monitor));
+    } finally {
+      agent.kill('SIGKILL');
+    }
   });
 });
