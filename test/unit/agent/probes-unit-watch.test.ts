@@ -202,7 +202,7 @@ describe.skipIf(skip !== undefined)('systemd probes watching the unit', () => {
     const agent = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const monitor = await new Promise<number>((resolve, reject) => {
-        agent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+        agent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
         agent.once('exit', (c) => reject(new Error(`watcher process exited (${c})`)));
       });
       expect(readFileSync(`/proc/${monitor}/stat`, 'utf8')).toContain('(busctl)');
