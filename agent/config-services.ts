@@ -9,8 +9,8 @@ export const PROBE_KINDS = ['tcp', 'http', 'systemd', 'process', 'pidfile'] as c
 /** Redirects an http probe follows at most, as fetch (and browsers) do: more is a redirect loop. */
 export const MAX_REDIRECTS = 20;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
-/** The probe kinds that may watch their service's process for its exit (`"watch": true`). */
-export const WATCH_KINDS: readonly ProbeKind[] = ['process', 'pidfile'];
+/** The probe kinds that may learn of their service's death between probes (`"watch": true`). */
+export const WATCH_KINDS: readonly ProbeKind[] = ['process', 'pidfile', 'systemd', 'http'];
 
 /** The services schema. A function, like agent.json's: built once at start, then garbage. */
 export function buildServiceSchema() {
@@ -92,8 +92,10 @@ export function buildServiceSchema() {
         /** Redirects followed (0: judge the first answer, a 3xx included). */
         redirects: v.optional(v.pipe(wholeNumber(REDIRECTS), v.minValue(0, REDIRECTS), v.maxValue(MAX_REDIRECTS, REDIRECTS))),
         /**
-         * process and pidfile: watch the process found (Linux pidfd, agent/probes/pid-watch.ts), so its
-         * exit is seen the moment it happens (then confirmed by a fresh look), not at the next probe.
+         * Learn of the service's death the moment it happens (then confirmed by a fresh look), not at
+         * the next probe: process and pidfile watch the process found (Linux pidfd, pid-watch.ts);
+         * systemd listens for the unit's D-Bus PropertiesChanged (unit-watch.ts); http keeps its
+         * keep-alive connection open (http-hold.ts).
          */
         watch: v.optional(v.boolean('expected true or false')),
       },
@@ -116,7 +118,10 @@ export function buildServiceSchema() {
         for (const k of HTTP_EXPECT) if (p[k] !== undefined) addIssue({ message: `"${k}" applies only to an http probe, not to ${given[0]}`, path: at(p, k) });
       }
       if (given.length === 1 && p.watch !== undefined && !WATCH_KINDS.includes(given[0])) {
-        addIssue({ message: `"watch" applies only to a ${WATCH_KINDS.join(' or ')} probe, not to ${given[0]}`, path: at(p, 'watch') });
+        addIssue({
+          message: `"watch" applies only to a ${WATCH_KINDS.slice(0, -1).join(', ')} or ${WATCH_KINDS.at(-1)} probe, not to ${given[0]}`,
+          path: at(p, 'watch'),
+        });
       }
     }),
   );
@@ -148,7 +153,7 @@ export interface ServiceConfig {
   readonly name: string;
   /**
    * `hold`: a tcp probe keeps its connection open to learn of the service's death at once.
-   * `watch`: a process or pidfile probe watches the process it found, for the same reason.
+   * `watch`: a process, pidfile, systemd or http probe learns of a change between probes, for the same reason.
    */
   readonly probe: { readonly kind: ProbeKind; readonly target: string; readonly hold?: boolean; readonly watch?: boolean; readonly http?: HttpExpect };
   readonly probeIntervalMs: number;

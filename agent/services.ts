@@ -1,10 +1,12 @@
 import { errorMessage, type Logger, type ServiceFacts } from '../protocol/index.js';
 import type { ServiceConfig } from './config.js';
 import { PROBES, type Held, type Probe, type ProbeResult } from './probes/index.js';
+import { hold as holdHttp } from './probes/http.js';
 import { watch as watchPidfile } from './probes/pidfile.js';
 import { PidWatcher } from './probes/pid-watch.js';
 import { watch as watchProcess } from './probes/process.js';
 import { hold as holdTcp } from './probes/tcp.js';
+import { UnitWatcher } from './probes/unit-watch.js';
 
 /** Probes that watch the process they found (`"watch": true`), by kind. */
 const WATCHES = { process: watchProcess, pidfile: watchPidfile } as const;
@@ -36,6 +38,8 @@ export interface ServiceWatcherOptions {
   env?: Readonly<Record<string, string>>;
   /** The helper command of the process exit watcher (pid-watch.ts); tests may swap it. */
   pidWatchCommand?: readonly string[];
+  /** Where systemd probes with `watch` listen for unit changes (unit-watch.ts): default the system bus; tests use a private one. */
+  systemdBus?: { address?: string; busctl?: string };
 }
 
 interface Watch {
@@ -50,6 +54,10 @@ interface Watch {
   holdTokensAt: number;
   /** A look put off until a token is back. */
   holdTimer?: NodeJS.Timeout;
+  /** A change was announced while a look was in flight: that look may predate it, so look once more after it. */
+  again?: boolean;
+  /** Why a holding probe could keep nothing open, once logged. */
+  notHeld?: string;
 }
 
 /**
@@ -67,6 +75,9 @@ export class ServiceWatcher {
   private readonly pidWatchCommand: readonly string[] | undefined;
   /** Watches the processes of services with `watch`; started with the first such look, ended by stop(). */
   private pidWatcher?: PidWatcher;
+  /** Watches the units of systemd services with `watch`, from start() to stop(). */
+  private unitWatcher?: UnitWatcher;
+  private readonly systemdBus: ServiceWatcherOptions['systemdBus'];
   /** Bumped by start() and stop(): a probe that began in an older generation reports nothing. */
   private generation = 0;
   private running = false;
@@ -79,6 +90,7 @@ export class ServiceWatcher {
     this.hold = opts.hold ?? holdTcp;
     this.env = opts.env;
     this.pidWatchCommand = opts.pidWatchCommand;
+    this.systemdBus = opts.systemdBus;
     for (const service of opts.services) this.watches.set(service.name, { service, holdTokens: HOLD_BURST, holdTokensAt: 0 });
   }
 
@@ -89,6 +101,19 @@ export class ServiceWatcher {
     for (const w of this.watches.values()) {
       w.inFlight = undefined;
       void this.tick(w);
+    }
+    const units = [...this.watches.values()].filter((w) => w.service.probe.kind === 'systemd' && w.service.probe.watch);
+    if (units.length > 0) {
+      const generation = this.generation;
+      const changed = (target: string) => {
+        for (const w of units) if (w.service.probe.target === target) this.lost(w, generation, 'the unit changed', 0);
+      };
+      this.unitWatcher = new UnitWatcher(
+        units.map((w) => w.service.probe.target),
+        changed,
+        { log: this.log, env: this.env, ...this.systemdBus },
+      );
+      this.unitWatcher.start();
     }
   }
 
@@ -105,11 +130,18 @@ export class ServiceWatcher {
     }
     this.pidWatcher?.close();
     this.pidWatcher = undefined;
+    this.unitWatcher?.close();
+    this.unitWatcher = undefined;
   }
 
   /** The pid of the process exit watcher's helper while it runs (for tests). */
   get pidWatcherPid(): number | undefined {
     return this.pidWatcher?.pid;
+  }
+
+  /** The systemd unit watcher's monitor: its pid while it runs, and whether it is watching yet (for tests). */
+  get unitWatcherState(): { pid?: number; ready: boolean } {
+    return { pid: this.unitWatcher?.pid, ready: this.unitWatcher?.ready ?? false };
   }
 
   /** The last known state of every service probed at least once. */
@@ -145,7 +177,12 @@ export class ServiceWatcher {
       w.held?.release();
       w.held = result.held;
       this.record(w, result);
-      w.timer = setTimeout(() => void this.tick(w), w.service.probeIntervalMs);
+      if (w.again) {
+        w.again = false;
+        w.timer = setTimeout(() => void this.tick(w), 0);
+      } else {
+        w.timer = setTimeout(() => void this.tick(w), w.service.probeIntervalMs);
+      }
     })();
     w.inFlight = run;
     return run;
@@ -163,8 +200,9 @@ export class ServiceWatcher {
     w.holdTokensAt = now;
     if (w.holdTokens >= 1) {
       w.holdTokens -= 1;
-      this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs) }, 'held connection lost: probing again now');
-      void this.probeNow(w.service.name);
+      this.log.debug({ service: w.service.name, why, heldMs: Math.round(heldMs) }, 'held connection lost (or unit changed): probing again now');
+      if (w.inFlight) w.again = true;
+      else void this.tick(w);
       return;
     }
     if (w.holdTimer) return;
@@ -191,7 +229,9 @@ export class ServiceWatcher {
           ? this.hold(target, service.probeTimeoutMs, onLost)
           : service.probe.watch && (kind === 'process' || kind === 'pidfile')
             ? WATCHES[kind](target, service.probeTimeoutMs, (this.pidWatcher ??= new PidWatcher(this.log, this.env, this.pidWatchCommand)), onLost)
-            : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
+            : service.probe.watch && kind === 'http'
+              ? holdHttp(target, service.probeTimeoutMs, service.probe.http, onLost)
+              : this.probes[kind](target, service.probeTimeoutMs, this.env, service.probe.http);
       // A probe that answers after the watcher gave up on it must not leave a connection open.
       void looking.then(
         (r) => {
@@ -217,6 +257,10 @@ export class ServiceWatcher {
 
   private record(w: Watch, result: ProbeResult): void {
     const name = w.service.name;
+    if (result.notHeld !== undefined && w.notHeld === undefined) {
+      this.log.info({ service: name, why: result.notHeld }, 'cannot hold a connection to this service: it is polled');
+    }
+    if (result.up) w.notHeld = result.notHeld;
     const detail = result.detail?.slice(0, MAX_DETAIL);
     const changed = w.facts === undefined || w.facts.up !== result.up;
     const since = changed ? Math.floor(this.now()) : w.facts!.since;

@@ -10,6 +10,9 @@
  *     → service answering again (TCP connect polled every 5 ms), → heal dispatched (the work
  *     order's dispatchedAt), → first notification at a real HTTP receiver, → fault detected
  *     (the work order's faultAt: the sample time of the probe that saw it)
+ *   laas, other probe modes (same agent, each its own service and rule): `pidfile` and `http` with
+ *     `"watch": true` and probeInterval 60s (so every detection is the watch's), and plain polling
+ *     (tcp, probeInterval 1s, as Monit's daemon 1): → answering again, → detected, start program's run
  *   Monit `set daemon 1`: → answering again, both as `check process … with pidfile` (its usual
  *     form) and as `check host … if failed port … then exec <start>`; (`set daemon 30`, its
  *     shipped default, with --slow)
@@ -121,17 +124,28 @@ async function main(): Promise<void> {
     };
     // laas: a controller and an agent as child processes, the agent at its fastest settings.
     const laasSvc = await svc('laas');
-    fleet.rule('bench', 'laas-down', {
-      when: { all: [{ fact: 'service', path: '$.laas.up', operator: 'equal', value: false }] },
-      heal: { action: 'service.restart', params: { service: 'laas' }, maxPerHour: 10_000 },
-      notify: ['ops'],
-      // Many kills in a few minutes would rightly count as flapping (held firing): measure plain paging.
-      flap: { changes: 10_000 },
-    });
+    // The other laas probe modes: a probe a minute apart, so what finds the kill is the watch.
+    const modes = {
+      pidfileWatch: { svc: await svc('laaspidw'), probe: (s: DemoService) => ({ pidfile: s.pidfile, watch: true }), probeInterval: '60s' },
+      httpWatch: { svc: await svc('laashttpw'), probe: (s: DemoService) => ({ http: `http://127.0.0.1:${s.port}/`, watch: true }), probeInterval: '60s' },
+      tcpPolling1s: { svc: await svc('laaspoll'), probe: (s: DemoService) => ({ tcp: `127.0.0.1:${s.port}` }), probeInterval: '1s' },
+    };
+    for (const name of ['laas', ...Object.values(modes).map((m) => m.svc.name)]) {
+      fleet.rule('bench', `${name}-down`, {
+        when: { all: [{ fact: 'service', path: `$.${name}.up`, operator: 'equal', value: false }] },
+        heal: { action: 'service.restart', params: { service: name }, maxPerHour: 10_000 },
+        ...(name === 'laas' ? { notify: ['ops'] } : {}),
+        // Many kills in a few minutes would rightly count as flapping (held firing): measure plain paging.
+        flap: { changes: 10_000 },
+      });
+    }
     await fleet.startController({ receivers: { ops: { type: 'webhook', url: laasReceiver.url } } });
     const agent = fleet.startAgent('bench-1', {
       interval: '10s',
-      services: [{ name: 'laas', probe: { tcp: `127.0.0.1:${laasSvc.port}`, hold: true }, probeInterval: probe, restart: laasSvc.start }],
+      services: [
+        { name: 'laas', probe: { tcp: `127.0.0.1:${laasSvc.port}`, hold: true }, probeInterval: probe, restart: laasSvc.start },
+        ...Object.values(modes).map((m) => ({ name: m.svc.name, probe: m.probe(m.svc), probeInterval: m.probeInterval, restart: m.svc.start })),
+      ],
     });
     stops.push(async () => {
       await agent.stop();
@@ -174,6 +188,9 @@ async function main(): Promise<void> {
       dispatchToActionStartMs: [] as number[],
       startProgramMs: [] as number[],
     };
+    const modeFig = Object.fromEntries(
+      Object.keys(modes).map((k) => [k, { killToAnsweringMs: [] as number[], killToDetectedMs: [] as number[], startProgramMs: [] as number[] }]),
+    );
     const monitFig = { killToAnsweringMs: [] as number[] };
     const monitPortFig = { killToAnsweringMs: [] as number[] };
     const monitSlowFig = { killToAnsweringMs: [] as number[] };
@@ -213,6 +230,27 @@ async function main(): Promise<void> {
           `(+${laasFig.dispatchToActionStartMs.at(-1)} ms to the agent, start program ${laasFig.startProgramMs.at(-1)} ms), notified ${laasFig.killToNotificationMs.at(-1)} ms`
         );
       },
+      ...Object.fromEntries(
+        Object.entries(modes).map(([k, m]) => [
+          k,
+          async () => {
+            const fig = modeFig[k];
+            await waitFor('no alert firing', async () => (await fleet.api<unknown[]>('/api/v1/alerts?state=firing')).length === 0, 20_000);
+            const known = new Set((await fleet.api<Heal[]>('/api/v1/heals')).map((h) => h.id));
+            m.svc.kill();
+            const killedAt = Date.now();
+            fig.killToAnsweringMs.push(await answeringAgain(m.svc.port, killedAt, 20_000));
+            const heal = await waitFor(
+              'the work order',
+              async () => (await fleet.api<Heal[]>('/api/v1/heals')).find((h) => !known.has(h.id) && h.dispatchedAt && h.result),
+              10_000,
+            );
+            fig.startProgramMs.push(Math.round(heal.result!.durationMs));
+            fig.killToDetectedMs.push(Date.parse(heal.faultAt!) - killedAt);
+            return `answering ${fig.killToAnsweringMs.at(-1)} ms (detected ${fig.killToDetectedMs.at(-1)} ms, start program ${fig.startProgramMs.at(-1)} ms)`;
+          },
+        ]),
+      ),
       ...(monitSvc
         ? {
             monit1: async () => {
@@ -287,6 +325,15 @@ async function main(): Promise<void> {
         settings: { probe: { tcp: 'held connection', probeInterval: probe }, interval: '10s', rule: 'for 0s, service.restart, webhook' },
         ...Object.fromEntries(Object.entries(laasFig).map(([k, v]) => [k, stats(v)])),
       },
+      ...Object.fromEntries(
+        Object.entries(modes).map(([k, m]) => [
+          `laas_${k}`,
+          {
+            settings: { probe: m.probe(m.svc), probeInterval: m.probeInterval },
+            ...Object.fromEntries(Object.entries(modeFig[k]).map(([f, v]) => [f, stats(v)])),
+          },
+        ]),
+      ),
       ...(monitSvc
         ? { monitDaemon1: { settings: 'set daemon 1; check process with pidfile; same start program', killToAnsweringMs: stats(monitFig.killToAnsweringMs) } }
         : {}),
@@ -326,6 +373,7 @@ async function main(): Promise<void> {
       samples: {
         startProgramAlone: floorFig,
         laas: laasFig,
+        ...Object.fromEntries(Object.entries(modeFig).map(([k, v]) => [`laas_${k}`, v])),
         monitDaemon1: monitFig,
         monitDaemon1Port: monitPortFig,
         monitDaemon30: monitSlowFig,
@@ -339,6 +387,10 @@ async function main(): Promise<void> {
       [
         `fault-to-fix (${trials} trials): start program alone ${f(stats(floorFig.killToAnsweringMs))}; laas answering ${f(laasAnswer)}, ` +
           `dispatch ${f(stats(laasFig.killToDispatchMs))}, notified ${f(stats(laasFig.killToNotificationMs))}`,
+        ...Object.entries(modeFig).map(
+          ([k, v]) =>
+            `laas ${k} answering ${f(stats(v.killToAnsweringMs))} (detected ${f(stats(v.killToDetectedMs))}, start program ${f(stats(v.startProgramMs))})`,
+        ),
         monitAnswer ? `Monit daemon 1 answering ${f(monitAnswer)} (pidfile check), ${f(monitPortAnswer!)} (port check)` : 'Monit skipped',
         monitSlowSvc ? `Monit daemon 30 answering ${f(stats(monitSlowFig.killToAnsweringMs))}` : undefined,
         promSvc ? `Prometheus+Alertmanager notified ${f(stats(promFig.killToNotificationMs))}` : 'Prometheus skipped',

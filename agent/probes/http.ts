@@ -1,6 +1,7 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { MAX_REDIRECTS, type HttpExpect } from '../config.js';
+import { keep, type OnLost } from './http-hold.js';
 import type { ProbeResult } from './types.js';
 
 /** The most of a body a probe reads to match it: a health page fits, a download cannot hold the probe. */
@@ -17,14 +18,30 @@ const REDIRECTS = [301, 302, 303, 307, 308];
  * HTTP parser to WebAssembly on first use — more than the rest of the agent, for one GET a
  * second — and needs WebAssembly, which V8's --jitless (a smaller agent) switches off.
  */
-export async function probe(target: string, timeoutMs: number, _env?: unknown, expect: HttpExpect = {}): Promise<ProbeResult> {
+export function probe(target: string, timeoutMs: number, _env?: unknown, expect: HttpExpect = {}): Promise<ProbeResult> {
+  return look(target, timeoutMs, expect);
+}
+
+/**
+ * Like probe(), but the answer comes on a keep-alive connection that is then kept open (see
+ * http-hold.ts): when the server's process dies the kernel closes it, and `onLost` is called
+ * (once) — the caller probes again to confirm. A server that closes the connection after each
+ * answer holds nothing: the result says why (`notHeld`), and the periodic probe carries on.
+ */
+export function hold(target: string, timeoutMs: number, expect: HttpExpect = {}, onLost: OnLost): Promise<ProbeResult> {
+  return look(target, timeoutMs, expect, onLost);
+}
+
+async function look(target: string, timeoutMs: number, expect: HttpExpect, onLost?: OnLost): Promise<ProbeResult> {
   const signal = AbortSignal.timeout(timeoutMs);
   const started = performance.now();
   const maxRedirects = expect.redirects ?? MAX_REDIRECTS;
   try {
     let url = new URL(target);
     for (let hop = 0; ; hop++) {
-      const res = await get(url, signal);
+      const res = await get(url, signal, onLost !== undefined);
+      // Taken now: once the answer is read, a keep-alive socket is detached from it.
+      const socket = res.socket;
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
@@ -41,16 +58,19 @@ export async function probe(target: string, timeoutMs: number, _env?: unknown, e
         return { up: false, detail: `HTTP ${status}`, ...measured };
       }
       if (expect.bodyMatch !== undefined || expect.bodyContains !== undefined) {
-        const problem = await bodyProblem(res, expect, signal);
+        const problem = await bodyProblem(res, expect, signal, onLost !== undefined);
         if (problem !== undefined) return { up: false, detail: problem, ...measured };
-      } else {
+      } else if (!onLost) {
         // Drop the body unread so the connection is freed at once.
         res.destroy();
       }
       if (expect.maxLatencyMs !== undefined && latencyMs > expect.maxLatencyMs) {
+        res.destroy();
         return { up: false, detail: `answered in ${Math.round(latencyMs)}ms, slower than the ${expect.maxLatencyMs}ms limit`, ...measured };
       }
-      return { up: true, ...measured };
+      if (!onLost) return { up: true, ...measured };
+      const kept = await keep(res, socket, MAX_BODY_BYTES, signal, onLost);
+      return typeof kept === 'string' ? { up: true, notHeld: kept, ...measured } : { up: true, held: kept, ...measured };
     }
   } catch (e) {
     const err = e as Error & { code?: string };
@@ -60,8 +80,8 @@ export async function probe(target: string, timeoutMs: number, _env?: unknown, e
 }
 
 /** Why the body (its first MAX_BODY_BYTES) does not match, or undefined when it does. */
-async function bodyProblem(res: IncomingMessage, expect: HttpExpect, signal: AbortSignal): Promise<string | undefined> {
-  const body = await readCapped(res, MAX_BODY_BYTES, signal);
+async function bodyProblem(res: IncomingMessage, expect: HttpExpect, signal: AbortSignal, reuse: boolean): Promise<string | undefined> {
+  const body = await readCapped(res, MAX_BODY_BYTES, signal, reuse);
   if (expect.bodyContains !== undefined && !body.includes(expect.bodyContains)) {
     return `body does not contain ${JSON.stringify(expect.bodyContains)} (first ${MAX_BODY_BYTES} bytes read)`;
   }
@@ -73,7 +93,8 @@ async function bodyProblem(res: IncomingMessage, expect: HttpExpect, signal: Abo
   return undefined;
 }
 
-function readCapped(res: IncomingMessage, max: number, signal: AbortSignal): Promise<string> {
+/** With `reuse`, a body read to its end leaves the connection open for the next request (a held http probe). */
+function readCapped(res: IncomingMessage, max: number, signal: AbortSignal, reuse = false): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -82,7 +103,7 @@ function readCapped(res: IncomingMessage, max: number, signal: AbortSignal): Pro
       if (finished) return;
       finished = true;
       res.removeAllListeners('data');
-      res.destroy();
+      if (!reuse || !res.complete) res.destroy();
       resolvePromise(Buffer.concat(chunks, Math.min(size, max)).toString('utf8'));
     };
     res.on('data', (chunk: Buffer) => {
@@ -119,12 +140,28 @@ async function compiled(pattern: string): Promise<Re2 | string> {
   return re;
 }
 
-function get(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+function get(url: URL, signal: AbortSignal, keepAlive: boolean): Promise<IncomingMessage> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const https = url.protocol === 'https:';
+  const request = https ? httpsRequest : httpRequest;
+  // A fresh connection each probe, as a client arriving now would see it; a holding probe's own
+  // agent keeps that one connection open afterwards (one socket, never shared between probes).
+  const agent = keepAlive ? new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 1 }) : false;
+  if (!agent) {
+    return new Promise((resolvePromise, reject) => {
+      const req = request(url, { method: 'GET', signal, agent, headers: { 'user-agent': 'laas-agent' } }, resolvePromise);
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  // The timeout must end this request, not the connection held after it: it is let go at the answer's end.
   return new Promise((resolvePromise, reject) => {
-    // agent: false — a fresh connection each probe, as a client arriving now would see it.
-    const req = request(url, { method: 'GET', signal, agent: false, headers: { 'user-agent': 'laas-agent' } }, resolvePromise);
+    const abort = () => req.destroy(signal.reason as Error);
+    const req = request(url, { method: 'GET', agent, headers: { 'user-agent': 'laas-agent' } }, (res) => {
+      res.once('end', () => signal.removeEventListener('abort', abort));
+      resolvePromise(res);
+    });
+    signal.addEventListener('abort', abort, { once: true });
     req.on('error', reject);
     req.end();
   });

@@ -15,6 +15,8 @@ export interface ProbeResult {
   status?: number;
   /** Set by a holding probe that is up: the caller releases it when it no longer needs it. */
   held?: Held;
+  /** Set by a holding probe that is up but could keep nothing open, with the reason (the caller logs it once). */
+  notHeld?: string;
 }
 
 /**

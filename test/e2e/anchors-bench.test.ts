@@ -66,6 +66,7 @@ describe('fault-to-fix bench, short mode', () => {
     expect(j.trials).toBe(2);
     for (const k of ['killToAnsweringMs', 'killToDispatchMs', 'killToNotificationMs', 'startProgramMs']) sane(j.figures.laas[k], 2);
     sane(j.figures.startProgramAlone?.killToAnsweringMs, 2);
+    for (const m of ['laas_pidfileWatch', 'laas_httpWatch', 'laas_tcpPolling1s']) sane(j.figures[m]?.killToAnsweringMs, 2);
     // Dispatch comes before answering again: the restart is what makes it answer.
     expect(j.figures.laas.killToDispatchMs.min).toBeLessThan(j.figures.laas.killToAnsweringMs.max);
     if (have('monit')) {

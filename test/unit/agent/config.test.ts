@@ -133,6 +133,11 @@ describe('agent config', () => {
       'agent.json /services/0/probe/hold: "hold" applies only to a tcp probe, not to http',
     ],
     [
+      'watch on a tcp probe (it holds its connection with "hold")',
+      { ...base, services: [svc({ probe: { tcp: '127.0.0.1:1', watch: true } })] },
+      'agent.json /services/0/probe/watch: "watch" applies only to a process, pidfile, systemd or http probe, not to tcp',
+    ],
+    [
       'hold that is not a boolean',
       { ...base, services: [svc({ probe: { tcp: '127.0.0.1:1', hold: 'yes' } })] },
       'agent.json /services/0/probe/hold: expected true or false',
