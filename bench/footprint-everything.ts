@@ -10,7 +10,9 @@
  *  (c) node_exporter (scraped by the bench every 10 s, as a Prometheus would at the agent's host
  *      fact interval) and a Nagios-style runner: a bash loop running the same 20 plugins every 30 s;
  *  --before FILE: (a)'s config run by another agent bundle too (e.g. one built before issue 18,
- *      whose host facts were only cpu, memory, disk and net).
+ *      whose host facts were only cpu, memory, disk and net);
+ *  --split: three more agents, each with one kind of source of (b) only;
+ *  --profile DIR: (b) runs with --cpu-prof, its profile written to DIR when it stops.
  *
  * Every second, per process: VmRSS, RssAnon, RssFile (/proc/<pid>/status), every 5 s Pss
  * (/proc/<pid>/smaps_rollup); CPU over the window after the warm-up from /proc/<pid>/stat: the
@@ -19,7 +21,7 @@
  * plugins (and `sleep`) for the runner. node_exporter scraped by (b) is reported on its own line.
  *
  *   npm run build && npm run pack && node dist/bench/agent-footprint.js --everything [--seconds 600] [--warmup 40]
- *       [--log-rate 10] [--before /tmp/laas-agent-pre18.mjs] [--out bench/results/footprint-everything.json]
+ *       [--log-rate 10] [--before /tmp/laas-agent-pre18.mjs] [--split] [--profile DIR] [--out bench/results/footprint-everything.json]
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -111,6 +113,8 @@ export async function everything(): Promise<void> {
   const logRate = Number(arg('log-rate', '10'));
   const before = process.argv.includes('--before') ? resolve(arg('before', '')) : undefined;
   const out = arg('out', 'bench/results/footprint-everything.json');
+  const split = process.argv.includes('--split');
+  const profile = process.argv.includes('--profile') ? resolve(arg('profile', '')) : undefined;
   const script = resolve('dist/bundle/laas-agent.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run pack first`);
   if (before !== undefined && !existsSync(before)) throw new Error(`--before ${before}: missing`);
@@ -168,15 +172,20 @@ export async function everything(): Promise<void> {
       scrape: [{ name: 'node', url: scraped.url, interval: '15s' }],
       logs: logFiles.map((file, i) => ({ name: `app${i}`, file, match: 'ERROR|FATAL' })),
     };
-    const roles: [label: string, file: string, config: Record<string, unknown>][] = [
+    type Role = [label: string, file: string, config: Record<string, unknown>];
+    const roles: Role[] = [
       ['agent, no sources (a)', script, base('footprint-base')],
       ['agent, every source (b)', script, { ...base('footprint-everything'), ...sources }],
-      ...(before ? [['agent before issue 18, no sources', before, base('footprint-before')] as [string, string, Record<string, unknown>]] : []),
+      ...(before ? [['agent before issue 18, no sources', before, base('footprint-before')] as Role] : []),
+      // --split: one more agent per kind of source, to see which costs what.
+      ...(split ? (['checks', 'scrape', 'logs'] as const).map((k): Role => [`agent, only ${k}`, script, { ...base(`footprint-${k}`), [k]: sources[k] }]) : []),
     ];
     for (const [label, file, config] of roles) {
       const path = fleet.writeRaw(`${String(config.id)}.json`, JSON.stringify(config));
+      // --profile DIR: a V8 CPU profile of (b), written when it exits.
+      const extra = profile !== undefined && config.id === 'footprint-everything' ? ['--cpu-prof', '--cpu-prof-dir', profile] : [];
       // Debug level adds the one "collected" line per interval, which carries the stall.
-      const proc = run(process.execPath, [...flags, file, '--config', path], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
+      const proc = run(process.execPath, [...flags, ...extra, file, '--config', path], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
       agents.push(proc);
       followLog(proc, watch(label, proc.pid), problems);
     }
