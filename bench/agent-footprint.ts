@@ -17,8 +17,10 @@
  *
  *   npm run build && npm run pack && node dist/bench/agent-footprint.js [--seconds 300] [--warmup 10]
  *       [--tls] [--agent bundle|dist] [--variant plain=] [--variant small="--max-semi-space-size=1"] [--out FILE]
+ *
+ * --everything measures instead the agent with every fact source on beside the agent without
+ * them, and node_exporter with a Nagios-style runner: see bench/footprint-everything.ts.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +29,10 @@ import { freePort, laasRun, logLines, stopAll, waitFor } from '../test/helpers/p
 import { BINS, demoService, hasBin, onInterrupt, removeDir, run, scratch, startDemo, stopAnchors, type Child, type DemoService } from './anchors/common.js';
 import { startMonit } from './anchors/monit.js';
 import { startNodeExporter } from './anchors/node-exporter.js';
+import { everything } from './footprint-everything.js';
+import { CLK_TCK, cpuTicks, status, unitEnv, unitFlags } from './footprint-proc.js';
+
+export { unitEnv, unitFlags };
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,19 +42,6 @@ function args(name: string): string[] {
   return process.argv.flatMap((a, i) => (a === `--${name}` && process.argv[i + 1] !== undefined ? [process.argv[i + 1]] : []));
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The environment the installed agent runs with: the unit's Environment= assignments. */
-export function unitEnv(unit = readFileSync('packaging/systemd/laas-agent.service', 'utf8')): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of unit.split('\n')) {
-    if (!line.startsWith('Environment=')) continue;
-    for (const kv of line.slice('Environment='.length).split(/\s+/).filter(Boolean)) {
-      const i = kv.indexOf('=');
-      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-  }
-  return env;
-}
 
 /** A variant's words: NAME=VALUE words in capitals are environment (as in a shell), the rest Node flags. */
 export function splitVariant(words: string[]): { flags: string[]; env: Record<string, string> } {
@@ -62,35 +55,6 @@ export function splitVariant(words: string[]): { flags: string[]; env: Record<st
   return { flags, env };
 }
 
-/** The Node flags the installed agent runs with: what ExecStart puts between @NODE@ and the bundle. */
-export function unitFlags(unit = readFileSync('packaging/systemd/laas-agent.service', 'utf8')): string[] {
-  const line = unit.split('\n').find((l) => l.startsWith('ExecStart='));
-  const m = line && /^ExecStart=@NODE@\s+(.*?)\s*\/opt\/laas\/laas-agent\.mjs\b/.exec(line);
-  if (!m) throw new Error('packaging/systemd/laas-agent.service: no "ExecStart=@NODE@ [flags] /opt/laas/laas-agent.mjs" line');
-  return m[1].split(/\s+/).filter(Boolean);
-}
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function status(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const m = /^(VmRSS|VmHWM|RssAnon|RssFile|RssShmem):\s+(\d+) kB/.exec(line);
-    if (m) out[m[1]] = Number(m[2]) / 1024;
-  }
-  return out;
-}
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
-}
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -312,7 +276,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
+(process.argv.includes('--everything') ? everything() : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

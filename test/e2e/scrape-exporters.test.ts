@@ -164,15 +164,18 @@ describe('scraping exporters that misbehave', () => {
   });
 
   it('turns each fault into up 0 or counted drops with the reason logged once, and keeps scraping', async () => {
+    // Intervals of 2–3 s, not 1 s: the timeout defaults to the interval, and on a loaded machine
+    // (this process serves the pages too, 10 MiB of them) an answer did not always come within
+    // 1 s, so "no complete answer" was logged before the reason under test.
     const { source, logs } = scrapeSource([
-      { name: 'invalid', url: `${base}/invalid`, interval: '1s' },
-      { name: 'labels', url: `${base}/labels`, interval: '1s' },
+      { name: 'invalid', url: `${base}/invalid`, interval: '2s' },
+      { name: 'labels', url: `${base}/labels`, interval: '2s' },
       { name: 'slow', url: `${base}/slow`, interval: '1s', timeout: '300ms' },
-      { name: 'huge', url: `${base}/huge`, interval: '1s', maxBytes: 8192 },
-      { name: 'many', url: `${base}/many`, interval: '1s' },
-      { name: 'openmetrics', url: `${base}/openmetrics`, interval: '1s', maxBytes: 8192 },
-      { name: 'status', url: `${base}/status`, interval: '1s', maxBytes: 8192 },
-      { name: 'refused', url: 'http://127.0.0.1:1/metrics', interval: '1s', maxBytes: 8192 },
+      { name: 'huge', url: `${base}/huge`, interval: '3s', maxBytes: 8192 },
+      { name: 'many', url: `${base}/many`, interval: '2s' },
+      { name: 'openmetrics', url: `${base}/openmetrics`, interval: '2s', maxBytes: 8192 },
+      { name: 'status', url: `${base}/status`, interval: '2s', maxBytes: 8192 },
+      { name: 'refused', url: 'http://127.0.0.1:1/metrics', interval: '2s', maxBytes: 8192 },
     ]);
     sources.push(source);
     source.start();

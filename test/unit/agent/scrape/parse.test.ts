@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_LINE_CHARS, parseExposition, parseValue } from '../../../../agent/sources/scrape/parse.js';
+import { CHECK_CHARS, MAX_LINE_CHARS, parseExposition, parseValue } from '../../../../agent/sources/scrape/parse.js';
 import { SeriesSet, seriesKey } from '../../../../agent/sources/scrape/series.js';
 import { check, metricSourceFacts } from '../../../../protocol/index.js';
 
@@ -95,6 +95,22 @@ describe('the exposition parser (text 0.0.4)', () => {
     await expect(parseExposition(body, () => {})).rejects.toThrow(message);
   });
 
+  it('gives the event loop a turn within a body of a few long lines, not only after many lines', async () => {
+    // 20 lines of 40 KiB: fewer lines than the parser counts between reads of the clock, but far
+    // more characters than CHECK_CHARS, so it must have read the clock (and, with sliceMs 0,
+    // yielded) before the last line.
+    const value = 'x'.repeat(40 * 1024);
+    const body = Array.from({ length: 20 }, (_, i) => `m{i="${i}",v="${value}"} ${i}\n`).join('');
+    expect(body.length).toBeGreaterThan(20 * CHECK_CHARS);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const turnedAt: boolean[] = [];
+    const r = await parseExposition(body, () => turnedAt.push(turned), { sliceMs: 0 });
+    expect(r.samples).toBe(20);
+    expect(turnedAt[0]).toBe(false);
+    expect(turnedAt.at(-1)).toBe(true);
+  });
+
   it('skips a line too long to parse, counts it, and reads on', async () => {
     const huge = `m{a="${'x'.repeat(MAX_LINE_CHARS)}"} 1`;
     const seen: string[] = [];
@@ -169,6 +185,35 @@ describe('series of one source', () => {
     expect(Object.keys(one.result())).toEqual(['a', 'b', 'c']);
     expect(two.result()).toEqual(one.result());
     expect(one.drops.cap).toBe(2);
+  });
+
+  it('keeps exactly what sorting every candidate would keep, for any order, caps and duplicates', () => {
+    // The reference: every finite candidate sorted, then the prefix that fits maxSeries and maxBytes.
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 200; round++) {
+      const limits = { maxSeries: 1 + Math.floor(random() * 40), maxBytes: 200 + Math.floor(random() * 2000) };
+      const set = new SeriesSet(limits);
+      const first = new Map<string, number>();
+      const n = Math.floor(random() * 120);
+      for (let i = 0; i < n; i++) {
+        const name = `m${Math.floor(random() * 60)}`;
+        const value = random() < 0.05 ? NaN : Math.floor(random() * 1000);
+        set.add(name, [], value);
+        if (!first.has(name)) first.set(name, value);
+      }
+      const keys = [...first.keys()].filter((k) => Number.isFinite(first.get(k))).sort();
+      const expected: Record<string, number> = {};
+      let bytes = 0;
+      for (const k of keys) {
+        const cost = k.length + String(first.get(k)).length + 4;
+        if (Object.keys(expected).length >= limits.maxSeries || bytes + cost > limits.maxBytes) break;
+        expected[k] = first.get(k)!;
+        bytes += cost;
+      }
+      expect(Object.entries(set.result())).toEqual(Object.entries(expected));
+      expect(set.drops.cap).toBe(keys.length - Object.keys(expected).length);
+    }
   });
 
   it('caps by bytes too', () => {
