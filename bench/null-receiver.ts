@@ -18,7 +18,7 @@ const server = createServer((req, res) => {
     const body = Buffer.concat(chunks);
     requests++;
     bytes += body.byteLength;
-    rawBytes += (snappy.uncompress(body) as Uint8Array).byteLength;
+    rawBytes += snappy.uncompress(body).byteLength;
     res.writeHead(204).end();
   });
 });
