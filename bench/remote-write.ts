@@ -6,9 +6,12 @@
  * a cert, a ping, a dns and a log probe). Three modes:
  * - encode: one collection of every host's series, sliced as the writer sends them and encoded
  *   (no network): wall and CPU per collection, series per host, bytes per request and sample;
- * - send: a real Prometheus (the Debian package's binary, remote-write receiver on, a fresh data
- *   folder) receiving for --seconds; each host's facts recorded anew every interval as agents'
- *   samples would be; every request timed (fetch wrapped): samples/s, request sizes, p50/p99;
+ * - send: for each --shards count and each --receiver, one after the other: a real Prometheus
+ *   (the Debian package's binary, remote-write receiver on, a fresh data folder) or the null
+ *   receiver (null-receiver.ts, a child process that reads and decompresses each body and answers
+ *   204: what laas itself can push) receiving for --seconds; each host's facts recorded anew every
+ *   interval as agents' samples would be; every request timed (fetch wrapped): samples/s, each
+ *   collection's drain time, request sizes, p50/p99, CPU of both sides, the load average;
  * - down: the receiver unreachable (a port nobody listens on) for --seconds with the facts still
  *   arriving each interval: RSS and heap every second, the queue gauge and the dropped count —
  *   the memory must level off once the queue holds maxQueuedSamples.
@@ -17,10 +20,13 @@
  *
  *   npm run build && node --expose-gc dist/bench/remote-write.js --mode encode|send|down [--hosts 20000]
  *     [--seconds 60] [--interval 15s] [--max-queued 2000000] [--per-send 2000] [--out bench/results/remote-write.json]
+ *     [--shards 1,4,8] [--receiver prometheus,null]   (send only; results under send-<receiver>-shards-<n>)
  */
+import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { LatestFacts } from '../controller/export/latest-facts.js';
 import { RemoteWriter, type RemoteWriteMetrics } from '../controller/export/remote-write.js';
@@ -143,9 +149,9 @@ async function encodeMode(hosts: number, perSend: number) {
 }
 
 /** Wraps fetch to time each request (to the response's end: the writer reads the body) and weigh its body. */
-function timeRequests(): { ms: number[]; bytes: number[]; failures: number } {
-  const seen = { ms: [] as number[], bytes: [] as number[], failures: 0 };
+function timeRequests(): { ms: number[]; bytes: number[]; failures: number; restore(): void } {
   const real = globalThis.fetch;
+  const seen = { ms: [] as number[], bytes: [] as number[], failures: 0, restore: () => void (globalThis.fetch = real) };
   globalThis.fetch = async (input, init) => {
     const t0 = performance.now();
     try {
@@ -163,20 +169,75 @@ function timeRequests(): { ms: number[]; bytes: number[]; failures: number } {
   return seen;
 }
 
-async function sendMode(hosts: number, seconds: number, intervalMs: number, perSend: number, maxQueued: number) {
-  if (!HAVE_PROMETHEUS) throw new Error(`no Prometheus at ${PROMETHEUS} (apt-get install -y prometheus)`);
-  const dir = mkdtempSync(join(tmpdir(), 'laas-rw-bench-'));
-  const prom = await startPrometheus(await freePort(), dir);
+/** Seconds of CPU a process has used (user + system), from /proc. */
+function procCpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+interface Receiver {
+  writeUrl: string;
+  pid: number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** A real Prometheus in a fresh data folder, or the null receiver (null-receiver.ts) in a child process. */
+async function startReceiver(kind: string): Promise<Receiver> {
+  if (kind === 'prometheus') {
+    if (!HAVE_PROMETHEUS) throw new Error(`no Prometheus at ${PROMETHEUS} (apt-get install -y prometheus)`);
+    const dir = mkdtempSync(join(tmpdir(), 'laas-rw-bench-'));
+    const prom = await startPrometheus(await freePort(), dir);
+    return {
+      writeUrl: prom.writeUrl,
+      pid: prom.child.pid!,
+      log: () => prom.log().slice(-2000),
+      stop: async () => {
+        await prom.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  if (kind !== 'null') throw new Error(`--receiver prometheus|null, not ${kind}`);
+  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'null-receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`null receiver exited ${code}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    writeUrl: `http://127.0.0.1:${port}/api/v1/write`,
+    pid: child.pid!,
+    log: () => '',
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * One send run: the writer with `shards` against `receiver` for `seconds`. Besides samples/s over
+ * the run, each collection's drain: from the collection's start until its last sample was
+ * accepted (the queue empty again); a collection that drains within the interval is kept up with.
+ */
+async function sendMode(receiverKind: string, shards: number, hosts: number, seconds: number, intervalMs: number, perSend: number, maxQueued: number) {
+  const receiver = await startReceiver(receiverKind);
   const latest = new LatestFacts(3_600_000);
   const { m, total } = metrics();
   const seen = timeRequests();
   const writer = new RemoteWriter(
     {
-      url: prom.writeUrl,
+      url: receiver.writeUrl,
       intervalMs,
       timeoutMs: 30_000,
       headers: {},
       maxSamplesPerSend: perSend,
+      shards,
       maxQueuedSamples: maxQueued,
       maxSeriesPerHost: 5000,
       minBackoffMs: 100,
@@ -184,36 +245,76 @@ async function sendMode(hosts: number, seconds: number, intervalMs: number, perS
     },
     { latest, metrics: m, log },
   );
+  // Each collection timed: the writer's timer calls this.collect(), so wrapping the instance's method sees them all.
+  const collections: { at: number; collectMs: number; drainMs?: number; sentAtStart: number }[] = [];
+  let started = 0;
+  const collect = writer.collect.bind(writer);
+  writer.collect = async () => {
+    const c = { at: performance.now() - started, collectMs: 0, sentAtStart: await total('sent') };
+    collections.push(c);
+    await collect();
+    c.collectMs = round(performance.now() - started - c.at, 0);
+  };
   try {
     arrive(latest, hosts, 0);
-    const started = performance.now();
+    const load0 = loadavg();
+    const cpu0 = { bench: process.cpuUsage(), receiver: procCpuSeconds(receiver.pid) };
+    started = performance.now();
     writer.start();
     // The first collection at once rather than an interval in; then every interval as the timer does it.
     void writer.collect();
-    const rounds: { at: number; queued: number; sent: number; rssMiB: number; promRssMiB: number }[] = [];
+    const rounds: { at: number; queued: number; sent: number; rssMiB: number; receiverRssMiB: number }[] = [];
     let r = 0;
     const ticker = setInterval(() => arrive(latest, hosts, ++r), intervalMs);
+    let lastRound = 0;
     while (performance.now() - started < seconds * 1000) {
-      await sleep(1000);
-      rounds.push({
-        at: round((performance.now() - started) / 1000, 0),
-        queued: writer.queuedSamples,
-        sent: await total('sent'),
-        rssMiB: memory().rssMiB,
-        promRssMiB: procRssMiB(prom.child.pid!),
-      });
+      await sleep(50);
+      const now = performance.now() - started;
+      const last = collections.at(-1);
+      if (last && last.drainMs === undefined && last.collectMs > 0 && writer.queuedSamples === 0) last.drainMs = round(now - last.at, 0);
+      if (now - lastRound >= 1000) {
+        lastRound = now;
+        rounds.push({
+          at: round(now / 1000, 0),
+          queued: writer.queuedSamples,
+          sent: await total('sent'),
+          rssMiB: memory().rssMiB,
+          receiverRssMiB: procRssMiB(receiver.pid),
+        });
+      }
     }
     clearInterval(ticker);
     const elapsed = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0.bench);
+    const receiverCpu = procCpuSeconds(receiver.pid) - cpu0.receiver;
     const sent = await total('sent');
+    const needed = (hosts * 77) / (intervalMs / 1000);
+    const drained = collections.filter((c) => c.drainMs !== undefined);
+    const judged = collections.filter((c) => c.at + intervalMs <= elapsed * 1000);
     return {
+      receiver: receiverKind,
+      shards,
       hosts,
       seconds: round(elapsed, 0),
       intervalMs,
       samplesPerCollection: hosts * 77,
+      neededSamplesPerSecond: Math.round(needed),
       sent,
       samplesPerSecond: Math.round(sent / elapsed),
-      neededSamplesPerSecond: Math.round((hosts * 77) / (intervalMs / 1000)),
+      // While a collection was draining: what the pair (laas, receiver) carries when busy.
+      busySamplesPerSecond: drained.length
+        ? Math.round(
+            (hosts * 77) /
+              (quantile(
+                drained.map((c) => c.drainMs!),
+                0.5,
+              ) /
+                1000),
+          )
+        : undefined,
+      collections: collections.map(({ sentAtStart: _s, ...c }) => ({ ...c, at: round(c.at / 1000, 1) })),
+      // Judged on the collections that had a whole interval to drain before the run ended.
+      keptUp: judged.length > 0 && judged.every((c) => c.drainMs !== undefined && c.drainMs < intervalMs) && 0 === (await total('dropped')),
       dropped: await total('dropped'),
       failed: await total('failed'),
       retries: await total('retries'),
@@ -221,15 +322,19 @@ async function sendMode(hosts: number, seconds: number, intervalMs: number, perS
       requestFailures: seen.failures,
       requestBytes: { p50: quantile(seen.bytes, 0.5), p99: quantile(seen.bytes, 0.99), max: Math.max(...seen.bytes) },
       requestMs: { p50: round(quantile(seen.ms, 0.5)), p99: round(quantile(seen.ms, 0.99)), max: round(Math.max(...seen.ms)) },
-      prometheusRssMiBMax: Math.max(...rounds.map((x) => x.promRssMiB)),
+      // Cores used over the run (2 on the test box): the bench process is laas' side (collect, encode, send) plus the simulated arrivals.
+      benchCores: round((cpu.user + cpu.system) / 1e6 / elapsed),
+      receiverCores: round(receiverCpu / elapsed),
+      loadavg: { before: load0.map((x) => round(x)), after: loadavg().map((x) => round(x)) },
+      receiverRssMiBMax: Math.max(...rounds.map((x) => x.receiverRssMiB)),
       benchRssMiBMax: Math.max(...rounds.map((x) => x.rssMiB)),
       timeline: rounds,
-      prometheusLog: prom.log().slice(-2000),
+      receiverLog: receiver.log(),
     };
   } finally {
+    seen.restore();
     await writer.stop();
-    await prom.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await receiver.stop();
   }
 }
 
@@ -245,6 +350,7 @@ async function downMode(hosts: number, seconds: number, intervalMs: number, perS
       timeoutMs: 10_000,
       headers: {},
       maxSamplesPerSend: perSend,
+      shards: 1,
       maxQueuedSamples: maxQueued,
       maxSeriesPerHost: 5000,
       minBackoffMs: 100,
@@ -298,22 +404,25 @@ async function main(): Promise<void> {
   const perSend = Number(arg('per-send', '2000'));
   const maxQueued = Number(arg('max-queued', '2000000'));
   const out = arg('out', 'bench/results/remote-write.json');
-  const result =
-    mode === 'encode'
-      ? await encodeMode(hosts, perSend)
-      : mode === 'send'
-        ? await sendMode(hosts, seconds, intervalMs, perSend, maxQueued)
-        : mode === 'down'
-          ? await downMode(hosts, seconds, intervalMs, perSend, maxQueued)
-          : undefined;
-  if (!result) throw new Error(`--mode encode|send|down, not ${mode}`);
-  const entry = { date: new Date().toISOString(), node: process.version, gc: typeof global.gc === 'function', ...result };
-  const { timeline: _t, ...summary } = entry as typeof entry & { timeline?: unknown };
-  console.log(JSON.stringify(summary, null, 2));
   const all = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
-  all[mode] = entry;
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(all, null, 2) + '\n');
+  const save = (key: string, result: Record<string, unknown>) => {
+    const entry = { date: new Date().toISOString(), node: process.version, gc: typeof global.gc === 'function', ...result };
+    const { timeline: _t, ...summary } = entry as typeof entry & { timeline?: unknown };
+    console.log(JSON.stringify(summary, null, 2));
+    all[key] = entry;
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(all, null, 2) + '\n');
+  };
+  if (mode === 'encode') save(mode, await encodeMode(hosts, perSend));
+  else if (mode === 'down') save(mode, await downMode(hosts, seconds, intervalMs, perSend, maxQueued));
+  else if (mode === 'send') {
+    // Every receiver with every shard count, one after the other in this run, so they are read side by side on the same load.
+    const receivers = arg('receiver', 'prometheus').split(',');
+    const shardCounts = arg('shards', '1').split(',').map(Number);
+    for (const shards of shardCounts)
+      for (const receiver of receivers)
+        save(`send-${receiver}-shards-${shards}`, await sendMode(receiver, shards, hosts, seconds, intervalMs, perSend, maxQueued));
+  } else throw new Error(`--mode encode|send|down, not ${mode}`);
 }
 
 main().catch((e: unknown) => {

@@ -3,8 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LatestFacts } from '../../../../controller/export/latest-facts.js';
+import { LatestFacts, shardOf } from '../../../../controller/export/latest-facts.js';
 import { RemoteWriter, type RemoteWriteMetrics } from '../../../../controller/export/remote-write.js';
+import type { Shard } from '../../../../controller/export/shard.js';
+import { decodeWriteRequest } from '../../../../controller/export/write-request.js';
 import type { Logger } from '../../../../protocol/index.js';
 import { everyFact } from '../../../helpers/every-fact.js';
 import { waitFor } from '../../../helpers/procs.js';
@@ -38,6 +40,45 @@ async function receiver(status: number): Promise<{ url: string; requests: () => 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`, requests: () => n, server };
 }
 
+/**
+ * A receiver that decodes every request and refuses some with 503 (`fail(n)` of the n-th request,
+ * from 0), each answer a few milliseconds late so that the shards' requests overlap; it keeps
+ * the accepted requests in the order it accepted them, and the most requests it had at once.
+ */
+async function recordingReceiver(fail: (n: number) => boolean) {
+  let n = 0;
+  let open = 0;
+  let maxOpen = 0;
+  const accepted: { host: string; key: string; timestamp: number }[][] = [];
+  const server = createServer((req, res) => {
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const refuse = fail(n++);
+      const series = decodeWriteRequest(Buffer.concat(chunks));
+      setTimeout(() => {
+        if (!refuse)
+          accepted.push(
+            series.map((t) => ({
+              host: t.labels.find((l) => l.name === 'host')!.value,
+              key: t.labels.map((l) => `${l.name}=${l.value}`).join(),
+              timestamp: t.samples[0].timestamp,
+            })),
+          );
+        open--;
+        res.writeHead(refuse ? 503 : 204).end();
+      }, n % 4);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`;
+  return { url, server, accepted, requests: () => n, maxOpen: () => maxOpen };
+}
+
+const HOSTS = Array.from({ length: 12 }, (_, i) => `host-${i}`);
+
 describe('RemoteWriter', () => {
   let writer: RemoteWriter | undefined;
   let server: Server | undefined;
@@ -47,12 +88,28 @@ describe('RemoteWriter', () => {
     writer = server = undefined;
   });
 
-  function start(url: string, m: RemoteWriteMetrics, queue: { maxSamplesPerSend: number; maxQueuedSamples: number }): RemoteWriter {
+  function start(
+    url: string,
+    m: RemoteWriteMetrics,
+    queue: { maxSamplesPerSend: number; maxQueuedSamples: number; shards?: number; minBackoffMs?: number; maxBackoffMs?: number },
+    hosts = ['web-1'],
+    clock?: () => number,
+  ): RemoteWriter {
     const latest = new LatestFacts(3_600_000);
-    latest.record('web-1', { seq: 0, ts: 0, trigger: 'interval', ...everyFact() }, Date.now());
+    hosts.forEach((h, i) => latest.record(h, { seq: 0, ts: 0, trigger: 'interval', ...everyFact(i) }, Date.now()));
     // An hour's interval: collect() is called by the test, not a timer.
-    const target = { url, intervalMs: 3_600_000, timeoutMs: 5000, headers: {}, maxSeriesPerHost: 10_000, minBackoffMs: 20, maxBackoffMs: 50, ...queue };
-    writer = new RemoteWriter(target, { latest, metrics: m, log: quiet });
+    const target = {
+      url,
+      intervalMs: 3_600_000,
+      timeoutMs: 5000,
+      headers: {},
+      maxSeriesPerHost: 10_000,
+      minBackoffMs: 20,
+      maxBackoffMs: 50,
+      shards: 1,
+      ...queue,
+    };
+    writer = new RemoteWriter(target, { latest, metrics: m, log: quiet, ...(clock ? { clock } : {}) });
     writer.start();
     return writer;
   }
@@ -88,5 +145,65 @@ describe('RemoteWriter', () => {
       dropped = now;
     }
     expect(await total(m.sent)).toBe(0);
+  });
+
+  it('keeps every series in order across shards while requests fail and are retried, each request from one shard', async () => {
+    // Every third request refused: retries and newer collections overlap in every shard.
+    const r = await recordingReceiver((n) => n % 3 === 0);
+    server = r.server;
+    const m = metrics();
+    let t = 1_000_000;
+    const w = start(r.url, m, { maxSamplesPerSend: 50, maxQueuedSamples: 1_000_000, shards: 4, minBackoffMs: 1, maxBackoffMs: 5 }, HOSTS, () => (t += 1000));
+    // Collections one after another without waiting for the sends: a collection's batches queue behind the last one's retries.
+    for (let i = 0; i < 5; i++) await w.collect();
+    await waitFor('every batch delivered', () => w.queuedSamples === 0, 10_000, 5);
+    const series = r.accepted.flat();
+    const perCollection = series.length / 5;
+    expect(perCollection).toBe(HOSTS.length * 77);
+    expect(await total(m.sent)).toBe(series.length);
+    expect(await total(m.retries)).toBeGreaterThan(0);
+    expect(await total(m.dropped)).toBe(0);
+    // Per series: every collection's sample, in the order they were taken (a retried batch was never passed).
+    const seen = new Map<string, number[]>();
+    for (const s of series) seen.set(s.key, [...(seen.get(s.key) ?? []), s.timestamp]);
+    expect(seen.size).toBe(perCollection);
+    for (const [key, ts] of seen) expect(ts, key).toEqual([1_001_000, 1_002_000, 1_003_000, 1_004_000, 1_005_000]);
+    // A request holds the series of one shard's hosts only, and the hosts spread over every shard.
+    for (const req of r.accepted) expect(new Set(req.map((s) => shardOf(s.host, 4))).size).toBe(1);
+    expect(new Set(HOSTS.map((h) => shardOf(h, 4))).size).toBe(4);
+    expect(r.maxOpen()).toBeGreaterThan(1);
+  });
+
+  it('holds maxQueuedSamples overall, split between its shards, while the receiver fails', async () => {
+    const r = await receiver(503);
+    server = r.server;
+    const m = metrics();
+    const w = start(r.url, m, { maxSamplesPerSend: 10, maxQueuedSamples: 45, shards: 4 }, HOSTS);
+    const shards = (w as unknown as { shards: Shard[] }).shards;
+    expect(shards.map((s) => s.maxQueuedSamples)).toEqual([12, 11, 11, 11]);
+    let dropped = 0;
+    for (let i = 0; i < 5; i++) {
+      await w.collect();
+      expect(w.queuedSamples).toBeLessThanOrEqual(45);
+      for (const s of shards) expect(s.queuedSamples).toBeLessThanOrEqual(s.maxQueuedSamples);
+      const now = await total(m.dropped);
+      expect(now).toBeGreaterThan(dropped);
+      dropped = now;
+    }
+    expect((await m.queued.get()).values[0].value).toBeLessThanOrEqual(45);
+    expect(await total(m.sent)).toBe(0);
+  });
+
+  it('with one shard sends one request at a time, the batches as collected', async () => {
+    const r = await recordingReceiver(() => false);
+    server = r.server;
+    const m = metrics();
+    const w = start(r.url, m, { maxSamplesPerSend: 100, maxQueuedSamples: 100_000 }, HOSTS.slice(0, 3), () => 5000);
+    await w.collect();
+    await waitFor('the collection delivered', () => w.queuedSamples === 0 && r.accepted.length === 3, 5000, 5);
+    // 3 hosts of 77 series in slices of 100 across hosts, as one writer always sent them.
+    expect(r.accepted.map((req) => req.length)).toEqual([100, 100, 31]);
+    expect(r.accepted.flat().map((s) => s.host)).toEqual(['web-0', 'web-1', 'web-2'].flatMap((_, i) => Array<string>(77).fill(HOSTS[i])));
+    expect(r.maxOpen()).toBe(1);
   });
 });
