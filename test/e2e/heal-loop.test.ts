@@ -88,7 +88,9 @@ describe('the heal loop, end to end', () => {
     );
     expect(firing).toMatchObject({ host: 'web-1', severity: 'critical', summary: 'svc is down on web-1' });
 
-    await waitFor('the service to answer again', () => tcpAnswers(svc.port), 15_000);
+    // The demo service writes its pidfile in its listen callback, a moment after the port answers:
+    // wait for both, or a connect that lands in between reads the old pid.
+    await waitFor('the service to answer again from a new process', async () => (await tcpAnswers(svc.port)) && svc.pid() !== oldPid, 15_000);
     expect(svc.pid()).not.toBe(oldPid);
     const healedAt = Date.now();
 
