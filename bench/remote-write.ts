@@ -22,19 +22,18 @@
  *     [--seconds 60] [--interval 15s] [--max-queued 2000000] [--per-send 2000] [--out bench/results/remote-write.json]
  *     [--shards 1,4,8] [--receiver prometheus,null]   (send only; results under send-<receiver>-shards-<n>)
  */
-import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { LatestFacts } from '../controller/export/latest-facts.js';
 import { RemoteWriter, type RemoteWriteMetrics } from '../controller/export/remote-write.js';
 import { encodeWriteRequest } from '../controller/export/write-request.js';
 import { parseDuration, type Logger, type Sample } from '../protocol/index.js';
 import { everyFact } from '../test/helpers/every-fact.js';
+import { CLK_TCK, cpuTicks, status } from './footprint-proc.js';
 import { freePort } from '../test/helpers/procs.js';
-import { HAVE_PROMETHEUS, PROMETHEUS, startPrometheus } from '../test/helpers/prometheus.js';
+import { startReceiver, timeRequests } from './remote-write-receiver.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -81,6 +80,24 @@ const log: Logger = {
   error: (o: unknown, msg?: string) => console.error('error', msg, JSON.stringify(o)),
 } as unknown as Logger;
 
+/** VmRSS of a process in MiB (0 once it is gone). */
+function procRssMiB(pid: number): number {
+  try {
+    return round(status(pid).VmRSS ?? 0, 1);
+  } catch {
+    return 0;
+  }
+}
+
+/** Seconds of CPU a process has used (user + system), from /proc (0 once it is gone). */
+function procCpuSeconds(pid: number): number {
+  try {
+    return cpuTicks(pid) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
 function memory(): { rssMiB: number; heapMiB: number; heapTotalMiB: number; arrayBuffersMiB: number } {
   const u = process.memoryUsage();
   return {
@@ -89,14 +106,6 @@ function memory(): { rssMiB: number; heapMiB: number; heapTotalMiB: number; arra
     heapTotalMiB: round(u.heapTotal / MiB, 1),
     arrayBuffersMiB: round(u.arrayBuffers / MiB, 1),
   };
-}
-
-function procRssMiB(pid: number): number {
-  try {
-    return round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 1);
-  } catch {
-    return 0;
-  }
 }
 
 async function encodeMode(hosts: number, perSend: number) {
@@ -145,78 +154,6 @@ async function encodeMode(hosts: number, perSend: number) {
     encodeSamplesPerSecond: Math.round(series / (median('wallMs') / 1000)),
     latestFactsHeapMiB: latestHeapMiB,
     runs,
-  };
-}
-
-/** Wraps fetch to time each request (to the response's end: the writer reads the body) and weigh its body. */
-function timeRequests(): { ms: number[]; bytes: number[]; failures: number; restore(): void } {
-  const real = globalThis.fetch;
-  const seen = { ms: [] as number[], bytes: [] as number[], failures: 0, restore: () => void (globalThis.fetch = real) };
-  globalThis.fetch = async (input, init) => {
-    const t0 = performance.now();
-    try {
-      const res = await real(input, init);
-      await res.clone().arrayBuffer();
-      seen.ms.push(performance.now() - t0);
-      seen.bytes.push((init?.body as Uint8Array | undefined)?.byteLength ?? 0);
-      if (!res.ok) seen.failures++;
-      return res;
-    } catch (e) {
-      seen.failures++;
-      throw e;
-    }
-  };
-  return seen;
-}
-
-/** Seconds of CPU a process has used (user + system), from /proc. */
-function procCpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-interface Receiver {
-  writeUrl: string;
-  pid: number;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** A real Prometheus in a fresh data folder, or the null receiver (null-receiver.ts) in a child process. */
-async function startReceiver(kind: string): Promise<Receiver> {
-  if (kind === 'prometheus') {
-    if (!HAVE_PROMETHEUS) throw new Error(`no Prometheus at ${PROMETHEUS} (apt-get install -y prometheus)`);
-    const dir = mkdtempSync(join(tmpdir(), 'laas-rw-bench-'));
-    const prom = await startPrometheus(await freePort(), dir);
-    return {
-      writeUrl: prom.writeUrl,
-      pid: prom.child.pid!,
-      log: () => prom.log().slice(-2000),
-      stop: async () => {
-        await prom.stop();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  if (kind !== 'null') throw new Error(`--receiver prometheus|null, not ${kind}`);
-  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'null-receiver.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`null receiver exited ${code}`)));
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    writeUrl: `http://127.0.0.1:${port}/api/v1/write`,
-    pid: child.pid!,
-    log: () => '',
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
   };
 }
 
