@@ -41,32 +41,30 @@ async function receiver(status: number): Promise<{ url: string; requests: () => 
 }
 
 /**
- * A receiver that decodes every request and refuses some with 503 (`fail(n)` of the n-th request,
- * from 0), each answer a few milliseconds late so that the shards' requests overlap; it keeps
- * the accepted requests in the order it accepted them, and the most requests it had at once.
+ * A receiver that decodes every request and refuses some with 503 (`fail(n, series, accepted)` of the
+ * n-th request, from 0), each answer a few milliseconds late so that the shards' requests overlap;
+ * it keeps the accepted requests in the order it accepted them, and the most requests it had at once.
  */
-async function recordingReceiver(fail: (n: number) => boolean) {
+type Received = { host: string; key: string; timestamp: number };
+async function recordingReceiver(fail: (n: number, series: Received[], accepted: Received[][]) => boolean) {
   let n = 0;
   let open = 0;
   let maxOpen = 0;
-  const accepted: { host: string; key: string; timestamp: number }[][] = [];
+  const accepted: Received[][] = [];
   const server = createServer((req, res) => {
     open++;
     maxOpen = Math.max(maxOpen, open);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const refuse = fail(n++);
-      const series = decodeWriteRequest(Buffer.concat(chunks));
+      const series = decodeWriteRequest(Buffer.concat(chunks)).map((t) => ({
+        host: t.labels.find((l) => l.name === 'host')!.value,
+        key: t.labels.map((l) => `${l.name}=${l.value}`).join(),
+        timestamp: t.samples[0].timestamp,
+      }));
+      const refuse = fail(n++, series, accepted);
       setTimeout(() => {
-        if (!refuse)
-          accepted.push(
-            series.map((t) => ({
-              host: t.labels.find((l) => l.name === 'host')!.value,
-              key: t.labels.map((l) => `${l.name}=${l.value}`).join(),
-              timestamp: t.samples[0].timestamp,
-            })),
-          );
+        if (!refuse) accepted.push(series);
         open--;
         res.writeHead(refuse ? 503 : 204).end();
       }, n % 4);
@@ -77,7 +75,9 @@ async function recordingReceiver(fail: (n: number) => boolean) {
   return { url, server, accepted, requests: () => n, maxOpen: () => maxOpen };
 }
 
-const HOSTS = Array.from({ length: 12 }, (_, i) => `host-${i}`);
+// 13 hosts: a collection's batch count is then no multiple of 4 shards, so a round-robin that
+// ignored the host would not put each series on the same shard every time by chance.
+const HOSTS = Array.from({ length: 13 }, (_, i) => `host-${i}`);
 
 describe('RemoteWriter', () => {
   let writer: RemoteWriter | undefined;
@@ -148,8 +148,13 @@ describe('RemoteWriter', () => {
   });
 
   it('keeps every series in order across shards while requests fail and are retried, each request from one shard', async () => {
-    // Every third request refused: retries and newer collections overlap in every shard.
-    const r = await recordingReceiver((n) => n % 3 === 0);
+    // Every third request refused: retries and newer collections overlap in every shard. And the
+    // first collection's batch of host-0 is refused until a batch of the last collection has been
+    // accepted: its shard stalls while the others run ahead, so a series sent through any other
+    // shard than its host's would arrive out of order.
+    const stalled = (series: Received[], accepted: Received[][]) =>
+      series.some((s) => s.host === 'host-0' && s.timestamp === 1_001_000) && !accepted.some((req) => req.some((s) => s.timestamp === 1_005_000));
+    const r = await recordingReceiver((n, series, accepted) => n % 3 === 0 || stalled(series, accepted));
     server = r.server;
     const m = metrics();
     let t = 1_000_000;
