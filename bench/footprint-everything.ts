@@ -9,10 +9,15 @@
  *      node_exporter, 5 log files appended to at --log-rate lines/s (1 in 10 matching);
  *  (c) node_exporter (scraped by the bench every 10 s, as a Prometheus would at the agent's host
  *      fact interval) and a Nagios-style runner: a bash loop running the same 20 plugins every 30 s;
+ *  (d) the Node floor: a bare Node program (node-runner.ts, the unit's flags) spawning the same 20
+ *      plugins every 30 s as the agent spawns a check — what Node charges per fork+exec and pipe;
  *  --before FILE: (a)'s config run by another agent bundle too (e.g. one built before issue 18,
  *      whose host facts were only cpu, memory, disk and net);
  *  --split: three more agents, each with one kind of source of (b) only;
- *  --profile DIR: (b) runs with --cpu-prof, its profile written to DIR when it stops.
+ *  --profile DIR: (b) runs with --cpu-prof, its profile written to DIR when it stops;
+ *  --services N: how many tcp-probed services (a) and (b) watch (3; 0 is the issue's own config:
+ *      host facts at 10 s and the sources, nothing else);
+ *  --variant NAME="FLAGS": one more (b) run with these Node flags instead of the unit's (repeatable).
  *
  * Every second, per process: VmRSS, RssAnon, RssFile (/proc/<pid>/status), every 5 s Pss
  * (/proc/<pid>/smaps_rollup); CPU over the window after the warm-up from /proc/<pid>/stat: the
@@ -21,7 +26,8 @@
  * plugins (and `sleep`) for the runner. node_exporter scraped by (b) is reported on its own line.
  *
  *   npm run build && npm run pack && node dist/bench/agent-footprint.js --everything [--seconds 600] [--warmup 40]
- *       [--log-rate 10] [--before /tmp/laas-agent-pre18.mjs] [--split] [--profile DIR] [--out bench/results/footprint-everything.json]
+ *       [--log-rate 10] [--before /tmp/laas-agent-pre18.mjs] [--split] [--profile DIR] [--services 3] [--variant NAME="FLAGS"]…
+ *       [--out bench/results/footprint-everything.json]
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -115,6 +121,20 @@ export async function everything(): Promise<void> {
   const out = arg('out', 'bench/results/footprint-everything.json');
   const split = process.argv.includes('--split');
   const profile = process.argv.includes('--profile') ? resolve(arg('profile', '')) : undefined;
+  const serviceCount = Number(arg('services', '3'));
+  const variants = process.argv
+    .flatMap((a, i) => (a === '--variant' && process.argv[i + 1] ? [process.argv[i + 1]] : []))
+    .map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new Error(`--variant ${v}: expected NAME="NODE FLAGS"`);
+      return {
+        name: v.slice(0, eq),
+        flags: v
+          .slice(eq + 1)
+          .split(/\s+/)
+          .filter(Boolean),
+      };
+    });
   const script = resolve('dist/bundle/laas-agent.mjs');
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run pack first`);
   if (before !== undefined && !existsSync(before)) throw new Error(`--before ${before}: missing`);
@@ -147,7 +167,7 @@ export async function everything(): Promise<void> {
     return w;
   };
   try {
-    for (const n of ['svc1', 'svc2', 'svc3']) {
+    for (const n of ['svc1', 'svc2', 'svc3'].slice(0, serviceCount)) {
       const s = demoService(n, await freePort(), dir);
       await startDemo(s);
       services.push(s);
@@ -172,20 +192,21 @@ export async function everything(): Promise<void> {
       scrape: [{ name: 'node', url: scraped.url, interval: '15s' }],
       logs: logFiles.map((file, i) => ({ name: `app${i}`, file, match: 'ERROR|FATAL' })),
     };
-    type Role = [label: string, file: string, config: Record<string, unknown>];
+    type Role = [label: string, file: string, config: Record<string, unknown>, flags?: string[]];
     const roles: Role[] = [
       ['agent, no sources (a)', script, base('footprint-base')],
       ['agent, every source (b)', script, { ...base('footprint-everything'), ...sources }],
       ...(before ? [['agent before issue 18, no sources', before, base('footprint-before')] as Role] : []),
       // --split: one more agent per kind of source, to see which costs what.
       ...(split ? (['checks', 'scrape', 'logs'] as const).map((k): Role => [`agent, only ${k}`, script, { ...base(`footprint-${k}`), [k]: sources[k] }]) : []),
+      ...variants.map((v): Role => [`agent, every source, ${v.name}`, script, { ...base(`footprint-${v.name}`), ...sources }, v.flags]),
     ];
-    for (const [label, file, config] of roles) {
+    for (const [label, file, config, own] of roles) {
       const path = fleet.writeRaw(`${String(config.id)}.json`, JSON.stringify(config));
       // --profile DIR: a V8 CPU profile of (b), written when it exits.
       const extra = profile !== undefined && config.id === 'footprint-everything' ? ['--cpu-prof', '--cpu-prof-dir', profile] : [];
       // Debug level adds the one "collected" line per interval, which carries the stall.
-      const proc = run(process.execPath, [...flags, ...extra, file, '--config', path], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
+      const proc = run(process.execPath, [...(own ?? flags), ...extra, file, '--config', path], { env: { ...env, LAAS_LOG_LEVEL: 'debug' } });
       agents.push(proc);
       followLog(proc, watch(label, proc.pid), problems);
     }
@@ -204,8 +225,12 @@ export async function everything(): Promise<void> {
       { mode: 0o755 },
     );
     const runner = run('/bin/bash', [runnerFile]);
+    const commandsFile = join(dir, 'commands.json');
+    writeFileSync(commandsFile, JSON.stringify(checks.map((c) => c.command)));
+    const nodeRunner = run(process.execPath, [...flags, resolve('dist/bench/node-runner.js'), commandsFile, '30'], { env });
     watch('node_exporter, scraped by the bench every 10 s (c)', anchor.proc.pid);
     watch('Nagios-style runner, bash (c)', runner.pid);
+    watch('Node floor: bare Node spawning the same plugins (d)', nodeRunner.pid);
     watch('node_exporter, scraped by agent (b) every 15 s', scraped.proc.pid);
 
     // The logs: `logRate` lines a second over the five files, one in ten an error.
@@ -295,8 +320,12 @@ export async function everything(): Promise<void> {
     type P = { cpuPercentOfOneCore: { own: number; children: number }; rssMiB: { median: number; avg: number; max: number } };
     const a = processes['agent, no sources (a)'] as P;
     const b = processes['agent, every source (b)'] as P;
+    const floor = (processes['Node floor: bare Node spawning the same plugins (d)'] as P).cpuPercentOfOneCore.own;
     const targets = {
       agentCpuAtMost1Percent: { percent: b.cpuPercentOfOneCore.own, met: b.cpuPercentOfOneCore.own <= 1 },
+      // What Node itself charges to run the 20 plugins (d), then the agent's own above that floor.
+      nodeSpawnFloorPercent: floor,
+      agentCpuAboveNodeFloorAtMost1Percent: { percent: r3(b.cpuPercentOfOneCore.own - floor), met: b.cpuPercentOfOneCore.own - floor <= 1 },
       agentCpuAboveBaseline: r3(b.cpuPercentOfOneCore.own - a.cpuPercentOfOneCore.own),
       rssAtMost8MiBAbove: {
         medianMiB: r2(b.rssMiB.median - a.rssMiB.median),
@@ -313,7 +342,7 @@ export async function everything(): Promise<void> {
       seconds,
       warmup,
       logRate,
-      agent: { script: script.replace(resolve('.') + '/', ''), before, flags, env },
+      agent: { script: script.replace(resolve('.') + '/', ''), before, flags, env, services: serviceCount, variants },
       processes,
       delivered,
       targets,
