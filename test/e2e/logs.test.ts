@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../helpers/fleet.js';
@@ -15,7 +15,7 @@ const LAST = 'FATAL payment gateway unreachable (order 4711)';
 
 /**
  * An application's log, followed by a real agent, pages through a real controller: errors
- * appended to the file fire the shipped rule logs/app-errors, whose summary quotes the last
+ * appended to the file fire the shipped rule services/app-errors, whose summary quotes the last
  * matching line. A second rule fires only when the fact's lastLine is exactly the last line
  * written (and the total exactly the lines appended): the line reaches the controller intact and
  * its summary, rendered from that sample, carries it whole.
@@ -25,7 +25,8 @@ describe('log patterns, end to end', () => {
   const log = join(fleet.dir, 'app.log');
 
   beforeAll(async () => {
-    cpSync('rules/logs', join(fleet.rulesDir, 'logs'), { recursive: true });
+    mkdirSync(join(fleet.rulesDir, 'services'), { recursive: true });
+    cpSync('rules/services/app-errors.json', join(fleet.rulesDir, 'services', 'app-errors.json'));
     fleet.rule('e2e', 'app-last-line', {
       // Exactly the 12 lines appended: none of the old ones, none counted twice across the rotation.
       when: {
@@ -64,11 +65,11 @@ describe('log patterns, end to end', () => {
       20_000,
       100,
     );
-    expect(firing.map((a) => a.rule).sort()).toEqual(['e2e/app-last-line', 'logs/app-errors']);
+    expect(firing.map((a) => a.rule).sort()).toEqual(['e2e/app-last-line', 'services/app-errors']);
     expect(firing.find((a) => a.rule === 'e2e/app-last-line')!.summary).toBe(`last: ${LAST}`);
     // The shipped rule fires on the first sample counting more than 10: its last line is one of those written.
     const written = [...Array.from({ length: 11 }, (_, i) => `2026-12-05T09:00:${String(i).padStart(2, '0')}Z ERROR db timeout ${i}`), LAST];
-    const shipped = firing.find((a) => a.rule === 'logs/app-errors')!.summary;
+    const shipped = firing.find((a) => a.rule === 'services/app-errors')!.summary;
     expect(written.map((l) => `more than 10 errors in the app log on app-1: ${l}`)).toContain(shipped);
   }, 40_000);
 });

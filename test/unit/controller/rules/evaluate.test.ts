@@ -67,21 +67,21 @@ describe('evaluator', () => {
     const ev = new Evaluator(rules);
     const healthy = (await ev.evaluate(demoHost, factsOf(demoHost, sample()))).verdicts;
     expect(healthy.get('demo/demo-down')).toBe(false);
-    expect(healthy.get('system/root-disk-full')).toBe(false);
+    expect(healthy.get('linux/root-disk-full')).toBe(false);
     const { verdicts: down } = await ev.evaluate(
       demoHost,
       factsOf(demoHost, sample({ service: { demo: { up: false, since: 1 } }, disk: { '/': { usedPercent: 98, freeBytes: 1, totalBytes: 2 } } })),
     );
     expect(down.get('demo/demo-down')).toBe(true);
-    expect(down.get('system/root-disk-full')).toBe(true);
-    expect(down.get('system/memory-pressure')).toBe(false);
+    expect(down.get('linux/root-disk-full')).toBe(true);
+    expect(down.get('linux/memory-pressure')).toBe(false);
   });
 
   it('treats a missing fact as not matching rather than failing', async () => {
     const ev = new Evaluator(rules);
     const out = (await ev.evaluate(demoHost, factsOf(demoHost, sample({ service: {}, disk: undefined, cpu: undefined })))).verdicts;
     expect(out.get('demo/demo-down')).toBe(false);
-    expect(out.get('system/cpu-saturated')).toBe(false);
+    expect(out.get('linux/cpu-saturated')).toBe(false);
   });
 });
 

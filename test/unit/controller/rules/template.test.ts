@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { checkSummary, renderSummary, SUMMARY_MAX } from '../../../../controller/rules/template.js';
 
-const base = { host: 'web-1', rule: 'logs/app-errors', severity: 'warning', labels: { role: 'web' } };
+const base = { host: 'web-1', rule: 'services/app-errors', severity: 'warning', labels: { role: 'web' } };
 
 describe('summary templates', () => {
   it('render host, rule, severity and labels; unknown keys stay as written', () => {
     expect(renderSummary('{{host}} {{ rule }} {{severity}} {{labels.role}} {{labels.missing}}|{{nope}}', base)).toBe(
-      'web-1 logs/app-errors warning web |{{nope}}',
+      'web-1 services/app-errors warning web |{{nope}}',
     );
   });
 
