@@ -12,6 +12,8 @@ import type { Evidence } from './alerts/state-machine.js';
 import type { AlertRecord, NotificationLogEntry } from './model.js';
 import type { Notification } from './notify/index.js';
 import { FleetRules } from './fleet-rules.js';
+import { ControllerFactsReader, type ControllerFacts } from './self-facts.js';
+import { SelfRules } from './self-rules.js';
 import { Evaluator, factsOf, selects, type HostView } from './rules/evaluate.js';
 import type { Rule } from './rules/schema.js';
 import { Windows } from './rules/windows/store.js';
@@ -48,6 +50,8 @@ export interface CoreDeps {
   fleet?: Fleet;
   /** Every sample that reaches the rules, after /metrics has it (remote-write). */
   onFacts?: (host: string, sample: Sample) => void;
+  /** The `controller` fact for rules with `"scope": "controller"` (default: read from metrics and hosts; `laas rules test` gives its timeline's). */
+  controllerFacts?: (now: number) => ControllerFacts;
 }
 
 /**
@@ -70,6 +74,8 @@ export class Core {
   private readonly windows = new Windows();
   private evaluator = new Evaluator([], this.windows);
   private readonly fleetRules: FleetRules;
+  /** Rules on the controller's own health; not with several controllers (each would raise the one "controller" alert). */
+  private readonly selfRules: SelfRules | undefined;
   /** Rule and host pairs whose condition held at the last sample (to see it clear, or come back). */
   private readonly holding = new Set<string>();
   private lastSweepAt: number | undefined;
@@ -118,6 +124,10 @@ export class Core {
       hold: (rule, host) => this.alerting.healHold(rule, host),
     });
     this.fleetRules = new FleetRules({ alerting: this.alerting, heal: this.heal, metrics: deps.metrics });
+    const reader = new ControllerFactsReader(deps.metrics, () => this.hosts.list(), deps.clock.now());
+    this.selfRules = deps.fleet
+      ? undefined
+      : new SelfRules({ alerting: this.alerting, metrics: deps.metrics, read: deps.controllerFacts ?? ((now) => reader.read(now)) });
     // A heal that ended on another controller freed a slot its waiting heals here may take.
     this.fleet.onFreed?.(() => this.heal.slotFreed());
   }
@@ -150,6 +160,7 @@ export class Core {
     for (const r of next) this.ruleById.set(r.id, r);
     this.evaluator = new Evaluator(next, this.windows);
     this.fleetRules.setRules(next, this.windows);
+    this.selfRules?.setRules(next, this.windows);
     this.heal.setRules(next);
     this.deps.metrics.rulesLoaded.set(next.length);
     // Counters exist from their first increment; start each heal rule's at 0 so rate() and
@@ -196,7 +207,7 @@ export class Core {
     this.newestSample.set(hostId, sample.ts);
     this.deps.metrics.facts.record(hostId, sample);
     this.deps.onFacts?.(hostId, sample);
-    const view: HostView = { id: host.id, labels: host.labels };
+    const view: HostView = { id: host.id, labels: host.labels, agentVersion: host.agentVersion };
     const started = performance.now();
     const facts = factsOf(view, sample);
     const { verdicts, matches, insufficient } = await this.evaluator.evaluate(view, facts, now);
@@ -234,8 +245,9 @@ export class Core {
     }
     for (const h of await this.hosts.sweep(now)) {
       this.alerting.hostDown({ id: h.id, labels: h.labels }, now);
-      await this.fleetRules.hostDown({ id: h.id, labels: h.labels }, now);
+      await this.fleetRules.hostDown({ id: h.id, labels: h.labels, agentVersion: h.agentVersion }, now);
     }
+    await this.selfRules?.tick(now);
     this.alerting.tick(now);
     await this.releaseInhibitedHeals();
     const w = this.windows.sweep(now);

@@ -95,6 +95,7 @@ export const FACT_SECTIONS: readonly Section[] = [
       ['laas_host_cpu_load1', 'Load average over 1 minute', (c) => c.load1],
       ['laas_host_cpu_load5', 'Load average over 5 minutes', (c) => c.load5],
       ['laas_host_cpu_load15', 'Load average over 15 minutes', (c) => c.load15],
+      ['laas_host_cpu_cores', 'CPU cores the agent may use (load per core is laas_host_cpu_load1 / this)', (c) => c.cores],
     ],
   ),
   single(

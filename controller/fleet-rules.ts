@@ -2,7 +2,7 @@ import type { AlertService } from './alerts/service.js';
 import type { HealService } from './heal/service.js';
 import type { Metrics } from './metrics.js';
 import type { AlertRecord } from './model.js';
-import { factsOf, type HostView } from './rules/evaluate.js';
+import { factsOf, hostFact, type HostView } from './rules/evaluate.js';
 import { FleetEvaluator, FLEET_HOST, type FleetJudgement } from './rules/fleet.js';
 import type { Rule } from './rules/schema.js';
 import type { Windows } from './rules/windows/store.js';
@@ -39,7 +39,7 @@ export class FleetRules {
   /** The host stopped reporting: it stays a member, with `host.up` false and no other fact. */
   async hostDown(view: HostView, now: number): Promise<void> {
     const facts = factsOf(view, { seq: 0, ts: now, trigger: 'interval' });
-    facts.host = { id: view.id, labels: view.labels, up: false };
+    facts.host = hostFact(view, false);
     await this.sample(view, facts, now);
   }
 

@@ -17,7 +17,8 @@ const bounded = <const K extends v.GenericSchema<string, string>, const V extend
     v.check((r) => Object.keys(r).length <= max, `expected at most ${max} entries`),
   );
 
-export const cpuFacts = strictObject({ usage: num, load1: num, load5: num, load15: num });
+/** `cores` and `load1PerCore` (the 1-minute load over the cores the agent may use): absent from agents before 0.1.0's issue 19. */
+export const cpuFacts = strictObject({ usage: num, load1: num, load5: num, load15: num, cores: v.optional(num), load1PerCore: v.optional(num) });
 
 export const memoryFacts = strictObject({
   usedPercent: num,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type { Collector, CollectorOptions, Facts } from './types.js';
 
 interface Ticks {
@@ -46,7 +46,8 @@ export function createCpuCollector(opts: CollectorOptions = {}): Collector<'cpu'
         }
         lastUsage = usage;
         const [load1, load5, load15] = loadavg();
-        return { usage: round2(usage), load1: round2(load1), load5: round2(load5), load15: round2(load15) };
+        const cores = availableParallelism();
+        return { usage: round2(usage), load1: round2(load1), load5: round2(load5), load15: round2(load15), cores, load1PerCore: round2(load1 / cores) };
       } catch {
         return undefined;
       }

@@ -1,5 +1,5 @@
 import { Engine, type TopLevelCondition } from 'json-rules-engine';
-import type { Sample } from '../../protocol/index.js';
+import { compareVersions, LAAS_VERSION, type Sample } from '../../protocol/index.js';
 import { compileCondition, seriesIdOf, windowOf, type Compiled, type EvalContext } from './compile.js';
 import { pathResolver } from './path.js';
 import type { Rule } from './schema.js';
@@ -8,6 +8,18 @@ import { Windows, type Keep } from './windows/store.js';
 export interface HostView {
   id: string;
   labels: Readonly<Record<string, string>>;
+  /** The agent's release, from its hello: the `host` fact's `agentVersion` and `agentBehind`. */
+  agentVersion?: string;
+}
+
+/** The `host` fact: who the host is, whether it reports, and whether its agent is older than this controller. */
+export function hostFact(host: HostView, up: boolean): Record<string, unknown> {
+  const fact: Record<string, unknown> = { id: host.id, labels: host.labels, up };
+  if (host.agentVersion !== undefined) {
+    fact.agentVersion = host.agentVersion;
+    fact.agentBehind = compareVersions(host.agentVersion, LAAS_VERSION) < 0;
+  }
+  return fact;
 }
 
 /** Facts keyed by name (disk by mount, service by name, check by check name…): {} when the sample has none. */
@@ -20,7 +32,7 @@ export function factsOf(host: HostView, sample: Sample): Record<string, unknown>
     memory: sample.memory,
     system: sample.system,
     top: sample.top,
-    host: { id: host.id, labels: host.labels, up: true },
+    host: hostFact(host, true),
   };
   for (const k of KEYED) facts[k] = sample[k] ?? {};
   return facts;
@@ -99,8 +111,10 @@ export class Evaluator {
   constructor(
     rules: readonly Rule[],
     readonly windows = new Windows(),
+    /** Which `when` rules this evaluator judges: the hosts' (default) or the controller's own (self-rules.ts). */
+    scope: Rule['scope'] = 'hosts',
   ) {
-    this.rules = rules.filter((r) => r.when);
+    this.rules = rules.filter((r) => r.when && (r.scope ?? 'hosts') === scope);
     windows.setRetention(retentionOf(rules));
   }
 

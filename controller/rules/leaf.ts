@@ -5,7 +5,7 @@ import { hasWildcard, parsePath } from './path.js';
 import { WINDOW_FNS } from './windows/functions.js';
 
 /** The facts a sample provides (DESIGN.md "Facts seen by rules"). */
-export const FACTS = [...FACT_NAMES, 'host'] as const;
+export const FACTS = [...FACT_NAMES, 'host', 'controller'] as const;
 /** json-rules-engine's built-in operators. */
 export const OPERATORS = [
   'equal',

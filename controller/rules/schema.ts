@@ -108,6 +108,8 @@ export const ruleSchema = z
       .strictObject({ window: zDuration.default(600_000), changes: z.number().int().min(2).default(10) })
       .prefault({})
       .transform((f) => ({ windowMs: f.window, changes: f.changes })),
+    /** hosts: judged on each host's samples; controller: on the controller's own health (the `controller` fact, controller/self-rules.ts). */
+    scope: z.enum(['hosts', 'controller']).default('hosts'),
     /** A fleet condition: the hosts the rule selects judged as a whole (controller/rules/fleet.ts). */
     fleet: fleetSchema.optional(),
     /** Run the heal steps on a timetable (cron) for the hosts the rule selects, under the same brakes. */
@@ -148,9 +150,33 @@ export const ruleSchema = z
       ctx.addIssue({ code: 'custom', path: ['when'], message: 'required: a rule needs "when" (per host), "fleet" (the hosts as a whole) or a "schedule"' });
     if (kinds.length > 1)
       ctx.addIssue({ code: 'custom', path: [kinds[1] as string], message: `a rule has one of "when", "fleet" or "schedule", not ${kinds.join(' and ')}` });
+    // The `controller` fact exists only for controller rules, and they see no host's facts.
+    for (const { fact, path } of factsRead(r.when, ['when']))
+      if ((fact === 'controller') !== (r.scope === 'controller') && !(r.scope === 'controller' && fact === 'host'))
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message:
+            r.scope === 'controller'
+              ? `a rule with "scope": "controller" sees only the "controller" fact, not "${fact}"`
+              : 'the "controller" fact is the controller\'s own health: use it in a rule with "scope": "controller"',
+        });
+    if (r.scope === 'controller')
+      for (const key of ['hosts', 'fleet', 'schedule', 'heal'] as const)
+        if (r[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: `a rule with "scope": "controller" judges the controller itself: it takes no "${key}"` });
     if (r.schedule !== undefined && r.heal === undefined)
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
   });
+
+/** Every `fact` a condition tree names, with the JSON path to it (fact-vs-fact values included). */
+function factsRead(node: unknown, path: (string | number)[]): { fact: string; path: (string | number)[] }[] {
+  if (Array.isArray(node)) return node.flatMap((n, i) => factsRead(n, [...path, i]));
+  if (node === null || typeof node !== 'object') return [];
+  const o = node as Record<string, unknown>;
+  const own = typeof o.fact === 'string' ? [{ fact: o.fact, path: [...path, 'fact'] }] : [];
+  return [...own, ...Object.entries(o).flatMap(([k, v]) => (k === 'fact' ? [] : factsRead(v, [...path, k])))];
+}
 
 /** rules/<namespace>/_namespace.json: settings for every rule of the namespace. */
 export const namespaceSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { FACT_NAMES } from '../../protocol/index.js';
+import { FACTS } from './leaf.js';
 import { hasWildcard, parsePath, resolveTokens, type PathTokens } from './path.js';
 
 /**
@@ -30,7 +30,7 @@ function checkPlaceholder(key: string): string | undefined {
   if (['host', 'rule', 'severity', 'match'].includes(key) || /^labels\.[\w.-]+$/.test(key)) return undefined;
   const ref = FACT_REF.exec(key);
   if (!ref) return `unknown placeholder {{${key}}} (known: host, rule, severity, labels.<name>, match, facts.<fact><path>)`;
-  if (!(FACT_NAMES as readonly string[]).includes(ref[1])) return `{{${key}}}: unknown fact ${JSON.stringify(ref[1])} (known: ${FACT_NAMES.join(', ')})`;
+  if (!(FACTS as readonly string[]).includes(ref[1])) return `{{${key}}}: unknown fact ${JSON.stringify(ref[1])} (known: ${FACTS.join(', ')})`;
   const tokens = parsePath(`$${ref[2]}`);
   if (typeof tokens === 'string') return `{{${key}}}: bad path: ${tokens}`;
   if (hasWildcard(tokens)) return `{{${key}}}: a summary names one value; use {{match}} for the keys a wildcard matched`;

@@ -1,12 +1,14 @@
 import { dirname, join, resolve } from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { parseJsonText, silentLogger, type Result, type Run, type Sample } from '../../protocol/index.js';
+import { LAAS_VERSION, parseJsonText, silentLogger, type Result, type Run, type Sample } from '../../protocol/index.js';
 import { zDuration, zodIssues } from '../../protocol/zod.js';
 import { SimClock } from '../clock.js';
 import { createMetrics } from '../metrics.js';
 import type { Notification } from '../notify/index.js';
 import { Core } from '../core.js';
+import { quietController, type ControllerFacts } from '../self-facts.js';
+import { CONTROLLER_HOST } from '../self-rules.js';
 import { MemoryStore } from '../store/memory.js';
 import { formatRuleError, loadRules } from './load.js';
 
@@ -21,8 +23,16 @@ const testSchema = z.strictObject({
   description: z.string().optional(),
   /** Rule files or folders, relative to the test file; default: the test file's folder. */
   rules: z.array(z.string()).min(1).optional(),
-  /** Host id → labels. */
-  hosts: z.record(z.string(), z.record(z.string(), z.string())).refine((h) => Object.keys(h).length > 0, 'name at least one host'),
+  /** Host id → labels, or → {"labels": {…}, "agentVersion": "0.0.9"} (default: this release's agent). */
+  hosts: z
+    .record(
+      z.string(),
+      z.union([
+        z.strictObject({ labels: z.record(z.string(), z.string()).default({}), agentVersion: z.string().min(1).max(50).default(LAAS_VERSION) }),
+        z.record(z.string(), z.string()).transform((labels) => ({ labels, agentVersion: LAAS_VERSION })),
+      ]),
+    )
+    .refine((h) => Object.keys(h).length > 0, 'name at least one host'),
   interval: zDuration.default(10_000),
   timeline: z
     .array(
@@ -87,7 +97,11 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
   const loaded = loadRules(paths);
   if (loaded.errors.length) return fail(loaded.errors.map(formatRuleError));
   for (const [i, e] of test.timeline.entries()) {
-    if (!test.hosts[e.host]) return fail([`${file} /timeline/${i}/host: unknown host "${e.host}" (the test names: ${Object.keys(test.hosts).join(', ')})`]);
+    if (e.host === CONTROLLER_HOST) {
+      if (Object.keys(e.facts).some((k) => k !== 'controller') || e.silent)
+        return fail([`${file} /timeline/${i}/facts: host "${CONTROLLER_HOST}" takes only the "controller" fact (rules with "scope": "controller")`]);
+    } else if (!test.hosts[e.host])
+      return fail([`${file} /timeline/${i}/host: unknown host "${e.host}" (the test names: ${Object.keys(test.hosts).join(', ')}, or "${CONTROLLER_HOST}")`]);
   }
 
   const clock = new SimClock(T0);
@@ -137,12 +151,15 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     deliver: (n) => notifications.push({ ...n, at: new Date(clock.now()).toISOString() }),
     hostDownAfterMs: 30_000,
     externalUrl: () => 'http://laas.test',
+    // A healthy controller, changed by the timeline's entries for host "controller".
+    controllerFacts: () => (facts.get(CONTROLLER_HOST)?.controller ?? quietController(Object.keys(test.hosts).length)) as ControllerFacts,
   });
+  facts.set(CONTROLLER_HOST, { controller: quietController(Object.keys(test.hosts).length) });
   core.setRules(loaded.rules);
-  for (const [id, labels] of Object.entries(test.hosts)) {
+  for (const [id, { labels, agentVersion }] of Object.entries(test.hosts)) {
     await core.hello({
       agentId: id,
-      agentVersion: 'test',
+      agentVersion,
       hostname: id,
       labels,
       os: { platform: 'linux', release: 'test' },
@@ -166,6 +183,7 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
           return;
         }
         const current = facts.get(e.host) ?? {};
+        if (e.host === CONTROLLER_HOST) return void facts.set(e.host, mergeFacts(current, e.facts));
         facts.set(e.host, withSince(mergeFacts(current, e.facts), current, clock.now()));
         // A change is reported at once, as agents do for services.
         void core.sample(e.host, sampleOf(e.host, 'service-change'));

@@ -22,7 +22,7 @@ describe('laas rules validate', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('test/fixtures/bad-rules/team/unknown-action.json /heal/action: unknown action "host.reboot"');
     expect(r.stderr).toContain('test/fixtures/bad-rules/team/not-json.json:5:1: not valid JSON');
-    expect(r.stderr).toMatch(/^\d+ errors in 26 files$/m);
+    expect(r.stderr).toMatch(/^\d+ errors in 29 files$/m);
   });
 });
 

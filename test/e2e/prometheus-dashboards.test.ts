@@ -168,7 +168,7 @@ describe.skipIf(!HAVE_PROMETHEUS && !process.env.CI)('the Grafana dashboards aga
         const { service: _, ...every } = everyFact(i);
         s.sample('interval', {
           ...every,
-          cpu: { usage: 10 + 20 * i + Math.random() * 5, load1: 0.5 + i, load5: 0.4 + i, load15: 0.3 + i },
+          cpu: { usage: 10 + 20 * i + Math.random() * 5, load1: 0.5 + i, load5: 0.4 + i, load15: 0.3 + i, cores: 4, load1PerCore: (0.5 + i) / 4 },
           memory: { ...every.memory!, usedPercent: 40 + 10 * i, availableBytes: (8 - i) * GiB, totalBytes: 16 * GiB },
           disk: {
             '/': { usedPercent: 30 + 5 * i, freeBytes: (70 - 5 * i) * GiB, totalBytes: 100 * GiB, inodesUsedPercent: 10 + i, readOnly: false },

@@ -8,7 +8,7 @@ const GiB = 2 ** 30;
  */
 export function everyFact(i = 0, now = Date.now()): Omit<Sample, 'seq' | 'ts' | 'trigger'> {
   return {
-    cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1 },
+    cpu: { usage: (i * 7) % 100, load1: 1.5, load5: 1.2, load15: 1, cores: 2, load1PerCore: 0.75 },
     memory: {
       usedPercent: 40 + (i % 50),
       availableBytes: 8 * GiB,

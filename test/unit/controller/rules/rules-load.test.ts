@@ -38,7 +38,7 @@ describe('rule loading', () => {
     [
       'team/unknown-fact.json',
       'RULE_INVALID',
-      'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, io, system, top, service, check, metric, cert, ping, dns, log, host)',
+      'team/unknown-fact.json /when/any/1/fact: unknown fact "gpu" (known: cpu, memory, disk, net, io, system, top, service, check, metric, cert, ping, dns, log, host, controller)',
     ],
     ['team/unknown-operator.json', 'RULE_INVALID', 'team/unknown-operator.json /when/all/0/operator: unknown operator "biggerThan"'],
     ['team/bad-path.json', 'RULE_BAD_PATH', 'team/bad-path.json /when/all/0/path: bad path "$..usedPercent"'],
@@ -73,6 +73,21 @@ describe('rule loading', () => {
       'team/window-predict-string.json',
       'RULE_BAD_PATH',
       'team/window-predict-string.json /when/all/0/path: "fn": "predict" needs numbers, and "$.disk.state" of check is a string',
+    ],
+    [
+      'team/controller-scope-heal.json',
+      'RULE_INVALID',
+      'team/controller-scope-heal.json /heal: a rule with "scope": "controller" judges the controller itself: it takes no "heal"',
+    ],
+    [
+      'team/controller-scope-host-fact.json',
+      'RULE_INVALID',
+      'team/controller-scope-host-fact.json /when/all/0/fact: a rule with "scope": "controller" sees only the "controller" fact, not "cpu"',
+    ],
+    [
+      'team/controller-fact-in-host-rule.json',
+      'RULE_INVALID',
+      `team/controller-fact-in-host-rule.json /when/all/1/fact: the "controller" fact is the controller's own health: use it in a rule with "scope": "controller"`,
     ],
     [
       'team/path-missing.json',
