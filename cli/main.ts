@@ -117,8 +117,12 @@ program
   .action(async (o: { config: string }) => {
     const log = await createLogger('laas-controller');
     const { loadControllerConfig, startController } = await controllerParts();
-    const controller = await startController(loadControllerConfig(o.config), { log });
-    process.on('SIGHUP', () => void controller.reloadRules());
+    const controller = await startController(loadControllerConfig(o.config), { log, configFile: o.config });
+    // As Prometheus and Alertmanager do: SIGHUP reloads the config file, and the rules.
+    process.on('SIGHUP', () => {
+      controller.reloadConfig();
+      void controller.reloadRules();
+    });
     onShutdown(() => controller.stop());
   });
 

@@ -6,7 +6,8 @@ import { addRoutes } from './api/routes/index.js';
 import { Api } from './api/server.js';
 import { realClock, type Clock } from './clock.js';
 import { joinCluster } from './cluster/join.js';
-import type { ControllerConfig } from './config.js';
+import { loadControllerConfig, type ControllerConfig } from './config.js';
+import { ConfigReloader, type ConfigReloadOutcome } from './config-reload.js';
 import { Core } from './core.js';
 import { startRemoteWrite } from './export/index.js';
 import { agentHandlers } from './link/handlers.js';
@@ -32,6 +33,8 @@ export interface Controller {
   /** The instruction-signing public key (PEM) agents pin. */
   readonly signingKey: string;
   reloadRules(): Promise<ReloadOutcome>;
+  /** Re-reads controller.json (the file it started from): receivers, route, maintenance and inhibit apply at once. */
+  reloadConfig(): ConfigReloadOutcome;
   stop(): Promise<void>;
 }
 
@@ -40,6 +43,8 @@ export interface ControllerOptions {
   clock?: Clock;
   /** Watch the rules dir and reload on change (default true). */
   watchRules?: boolean;
+  /** The controller.json the config came from: reloadConfig() reads it again. */
+  configFile?: string;
 }
 
 /**
@@ -137,6 +142,29 @@ export async function startController(config: ControllerConfig, opts: Controller
     },
   });
   const reloadRules = async () => rules.reload();
+  const configReloader = opts.configFile
+    ? new ConfigReloader(config, {
+        file: opts.configFile,
+        load: loadControllerConfig,
+        rules: () => core.ruleSet,
+        metrics,
+        log,
+        apply: (next) => {
+          // One set, shared with the rule reloader (rules may name only these) and host-down's paging.
+          receivers.clear();
+          for (const r of Object.keys(next.receivers)) receivers.add(r);
+          notifications.setReceivers(next.receivers);
+          core.alerting.setRouting({ route: next.route, maintenance: new Maintenance(next.maintenance), inhibit: next.inhibit });
+        },
+      })
+    : undefined;
+  const reloadConfig = (): ConfigReloadOutcome =>
+    configReloader?.reload() ?? {
+      ok: false,
+      applied: [],
+      needsRestart: [],
+      error: 'this controller was not started from a controller.json (laas up): there is no file to reload',
+    };
   if (!rules.reload().ok) log.warn('starting with no rules until the rule files are fixed; run "laas rules validate" to see every error');
 
   const api = addRoutes(new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e), externalUrl: config.externalUrl }), {
@@ -151,6 +179,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     metrics,
     signingKeyPem: signing.publicKeyPem,
     reloadRules,
+    reloadConfig,
     clock,
     log,
     // Host inventory and fleet size are in both; "metrics": {"requireToken": true} keeps them to token holders.
@@ -177,6 +206,7 @@ export async function startController(config: ControllerConfig, opts: Controller
     signingKey: signing.publicKeyPem,
     url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`,
     reloadRules,
+    reloadConfig,
     async stop() {
       rules.stop();
       clearInterval(sweep);

@@ -156,6 +156,12 @@ export function createMetrics(opts: { clock?: () => number; facts?: Partial<Fact
     }),
     rulesLoaded: new Gauge({ name: 'laas_rules_loaded', help: 'Rules in the active rule set', ...r }),
     rulesReloads: new Counter({ name: 'laas_rules_reloads_total', help: 'Rule set reloads, by outcome', labelNames: ['outcome'], ...r }),
+    configReloads: new Counter({
+      name: 'laas_config_reloads_total',
+      help: 'controller.json reloads (SIGHUP, POST /api/v1/config/reload), by outcome',
+      labelNames: ['outcome'],
+      ...r,
+    }),
     // From the sample's own timestamp (agent clock; same machine in the bench) to the end of its
     // rule evaluation and alert/heal decisions: includes time queued in the socket and event loop.
     sampleDecisionSeconds: new Histogram({

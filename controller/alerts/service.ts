@@ -61,6 +61,8 @@ export class AlertService {
   /** Each rule's alert view, made once per rule set rather than per rule on every sample. */
   private readonly alertRules = new WeakMap<Rule, AlertRule>();
   private readonly inhibitor = new Inhibitor(() => this.states.list());
+  /** The rules' `dependsOn`, kept so a reloaded controller.json `inhibit` joins them again. */
+  private dependencies: Inhibition[] = [];
 
   constructor(private readonly deps: AlertDeps) {
     this.inhibitor.set([...(deps.inhibit ?? [])]);
@@ -121,7 +123,21 @@ export class AlertService {
     const now = this.deps.clock.now();
     const ids = new Set(rules.map((r) => r.id));
     for (const a of this.states.list()) if (a.rule !== HOST_DOWN.id && !ids.has(a.rule)) this.states.resolve(a, now);
-    this.inhibitor.set([...(this.deps.inhibit ?? []), ...fromDependencies(rules)]);
+    this.dependencies = fromDependencies(rules);
+    this.inhibitor.set([...(this.deps.inhibit ?? []), ...this.dependencies]);
+    this.groups.refresh();
+  }
+
+  /**
+   * controller.json's routing, maintenance windows and inhibitions, reloaded in place: alerts,
+   * their groups and work orders stay; what is decided from now on (who is told, what is muted)
+   * follows the new config.
+   */
+  setRouting(next: Pick<AlertDeps, 'route' | 'maintenance' | 'inhibit'>): void {
+    this.deps.route = next.route;
+    this.deps.maintenance = next.maintenance;
+    this.deps.inhibit = next.inhibit;
+    this.inhibitor.set([...(next.inhibit ?? []), ...this.dependencies]);
     this.groups.refresh();
   }
 

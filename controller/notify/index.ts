@@ -52,16 +52,34 @@ export interface NotifyOptions {
 
 /** Sends notifications to receivers, retrying with backoff; never throws into the caller. */
 export class Notifications {
-  private readonly notifiers = new Map<string, Notifier>();
+  private notifiers: Map<string, Notifier>;
   private readonly inflight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
 
   constructor(private readonly opts: NotifyOptions) {
-    for (const [name, cfg] of Object.entries(opts.receivers)) {
+    this.notifiers = this.build(opts.receivers);
+  }
+
+  /**
+   * A reloaded controller.json's receivers: notifications from now on use them; deliveries
+   * already under way finish with the notifier they started with, which is closed after them.
+   */
+  setReceivers(receivers: Record<string, { type: string }>): void {
+    const old = this.notifiers;
+    this.notifiers = this.build(receivers);
+    void Promise.allSettled([...this.inflight]).then(() => {
+      for (const n of old.values()) n.close?.();
+    });
+  }
+
+  private build(receivers: Record<string, { type: string }>): Map<string, Notifier> {
+    const notifiers = new Map<string, Notifier>();
+    for (const [name, cfg] of Object.entries(receivers)) {
       const kind = NOTIFIER_KINDS.get(cfg.type);
       if (!kind) throw new Error(`unknown receiver type ${cfg.type}`);
-      this.notifiers.set(name, kind.create(name, kind.configSchema.parse(cfg), { log: opts.log }));
+      notifiers.set(name, kind.create(name, kind.configSchema.parse(cfg), { log: this.opts.log }));
     }
+    return notifiers;
   }
 
   has(receiver: string): boolean {

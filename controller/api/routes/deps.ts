@@ -1,5 +1,6 @@
 import type { Logger } from '../../../protocol/index.js';
 import type { Clock } from '../../clock.js';
+import type { ConfigReloadOutcome } from '../../config-reload.js';
 import type { Core } from '../../core.js';
 import type { Metrics } from '../../metrics.js';
 import type { NotificationLog } from '../../notify/log.js';
@@ -24,6 +25,7 @@ export interface RouteDeps {
   metrics: Metrics;
   signingKeyPem: string;
   reloadRules: () => Promise<ReloadOutcome>;
+  reloadConfig: () => ConfigReloadOutcome;
   /** Who may read /healthz and /metrics: anyone, or token holders ("metrics": {"requireToken": true}). */
   scrape: Role | 'public';
   clock: Clock;
