@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage, isLaasError } from '../protocol/errors.js';
 import { LAAS_VERSION } from '../protocol/version.js';
+import type { BacktestCliOptions } from './backtest.js';
 import { demoStart, demoStop } from './demo.js';
 import { printable, printableDeep } from './terminal-safe.js';
 
@@ -177,6 +178,21 @@ rules
     }
     process.stdout.write(`${tests.length - failed} passed, ${failed} failed\n`);
     if (failed) process.exitCode = 1;
+  });
+
+rules
+  .command('backtest')
+  .description('replay history from Prometheus through rules: when each would have fired, for how long, and what each heal would have done')
+  .argument('[paths...]', 'rule files or folders', ['./rules'])
+  .requiredOption('--prometheus <url>', "Prometheus' base URL, e.g. http://127.0.0.1:9090")
+  .option('--from <time>', '"-7d", an ISO date or Unix seconds', '-1d')
+  .option('--to <time>', '"now", "-1h", an ISO date or Unix seconds', 'now')
+  .option('--step <duration>', 'one sample per host every step', '1m')
+  .option('--source <source>', '"laas" (the laas_host_* series laas exports) or "node" (node_exporter\'s)', 'laas')
+  .option('--controller <url>', "take each host's labels from this controller (rules that select hosts by label need them)")
+  .option('--json', 'print the report as JSON')
+  .action(async (paths: string[], o: BacktestCliOptions) => {
+    await (await import('./backtest.js')).runBacktest(paths, o);
   });
 
 const api = () => import('./api-client.js');

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   RULE_UNKNOWN_RECEIVER: 'a rule notifies a receiver the controller config does not define',
   RULE_BAD_PATH: 'a condition path is not a JSONPath the evaluator can read',
   RULES_NOT_FOUND: 'a rules path does not exist',
+  BACKTEST_PROMETHEUS: 'Prometheus could not be queried for a backtest (unreachable, refused the query, or did not answer JSON)',
   // Actions on the agent
   ACTION_UNKNOWN: 'the agent does not know this action',
   ACTION_BAD_PARAMS: 'the action parameters do not match its schema',

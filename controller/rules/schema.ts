@@ -169,6 +169,11 @@ export const ruleSchema = z
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled rule needs "heal" steps to run' });
   });
 
+/** The facts a rule reads (its `when`, or its fleet condition). */
+export function factsReadBy(rule: Pick<Rule, 'when' | 'fleet'>): string[] {
+  return [...new Set([...factsRead(rule.when, []), ...factsRead(rule.fleet, [])].map((f) => f.fact))];
+}
+
 /** Every `fact` a condition tree names, with the JSON path to it (fact-vs-fact values included). */
 function factsRead(node: unknown, path: (string | number)[]): { fact: string; path: (string | number)[] }[] {
   if (Array.isArray(node)) return node.flatMap((n, i) => factsRead(n, [...path, i]));

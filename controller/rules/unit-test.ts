@@ -1,16 +1,11 @@
 import { dirname, join, resolve } from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { LAAS_VERSION, parseJsonText, silentLogger, type Result, type Run, type Sample } from '../../protocol/index.js';
+import { LAAS_VERSION, parseJsonText } from '../../protocol/index.js';
 import { zDuration, zodIssues } from '../../protocol/zod.js';
-import { SimClock } from '../clock.js';
-import { createMetrics } from '../metrics.js';
-import type { Notification } from '../notify/index.js';
-import { Core } from '../core.js';
-import { quietController, type ControllerFacts } from '../self-facts.js';
 import { CONTROLLER_HOST } from '../self-rules.js';
-import { MemoryStore } from '../store/memory.js';
 import { formatRuleError, loadRules } from './load.js';
+import { replay } from './replay.js';
 
 /**
  * `laas rules test`: a rule unit test replays a timeline of samples through the controller's
@@ -104,123 +99,25 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
       return fail([`${file} /timeline/${i}/host: unknown host "${e.host}" (the test names: ${Object.keys(test.hosts).join(', ')}, or "${CONTROLLER_HOST}")`]);
   }
 
-  const clock = new SimClock(T0);
-  const settle = () => new Promise<void>((r) => setImmediate(r));
-  const notifications: (Notification & { at: string })[] = [];
-  const facts = new Map<string, Record<string, unknown>>();
-  const answers = new Map<string, number>();
-  let seq = 0;
-  // eslint-disable-next-line prefer-const -- assigned once below, after the callbacks that read it
-  let core!: Core;
-  const sampleOf = (host: string, trigger: Sample['trigger']): Sample => ({ seq: seq++, ts: clock.now(), trigger, ...(facts.get(host) ?? {}) });
-  const agentAnswer = (host: string, run: Run) => {
-    const spec = test.agent.results[run.action] ?? 'succeeded';
-    const n = answers.get(run.action) ?? 0;
-    answers.set(run.action, n + 1);
-    const out = Array.isArray(spec) ? spec[Math.min(n, spec.length - 1)] : spec;
-    const result: Result = {
-      id: run.id,
-      action: run.action,
-      outcome: out,
-      exitCode: out === 'succeeded' ? 0 : out === 'failed' ? 1 : null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      truncated: false,
-      startedAt: clock.now(),
-      durationMs: test.agent.resultAfter,
-    };
-    void core.ack(host, run.id);
-    clock.after(test.agent.resultAfter, () => void core.result(host, result));
-  };
-  const store = new MemoryStore();
-  const metrics = createMetrics();
-  core = await Core.create({
-    store,
-    metrics,
-    log: silentLogger,
-    clock,
-    receivers: new Set(),
-    send: (host, run) => {
-      agentAnswer(host, run);
-      return true;
+  const {
+    alerts,
+    heals,
+    notifications: sent,
+    short,
+  } = await replay(
+    {
+      start: T0,
+      hosts: test.hosts,
+      interval: test.interval,
+      timeline: test.timeline,
+      decisions: test.decisions,
+      ...(test.end !== undefined ? { end: test.end } : {}),
+      agent: test.agent,
+      intervalSamples: true,
+      hostDownAfterMs: 30_000,
     },
-    requestSample: (host) => {
-      clock.after(0, () => void core.sample(host, sampleOf(host, 'request')));
-    },
-    deliver: (n) => notifications.push({ ...n, at: new Date(clock.now()).toISOString() }),
-    hostDownAfterMs: 30_000,
-    externalUrl: () => 'http://laas.test',
-    // A healthy controller, changed by the timeline's entries for host "controller".
-    controllerFacts: () => (facts.get(CONTROLLER_HOST)?.controller ?? quietController(Object.keys(test.hosts).length)) as ControllerFacts,
-  });
-  facts.set(CONTROLLER_HOST, { controller: quietController(Object.keys(test.hosts).length) });
-  core.setRules(loaded.rules);
-  for (const [id, { labels, agentVersion }] of Object.entries(test.hosts)) {
-    await core.hello({
-      agentId: id,
-      agentVersion,
-      hostname: id,
-      labels,
-      os: { platform: 'linux', release: 'test' },
-      intervalMs: test.interval,
-      services: [],
-      actions: [],
-      scripts: [],
-    });
-  }
-
-  // Every sample and decision becomes a timer on the simulated clock, then time runs.
-  let last = 0;
-  const silent = new Set<string>();
-  for (const e of test.timeline) {
-    const times = e.every ? range(e.at, e.until ?? e.at, e.every) : [e.at];
-    for (const t of times) {
-      last = Math.max(last, t);
-      clock.after(t, () => {
-        if (e.silent) {
-          silent.add(e.host);
-          return;
-        }
-        const current = facts.get(e.host) ?? {};
-        if (e.host === CONTROLLER_HOST) return void facts.set(e.host, mergeFacts(current, e.facts));
-        facts.set(e.host, withSince(mergeFacts(current, e.facts), current, clock.now()));
-        // A change is reported at once, as agents do for services.
-        void core.sample(e.host, sampleOf(e.host, 'service-change'));
-      });
-    }
-  }
-  for (const d of test.decisions) {
-    clock.after(d.at, () => {
-      const order = core.heal.openOrders().find((o) => o.rule === d.rule && o.host === d.host && o.state === 'awaiting-approval');
-      if (order) void (d.decision === 'approve' ? core.heal.approve(order.id, 'rules-test') : core.heal.reject(order.id, 'rules-test'));
-    });
-  }
-  const end = test.end ?? last + 60_000;
-  // Simulated agents report their current facts every interval until they fall silent.
-  for (let t = test.interval; t <= end; t += test.interval) {
-    clock.after(t, () => {
-      for (const host of Object.keys(test.hosts)) if (!silent.has(host)) void core.sample(host, sampleOf(host, 'interval'));
-    });
-  }
-  for (let t = 1000; t <= end; t += 1000) clock.after(t, () => void core.sweep());
-  await clock.advanceTo(T0 + end, settle);
-
-  // In time order; ties by rule then host, so a test's expected order is stable.
-  const order =
-    <T extends { rule: string; host: string }>(at: (x: T) => string) =>
-    (a: T, b: T) =>
-      at(a).localeCompare(at(b)) || a.rule.localeCompare(b.rule) || a.host.localeCompare(b.host);
-  const alerts = (await store.listAlerts()).sort(order((a) => a.startsAt));
-  const heals = (await store.listHeals()).sort(order((h) => h.createdAt));
-  const sent = notifications.map((n) => ({
-    at: n.at,
-    receiver: n.receiver,
-    status: n.status,
-    alertname: n.alerts[0]?.labels.alertname,
-    host: n.alerts[0]?.host,
-    rule: n.alerts[0]?.rule,
-  }));
+    loaded.rules,
+  );
   const failures = [
     ...compare(
       'alerts',
@@ -235,7 +132,6 @@ export async function runRuleTest(file: string): Promise<TestOutcome> {
     ),
     ...compare('notifications', test.expect.notifications, sent),
   ];
-  const short = (await metrics.rulesNotEnoughData.get()).values.filter((v) => v.value > 0).map((v) => ({ rule: String(v.labels.rule), samples: v.value }));
   const shortRules = short.map((v) => v.rule).sort();
   if (test.expect.notEnoughData && JSON.stringify([...test.expect.notEnoughData].sort()) !== JSON.stringify(shortRules))
     failures.push(`notEnoughData: expected ${JSON.stringify([...test.expect.notEnoughData].sort())}, got ${JSON.stringify(shortRules)}`);
@@ -273,42 +169,6 @@ function compare(kind: string, expected: Record<string, unknown>[] | undefined, 
   });
   if (out.length) out.push(`  actual ${kind}:\n      ${show(actual, keys) || '(none)'}`);
   return out;
-}
-
-function range(from: number, to: number, every: number): number[] {
-  const out: number[] = [];
-  for (let t = from; t <= to && out.length < 100_000; t += every) out.push(t);
-  return out;
-}
-
-/** Facts merge one level deep (a check or a mount at a time); a key given as null is gone from then on. */
-function mergeFacts(current: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...current };
-  for (const [k, v] of Object.entries(next)) {
-    if (v === null) {
-      delete out[k];
-      continue;
-    }
-    if (!(v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object')) {
-      out[k] = v;
-      continue;
-    }
-    const merged: Record<string, unknown> = { ...(out[k] as Record<string, unknown>), ...v };
-    for (const [key, value] of Object.entries(v)) if (value === null) delete merged[key];
-    out[k] = merged;
-  }
-  return out;
-}
-
-/** Services given as {up} get `since` filled in: when `up` last changed. */
-function withSince(facts: Record<string, unknown>, before: Record<string, unknown>, now: number): Record<string, unknown> {
-  const svc = facts.service as Record<string, { up: boolean; since?: number }> | undefined;
-  if (!svc) return facts;
-  const prev = (before.service ?? {}) as Record<string, { up: boolean; since: number }>;
-  const service = Object.fromEntries(
-    Object.entries(svc).map(([name, s]) => [name, { ...s, since: s.since ?? (prev[name]?.up === s.up ? prev[name].since : now) }]),
-  );
-  return { ...facts, service };
 }
 
 /** The test files named, and every *.test.json under the folders named. */
