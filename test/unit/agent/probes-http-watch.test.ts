@@ -89,7 +89,10 @@ describe('http probes watching their connection', () => {
     // The look that reported up had its connection held already: a kill from now on closes it.
     child.kill('SIGKILL');
     await until('down', () => changes.length === 2);
-    expect(changes[1].facts).toMatchObject({ up: false, detail: 'ECONNREFUSED' });
+    // The kernel closes the dead process's sockets one by one: the held connection can close
+    // first, and the look it triggers can be accepted into the listener's backlog just before the
+    // listener goes too, which resets it. Refused or reset, it is the dead server that answered.
+    expect(changes[1].facts).toMatchObject({ up: false, detail: expect.stringMatching(/^ECONN(REFUSED|RESET)$/) });
   });
 
   it('hold a new connection when the server closes an idle one, and stay up', async () => {
