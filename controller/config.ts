@@ -157,6 +157,17 @@ export const controllerConfigSchema = z
       .prefault({}),
     /** Prometheus remote-write targets for host facts (controller/export/). */
     remoteWrite: z.array(remoteWriteSchema).max(10).default([]),
+    /**
+     * Where windowed rules' history is when no snapshot has it (controller/history/rebuild.ts):
+     * a Prometheus holding the laas_host_* series (or node_exporter's), read once at start.
+     */
+    history: z
+      .strictObject({
+        prometheus: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. "http://127.0.0.1:9090"' }),
+        source: z.enum(['laas', 'node']).default('laas'),
+        timeout: zDuration.default(30_000),
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.cluster && c.store.type !== 'postgres')
@@ -221,6 +232,7 @@ export interface ControllerConfig {
   cluster: { id?: string; heartbeatMs: number; expireAfterMs: number; secret?: string };
   metrics: { maxHostsWithFacts: number; requireToken: boolean };
   remoteWrite: RemoteWriteTarget[];
+  history?: { prometheus: string; source: 'laas' | 'node'; timeoutMs: number };
 }
 
 export type StoreConfig = { type: 'lowdb'; journalAboveBytes?: number } | { type: 'postgres'; url: string };
@@ -264,6 +276,8 @@ export function parseControllerConfig(value: unknown, where: string): Controller
         : { type: 'lowdb', journalAboveBytes: c.store.journalAboveBytes },
     metrics: { maxHostsWithFacts: c.metrics.maxHostsWithFacts, requireToken: c.metrics.requireToken },
     remoteWrite: resolveRemoteWrite(c.remoteWrite, where),
+    // Always a key (undefined when absent), so a reload notices the section going as well as coming.
+    history: c.history ? { prometheus: c.history.prometheus, source: c.history.source, timeoutMs: c.history.timeout } : undefined,
   };
 }
 

@@ -52,6 +52,8 @@ export interface CoreDeps {
   onFacts?: (host: string, sample: Sample) => void;
   /** The `controller` fact for rules with `"scope": "controller"` (default: read from metrics and hosts; `laas rules test` gives its timeline's). */
   controllerFacts?: (now: number) => ControllerFacts;
+  /** Windowed conditions' history, when the caller keeps it across restarts (main.ts: a snapshot, Prometheus); else a new one. */
+  windows?: Windows;
 }
 
 /**
@@ -71,8 +73,8 @@ export class Core {
   /** Heals held back by a parent alert (rule and host → when the fault was seen), retried each sweep. */
   private readonly inhibitedHeals = new Map<string, number | undefined>();
   /** Windowed conditions' history: kept across rule reloads for the paths still read. */
-  private readonly windows = new Windows();
-  private evaluator = new Evaluator([], this.windows);
+  private readonly windows: Windows;
+  private evaluator: Evaluator;
   private readonly fleetRules: FleetRules;
   /** Rules on the controller's own health; not with several controllers (each would raise the one "controller" alert). */
   private readonly selfRules: SelfRules | undefined;
@@ -83,6 +85,8 @@ export class Core {
   private readonly newestSample = new Map<string, number>();
 
   private constructor(private readonly deps: CoreDeps) {
+    this.windows = deps.windows ?? new Windows();
+    this.evaluator = new Evaluator([], this.windows);
     this.hosts = new HostRegistry({
       store: deps.store,
       metrics: deps.metrics,

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { errorMessage, signRun, type Logger, type Sample } from '../protocol/index.js';
 import { Maintenance } from './alerts/maintenance.js';
 import { checkListenSafety, listen } from './api/listen.js';
@@ -13,10 +14,13 @@ import { startRemoteWrite } from './export/index.js';
 import { agentHandlers } from './link/handlers.js';
 import { LinkServer } from './link/server.js';
 import { DEFAULT_FACTS_LIMITS } from './facts-metrics.js';
+import { loadWindows } from './history/start-windows.js';
 import { createMetrics } from './metrics.js';
 import { Notifications } from './notify/index.js';
 import { NotificationLog } from './notify/log.js';
 import { RuleReloader, type ReloadOutcome } from './rules/reloader.js';
+import { saveWindows } from './rules/windows/persist.js';
+import { Windows } from './rules/windows/store.js';
 import { Scheduler } from './scheduler.js';
 import { AgentLinks } from './security/agent-links.js';
 import { AgentAuth } from './security/agents.js';
@@ -99,7 +103,11 @@ export async function startController(config: ControllerConfig, opts: Controller
       audit.add({ who: '-', role: 'agent', from: remote, action: 'agent link', target: '/v1/agent', result: 'denied', detail: reason }),
     handlers: agentHandlers({ core: () => core, links, audit: (e) => audit.add(e), signingKeyPem: signing.publicKeyPem, flush: () => db.flush(), log }),
   });
+  // Windowed rules' history, kept across restarts: a snapshot in the data dir, else Prometheus.
+  const windows = new Windows();
+  const windowsFile = join(config.dataDir, 'windows.bin');
   core = await Core.create({
+    windows,
     store,
     metrics,
     log,
@@ -166,6 +174,8 @@ export async function startController(config: ControllerConfig, opts: Controller
       error: 'this controller was not started from a controller.json (laas up): there is no file to reload',
     };
   if (!rules.reload().ok) log.warn('starting with no rules until the rule files are fixed; run "laas rules validate" to see every error');
+  // Before the link listens: a sample judged first would make the older history unplaceable.
+  await loadWindows(windows, { file: windowsFile, history: config.history, now: clock.now(), log });
 
   const api = addRoutes(new Api(config.apiTokens, log, { authFailures, audit: (e) => audit.add(e), externalUrl: config.externalUrl }), {
     core,
@@ -213,6 +223,13 @@ export async function startController(config: ControllerConfig, opts: Controller
       scheduler.stop();
       core.close();
       await link.close();
+      // No sample comes after the link closed: what the windows hold now is what the next start resumes.
+      try {
+        const saved = saveWindows(windows, windowsFile, clock.now());
+        if (saved.series) log.info(saved, 'windows saved');
+      } catch (e) {
+        log.warn({ file: windowsFile, err: errorMessage(e) }, 'windows not saved: windowed rules start empty next time');
+      }
       await joined?.stop();
       await server.close();
       await notifications.close();

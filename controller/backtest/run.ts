@@ -3,8 +3,8 @@ import type { AlertRecord, HealRecord } from '../model.js';
 import { replay, type TimelineEntry } from '../rules/replay.js';
 import type { Rule } from '../rules/schema.js';
 import { factsReadBy } from '../rules/schema.js';
-import { loadHistory, type LoadedHistory } from './history.js';
-import type { HistorySource } from './series-map.js';
+import { loadHistory, type LoadedHistory } from '../history/load.js';
+import type { HistorySource } from '../history/series-map.js';
 
 export interface BacktestOptions {
   prometheus: string;

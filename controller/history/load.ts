@@ -1,6 +1,6 @@
 import { CHECK_STATES } from '../../protocol/index.js';
 import { queryRange } from './prometheus.js';
-import { mappingsFor, SERIES, type HistorySource } from './series-map.js';
+import { hostOf, mappingsFor, type HistorySource } from './series-map.js';
 
 /** Each host's facts at each step (ms), rebuilt from Prometheus series. */
 export type History = Map<string, Map<number, Record<string, unknown>>>;
@@ -30,7 +30,6 @@ export interface LoadedHistory {
  * own: the latest sample within its lookback).
  */
 export async function loadHistory(opts: HistoryOptions): Promise<LoadedHistory> {
-  const { hostLabel } = SERIES[opts.source];
   const mappings = mappingsFor(opts.source, opts.facts);
   const covered = new Set(mappings.map((m) => m.fact));
   const history: History = new Map();
@@ -38,10 +37,8 @@ export async function loadHistory(opts: HistoryOptions): Promise<LoadedHistory> 
   let points = 0;
   for (const m of mappings) {
     for (const s of await queryRange(opts.url, m.query, opts.from, opts.to, opts.stepMs)) {
-      const raw = s.metric[hostLabel];
-      if (raw === undefined) continue;
-      // node_exporter's instance is host:port; laas names hosts without the port.
-      const host = opts.source === 'node' ? raw.replace(/:\d+$/, '') : raw;
+      const host = hostOf(opts.source, s.metric);
+      if (host === undefined) continue;
       const key = m.key === undefined ? undefined : s.metric[m.key];
       if (m.key !== undefined && key === undefined) continue;
       series++;

@@ -151,3 +151,9 @@ export const SERIES: Record<HistorySource, { hostLabel: string; mappings: readon
 export function mappingsFor(source: HistorySource, facts: ReadonlySet<string>): SeriesMapping[] {
   return SERIES[source].mappings.filter((m) => facts.has(m.fact));
 }
+
+/** The host a result series is about: laas's `host` label, or node_exporter's `instance` without its port (laas names hosts without one). */
+export function hostOf(source: HistorySource, metric: Record<string, string>): string | undefined {
+  const raw = metric[SERIES[source].hostLabel];
+  return source === 'node' ? raw?.replace(/:\d+$/, '') : raw;
+}

@@ -4,6 +4,17 @@ import type { WindowPoints } from './functions.js';
 export const MAX_POINTS = 10_000;
 const FIRST_CAPACITY = 8;
 
+export interface SeriesState {
+  since: number;
+  seenAt: number;
+  valueAt: number;
+  hasValues: boolean;
+  base: number;
+  /** Offsets from `base` (ms), increasing, and the values: one each per point. */
+  t: Uint32Array;
+  v: Float64Array;
+}
+
 /** Offsets are whole ms in a Uint32Array: at most 49 days from the base, far beyond any window. */
 const MAX_OFFSET = 2 ** 32 - 1;
 
@@ -97,6 +108,36 @@ export class Series {
       else hi = mid;
     }
     return { base: this.base, t: this.t.subarray(lo, this.end), v: this.v.subarray(lo, this.end), length: this.end - lo };
+  }
+
+  /** Everything that makes the series, for a snapshot (snapshot.ts): the live points as views, valid until the next push. */
+  state(): SeriesState {
+    return {
+      since: this.since,
+      seenAt: this.seenAt,
+      valueAt: this.valueAt,
+      hasValues: this.hasValues,
+      base: this.base,
+      t: this.t.subarray(this.start, this.end),
+      v: this.v.subarray(this.start, this.end),
+    };
+  }
+
+  /** A series as state() described it (the arrays are copied: a snapshot's buffer can go). */
+  static fromState(s: SeriesState): Series {
+    const out = new Series(s.since);
+    out.seenAt = s.seenAt;
+    out.valueAt = s.valueAt;
+    out.hasValues = s.hasValues;
+    const n = Math.min(s.t.length, MAX_POINTS);
+    const cap = Math.max(FIRST_CAPACITY, 2 ** Math.ceil(Math.log2(n || 1)));
+    out.t = new Uint32Array(cap);
+    out.v = new Float64Array(cap);
+    out.t.set(s.t.subarray(s.t.length - n));
+    out.v.set(s.v.subarray(s.v.length - n));
+    out.base = s.base;
+    out.end = n;
+    return out;
   }
 
   private makeRoom(): void {

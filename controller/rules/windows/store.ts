@@ -105,6 +105,41 @@ export class Windows {
     return this.stats();
   }
 
+  /** The series ids the loaded rules read, and what each must keep. */
+  get retained(): ReadonlyMap<string, Keep> {
+    return this.retention;
+  }
+
+  /** Every series, for a snapshot. */
+  *entries(): Generator<[host: string, seriesId: string, key: string, series: Series]> {
+    for (const [host, groups] of this.hosts) for (const [id, group] of groups) for (const [key, s] of group) yield [host, id, key, s];
+  }
+
+  /**
+   * Puts in a series from before this process (a snapshot, Prometheus' history) unless the rules
+   * read no such path or the key already has one: what this process saw itself wins.
+   */
+  adopt(host: string, seriesId: string, key: string, series: Series): boolean {
+    if (!this.retention.has(seriesId)) return false;
+    let groups = this.hosts.get(host);
+    if (!groups) this.hosts.set(host, (groups = new Map<string, Map<string, Series>>()));
+    let group = groups.get(seriesId);
+    if (!group) groups.set(seriesId, (group = new Map<string, Series>()));
+    if (group.has(key)) return false;
+    group.set(key, series);
+    return true;
+  }
+
+  /** Points pushed as observe() would keep them (thinned or as runs, per the path's Keep), oldest first. */
+  seeded(seriesId: string, since: number, points: readonly [at: number, value: number][]): Series {
+    const keep = this.retention.get(seriesId);
+    const s = new Series(since);
+    const step = keep?.mode === 'thin' ? keep.ms / THIN_POINTS : 0;
+    for (const [at, v] of points) s.push(at, v, step, keep?.mode === 'runs');
+    if (points.length) s.seenAt = points[points.length - 1][0];
+    return s;
+  }
+
   stats(): { series: number; points: number; bytes: number } {
     let series = 0;
     let points = 0;
