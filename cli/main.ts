@@ -160,7 +160,7 @@ rules
   .description('run rule unit tests (*.test.json): a timeline of samples in, the expected alerts, work orders and notifications out')
   .argument('[files...]', 'test files, or folders to search for *.test.json', ['./rules'])
   .action(async (files: string[]) => {
-    const { runRuleTest, findRuleTests } = await import('../controller/rules/unit-test.js');
+    const { runRuleTest, findRuleTests } = await import('../controller/replay/rule-test.js');
     const tests = findRuleTests(files);
     if (tests.length === 0) {
       process.stderr.write(`no *.test.json files under ${files.join(', ')}\n`);

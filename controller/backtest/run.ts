@@ -1,6 +1,6 @@
 import { formatDuration, LAAS_VERSION } from '../../protocol/index.js';
 import type { AlertRecord, HealRecord } from '../model.js';
-import { replay, type TimelineEntry } from '../rules/replay.js';
+import { replay, type TimelineEntry } from '../replay/replay.js';
 import type { Rule } from '../rules/schema.js';
 import { factsReadBy } from '../rules/schema.js';
 import { loadHistory, type LoadedHistory } from '../history/load.js';

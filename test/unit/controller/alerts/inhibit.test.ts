@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromConfig, fromDependencies, inhibitSchema, Inhibitor } from '../../../../controller/alerts/inhibit.js';
 import type { AlertRecord } from '../../../../controller/model.js';
-import { runRuleTest } from '../../../../controller/rules/unit-test.js';
+import { runRuleTest } from '../../../../controller/replay/rule-test.js';
 
 const alert = (id: string, rule: string, host: string, labels: Record<string, string>, state: AlertRecord['state'] = 'firing') =>
   ({ id, rule, host, state, labels: { alertname: rule.split('/')[1], rule, host, ...labels } }) as unknown as AlertRecord;

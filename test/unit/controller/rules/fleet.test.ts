@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FleetEvaluator } from '../../../../controller/rules/fleet.js';
 import { ruleSchema, type Rule } from '../../../../controller/rules/schema.js';
-import { runRuleTest } from '../../../../controller/rules/unit-test.js';
+import { runRuleTest } from '../../../../controller/replay/rule-test.js';
 import { Windows } from '../../../../controller/rules/windows/store.js';
 
 const rule = (fleet: unknown, hosts?: Record<string, string>) =>

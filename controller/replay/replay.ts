@@ -8,7 +8,7 @@ import type { Notification } from '../notify/index.js';
 import { quietController, type ControllerFacts } from '../self-facts.js';
 import { CONTROLLER_HOST } from '../self-rules.js';
 import { MemoryStore } from '../store/memory.js';
-import type { Rule } from './schema.js';
+import type { Rule } from '../rules/schema.js';
 
 type Outcome = Result['outcome'];
 

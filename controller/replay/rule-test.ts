@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { LAAS_VERSION, parseJsonText } from '../../protocol/index.js';
 import { zDuration, zodIssues } from '../../protocol/zod.js';
 import { CONTROLLER_HOST } from '../self-rules.js';
-import { formatRuleError, loadRules } from './load.js';
+import { formatRuleError, loadRules } from '../rules/load.js';
 import { replay } from './replay.js';
 
 /**
