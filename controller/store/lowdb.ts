@@ -156,7 +156,10 @@ export class LowdbStore extends MemoryStore {
       const texts = this.texts[name];
       let first = true;
       for (const c of this.chunks[name]) {
-        if (c.bytes === undefined) {
+        // Held here: a put while this write yields below marks the chunk dirty again (its bytes
+        // undefined), and what was built stays this snapshot's; the change goes in the next write.
+        let bytes = c.bytes;
+        if (bytes === undefined) {
           const records = d[name] as Record<string, unknown>;
           const parts: string[] = [];
           for (const id of c.ids) {
@@ -172,12 +175,12 @@ export class LowdbStore extends MemoryStore {
             }
             parts.push(`${JSON.stringify(id)}:${t}`);
           }
-          c.bytes = Buffer.from(parts.join(','));
+          bytes = c.bytes = Buffer.from(parts.join(','));
           if (++rebuilt % 4 === 0) await new Promise<void>((r) => setImmediate(r));
         }
-        if (c.bytes.length === 0) continue;
+        if (bytes.length === 0) continue;
         if (!first) out.push(COMMA);
-        out.push(c.bytes);
+        out.push(bytes);
         first = false;
       }
     }

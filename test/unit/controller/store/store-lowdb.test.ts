@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LowdbStore } from '../../../../controller/store/lowdb.js';
 import type { AlertRecord, HealRecord } from '../../../../controller/model.js';
-import { LaasError, silentLogger } from '../../../../protocol/index.js';
+import { createLogger, LaasError, silentLogger } from '../../../../protocol/index.js';
 
 const alert = (id: string, state: AlertRecord['state'], endsAt: string | null = null): AlertRecord => ({
   id,
@@ -61,6 +61,31 @@ describe('lowdb store', () => {
     dir = mkdtempSync(join(tmpdir(), 'laas-store-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes while records change under it: a chunk changed during the write is written next time, never a failed write', async () => {
+    // The write yields to the event loop every few rebuilt chunks; puts in those turns mark
+    // chunks dirty again, the one just built among them. That write used to fail ("Cannot read
+    // properties of undefined (reading 'length')") and retry a second later: seen at 20,000 hosts.
+    const errors: string[] = [];
+    const log = createLogger('test', 'error', (line) => errors.push(line));
+    const s = await LowdbStore.open({ dataDir: dir, log });
+    const ids = Array.from({ length: 400 }, (_, i) => `a${i}`);
+    for (const id of ids) await s.putAlert(alert(id, 'pending'));
+    const flushed = s.flush();
+    for (let turn = 0; turn < 20; turn++) {
+      await new Promise<void>((r) => setImmediate(r));
+      for (const id of ids) await s.putAlert(alert(id, 'firing', `2026-01-01T00:00:${String(turn).padStart(2, '0')}.000Z`));
+    }
+    await flushed;
+    await s.flush();
+    expect(errors).toEqual([]);
+    await s.close();
+    const again = await LowdbStore.open({ dataDir: dir, log: silentLogger });
+    const all = await again.listAlerts({});
+    expect(all).toHaveLength(400);
+    expect(all.every((a) => a.state === 'firing' && a.endsAt === '2026-01-01T00:00:19.000Z')).toBe(true);
+    await again.close();
+  });
 
   it('keeps what was written across a reopen, and coalesces a burst into one file', async () => {
     const s = await LowdbStore.open({ dataDir: dir, log: silentLogger });
