@@ -14,6 +14,7 @@
  *
  *   npm run build && node dist/bench/controller-scale.js [--steps 1000,5000,10000,20000] [--seconds 60]
  *     [--faults-per-second 2] [--interval 10s] [--workers N] [--profile DIR] [--out bench/results/controller-scale.json]
+ *     [--library]   (the shipped rules/ too, every window they keep full from the start: bench/load/full-windows.ts)
  * CI runs a short mode (200 agents, 2 workers) from test/e2e/controller-scale-short.test.ts.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -21,6 +22,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort, waitFor } from '../test/helpers/procs.js';
+import { copyLibrary, writeFullWindows } from './load/full-windows.js';
 import { startLoad, type LoadStats } from './load/index.js';
 
 const arg = (name: string, fallback: string) => {
@@ -129,12 +131,22 @@ interface Controller {
   stderr: () => string;
 }
 
-async function startController(opts: { profileDir?: string; nodeFlags?: string[]; stdoutFile?: string }): Promise<Controller> {
+async function startController(opts: {
+  profileDir?: string;
+  nodeFlags?: string[];
+  stdoutFile?: string;
+  /** The shipped rule library too, its windows full from the start (agents `ids`, a sample every intervalMs). */
+  library?: { ids: string[]; intervalMs: number };
+}): Promise<Controller> {
   const dir = mkdtempSync(join(tmpdir(), 'laas-scale-'));
   for (const [id, rule] of Object.entries(scaleRules())) {
     const [ns, name] = id.split('/');
     mkdirSync(join(dir, 'rules', ns), { recursive: true });
     writeFileSync(join(dir, 'rules', ns, `${name}.json`), JSON.stringify({ name, ...rule }, null, 2));
+  }
+  if (opts.library) {
+    copyLibrary(join(dir, 'rules'));
+    writeFullWindows(join(dir, 'rules'), join(dir, 'data'), opts.library.ids, opts.library.intervalMs, Date.now());
   }
   const port = await freePort();
   writeFileSync(
@@ -219,6 +231,8 @@ export interface StepResult {
   /** The same measure in an idle process during the window: the shared machine's share of the lag. */
   noiseLagMaxMs: number | null;
   controller: { rssMiBMax: number; cpuPercent: number };
+  /** Rules loaded, and what the windows held at the end (laas_rules_window_series / _bytes). */
+  rules: { loaded: number; windowSeries: number; windowBytes: number; alertsActive: Record<string, number>; errors: string[] };
   load: Pick<LoadStats, 'drops' | 'connectFailures' | 'errors' | 'samplesSent'>;
 }
 
@@ -233,11 +247,18 @@ export async function runStep(
     nodeFlags?: string[];
     stdoutFile?: string;
     connectTimeoutMs?: number;
+    /** The shipped rule library beside the 20 rules, windows full from the start. */
+    library?: boolean;
     log?: (s: string) => void;
   },
 ): Promise<StepResult> {
   const log = o.log ?? (() => {});
-  const controller = await startController({ profileDir: o.profileDir, nodeFlags: o.nodeFlags, stdoutFile: o.stdoutFile });
+  const controller = await startController({
+    profileDir: o.profileDir,
+    nodeFlags: o.nodeFlags,
+    stdoutFile: o.stdoutFile,
+    ...(o.library ? { library: { ids: Array.from({ length: n }, (_, i) => `load-${i}`), intervalMs: o.intervalMs } } : {}),
+  });
   const pid = controller.child.pid!;
   let load: Awaited<ReturnType<typeof startLoad>> | undefined;
   const noise = fork(new URL('./load/noise.js', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -345,6 +366,22 @@ export async function runStep(
       scrapeBlockMaxMs: ms(Math.max(...scrapeBlock.filter((x) => !Number.isNaN(x)))),
       noiseLagMaxMs: noiseMax.length ? r1(Math.max(...noiseMax)) : null,
       controller: { rssMiBMax: r1(rssMax)!, cpuPercent: r1(((p1.cpuTicks - p0.cpuTicks) / 100 / windowSeconds) * 100)! },
+      rules: {
+        loaded: scalar(after.text, 'laas_rules_loaded'),
+        windowSeries: scalar(after.text, 'laas_rules_window_series'),
+        windowBytes: scalar(after.text, 'laas_rules_window_bytes'),
+        // The controller's own errors in the window (its log is at warn): the first few, whole.
+        errors: controller
+          .stderr()
+          .split('\n')
+          .filter((l) => /"level":(50|60)/.test(l))
+          .slice(0, 3),
+        alertsActive: Object.fromEntries(
+          [...after.text.matchAll(/^laas_alerts_active\{rule="([^"]+)",severity="[^"]*",state="([^"]+)"\} (\d+)/gm)]
+            .filter((m) => Number(m[3]) > 0)
+            .map((m) => [`${m[1]} ${m[2]}`, Number(m[3])]),
+        ),
+      },
       load: { drops: ls.drops, connectFailures: ls.connectFailures, errors: ls.errors, samplesSent: ls.samplesSent },
     };
     return result;
@@ -383,6 +420,8 @@ async function main(): Promise<void> {
   // Extra Node flags for the controller (e.g. "--trace-gc"); its stdout then goes to <out>.<step>.stdout.
   const nodeFlags = process.argv.includes('--node-flags') ? arg('node-flags', '').split(/\s+/).filter(Boolean) : undefined;
   const label = arg('label', 'current');
+  // The shipped rule library beside the 20 rules, its windows full from the start (issue 19).
+  const library = process.argv.includes('--library');
   const results: StepResult[] = [];
   let breakPoint: number | null = null;
   for (const step of steps) {
@@ -397,6 +436,7 @@ async function main(): Promise<void> {
       profileDir: profileDir && join(profileDir, `${n}@${every}`),
       nodeFlags,
       stdoutFile: nodeFlags && `${out}.${n}@${every}.stdout`,
+      library,
       log: (l) => console.log(l),
     });
     results.push(s);
@@ -415,6 +455,7 @@ async function main(): Promise<void> {
     seconds,
     intervalMs,
     faultsPerSecond,
+    library,
     breakPoint,
     steps: results,
   };
