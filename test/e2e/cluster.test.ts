@@ -93,6 +93,16 @@ describe.skipIf(postgresMissing())('several controllers on one PostgreSQL', () =
   }, 120_000);
 
   afterAll(async () => {
+    // A controller that crashed during the tests fails them all from then on: say why it died
+    // (the failover test kills A by signal on purpose; a crash exits with a code).
+    for (const [name, f] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
+      const c = f.controller?.child;
+      if (c && c.exitCode !== null && c.exitCode !== 0)
+        console.error(`controller ${name} exited ${c.exitCode} during the tests; the end of its log:\n${f.controller!.stderr().slice(-4000)}`);
+    }
     for (const s of sims) s.stop();
     await stopAll();
     await a.cleanup();
